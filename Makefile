@@ -1,0 +1,47 @@
+# Partita — the two commands of the README:
+#   make run    set up what is missing, build, and start `partita dev`
+#   make test   every test: unit, integration (embedded NATS, real MinIO, ONNX Runtime), end to end
+
+SHELL := /bin/bash
+TOOLS ?= $(CURDIR)/tools
+BIN := $(CURDIR)/bin
+GO ?= go
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO := $(TOOLS)/bin/minio
+
+include mk/onnxruntime.mk
+
+# Every module of the workspace (go.work).
+PKGS := ./... ./libs/... ./services/aggregator/... ./services/gateway/... ./services/ingest/... \
+	./services/optimizer/... ./services/scorer/... ./services/splitter/...
+
+export PARTITA_MINIO_BIN := $(MINIO)
+export PARTITA_ORT_LIB := $(ORT_LIB)
+
+.PHONY: run build test tools bench vet fmt clean
+
+run: onnxruntime build
+	$(BIN)/partita dev
+
+build:
+	$(GO) build -o $(BIN)/partita ./cmd/partita
+
+tools: $(MINIO) onnxruntime
+
+$(MINIO):
+	@echo "building MinIO $(MINIO_VERSION) into $(TOOLS)/bin (a few minutes, once)"
+	@mkdir -p $(TOOLS)/bin
+	cd $(TOOLS) && GOBIN=$(TOOLS)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+test: tools
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+bench: tools build
+	$(BIN)/partita bench all --out docs/benchmarks.md
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN) .partita

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/partita/partita/internal/client"
+)
+
+func newClient() *client.Client {
+	return client.New(os.Getenv("PARTITA_URL"), os.Getenv("PARTITA_API_KEY"))
+}
+
+// waitFlag is --wait or --wait=DURATION.
+type waitFlag struct{ d time.Duration }
+
+func (w *waitFlag) String() string   { return w.d.String() }
+func (w *waitFlag) IsBoolFlag() bool { return true }
+func (w *waitFlag) Set(s string) error {
+	if s == "true" {
+		w.d = 60 * time.Second
+		return nil
+	}
+	if s == "false" {
+		w.d = 0
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	w.d = d
+	return nil
+}
+
+// runSubmit submits a job; with --wait it waits for the end and writes the
+// result (to -o or stdout). Exit 0 when the job succeeded, 1 otherwise.
+func runSubmit(args []string) int {
+	fs := flag.NewFlagSet("partita submit", flag.ContinueOnError)
+	specPath := fs.String("spec", "", "job spec (YAML or JSON)")
+	input := fs.String("input", "", "input data (CSV or JSONL)")
+	out := fs.String("o", "", "write the result here (with --wait); .csv gets CSV")
+	var wait waitFlag
+	fs.Var(&wait, "wait", "wait for the job to end (--wait, or --wait=10m)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *specPath == "" || *input == "" {
+		fmt.Fprintln(os.Stderr, "partita submit: --spec and --input are required")
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c := newClient()
+	serverWait := min(wait.d, 60*time.Second)
+	sub, err := c.Submit(ctx, *specPath, *input, serverWait)
+	if err != nil {
+		return fail(err)
+	}
+	job := sub.Job
+	if wait.d == 0 {
+		fmt.Println(string(job.Raw))
+		return exitOK
+	}
+	if !job.Terminal() {
+		wctx, cancel := context.WithTimeout(ctx, wait.d)
+		defer cancel()
+		job, err = c.Wait(wctx, job.ID, progressPrinter(os.Stderr))
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return finish(ctx, c, job, *out)
+}
+
+func progressPrinter(w io.Writer) func(*client.Job) {
+	last := ""
+	return func(j *client.Job) {
+		line := fmt.Sprintf("job %s: %s", j.ID, j.Status)
+		if agg, ok := j.Progress["aggregate"]; ok {
+			line += " " + string(agg)
+		}
+		if line != last {
+			fmt.Fprintln(w, line)
+			last = line
+		}
+	}
+}
+
+// finish writes the result of an ended job and maps its status to the exit code.
+func finish(ctx context.Context, c *client.Client, job *client.Job, out string) int {
+	if job.Status == "succeeded" || job.Status == "failed" || job.Status == "timed_out" {
+		w := io.Writer(os.Stdout)
+		if out != "" {
+			f, err := os.Create(out)
+			if err != nil {
+				return fail(err)
+			}
+			defer f.Close()
+			w = f
+		}
+		if err := c.Result(ctx, job.ID, strings.HasSuffix(out, ".csv"), w); err != nil && job.Status == "succeeded" {
+			return fail(err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "job %s %s\n", job.ID, job.Status)
+	if job.Status != "succeeded" {
+		if job.Error != nil {
+			fmt.Fprintf(os.Stderr, "  %s: %s\n", job.Error.Code, job.Error.Message)
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+func fail(err error) int {
+	fmt.Fprintf(os.Stderr, "partita: %v\n", err)
+	var p *client.Problem
+	if errors.As(err, &p) {
+		for _, e := range p.Errors {
+			fmt.Fprintf(os.Stderr, "  %s: %s\n", e.Path, e.Message)
+		}
+	}
+	return exitFailed
+}
+
+// runJobs is `partita jobs list | get ID | cancel ID | result ID [-o OUT]`.
+func runJobs(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: partita jobs list | get ID | cancel ID | result ID [-o OUT]")
+		return exitUsage
+	}
+	ctx := context.Background()
+	c := newClient()
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("partita jobs "+sub, flag.ContinueOnError)
+	out := fs.String("o", "", "write the result here; .csv gets CSV")
+	status := fs.String("status", "", "only jobs with this status (list)")
+	limit := fs.Int("limit", 20, "jobs per page (list)")
+	var id string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		id, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return exitUsage
+	}
+	if sub != "list" && id == "" {
+		fmt.Fprintf(os.Stderr, "partita jobs %s: a job id is required\n", sub)
+		return exitUsage
+	}
+	switch sub {
+	case "list":
+		q := fmt.Sprintf("limit=%d", *limit)
+		if *status != "" {
+			q += "&status=" + *status
+		}
+		b, err := c.List(ctx, q)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Println(string(b))
+	case "get", "cancel":
+		get := c.Get
+		if sub == "cancel" {
+			get = c.Cancel
+		}
+		j, err := get(ctx, id)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Println(string(j.Raw))
+	case "result":
+		j, err := c.Get(ctx, id)
+		if err != nil {
+			return fail(err)
+		}
+		return finish(ctx, c, j, *out)
+	default:
+		fmt.Fprintf(os.Stderr, "partita jobs: unknown subcommand %q\n", sub)
+		return exitUsage
+	}
+	return exitOK
+}

@@ -1,0 +1,266 @@
+// Package client is a Go client of Partita's REST API, used by the CLI and
+// the end-to-end tests.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client calls one Partita installation as one tenant.
+type Client struct {
+	URL    string
+	APIKey string
+	HTTP   *http.Client
+}
+
+// New returns a client; an empty url means http://127.0.0.1:8080.
+func New(url, apiKey string) *Client {
+	if url == "" {
+		url = "http://127.0.0.1:8080"
+	}
+	return &Client{URL: strings.TrimRight(url, "/"), APIKey: apiKey, HTTP: &http.Client{}}
+}
+
+// Problem is an API error (RFC 9457).
+type Problem struct {
+	Status int    `json:"status"`
+	Code   string `json:"code"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Path    string `json:"path"`
+		Message string `json:"message"`
+	} `json:"errors"`
+	Line int `json:"line"`
+}
+
+func (p *Problem) Error() string {
+	msg := fmt.Sprintf("%d %s: %s", p.Status, p.Code, p.Title)
+	if p.Detail != "" {
+		msg += ": " + p.Detail
+	}
+	return msg
+}
+
+// Job is the API's view of a job; Raw keeps every field.
+type Job struct {
+	ID       string                     `json:"id"`
+	Status   string                     `json:"status"`
+	Parts    int                        `json:"parts"`
+	Progress map[string]json.RawMessage `json:"progress"`
+	Error    *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Raw json.RawMessage `json:"-"`
+}
+
+// Terminal reports whether the job has ended.
+func (j *Job) Terminal() bool {
+	switch j.Status {
+	case "succeeded", "failed", "canceled", "timed_out":
+		return true
+	}
+	return false
+}
+
+// Submitted is the answer to a submit: the job, and its result when the
+// job ended within the wait.
+type Submitted struct {
+	StatusCode int
+	Job        *Job
+	Result     json.RawMessage
+}
+
+// Submit uploads a spec and an input file. wait > 0 asks the server to
+// answer only when the job ended or wait passed (Prefer: wait).
+func (c *Client) Submit(ctx context.Context, specPath, inputPath string, wait time.Duration) (*Submitted, error) {
+	spec, err := os.ReadFile(specPath)
+	if err != nil {
+		return nil, err
+	}
+	in, err := os.Open(inputPath)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := writeMultipart(mw, spec, filepath.Base(inputPath), in)
+		pw.CloseWithError(err)
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/v1/jobs", pr)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if wait > 0 {
+		req.Header.Set("Prefer", "wait="+strconv.Itoa(int(wait.Seconds())))
+	}
+	body, code, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Result json.RawMessage `json:"result"`
+	}
+	_ = json.Unmarshal(body, &doc)
+	job, err := decodeJob(body)
+	if err != nil {
+		return nil, err
+	}
+	return &Submitted{StatusCode: code, Job: job, Result: doc.Result}, nil
+}
+
+func writeMultipart(mw *multipart.Writer, spec []byte, name string, in io.Reader) error {
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="spec"; filename="spec.yaml"`)
+	h.Set("Content-Type", "application/yaml")
+	w, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(spec); err != nil {
+		return err
+	}
+	fw, err := mw.CreateFormFile("input", name)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(fw, in); err != nil {
+		return err
+	}
+	return mw.Close()
+}
+
+// Get returns a job.
+func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/jobs/"+id, nil)
+	if err != nil {
+		return nil, err
+	}
+	body, _, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJob(body)
+}
+
+// Cancel cancels a job.
+func (c *Client) Cancel(ctx context.Context, id string) (*Job, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/v1/jobs/"+id+"/cancel", nil)
+	if err != nil {
+		return nil, err
+	}
+	body, _, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJob(body)
+}
+
+// List returns the raw page of the tenant's jobs.
+func (c *Client) List(ctx context.Context, query string) (json.RawMessage, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/jobs?"+query, nil)
+	if err != nil {
+		return nil, err
+	}
+	body, _, err := c.do(req)
+	return body, err
+}
+
+// Result writes a job's result to w, as JSON or (csv true) CSV.
+func (c *Client) Result(ctx context.Context, id string, csv bool, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/jobs/"+id+"/result", nil)
+	if err != nil {
+		return err
+	}
+	if csv {
+		req.Header.Set("Accept", "text/csv")
+	}
+	req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return problem(resp.StatusCode, b)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// Wait polls a job until it ends or ctx is done, calling progress with
+// every state seen.
+func (c *Client) Wait(ctx context.Context, id string, progress func(*Job)) (*Job, error) {
+	for {
+		j, err := c.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if progress != nil {
+			progress(j)
+		}
+		if j.Terminal() {
+			return j, nil
+		}
+		select {
+		case <-ctx.Done():
+			return j, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) do(req *http.Request) ([]byte, int, error) {
+	req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, resp.StatusCode, problem(resp.StatusCode, body)
+	}
+	return body, resp.StatusCode, nil
+}
+
+func problem(status int, body []byte) error {
+	p := &Problem{Status: status}
+	if err := json.Unmarshal(body, p); err != nil || p.Code == "" {
+		return fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(body))
+	}
+	return p
+}
+
+func decodeJob(body []byte) (*Job, error) {
+	var j Job
+	if err := json.Unmarshal(body, &j); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	if j.ID == "" {
+		return nil, errors.New("decode job: no id in the answer")
+	}
+	j.Raw = body
+	return &j, nil
+}

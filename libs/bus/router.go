@@ -1,0 +1,41 @@
+package bus
+
+import (
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/rs/zerolog"
+)
+
+// NewRouter returns a Watermill router logging through log, with panics
+// recovered into nacks.
+func NewRouter(log zerolog.Logger) (*message.Router, error) {
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, LoggerAdapter(log))
+	if err != nil {
+		return nil, err
+	}
+	r.AddMiddleware(middleware.Recoverer)
+	return r, nil
+}
+
+// LoggerAdapter adapts zerolog to Watermill. Watermill's info messages are
+// logged at debug level: they are per-handler lifecycle chatter.
+func LoggerAdapter(log zerolog.Logger) watermill.LoggerAdapter { return wmLogger{log: log} }
+
+type wmLogger struct{ log zerolog.Logger }
+
+func (l wmLogger) Error(msg string, err error, fields watermill.LogFields) {
+	l.log.Error().Err(err).Fields(map[string]any(fields)).Msg(msg)
+}
+func (l wmLogger) Info(msg string, fields watermill.LogFields) {
+	l.log.Debug().Fields(map[string]any(fields)).Msg(msg)
+}
+func (l wmLogger) Debug(msg string, fields watermill.LogFields) {
+	l.log.Trace().Fields(map[string]any(fields)).Msg(msg)
+}
+func (l wmLogger) Trace(msg string, fields watermill.LogFields) {}
+func (l wmLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return wmLogger{log: l.log.With().Fields(map[string]any(fields)).Logger()}
+}

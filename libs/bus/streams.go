@@ -1,0 +1,87 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamOptions sizes the streams; zero values take defaults.
+type StreamOptions struct {
+	Replicas        int           // 1 for one server, 3 for an R3 cluster
+	Memory          bool          // memory storage (benchmarks); file otherwise
+	DuplicateWindow time.Duration // Nats-Msg-Id dedupe window
+	EventsMaxAge    time.Duration // how long job events are kept
+	PartsMaxAge     time.Duration // upper bound on a job's parts in the aggregate stream
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = 10 * time.Minute
+	}
+	if o.EventsMaxAge == 0 {
+		o.EventsMaxAge = 7 * 24 * time.Hour
+	}
+	if o.PartsMaxAge == 0 {
+		o.PartsMaxAge = 48 * time.Hour
+	}
+	return o
+}
+
+// StreamConfigs returns the configuration of every Partita stream.
+//
+// Ingest, split, score and optimize are work-queue streams: a message is
+// gone once a worker acks it. The aggregate stream keeps messages (limits
+// retention) because it is also where finished parts wait until their job
+// is assembled; the aggregator purges a job's subjects when it ends.
+func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
+	o = o.withDefaults()
+	storage := jetstream.FileStorage
+	if o.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	var cfgs []jetstream.StreamConfig
+	for _, s := range Stages {
+		c := jetstream.StreamConfig{
+			Name:       s.Stream(),
+			Subjects:   []string{"partita.work." + string(s) + ".>"},
+			Retention:  jetstream.WorkQueuePolicy,
+			Storage:    storage,
+			Replicas:   o.Replicas,
+			Duplicates: o.DuplicateWindow,
+			Discard:    jetstream.DiscardOld,
+		}
+		if s == Aggregate {
+			c.Retention = jetstream.LimitsPolicy
+			c.MaxAge = o.PartsMaxAge
+			c.MaxMsgsPerSubject = 1 // a redelivered part replaces itself
+		}
+		cfgs = append(cfgs, c)
+	}
+	cfgs = append(cfgs, jetstream.StreamConfig{
+		Name:       EventsStream,
+		Subjects:   []string{"partita.events.>"},
+		Retention:  jetstream.LimitsPolicy,
+		Storage:    storage,
+		Replicas:   o.Replicas,
+		Duplicates: o.DuplicateWindow,
+		MaxAge:     o.EventsMaxAge,
+	})
+	return cfgs
+}
+
+// Provision creates or updates every stream. It is safe to run from many
+// replicas at once.
+func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, c := range StreamConfigs(o) {
+		if _, err := js.CreateOrUpdateStream(ctx, c); err != nil {
+			return fmt.Errorf("provision stream %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+// Package bus is Partita's messaging on NATS JetStream: the streams and
+// consumers of every stage, subject names, and Watermill's Publisher and
+// Subscriber implemented on the nats.go jetstream package.
+package bus
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Stage names a pipeline stage; each has one work stream.
+type Stage string
+
+// The stages, in pipeline order.
+const (
+	Ingest    Stage = "ingest"
+	Split     Stage = "split"
+	Score     Stage = "score"
+	Optimize  Stage = "optimize"
+	Aggregate Stage = "aggregate"
+)
+
+// Stages lists every stage in pipeline order.
+var Stages = []Stage{Ingest, Split, Score, Optimize, Aggregate}
+
+// Stream returns the name of the stage's work stream.
+func (s Stage) Stream() string { return "PARTITA_" + strings.ToUpper(string(s)) }
+
+// Subject is the subject of one unit of work: partita.work.<stage>.<tenant>.<job>[.<part>].
+func (s Stage) Subject(tenant, job string, part ...string) string {
+	subj := "partita.work." + string(s) + "." + tenant + "." + job
+	for _, p := range part {
+		subj += "." + p
+	}
+	return subj
+}
+
+// JobFilter matches every subject of a job in the stage's stream.
+func (s Stage) JobFilter(tenant, job string) string {
+	return "partita.work." + string(s) + "." + tenant + "." + job + ".>"
+}
+
+// EventsStream is the stream of job events.
+const EventsStream = "PARTITA_EVENTS"
+
+// EventSubject is partita.events.<tenant>.<job>.<type>.
+func EventSubject(tenant, job, typ string) string {
+	return "partita.events." + tenant + "." + job + "." + typ
+}
+
+// JobEvents matches every event of a job.
+func JobEvents(tenant, job string) string { return "partita.events." + tenant + "." + job + ".>" }
+
+// MsgID is the Nats-Msg-Id of a unit of work, so that a retried publish
+// of the same (job, part, stage) is not a second message.
+func MsgID(stage Stage, job, part string) string {
+	return fmt.Sprintf("%s.%s.%s", job, part, stage)
+}
+
+// ValidToken reports whether s can be one token of a subject.
+func ValidToken(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '.' || r == '*' || r == '>' || r > '~' {
+			return false
+		}
+	}
+	return true
+}

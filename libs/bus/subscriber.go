@@ -1,0 +1,187 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Metadata keys the subscriber adds to every message.
+const (
+	MetaSubject   = "Partita-Subject"
+	MetaDelivered = "Partita-Delivered" // 1 on the first delivery
+	MetaFinal     = "Partita-Final"     // "true" on the last delivery MaxDeliver allows
+)
+
+// Subscriber is Watermill's message.Subscriber on a JetStream durable pull
+// consumer. A topic names a consumer given to NewSubscriber. Up to Workers
+// messages are in flight; an acked message is acked on JetStream, a nacked
+// one is nakked with the consumer's backoff, and a message still being
+// worked on is kept alive with InProgress.
+type Subscriber struct {
+	js        jetstream.JetStream
+	consumers map[string]ConsumerOptions
+	log       zerolog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	cancels []context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// NewSubscriber returns a subscriber for the given consumers, keyed by topic.
+func NewSubscriber(js jetstream.JetStream, log zerolog.Logger, consumers map[string]ConsumerOptions) (*Subscriber, error) {
+	for topic, c := range consumers {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("topic %s: %w", topic, err)
+		}
+	}
+	return &Subscriber{js: js, consumers: consumers, log: log}, nil
+}
+
+// Subscribe creates or updates the topic's durable consumer and delivers
+// its messages until ctx ends or the subscriber is closed.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	opts, ok := s.consumers[topic]
+	if !ok {
+		return nil, fmt.Errorf("subscribe %s: no consumer configured for this topic", topic)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancels = append(s.cancels, cancel)
+	s.mu.Unlock()
+
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, opts.Stage.Stream(), opts.config())
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe %s: consumer %s: %w", topic, opts.Durable, err)
+	}
+	batch := max(opts.Workers, 1)
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
+	}
+	out := make(chan *message.Message)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(out)
+		s.consume(ctx, opts, it, out)
+	}()
+	return out, nil
+}
+
+func (s *Subscriber) consume(ctx context.Context, opts ConsumerOptions, it jetstream.MessagesContext, out chan<- *message.Message) {
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	sem := make(chan struct{}, opts.Workers)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		msg, err := it.Next()
+		if err != nil {
+			<-sem
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			s.log.Warn().Err(err).Str("consumer", opts.Durable).Msg("pull failed; retrying")
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			defer func() { <-sem }()
+			s.deliver(ctx, opts, msg, out)
+		}()
+	}
+}
+
+func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jetstream.Msg, out chan<- *message.Message) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		s.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata; terminated")
+		_ = msg.Term()
+		return
+	}
+	wm := ToMessage(msg)
+	wm.Metadata.Set(MetaDelivered, strconv.FormatUint(meta.NumDelivered, 10))
+	if int(meta.NumDelivered) >= opts.MaxDeliver {
+		wm.Metadata.Set(MetaFinal, "true")
+	}
+	wm.SetContext(ctx)
+
+	select {
+	case out <- wm:
+	case <-ctx.Done():
+		return // not acked: redelivered after AckWait
+	}
+	heartbeat := time.NewTicker(opts.AckWait / 3)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-wm.Acked():
+			if err := msg.Ack(); err != nil {
+				s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("ack failed; the message will be redelivered")
+			}
+			return
+		case <-wm.Nacked():
+			if err := msg.NakWithDelay(opts.backoff(meta.NumDelivered)); err != nil {
+				s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("nak failed")
+			}
+			return
+		case <-heartbeat.C:
+			_ = msg.InProgress()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Close stops every subscription and waits for in-flight deliveries.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for _, c := range s.cancels {
+		c()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// ToMessage converts a JetStream message to a Watermill message: headers
+// become metadata, plus the subject under MetaSubject.
+func ToMessage(msg jetstream.Msg) *message.Message {
+	wm := message.NewMessage(msg.Headers().Get("Nats-Msg-Id"), msg.Data())
+	for k, v := range msg.Headers() {
+		if len(v) > 0 {
+			wm.Metadata.Set(k, v[0])
+		}
+	}
+	wm.Metadata.Set(MetaSubject, msg.Subject())
+	return wm
+}

@@ -1,0 +1,129 @@
+// Package jobs is the state of jobs in JetStream KV: the job record and its
+// state machine, the fan-in record the aggregator counts parts in, and a
+// tracker that tells every service which jobs have ended.
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/partita/partita/libs/spec"
+)
+
+// Status is a job's state: queued → running → succeeded | failed | canceled | timed_out.
+type Status string
+
+// The statuses of PRODUCT.md.
+const (
+	Queued    Status = "queued"
+	Running   Status = "running"
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Canceled  Status = "canceled"
+	TimedOut  Status = "timed_out"
+)
+
+// Terminal reports whether s is a final status.
+func (s Status) Terminal() bool {
+	return s == Succeeded || s == Failed || s == Canceled || s == TimedOut
+}
+
+// ErrTransition is returned for a status change the state machine forbids.
+var ErrTransition = errors.New("jobs: invalid status transition")
+
+// CanMove reports whether a job may go from s to next.
+func (s Status) CanMove(next Status) bool {
+	switch s {
+	case Queued:
+		return next == Running || next.Terminal()
+	case Running:
+		return next.Terminal()
+	}
+	return false
+}
+
+// Job is the record of one job, kept under "<tenant>.<id>".
+type Job struct {
+	ID        string                   `json:"id"`
+	Tenant    string                   `json:"tenant"`
+	Status    Status                   `json:"status"`
+	Spec      *spec.Spec               `json:"spec"`
+	Input     Input                    `json:"input"`
+	Parts     int                      `json:"parts"`
+	CreatedAt time.Time                `json:"created_at"`
+	StartedAt *time.Time               `json:"started_at,omitempty"`
+	EndedAt   *time.Time               `json:"ended_at,omitempty"`
+	Progress  map[string]StageProgress `json:"progress,omitempty"`
+	Errors    []PartError              `json:"errors,omitempty"`
+	Models    []ModelUse               `json:"models,omitempty"`
+	Result    *Result                  `json:"result,omitempty"`
+	Error     *Error                   `json:"error,omitempty"`
+}
+
+// Input is the uploaded data of a job.
+type Input struct {
+	Key     string   `json:"key"`
+	Format  string   `json:"format"`
+	Bytes   int64    `json:"bytes"`
+	Columns []string `json:"columns,omitempty"`
+	Rows    int      `json:"rows,omitempty"`
+}
+
+// StageProgress counts parts at one stage.
+type StageProgress struct {
+	Total  int `json:"total"`
+	Done   int `json:"done"`
+	Failed int `json:"failed"`
+}
+
+// PartError says why a part failed.
+type PartError struct {
+	Part    string `json:"part"`
+	Stage   string `json:"stage"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ModelUse is a model version a job used, with the number of parts it scored.
+type ModelUse struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Parts   int    `json:"parts"`
+}
+
+// Result points at the assembled result.
+type Result struct {
+	Key   string `json:"key"`
+	Rows  int    `json:"rows"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Error is why a job did not succeed.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// NewID returns a new job id: a ULID, so ids sort by creation time.
+func NewID() string { return ulid.Make().String() }
+
+// Key is the KV key of a job.
+func Key(tenant, id string) string { return tenant + "." + id }
+
+// Move changes the job's status if the state machine allows it.
+func (j *Job) Move(next Status, now time.Time) error {
+	if !j.Status.CanMove(next) {
+		return fmt.Errorf("%w: %s → %s", ErrTransition, j.Status, next)
+	}
+	j.Status = next
+	switch {
+	case next == Running:
+		j.StartedAt = &now
+	case next.Terminal():
+		j.EndedAt = &now
+	}
+	return nil
+}

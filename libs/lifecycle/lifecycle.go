@@ -1,0 +1,127 @@
+// Package lifecycle gives every Partita component one lifecycle — starting,
+// running, stopping — and runs a set of them as one process: started in
+// order, stopped in reverse, and all stopped when any fails.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Service is a component of the process. Constructors do no work and start
+// no goroutines; Start does the work needed before the component is ready
+// (provisioning, warm-up) and returns; Run blocks until ctx ends (nil) or
+// the component fails (an error); Stop releases what Start acquired.
+type Service interface {
+	Name() string
+	Start(ctx context.Context) error
+	Run(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// Group runs services as one process.
+type Group struct {
+	log      zerolog.Logger
+	services []Service
+
+	mu    sync.Mutex
+	state map[string]string
+	err   error
+}
+
+// NewGroup returns a group of services, started in the order given.
+func NewGroup(log zerolog.Logger, services ...Service) *Group {
+	st := map[string]string{}
+	for _, s := range services {
+		st[s.Name()] = "new"
+	}
+	return &Group{log: log, services: services, state: st}
+}
+
+func (g *Group) set(name, state string) {
+	g.mu.Lock()
+	g.state[name] = state
+	g.mu.Unlock()
+}
+
+// Ready returns nil when every service is running, else why not.
+func (g *Group) Ready() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err != nil {
+		return g.err
+	}
+	for _, s := range g.services {
+		if st := g.state[s.Name()]; st != "running" {
+			return fmt.Errorf("%s is %s", s.Name(), st)
+		}
+	}
+	return nil
+}
+
+// StopTimeout bounds how long stopping all services may take.
+const StopTimeout = 30 * time.Second
+
+// Run starts every service, runs them until ctx ends or one fails, then
+// stops them in reverse order. It returns the first failure, if any.
+func (g *Group) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var started []Service
+	var runErr error
+	for _, s := range g.services {
+		g.set(s.Name(), "starting")
+		if err := s.Start(ctx); err != nil {
+			runErr = fmt.Errorf("start %s: %w", s.Name(), err)
+			g.set(s.Name(), "failed")
+			break
+		}
+		started = append(started, s)
+	}
+	errs := make(chan error, len(started))
+	var wg sync.WaitGroup
+	if runErr == nil {
+		for _, s := range started {
+			g.set(s.Name(), "running")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.Run(ctx); err != nil && ctx.Err() == nil {
+					g.set(s.Name(), "failed")
+					errs <- fmt.Errorf("%s: %w", s.Name(), err)
+				}
+				cancel()
+			}()
+		}
+		g.log.Info().Int("services", len(started)).Msg("all services running")
+		<-ctx.Done()
+		wg.Wait()
+		select {
+		case runErr = <-errs:
+		default:
+		}
+	}
+	if runErr != nil {
+		g.mu.Lock()
+		g.err = runErr
+		g.mu.Unlock()
+		g.log.Error().Err(runErr).Msg("stopping all services")
+	}
+	stopCtx, stopCancel := context.WithTimeout(context.WithoutCancel(ctx), StopTimeout)
+	defer stopCancel()
+	var stopErrs []error
+	for i := len(started) - 1; i >= 0; i-- {
+		s := started[i]
+		g.set(s.Name(), "stopping")
+		if err := s.Stop(stopCtx); err != nil {
+			stopErrs = append(stopErrs, fmt.Errorf("stop %s: %w", s.Name(), err))
+		}
+		g.set(s.Name(), "stopped")
+	}
+	return errors.Join(append([]error{runErr}, stopErrs...)...)
+}

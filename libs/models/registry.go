@@ -1,0 +1,258 @@
+package models
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/artifacts"
+)
+
+// Bucket is the KV bucket of model metadata, keyed "<tenant>.<name>".
+const Bucket = "partita_models"
+
+// Registry stores models: files in the artifact store, metadata in KV.
+type Registry struct {
+	kv    jetstream.KeyValue
+	store artifacts.Store
+
+	mu       sync.RWMutex
+	watching bool              // the cache is used only while Watch keeps it current
+	cache    map[string]*Model // kept current by Watch
+}
+
+// Open creates or binds the registry's bucket.
+func Open(ctx context.Context, js jetstream.JetStream, store artifacts.Store, replicas int, memory bool) (*Registry, error) {
+	storage := jetstream.FileStorage
+	if memory {
+		storage = jetstream.MemoryStorage
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 5, Storage: storage, Replicas: max(replicas, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", Bucket, err)
+	}
+	return &Registry{kv: kv, store: store, cache: map[string]*Model{}}, nil
+}
+
+func key(tenant, name string) string { return tenant + "." + name }
+
+// Get returns a model of a tenant, from the watch cache when present.
+func (r *Registry) Get(ctx context.Context, tenant, name string) (*Model, error) {
+	r.mu.RLock()
+	m, ok := r.cache[key(tenant, name)]
+	ok = ok && r.watching
+	r.mu.RUnlock()
+	if ok {
+		return m, nil
+	}
+	m, _, err := r.get(ctx, tenant, name)
+	return m, err
+}
+
+func (r *Registry) get(ctx context.Context, tenant, name string) (*Model, uint64, error) {
+	e, err := r.kv.Get(ctx, key(tenant, name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, fmt.Errorf("%w: model %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get model %s: %w", name, err)
+	}
+	var m Model
+	if err := json.Unmarshal(e.Value(), &m); err != nil {
+		return nil, 0, fmt.Errorf("decode model %s: %w", name, err)
+	}
+	return &m, e.Revision(), nil
+}
+
+// update applies change to a model with compare-and-set (creating it when
+// create is true and it is missing).
+func (r *Registry) update(ctx context.Context, tenant, name string, create bool, change func(*Model) error) (*Model, error) {
+	for {
+		m, rev, err := r.get(ctx, tenant, name)
+		if errors.Is(err, ErrNotFound) && create {
+			m, rev, err = &Model{Tenant: tenant, Name: name}, 0, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := change(m); err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("encode model %s: %w", name, err)
+		}
+		if rev == 0 {
+			_, err = r.kv.Create(ctx, key(tenant, name), b)
+		} else {
+			_, err = r.kv.Update(ctx, key(tenant, name), b, rev)
+		}
+		if err == nil {
+			r.remember(m)
+			return m, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("store model %s: %w", name, err)
+		}
+	}
+}
+
+// Push stores a new version from a model file already validated by the
+// caller (kind, width and tensors in v) and returns it with its number.
+// The file is written before the metadata, so a failed push leaves no
+// version pointing at a missing file.
+func (r *Registry) Push(ctx context.Context, tenant, name string, file []byte, v Version) (Version, error) {
+	sum := sha256.Sum256(file)
+	v.Digest = hex.EncodeToString(sum[:])
+	v.Size = int64(len(file))
+	v.CreatedAt = time.Now().UTC()
+	staging := fmt.Sprintf("%s/models/%s/blobs/%s", tenant, name, v.Digest)
+	if _, err := r.store.Put(ctx, staging, bytes.NewReader(file), int64(len(file))); err != nil {
+		return Version{}, fmt.Errorf("store model file: %w", err)
+	}
+	v.Key = staging
+	m, err := r.update(ctx, tenant, name, true, func(m *Model) error {
+		v.Number = 1
+		if len(m.Versions) > 0 {
+			v.Number = m.Versions[len(m.Versions)-1].Number + 1
+		}
+		m.Versions = append(m.Versions, v)
+		return nil
+	})
+	if err != nil {
+		return Version{}, err
+	}
+	return m.Versions[len(m.Versions)-1], nil
+}
+
+// SetAlias points an alias at a version or at weighted versions.
+func (r *Registry) SetAlias(ctx context.Context, tenant, name, alias string, a Alias) (*Model, error) {
+	return r.update(ctx, tenant, name, false, func(m *Model) error {
+		check := func(n int) error {
+			if _, ok := m.Version(n); !ok {
+				return fmt.Errorf("%w: model %s has no version %d", ErrNotFound, name, n)
+			}
+			return nil
+		}
+		if len(a.Weights) == 0 {
+			if err := check(a.Version); err != nil {
+				return err
+			}
+		}
+		for k := range a.Weights {
+			var n int
+			if _, err := fmt.Sscan(k, &n); err != nil {
+				return fmt.Errorf("alias %s: weight key %q is not a version number", alias, k)
+			}
+			if err := check(n); err != nil {
+				return err
+			}
+		}
+		if m.Aliases == nil {
+			m.Aliases = map[string]Alias{}
+		}
+		m.Aliases[alias] = a
+		return nil
+	})
+}
+
+// File reads a version's model file.
+func (r *Registry) File(ctx context.Context, v Version) ([]byte, error) {
+	rc, _, err := r.store.Get(ctx, v.Key)
+	if err != nil {
+		return nil, fmt.Errorf("model file %s: %w", v.Key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read model file %s: %w", v.Key, err)
+	}
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) != v.Digest {
+		return nil, fmt.Errorf("model file %s: sha256 mismatch", v.Key)
+	}
+	return b, nil
+}
+
+// List returns a tenant's models.
+func (r *Registry) List(ctx context.Context, tenant string) ([]*Model, error) {
+	lister, err := r.kv.ListKeysFiltered(ctx, tenant+".*")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list models of %s: %w", tenant, err)
+	}
+	var out []*Model
+	for k := range lister.Keys() {
+		m, _, err := r.get(ctx, tenant, k[len(tenant)+1:])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (r *Registry) remember(m *Model) {
+	r.mu.Lock()
+	r.cache[key(m.Tenant, m.Name)] = m
+	r.mu.Unlock()
+}
+
+// Watch keeps the cache current until ctx ends and calls onChange (if not
+// nil) with every model written, so that the scorer can re-warm an alias
+// that moved.
+func (r *Registry) Watch(ctx context.Context, onChange func(*Model)) error {
+	w, err := r.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch models: %w", err)
+	}
+	// The watch replays current values first; the cache is trusted once
+	// that replay ended (a nil entry).
+	go func() {
+		defer w.Stop()
+		defer func() {
+			r.mu.Lock()
+			r.watching = false
+			r.mu.Unlock()
+		}()
+		for {
+			select {
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					r.mu.Lock()
+					r.watching = true
+					r.mu.Unlock()
+					continue
+				}
+				if e.Operation() != jetstream.KeyValuePut {
+					continue
+				}
+				var m Model
+				if json.Unmarshal(e.Value(), &m) != nil {
+					continue
+				}
+				r.remember(&m)
+				if onChange != nil {
+					onChange(&m)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return nil
+}

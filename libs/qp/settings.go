@@ -1,0 +1,95 @@
+package qp
+
+import (
+	"fmt"
+	"time"
+)
+
+// Settings tunes the solver. Start from DefaultSettings and change fields.
+type Settings struct {
+	// Rho is the initial ADMM step size ρ (equality rows use 1e3·ρ).
+	Rho float64
+	// Sigma regularises the x block of the KKT system.
+	Sigma float64
+	// Alpha is the relaxation parameter, in (0, 2).
+	Alpha float64
+	// AdaptiveRho rescales ρ every AdaptiveRhoInterval iterations when the
+	// estimate differs from the current ρ by more than AdaptiveRhoTolerance
+	// times (which costs a numeric refactorisation).
+	AdaptiveRho          bool
+	AdaptiveRhoInterval  int
+	AdaptiveRhoTolerance float64
+	// ScalingIterations is the number of Ruiz equilibration passes (0: none).
+	ScalingIterations int
+	// MaxIter bounds the ADMM iterations.
+	MaxIter int
+	// EpsAbs and EpsRel are the absolute and relative tolerances on the
+	// unscaled primal residual ‖Ax−z‖∞ and dual residual ‖Px+q+Aᵀy‖∞.
+	EpsAbs, EpsRel float64
+	// EpsPrimalInf and EpsDualInf are the tolerances of the primal and
+	// dual infeasibility certificates.
+	EpsPrimalInf, EpsDualInf float64
+	// CheckInterval is how often (in iterations) termination is tested.
+	CheckInterval int
+	// Polish refines an optimal ADMM point by solving the KKT system of its
+	// guessed active set; PolishDelta regularises that system and
+	// PolishRefineIter is the number of iterative refinement steps.
+	Polish           bool
+	PolishDelta      float64
+	PolishRefineIter int
+	// TimeLimit bounds setup-free solve time (0: none). A context deadline
+	// is honoured as well; whichever comes first ends the solve with
+	// StatusTimeLimit.
+	TimeLimit time.Duration
+}
+
+// DefaultSettings returns the settings used when none are given.
+func DefaultSettings() Settings {
+	return Settings{
+		Rho:                  0.1,
+		Sigma:                1e-6,
+		Alpha:                1.6,
+		AdaptiveRho:          true,
+		AdaptiveRhoInterval:  25,
+		AdaptiveRhoTolerance: 5,
+		ScalingIterations:    10,
+		MaxIter:              20000,
+		EpsAbs:               1e-6,
+		EpsRel:               1e-6,
+		EpsPrimalInf:         1e-6,
+		EpsDualInf:           1e-6,
+		CheckInterval:        10,
+		Polish:               true,
+		PolishDelta:          1e-7,
+		PolishRefineIter:     5,
+	}
+}
+
+// Validate reports settings outside their domain, wrapping ErrSettings.
+func (s Settings) Validate() error {
+	switch {
+	case !(s.Rho > 0):
+		return fmt.Errorf("%w: Rho = %v must be positive", ErrSettings, s.Rho)
+	case !(s.Sigma > 0):
+		return fmt.Errorf("%w: Sigma = %v must be positive", ErrSettings, s.Sigma)
+	case !(s.Alpha > 0 && s.Alpha < 2):
+		return fmt.Errorf("%w: Alpha = %v must be in (0, 2)", ErrSettings, s.Alpha)
+	case s.AdaptiveRho && (s.AdaptiveRhoInterval <= 0 || !(s.AdaptiveRhoTolerance >= 1)):
+		return fmt.Errorf("%w: adaptive ρ needs a positive interval and a tolerance ≥ 1", ErrSettings)
+	case s.ScalingIterations < 0:
+		return fmt.Errorf("%w: ScalingIterations = %d is negative", ErrSettings, s.ScalingIterations)
+	case s.MaxIter <= 0:
+		return fmt.Errorf("%w: MaxIter = %d must be positive", ErrSettings, s.MaxIter)
+	case !(s.EpsAbs >= 0) || !(s.EpsRel >= 0) || s.EpsAbs+s.EpsRel == 0:
+		return fmt.Errorf("%w: EpsAbs and EpsRel must be non-negative and not both zero", ErrSettings)
+	case !(s.EpsPrimalInf > 0) || !(s.EpsDualInf > 0):
+		return fmt.Errorf("%w: infeasibility tolerances must be positive", ErrSettings)
+	case s.CheckInterval <= 0:
+		return fmt.Errorf("%w: CheckInterval = %d must be positive", ErrSettings, s.CheckInterval)
+	case s.Polish && (!(s.PolishDelta > 0) || s.PolishRefineIter < 0):
+		return fmt.Errorf("%w: polishing needs PolishDelta > 0 and PolishRefineIter ≥ 0", ErrSettings)
+	case s.TimeLimit < 0:
+		return fmt.Errorf("%w: TimeLimit = %v is negative", ErrSettings, s.TimeLimit)
+	}
+	return nil
+}

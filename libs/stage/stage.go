@@ -1,0 +1,132 @@
+// Package stage is the port every per-part worker stage (scorer, optimizer)
+// runs behind: decode the part, drop work of ended jobs, run the stage's
+// work under the job's part deadline and cancellation, then hand the part
+// to the next stage — or report it failed, with a code, to the aggregator.
+// It maps outcomes to acks and nacks so the stage code does not.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/work"
+)
+
+// Failure fails a part for good: retrying would not help.
+type Failure struct {
+	Code    string
+	Message string
+}
+
+func (f *Failure) Error() string { return f.Code + ": " + f.Message }
+
+// Fail returns a Failure with a stable code.
+func Fail(code, format string, args ...any) error {
+	return &Failure{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Work is a stage's logic for one part. On success it returns the part,
+// changed, and the stage it goes to next. On error it must leave p.Rows as
+// it found them. It must honour ctx.
+type Work func(ctx context.Context, job *jobs.Job, p *work.Part) (next bus.Stage, err error)
+
+// Handler runs Work for every message of a stage.
+type Handler struct {
+	Stage   bus.Stage
+	Codec   work.Codec
+	Pub     *bus.Publisher
+	Tracker *jobs.Tracker
+	Log     zerolog.Logger
+	Work    Work
+}
+
+// Handle is a Watermill consumer handler: nil acks, an error nacks.
+func (h *Handler) Handle(msg *message.Message) error {
+	base := msg.Context()
+	p, err := h.Codec.Decode(base, msg)
+	if err != nil {
+		h.Log.Error().Err(err).Str("subject", msg.Metadata.Get(bus.MetaSubject)).Msg("undecodable part message dropped")
+		return nil
+	}
+	if h.Tracker.Ended(p.Tenant, p.Job) {
+		return nil
+	}
+	job, err := h.Tracker.Job(base, p.Tenant, p.Job)
+	if errors.Is(err, jobs.ErrNotFound) {
+		h.Log.Warn().Str("tenant", p.Tenant).Str("job", p.Job).Msg("part of an unknown job dropped")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, done := h.Tracker.Begin(base, p.Tenant, p.Job)
+	defer done()
+	ctx, cancel := context.WithTimeoutCause(ctx, job.Spec.Timeouts.Part.D(), errPartTimeout)
+	defer cancel()
+
+	next, err := h.run(ctx, job, p)
+	switch {
+	case err == nil:
+		return h.forward(base, next, p)
+	case h.Tracker.Ended(p.Tenant, p.Job):
+		return nil
+	case errors.Is(context.Cause(ctx), errPartTimeout):
+		return h.fail(base, p, "timeout", fmt.Sprintf("%s did not finish within timeouts.part (%s)", h.Stage, job.Spec.Timeouts.Part.D()))
+	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return h.fail(base, p, f.Code, f.Message)
+	}
+	if msg.Metadata.Get(bus.MetaFinal) == "true" {
+		return h.fail(base, p, "retries_exhausted", err.Error())
+	}
+	h.Log.Warn().Err(err).Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Msg("part will be retried")
+	return err
+}
+
+var errPartTimeout = errors.New("part deadline exceeded")
+
+// run calls Work but returns at the deadline even if Work ignores ctx.
+func (h *Handler) run(ctx context.Context, job *jobs.Job, p *work.Part) (bus.Stage, error) {
+	type result struct {
+		next bus.Stage
+		err  error
+		part work.Part
+	}
+	copyOfPart := *p
+	ch := make(chan result, 1)
+	go func() {
+		next, err := h.Work(ctx, job, &copyOfPart)
+		ch <- result{next, err, copyOfPart}
+	}()
+	select {
+	case r := <-ch:
+		if r.err == nil {
+			*p = r.part
+		}
+		return r.next, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (h *Handler) forward(ctx context.Context, next bus.Stage, p *work.Part) error {
+	msg, err := h.Codec.Encode(ctx, next, p)
+	if err != nil {
+		return err
+	}
+	return h.Pub.Publish(next.Subject(p.Tenant, p.Job, p.ID()), msg)
+}
+
+// fail sends the part, with its rows as they came in, to the aggregator.
+func (h *Handler) fail(ctx context.Context, p *work.Part, code, message string) error {
+	p.Error = &jobs.PartError{Part: p.ID(), Stage: string(h.Stage), Code: code, Message: message}
+	h.Log.Info().Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Str("code", code).Str("reason", message).Msg("part failed")
+	return h.forward(ctx, bus.Aggregate, p)
+}

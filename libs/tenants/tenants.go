@@ -1,0 +1,222 @@
+// Package tenants keeps tenants and their API keys in JetStream KV. Keys
+// are stored only as SHA-256 digests; the gateway resolves a request's key
+// to its tenant, and no service trusts a tenant named by a client.
+package tenants
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Buckets.
+const (
+	TenantsBucket = "partita_tenants"
+	KeysBucket    = "partita_apikeys"
+)
+
+// Errors.
+var (
+	ErrNotFound    = errors.New("tenants: not found")
+	ErrExists      = errors.New("tenants: tenant exists")
+	ErrInvalidName = errors.New("tenants: invalid tenant name")
+	ErrBadKey      = errors.New("tenants: unknown API key")
+)
+
+// Tenant is one customer of the installation.
+type Tenant struct {
+	Name      string    `json:"name"`
+	Tier      string    `json:"tier"`
+	KeyHash   string    `json:"key_hash"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// ValidName reports whether s can name a tenant (it appears in subjects,
+// KV keys and object paths).
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// Store keeps tenants and keys.
+type Store struct {
+	tenants, keys jetstream.KeyValue
+
+	mu    sync.Mutex
+	cache map[string]cached // key hash → tenant, briefly
+}
+
+type cached struct {
+	tenant *Tenant
+	until  time.Time
+}
+
+// authCacheTTL bounds how long a revoked key may still be accepted by one replica.
+const authCacheTTL = 5 * time.Second
+
+// Open creates or binds the buckets.
+func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
+	t, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: TenantsBucket, History: 1, Replicas: max(replicas, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", TenantsBucket, err)
+	}
+	k, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: KeysBucket, History: 1, Replicas: max(replicas, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", KeysBucket, err)
+	}
+	return &Store{tenants: t, keys: k, cache: map[string]cached{}}, nil
+}
+
+// NewKey returns a fresh random API key.
+func NewKey() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return "pk_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hash(key string) string {
+	s := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(s[:])
+}
+
+// Ensure creates the tenant with the given key, or, if it exists, makes key
+// its key. It is how `partita dev` sets up the dev tenant on every start.
+func (s *Store) Ensure(ctx context.Context, name, tier, key string) error {
+	if !ValidName(name) {
+		return fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	t, err := s.Get(ctx, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		t = &Tenant{Name: name, Tier: tier, CreatedAt: time.Now().UTC()}
+	case err != nil:
+		return err
+	}
+	old := t.KeyHash
+	t.KeyHash = hash(key)
+	if err := s.put(ctx, t); err != nil {
+		return err
+	}
+	if _, err := s.keys.Put(ctx, t.KeyHash, []byte(name)); err != nil {
+		return fmt.Errorf("store key of %s: %w", name, err)
+	}
+	if old != "" && old != t.KeyHash {
+		_ = s.keys.Delete(ctx, old)
+	}
+	return nil
+}
+
+// Create makes a new tenant and returns its API key.
+func (s *Store) Create(ctx context.Context, name, tier string) (string, error) {
+	if !ValidName(name) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	key := NewKey()
+	t := &Tenant{Name: name, Tier: tier, KeyHash: hash(key), CreatedAt: time.Now().UTC()}
+	b, _ := json.Marshal(t) // a Tenant always marshals
+	if _, err := s.tenants.Create(ctx, name, b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return "", fmt.Errorf("%w: %s", ErrExists, name)
+		}
+		return "", fmt.Errorf("create tenant %s: %w", name, err)
+	}
+	if _, err := s.keys.Put(ctx, t.KeyHash, []byte(name)); err != nil {
+		return "", fmt.Errorf("store key of %s: %w", name, err)
+	}
+	return key, nil
+}
+
+// RotateKey gives a tenant a new key; the old one stops working.
+func (s *Store) RotateKey(ctx context.Context, name string) (string, error) {
+	key := NewKey()
+	if err := s.Ensure(ctx, name, "", key); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+func (s *Store) put(ctx context.Context, t *Tenant) error {
+	b, _ := json.Marshal(t) // a Tenant always marshals
+	if _, err := s.tenants.Put(ctx, t.Name, b); err != nil {
+		return fmt.Errorf("store tenant %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// Get returns a tenant.
+func (s *Store) Get(ctx context.Context, name string) (*Tenant, error) {
+	e, err := s.tenants.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get tenant %s: %w", name, err)
+	}
+	var t Tenant
+	if err := json.Unmarshal(e.Value(), &t); err != nil {
+		return nil, fmt.Errorf("decode tenant %s: %w", name, err)
+	}
+	return &t, nil
+}
+
+// List returns every tenant.
+func (s *Store) List(ctx context.Context) ([]*Tenant, error) {
+	lister, err := s.tenants.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	var out []*Tenant
+	for k := range lister.Keys() {
+		t, err := s.Get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Authenticate resolves an API key to its tenant.
+func (s *Store) Authenticate(ctx context.Context, key string) (*Tenant, error) {
+	h := hash(key)
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.cache[h]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.tenant, nil
+	}
+	e, err := s.keys.Get(ctx, h)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrBadKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up API key: %w", err)
+	}
+	t, err := s.Get(ctx, string(e.Value()))
+	if err != nil {
+		return nil, err
+	}
+	if t.KeyHash != h {
+		return nil, ErrBadKey // rotated away
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10_000 {
+		clear(s.cache)
+	}
+	s.cache[h] = cached{tenant: t, until: now.Add(authCacheTTL)}
+	s.mu.Unlock()
+	return t, nil
+}

@@ -1,0 +1,215 @@
+package aggregator
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/results"
+	"github.com/partita/partita/libs/work"
+)
+
+// startFinalize ends a job in the background, once per process at a time.
+func (s *Service) startFinalize(ctx context.Context, tenant, id string, why trigger) {
+	key := jobs.Key(tenant, id)
+	if _, busy := s.finalizing.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.finalizing.Delete(key)
+		ctx := context.WithoutCancel(ctx)
+		if err := s.finalize(ctx, tenant, id, why); err != nil {
+			s.log.Error().Err(err).Str("tenant", tenant).Str("job", id).Msg("finalize failed; the watchdog will retry")
+		}
+	}()
+}
+
+// finalize assembles the result of a job, records its final status, emits
+// the final event and removes the job's working state. Every step is
+// idempotent: a crash at any point is repaired by the next finalize.
+func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) error {
+	j, err := s.p.Jobs.Get(ctx, tenant, id)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return s.cleanup(ctx, tenant, id)
+	}
+	if err != nil {
+		return err
+	}
+	if j.Status.Terminal() && j.Result != nil {
+		return s.cleanup(ctx, tenant, id) // already finished; a late part re-created state
+	}
+	f, err := s.p.Jobs.FanIn(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	status, jobErr := decide(j, f, why)
+	res, err := s.assemble(ctx, j)
+	if err != nil {
+		return fmt.Errorf("assemble result: %w", err)
+	}
+	now := time.Now().UTC()
+	j, err = s.p.Jobs.Update(ctx, tenant, id, func(j *jobs.Job) error {
+		if !j.Status.Terminal() {
+			if err := j.Move(status, now); err != nil {
+				return err
+			}
+			j.Error = jobErr
+		}
+		j.Parts = f.Total
+		j.Progress = jobs.Progress(f, nil, j.Spec.Optimize != nil)
+		j.Errors = f.Errors
+		j.Models = modelUses(f.Models)
+		j.Result = res
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := events.Publish(ctx, s.p.Pub, events.Event{Type: events.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {
+		return err
+	}
+	s.log.Info().Str("tenant", tenant).Str("job", id).Str("status", string(j.Status)).Int("parts", f.Total).Int("rows", res.Rows).Msg("job ended")
+	return s.cleanup(ctx, tenant, id)
+}
+
+// decide the final status from why finalize was called and the fan-in.
+func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) {
+	if j.Status.Terminal() {
+		return j.Status, j.Error
+	}
+	switch why {
+	case triggerIdle:
+		return jobs.TimedOut, &jobs.Error{Code: "job_idle", Message: fmt.Sprintf("no part finished for %s (timeouts.job_idle)", j.Spec.Timeouts.JobIdle.D())}
+	case triggerTotal:
+		return jobs.TimedOut, &jobs.Error{Code: "job_total", Message: fmt.Sprintf("the job ran longer than %s (timeouts.job_total)", j.Spec.Timeouts.JobTotal.D())}
+	}
+	if f.FailedPercent() > j.Spec.Failures.TolerantPercent {
+		return jobs.Failed, &jobs.Error{Code: "parts_failed", Message: fmt.Sprintf("%d of %d parts failed; failures.tolerated_percent is %g", f.FailedCount, f.Total, j.Spec.Failures.TolerantPercent)}
+	}
+	return jobs.Succeeded, nil
+}
+
+func modelUses(m map[string]int) []jobs.ModelUse {
+	var out []jobs.ModelUse
+	for ref, n := range m {
+		name, v, _ := strings.Cut(ref, "@")
+		var version int
+		fmt.Sscan(v, &version)
+		out = append(out, jobs.ModelUse{Name: name, Version: version, Parts: n})
+	}
+	return out
+}
+
+// assemble reads every part of the job back from the aggregate stream,
+// orders and summarises the rows, and writes the result files.
+func (s *Service) assemble(ctx context.Context, j *jobs.Job) (*jobs.Result, error) {
+	parts, err := s.readParts(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	columns := resultColumns(j)
+	rows, meta := merge(columns, parts)
+	if err := sortRows(columns, rows, j.Spec.Aggregate.Sort); err != nil {
+		return nil, err
+	}
+	meta.Summary, meta.SummaryErrors = summarize(columns, rows, j.Spec.Aggregate.Summary)
+
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write(columns) // a bytes.Buffer does not fail
+	_ = w.WriteAll(rows)
+	csvKey := results.CSVKey(j.Tenant, j.ID)
+	size := int64(buf.Len())
+	if _, err := s.p.Store.Put(ctx, csvKey, &buf, size); err != nil {
+		return nil, err
+	}
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("encode result meta: %w", err)
+	}
+	if _, err := s.p.Store.Put(ctx, results.MetaKey(j.Tenant, j.ID), bytes.NewReader(mb), int64(len(mb))); err != nil {
+		return nil, err
+	}
+	return &jobs.Result{Key: csvKey, Rows: len(rows), Bytes: size}, nil
+}
+
+// resultColumns are the input columns, then the score output, then the decision variable.
+func resultColumns(j *jobs.Job) []string {
+	cols := append([]string(nil), j.Input.Columns...)
+	cols = append(cols, j.Spec.Score.Output)
+	if j.Spec.Optimize != nil {
+		cols = append(cols, j.Spec.Optimize.Variable.Name)
+	}
+	return cols
+}
+
+// readParts reads the job's messages from the aggregate stream with an
+// ordered consumer, keeping one message per part.
+func (s *Service) readParts(ctx context.Context, j *jobs.Job) (map[int]*work.Part, error) {
+	cons, err := s.p.JS.OrderedConsumer(ctx, bus.Aggregate.Stream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.Aggregate.JobFilter(j.Tenant, j.ID)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read parts: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read parts: %w", err)
+	}
+	parts := map[int]*work.Part{}
+	remaining := int(info.NumPending)
+	for remaining > 0 {
+		batch, err := cons.Fetch(min(remaining, 1000), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("read parts: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			p, err := s.p.Codec.Decode(ctx, bus.ToMessage(m))
+			if err != nil {
+				return nil, err
+			}
+			if p.Kind == work.KindPart {
+				parts[p.Index] = p
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, fmt.Errorf("read parts: %w", err)
+		}
+		if got == 0 {
+			return nil, fmt.Errorf("read parts: %d messages missing from %s", remaining, bus.Aggregate.Stream())
+		}
+		remaining -= got
+	}
+	return parts, nil
+}
+
+// cleanup removes what the job no longer needs: its parts in the aggregate
+// stream, its fan-in record, and claim-checked part files.
+func (s *Service) cleanup(ctx context.Context, tenant, id string) error {
+	if err := bus.PurgeJob(ctx, s.p.JS, bus.Aggregate, tenant, id); err != nil {
+		return err
+	}
+	for _, st := range []bus.Stage{bus.Score, bus.Optimize} {
+		if err := bus.PurgeJob(ctx, s.p.JS, st, tenant, id); err != nil {
+			return err
+		}
+	}
+	if err := s.p.Store.DeletePrefix(ctx, tenant+"/jobs/"+id+"/parts/"); err != nil {
+		return err
+	}
+	return s.p.Jobs.DeleteFanIn(ctx, tenant, id)
+}

@@ -1,0 +1,78 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/partita/partita/libs/jobs"
+)
+
+// Watchdog triggers, besides triggerComplete and triggerFailedParts.
+const (
+	triggerIdle  trigger = "job_idle"  // no part finished within timeouts.job_idle
+	triggerTotal trigger = "job_total" // the job outlived timeouts.job_total
+	triggerEnded trigger = "ended"     // ended elsewhere (cancel): finish and clean up
+)
+
+// watchdog checks every active job (one with a fan-in record): it ends
+// jobs that stalled or outlived their limit, and finishes jobs whose
+// finalization was interrupted (a crash between the last part and the
+// result). Several replicas may run it: finalize is idempotent.
+func (s *Service) watchdog(ctx context.Context) {
+	t := time.NewTicker(s.cfg.WatchdogEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		keys, err := s.p.Jobs.ActiveKeys(ctx)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("watchdog: list active jobs")
+			continue
+		}
+		for _, k := range keys {
+			tenant, id, ok := jobs.SplitKey(k)
+			if !ok {
+				continue
+			}
+			if why := s.check(ctx, tenant, id); why != "" {
+				s.startFinalize(ctx, tenant, id, why)
+			}
+		}
+	}
+}
+
+func (s *Service) check(ctx context.Context, tenant, id string) trigger {
+	j, err := s.p.Jobs.Get(ctx, tenant, id)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return triggerEnded // a fan-in record without a job: clean it up
+	}
+	if err != nil {
+		return ""
+	}
+	if j.Status.Terminal() {
+		return triggerEnded
+	}
+	f, err := s.p.Jobs.FanIn(ctx, tenant, id)
+	if err != nil {
+		return ""
+	}
+	now := time.Now()
+	switch {
+	case f.Complete():
+		return triggerComplete
+	case now.Sub(j.CreatedAt) > j.Spec.Timeouts.JobTotal.D():
+		return triggerTotal
+	}
+	last := f.LastProgress
+	if last.IsZero() {
+		last = j.CreatedAt
+	}
+	if now.Sub(last) > j.Spec.Timeouts.JobIdle.D() {
+		return triggerIdle
+	}
+	return ""
+}

@@ -1,0 +1,38 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/partita/partita/libs/tenants"
+)
+
+type tenantKey struct{}
+
+// auth resolves the bearer API key to its tenant or answers 401.
+func (s *Service) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || key == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="partita"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Missing API key", "send Authorization: Bearer <api key>")
+			return
+		}
+		t, err := s.p.Tenants.Authenticate(r.Context(), strings.TrimSpace(key))
+		if errors.Is(err, tenants.ErrBadKey) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="partita", error="invalid_token"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Invalid API key", "the API key is unknown or was rotated")
+			return
+		}
+		if err != nil {
+			s.log.Error().Err(err).Msg("authenticate")
+			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the API key", "try again shortly")
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, t.Name)))
+	})
+}
+
+func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey{}).(string) }

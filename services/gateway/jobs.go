@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/results"
+	"github.com/partita/partita/libs/spec"
+)
+
+// JobView is a job as the API shows it.
+type JobView struct {
+	ID        string                        `json:"id"`
+	Status    jobs.Status                   `json:"status"`
+	CreatedAt time.Time                     `json:"created_at"`
+	StartedAt *time.Time                    `json:"started_at,omitempty"`
+	EndedAt   *time.Time                    `json:"ended_at,omitempty"`
+	Progress  map[string]jobs.StageProgress `json:"progress"`
+	Parts     int                           `json:"parts"`
+	Model     ModelView                     `json:"model"`
+	Models    []jobs.ModelUse               `json:"models,omitempty"`
+	Errors    []jobs.PartError              `json:"errors,omitempty"`
+	Error     *jobs.Error                   `json:"error,omitempty"`
+	Usage     Usage                         `json:"usage"`
+	Spec      *spec.Spec                    `json:"spec"`
+	Links     map[string]string             `json:"links"`
+}
+
+// ModelView is the model the spec asked for.
+type ModelView struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Usage is what a job consumed.
+type Usage struct {
+	InputBytes  int64 `json:"input_bytes"`
+	Rows        int   `json:"rows"`
+	ResultBytes int64 `json:"result_bytes"`
+	Parts       int   `json:"parts"`
+	Inferences  int   `json:"inferences"`
+}
+
+func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
+	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
+		Progress: j.Progress, Parts: j.Parts, Models: j.Models, Errors: j.Errors, Error: j.Error, Spec: j.Spec,
+		Model: ModelView{Name: j.Spec.Score.Model, Version: j.Spec.Score.Version},
+		Usage: Usage{InputBytes: j.Input.Bytes, Rows: j.Input.Rows, Parts: j.Parts},
+		Links: map[string]string{"self": "/v1/jobs/" + j.ID, "result": "/v1/jobs/" + j.ID + "/result"}}
+	if j.Result != nil {
+		v.Usage.ResultBytes = j.Result.Bytes
+	}
+	if !j.Status.Terminal() {
+		v.Progress, v.Parts = s.liveProgress(ctx, j)
+	}
+	if j.Status == jobs.Succeeded {
+		v.Usage.Inferences = j.Input.Rows
+	}
+	return v
+}
+
+// liveProgress derives a running job's progress from its fan-in record
+// and the parts waiting in the work streams.
+func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]jobs.StageProgress, int) {
+	f, err := s.p.Jobs.FanIn(ctx, j.Tenant, j.ID)
+	if err != nil {
+		return nil, 0
+	}
+	pending := map[string]int{}
+	for _, st := range []bus.Stage{bus.Score, bus.Optimize} {
+		if n, err := bus.Pending(ctx, s.p.JS, st, j.Tenant, j.ID); err == nil {
+			pending[string(st)] = n
+		}
+	}
+	return jobs.Progress(f, pending, j.Spec.Optimize != nil), f.Total
+}
+
+func (s *Service) loadJob(w http.ResponseWriter, r *http.Request) *jobs.Job {
+	id := r.PathValue("id")
+	j, err := s.p.Jobs.Get(r.Context(), tenantOf(r), id)
+	if errors.Is(err, jobs.ErrNotFound) || !bus.ValidToken(id) {
+		writeProblem(w, http.StatusNotFound, "job_not_found", "No such job", fmt.Sprintf("job %q does not exist", id))
+		return nil
+	}
+	if err != nil {
+		s.log.Error().Err(err).Msg("get job")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read the job", "try again shortly")
+		return nil
+	}
+	return j
+}
+
+// getJob handles GET /v1/jobs/{id}, with ETag / If-None-Match.
+func (s *Service) getJob(w http.ResponseWriter, r *http.Request) {
+	j := s.loadJob(w, r)
+	if j == nil {
+		return
+	}
+	b, _ := json.Marshal(s.view(r.Context(), j)) // a JobView always marshals
+	sum := sha256.Sum256(b)
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	w.Header().Set("ETag", etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if !j.Status.Terminal() {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// JobList is a page of jobs.
+type JobList struct {
+	Jobs       []*JobView `json:"jobs"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+// listJobs handles GET /v1/jobs?status=&limit=&cursor=.
+func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	o := jobs.ListOptions{Status: jobs.Status(q.Get("status")), Before: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			writeProblem(w, http.StatusBadRequest, "bad_query", "Bad limit", "limit must be between 1 and 500")
+			return
+		}
+		o.Limit = n
+	}
+	list, next, err := s.p.Jobs.List(r.Context(), tenantOf(r), o)
+	if err != nil {
+		s.log.Error().Err(err).Msg("list jobs")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot list jobs", "try again shortly")
+		return
+	}
+	out := JobList{Jobs: make([]*JobView, 0, len(list)), NextCursor: next}
+	for _, j := range list {
+		out.Jobs = append(out.Jobs, s.view(r.Context(), j))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getResult handles GET /v1/jobs/{id}/result as JSON or, with
+// Accept: text/csv, CSV. Both stream from the stored result.
+func (s *Service) getResult(w http.ResponseWriter, r *http.Request) {
+	j := s.loadJob(w, r)
+	if j == nil {
+		return
+	}
+	if j.Result == nil {
+		if !j.Status.Terminal() {
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, http.StatusConflict, "job_running", "The job has not ended", fmt.Sprintf("job %s is %s; its result is not ready", j.ID, j.Status))
+			return
+		}
+		writeProblem(w, http.StatusNotFound, "no_result", "The job has no result", fmt.Sprintf("job %s ended %s without a result", j.ID, j.Status))
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		rc, _, err := s.p.Store.Get(r.Context(), j.Result.Key)
+		if err != nil {
+			s.storeProblem(w, err)
+			return
+		}
+		defer rc.Close()
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.FormatInt(j.Result.Bytes, 10))
+		_, _ = io.Copy(w, rc)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.writeResultJSON(r.Context(), w, j, true); err != nil {
+		s.log.Warn().Err(err).Str("job", j.ID).Msg("write result")
+	}
+}
+
+// writeJobWithResult answers a synchronous submit: 200 with the job and,
+// inline, its result.
+func (s *Service) writeJobWithResult(w http.ResponseWriter, r *http.Request, j *jobs.Job) {
+	if j.Result == nil {
+		writeJSON(w, http.StatusOK, s.view(r.Context(), j))
+		return
+	}
+	var buf bytes.Buffer
+	if err := s.writeResultJSON(r.Context(), &buf, j, false); err != nil {
+		s.storeProblem(w, err)
+		return
+	}
+	vb, _ := json.Marshal(s.view(r.Context(), j)) // a JobView always marshals
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(vb[:len(vb)-1])
+	_, _ = w.Write([]byte(`,"result":`))
+	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write([]byte("}\n"))
+}
+
+func (s *Service) writeResultJSON(ctx context.Context, w io.Writer, j *jobs.Job, withJob bool) error {
+	mrc, _, err := s.p.Store.Get(ctx, results.MetaKey(j.Tenant, j.ID))
+	if err != nil {
+		return err
+	}
+	var meta results.Meta
+	err = json.NewDecoder(mrc).Decode(&meta)
+	mrc.Close()
+	if err != nil {
+		return fmt.Errorf("decode result meta: %w", err)
+	}
+	rc, _, err := s.p.Store.Get(ctx, j.Result.Key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var job any
+	if withJob {
+		job = s.view(ctx, j)
+	}
+	return results.WriteJSON(w, job, rc, &meta)
+}
+
+func (s *Service) storeProblem(w http.ResponseWriter, err error) {
+	s.log.Error().Err(err).Msg("artifact store")
+	writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read the result", "the artifact store did not answer; try again")
+}
+
+// cancelJob handles POST /v1/jobs/{id}/cancel.
+func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
+	j := s.loadJob(w, r)
+	if j == nil {
+		return
+	}
+	j, err := s.p.Jobs.Update(r.Context(), j.Tenant, j.ID, func(j *jobs.Job) error {
+		if j.Status.Terminal() {
+			return nil
+		}
+		j.Error = &jobs.Error{Code: "canceled", Message: "canceled by the client"}
+		return j.Move(jobs.Canceled, time.Now().UTC())
+	})
+	if err != nil {
+		s.log.Error().Err(err).Msg("cancel job")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the job", "try again shortly")
+		return
+	}
+	if j.Status == jobs.Canceled {
+		if err := events.Publish(r.Context(), s.p.Pub, events.Event{Type: events.Final(jobs.Canceled), Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
+			s.log.Warn().Err(err).Msg("publish cancel event")
+		}
+	}
+	writeJSON(w, http.StatusOK, s.view(r.Context(), j))
+}

@@ -1,0 +1,44 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Problem is an RFC 9457 problem document with a stable code.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Code   string `json:"code"`
+	Detail string `json:"detail,omitempty"`
+	// Errors lists every bad spec field, with its path.
+	Errors []FieldError `json:"errors,omitempty"`
+	Line   int          `json:"line,omitempty"`
+}
+
+// FieldError is one bad field of a request.
+type FieldError struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// ProblemBase prefixes every problem type.
+const ProblemBase = "https://partita.dev/problems/"
+
+func writeProblem(w http.ResponseWriter, status int, code, title, detail string) {
+	writeProblemDoc(w, &Problem{Status: status, Code: code, Title: title, Detail: detail})
+}
+
+func writeProblemDoc(w http.ResponseWriter, p *Problem) {
+	p.Type = ProblemBase + p.Code
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,214 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/spec"
+)
+
+// ingestRequest is what the ingest stage reads (services/ingest.Request).
+type ingestRequest struct {
+	Job *jobs.Job `json:"job"`
+}
+
+// submit handles POST /v1/jobs: multipart with a `spec` and an `input`
+// part. The input streams into the artifact store; ingest validates it and
+// records the job, or rejects it and nothing is kept.
+func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
+	tenant := tenantOf(r)
+	if r.ContentLength > s.cfg.MaxUpload {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", "Upload too large", fmt.Sprintf("the body is %d bytes; the limit is %d", r.ContentLength, s.cfg.MaxUpload))
+		return
+	}
+	wait, err := preferWait(r.Header.Get("Prefer"), s.cfg.MaxWait)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_prefer", "Bad Prefer header", err.Error())
+		return
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Send multipart/form-data", "POST /v1/jobs takes multipart/form-data with a `spec` part and an `input` file part")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
+	id := jobs.NewID()
+	inputKey := tenant + "/jobs/" + id + "/input"
+	sp, size, prob := s.receive(r, inputKey)
+	if prob != nil {
+		_ = s.p.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+		writeProblemDoc(w, prob)
+		return
+	}
+	job := &jobs.Job{ID: id, Tenant: tenant, Status: jobs.Queued, Spec: sp, CreatedAt: time.Now().UTC(),
+		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size}}
+
+	evs, stop := s.waiters.watch(tenant, id)
+	defer stop()
+	b, _ := json.Marshal(ingestRequest{Job: job}) // a Job always marshals
+	msg := message.NewMessage(bus.MsgID(bus.Ingest, id, "job"), b)
+	msg.SetContext(r.Context())
+	if err := s.p.Pub.Publish(bus.Ingest.Subject(tenant, id), msg); err != nil {
+		_ = s.p.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+		s.log.Error().Err(err).Msg("publish ingest request")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot queue the job", "the message bus did not accept the job; try again")
+		return
+	}
+
+	ingestDeadline := time.NewTimer(s.cfg.IngestTimeout)
+	defer ingestDeadline.Stop()
+	for accepted := false; !accepted; {
+		select {
+		case e := <-evs:
+			switch e.Type {
+			case events.Rejected:
+				writeProblemDoc(w, &Problem{Status: e.Problem.Status, Code: e.Problem.Code, Title: e.Problem.Title, Detail: e.Problem.Detail, Line: e.Problem.Line,
+					Errors: pathErrors(e.Problem.Path, e.Problem.Detail)})
+				return
+			case events.Ingested:
+				accepted = true
+			}
+		case <-ingestDeadline.C:
+			s.accepted(w, r, job, http.StatusAccepted)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if wait <= 0 {
+		s.accepted(w, r, job, http.StatusCreated)
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case e := <-evs:
+			if e.Job != nil && e.Job.Status.Terminal() {
+				s.writeJobWithResult(w, r, e.Job)
+				return
+			}
+		case <-timer.C:
+			s.accepted(w, r, job, http.StatusAccepted)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func pathErrors(path, detail string) []FieldError {
+	if path == "" {
+		return nil
+	}
+	return []FieldError{{Path: path, Message: detail}}
+}
+
+// accepted answers with the job's current state: 201 when created without
+// waiting, 202 when the wait ran out, with Location and Retry-After.
+func (s *Service) accepted(w http.ResponseWriter, r *http.Request, job *jobs.Job, status int) {
+	if cur, err := s.p.Jobs.Get(r.Context(), job.Tenant, job.ID); err == nil {
+		job = cur
+	}
+	w.Header().Set("Location", "/v1/jobs/"+job.ID)
+	if status == http.StatusAccepted {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, s.view(r.Context(), job))
+}
+
+// receive reads the multipart body: the spec into memory (bounded), the
+// input streamed into the store. It returns the parsed spec and input size.
+func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, *Problem) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Malformed multipart body", Detail: err.Error()}
+	}
+	var specDoc []byte
+	var size int64 = -1
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, bodyProblem(err)
+		}
+		switch part.FormName() {
+		case "spec":
+			specDoc, err = io.ReadAll(io.LimitReader(part, spec.MaxSize+1))
+			if err != nil {
+				return nil, 0, bodyProblem(err)
+			}
+		case "input":
+			info, err := s.p.Store.Put(r.Context(), inputKey, part, -1)
+			if err != nil {
+				return nil, 0, bodyProblem(err)
+			}
+			size = info.Size
+		default:
+			return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Unknown form field", Detail: fmt.Sprintf("field %q is not spec or input", part.FormName())}
+		}
+	}
+	switch {
+	case specDoc == nil:
+		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "missing_spec", Title: "No spec", Detail: "the multipart body has no `spec` field"}
+	case size < 0:
+		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "missing_input", Title: "No input", Detail: "the multipart body has no `input` file"}
+	case size == 0:
+		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input is empty", Detail: "the `input` file has no bytes"}
+	}
+	sp, err := spec.Parse(specDoc, s.limits)
+	if err != nil {
+		var fe spec.Errors
+		if errors.As(err, &fe) {
+			p := &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: fe.Error()}
+			for _, e := range fe {
+				p.Errors = append(p.Errors, FieldError{Path: e.Path, Message: e.Message})
+			}
+			return nil, 0, p
+		}
+		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: err.Error()}
+	}
+	if prob := s.checkSupported(sp); prob != nil {
+		return nil, 0, prob
+	}
+	return sp, size, nil
+}
+
+func bodyProblem(err error) *Problem {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Upload too large", Detail: fmt.Sprintf("the body is over the limit of %d bytes", mbe.Limit)}
+	}
+	return &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Cannot read the upload", Detail: err.Error()}
+}
+
+// preferWait reads `Prefer: wait=N` (RFC 7240), capped by max.
+func preferWait(h string, max time.Duration) (time.Duration, error) {
+	for _, pref := range strings.Split(h, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(pref), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "wait") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(v), `"`))
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("wait must be a number of seconds, got %q", v)
+		}
+		return min(time.Duration(n)*time.Second, max), nil
+	}
+	return 0, nil
+}

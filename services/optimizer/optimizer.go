@@ -1,0 +1,160 @@
+// Package optimizer is the optimize stage: it turns each scored part into
+// the quadratic program of the job's `optimize` spec, solves it with the
+// libs/qp solver (branch and bound for one_per_group), and adds the
+// decision variable to every row with the solver's report.
+package optimizer
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/lifecycle"
+	"github.com/partita/partita/libs/platform"
+	"github.com/partita/partita/libs/qp"
+	"github.com/partita/partita/libs/stage"
+	"github.com/partita/partita/libs/work"
+)
+
+// Config of the optimizer.
+type Config struct {
+	Workers    int           `yaml:"workers"`
+	AckWait    time.Duration `yaml:"ack_wait"`
+	MaxDeliver int           `yaml:"max_deliver"`
+}
+
+// RegisterFlags sets defaults and flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.Workers, "optimizer.workers", 16, "parts optimized at once by this process")
+	fs.DurationVar(&c.AckWait, "optimizer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
+	fs.IntVar(&c.MaxDeliver, "optimizer.max-deliver", 5, "attempts per part before it fails")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Workers < 1 || c.MaxDeliver < 1 || c.AckWait <= 0 {
+		return errors.New("optimizer: workers, max-deliver and ack-wait must be positive")
+	}
+	return nil
+}
+
+// Module is the optimizer as a target of a Partita process.
+func Module() app.Module {
+	cfg := &Config{}
+	return app.Module{Name: "optimizer", Config: cfg, Build: func(p *platform.Platform, _ app.Health) lifecycle.Service { return New(*cfg, p) }}
+}
+
+// Service is the optimize stage.
+type Service struct {
+	cfg    Config
+	p      *platform.Platform
+	router *message.Router
+
+	mu       sync.Mutex
+	programs map[string]*Program // by job key; compiled once per job
+}
+
+// New returns the optimizer; it does nothing until Start.
+func New(cfg Config, p *platform.Platform) *Service {
+	return &Service{cfg: cfg, p: p, programs: map[string]*Program{}}
+}
+
+// Name implements lifecycle.Service.
+func (s *Service) Name() string { return "optimizer" }
+
+// Start subscribes to the optimize stream.
+func (s *Service) Start(context.Context) error {
+	log := s.p.Log.With().Str("service", "optimizer").Logger()
+	opts := bus.DefaultConsumer(bus.Optimize, "optimizer", s.cfg.Workers)
+	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
+	sub, err := bus.NewSubscriber(s.p.JS, log, map[string]bus.ConsumerOptions{"optimize": opts})
+	if err != nil {
+		return err
+	}
+	if s.router, err = bus.NewRouter(log); err != nil {
+		return err
+	}
+	h := &stage.Handler{Stage: bus.Optimize, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.optimize}
+	s.router.AddConsumerHandler("optimize", "optimize", sub, h.Handle)
+	return nil
+}
+
+// Run runs the router until ctx ends.
+func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
+
+// Stop closes the router.
+func (s *Service) Stop(context.Context) error { return s.router.Close() }
+
+func (s *Service) program(j *jobs.Job) (*Program, error) {
+	key := jobs.Key(j.Tenant, j.ID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.programs[key]; ok {
+		return p, nil
+	}
+	p, err := Compile(j.Spec.Optimize)
+	if err != nil {
+		return nil, stage.Fail("bad_expression", "%v", err)
+	}
+	if len(s.programs) > 1024 {
+		clear(s.programs)
+	}
+	s.programs[key] = p
+	return p, nil
+}
+
+func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (bus.Stage, error) {
+	if j.Spec.Optimize == nil {
+		return bus.Aggregate, nil
+	}
+	prog, err := s.program(j)
+	if err != nil {
+		return "", err
+	}
+	built, err := prog.Build(p.Rows)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	x, report, err := Solve(ctx, built)
+	if err != nil {
+		return "", err
+	}
+	report.SolveMS = float64(time.Since(start).Microseconds()) / 1000
+	p.Rows = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return formatX(x[i]) })
+	p.Solver = report
+	return bus.Aggregate, nil
+}
+
+// Solve solves a built part: the QP, or branch and bound for one_per_group.
+// A problem that has no acceptable solution is a Failure with the solver's status as code.
+func Solve(ctx context.Context, b *Built) ([]float64, *work.Solver, error) {
+	res, err := qp.Solve(ctx, b.Problem, qp.DefaultSettings())
+	if err != nil {
+		return nil, nil, stage.Fail("bad_problem", "%v", err)
+	}
+	report := &work.Solver{Status: res.Status.String(), Iterations: res.Iterations}
+	if res.Status != qp.StatusOptimal {
+		return nil, nil, stage.Fail(res.Status.String(), "the part's problem is %s after %d iterations", res.Status, res.Iterations)
+	}
+	report.Objective = b.Objective(res.Objective)
+	return res.X, report, nil
+}
+
+// formatX writes a solution value, rounding away solver noise below 1e-9.
+func formatX(v float64) string {
+	v = math.Round(v*1e9) / 1e9
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}

@@ -1,0 +1,209 @@
+// Package scorer is the score stage: it maps a part's feature columns to
+// the model's input, runs the model version the job's spec resolves to
+// (per part, for A/B aliases), and adds the output column.
+package scorer
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/libs/platform"
+	"github.com/partita/partita/libs/stage"
+	"github.com/partita/partita/libs/work"
+	"github.com/partita/partita/services/scorer/runtime"
+)
+
+// Config of the scorer.
+type Config struct {
+	Workers    int           `yaml:"workers"`
+	AckWait    time.Duration `yaml:"ack_wait"`
+	MaxDeliver int           `yaml:"max_deliver"`
+}
+
+// RegisterFlags sets defaults and flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.Workers, "scorer.workers", 64, "parts scored at once by this process")
+	fs.DurationVar(&c.AckWait, "scorer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
+	fs.IntVar(&c.MaxDeliver, "scorer.max-deliver", 5, "attempts per part before it fails")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Workers < 1 || c.MaxDeliver < 1 || c.AckWait <= 0 {
+		return errors.New("scorer: workers, max-deliver and ack-wait must be positive")
+	}
+	return nil
+}
+
+// Service is the scorer.
+type Service struct {
+	cfg      Config
+	p        *platform.Platform
+	runtimes runtime.Runtimes
+	router   *message.Router
+	sub      *bus.Subscriber
+
+	mu     sync.Mutex
+	loaded map[string]*loading // by model digest
+}
+
+type loading struct {
+	done  chan struct{}
+	model runtime.Model
+	err   error
+}
+
+// New returns the scorer; it does nothing until Start.
+func New(cfg Config, p *platform.Platform, runtimes runtime.Runtimes) *Service {
+	return &Service{cfg: cfg, p: p, runtimes: runtimes, loaded: map[string]*loading{}}
+}
+
+// Name implements lifecycle.Service.
+func (s *Service) Name() string { return "scorer" }
+
+// Start subscribes to the score stage.
+func (s *Service) Start(ctx context.Context) error {
+	log := s.p.Log.With().Str("service", "scorer").Logger()
+	opts := bus.DefaultConsumer(bus.Score, "scorer", s.cfg.Workers)
+	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
+	sub, err := bus.NewSubscriber(s.p.JS, log, map[string]bus.ConsumerOptions{"score": opts})
+	if err != nil {
+		return err
+	}
+	s.sub = sub
+	if s.router, err = bus.NewRouter(log); err != nil {
+		return err
+	}
+	h := &stage.Handler{Stage: bus.Score, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.score}
+	s.router.AddConsumerHandler("score", "score", sub, h.Handle)
+	return s.p.Models.Watch(ctx, nil)
+}
+
+// Run runs the router until ctx ends.
+func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
+
+// Stop closes the router and the loaded models.
+func (s *Service) Stop(context.Context) error {
+	err := s.router.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.loaded {
+		select {
+		case <-l.done:
+			if l.model != nil {
+				_ = l.model.Close()
+			}
+		default:
+		}
+	}
+	return err
+}
+
+func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (bus.Stage, error) {
+	sp := job.Spec.Score
+	m, err := s.p.Models.Get(ctx, p.Tenant, sp.Model)
+	if errors.Is(err, models.ErrNotFound) {
+		return "", stage.Fail("model_not_found", "%v", err)
+	}
+	if err != nil {
+		return "", err
+	}
+	v, err := m.Resolve(sp.Version, p.Job, p.ID())
+	if errors.Is(err, models.ErrNotFound) {
+		return "", stage.Fail("model_not_found", "%v", err)
+	}
+	if err != nil {
+		return "", err
+	}
+	model, err := s.model(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	if model.Width() != len(sp.Features) {
+		return "", stage.Fail("model_mismatch", "model %s takes %d features, the spec names %d", models.Ref(sp.Model, v.Number), model.Width(), len(sp.Features))
+	}
+	x, err := features(p, sp.Features)
+	if err != nil {
+		return "", err
+	}
+	y, err := model.Predict(ctx, x, len(p.Rows.Rows))
+	if err != nil {
+		return "", fmt.Errorf("predict with %s: %w", models.Ref(sp.Model, v.Number), err)
+	}
+	p.Rows = p.Rows.WithColumn(sp.Output, func(i int) string { return strconv.FormatFloat(float64(y[i]), 'g', -1, 32) })
+	p.Model = models.Ref(sp.Model, v.Number)
+	if job.Spec.Optimize != nil {
+		return bus.Optimize, nil
+	}
+	return bus.Aggregate, nil
+}
+
+// features builds the row-major float32 input from the spec's columns.
+func features(p *work.Part, names []string) ([]float32, error) {
+	idx := make([]int, len(names))
+	for i, n := range names {
+		if idx[i] = p.Rows.Col(n); idx[i] < 0 {
+			return nil, stage.Fail("missing_column", "column %q is not in the part", n)
+		}
+	}
+	x := make([]float32, 0, len(p.Rows.Rows)*len(names))
+	for r, row := range p.Rows.Rows {
+		for i, c := range idx {
+			v, err := strconv.ParseFloat(row[c], 32)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, stage.Fail("bad_value", "row %d of the part: column %s: %q is not a finite number", r+1, names[i], row[c])
+			}
+			x = append(x, float32(v))
+		}
+	}
+	return x, nil
+}
+
+// model returns the loaded model of a version, loading it once per digest.
+func (s *Service) model(ctx context.Context, v models.Version) (runtime.Model, error) {
+	s.mu.Lock()
+	l, ok := s.loaded[v.Digest]
+	if !ok {
+		l = &loading{done: make(chan struct{})}
+		s.loaded[v.Digest] = l
+		s.mu.Unlock()
+		l.model, l.err = s.load(context.WithoutCancel(ctx), v)
+		close(l.done)
+		if l.err != nil {
+			s.mu.Lock()
+			delete(s.loaded, v.Digest) // let a later part try again
+			s.mu.Unlock()
+		}
+	} else {
+		s.mu.Unlock()
+	}
+	select {
+	case <-l.done:
+		return l.model, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Service) load(ctx context.Context, v models.Version) (runtime.Model, error) {
+	file, err := s.p.Models.File(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.runtimes.Load(ctx, v, file)
+	if err != nil {
+		return nil, stage.Fail("model_load", "load model version %d: %v", v.Number, err)
+	}
+	return m, nil
+}
