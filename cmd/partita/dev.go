@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/partita/partita/internal/targets"
 	"github.com/partita/partita/libs/app"
 	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/libs/lifecycle"
@@ -39,7 +40,7 @@ func (c *devConfig) RegisterFlags(fs *flag.FlagSet) {
 // runDev runs every service in one process on an embedded NATS server and
 // a local artifact folder, with the dev tenant and examples loaded.
 func runDev(args []string) int {
-	cfg := &devConfig{Config: app.Config{Modules: modules()}}
+	cfg := &devConfig{Config: app.Config{Modules: targets.Modules()}}
 	if _, err := config.Load(cfg, "partita dev", args, os.Getenv); err != nil {
 		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
 		return exitUsage

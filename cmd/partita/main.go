@@ -22,9 +22,9 @@ Run 'partita <command> -h' for a command's flags.
 
 // Exit codes of client commands.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // the job failed, was cancelled or timed out; or a request failed
-	exitUsage   = 2
+	exitOK     = 0
+	exitFailed = 1 // the job failed, was cancelled or timed out; or a request failed
+	exitUsage  = 2
 )
 
 func main() {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/partita/partita/internal/targets"
 	"github.com/partita/partita/libs/app"
 	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/libs/logging"
@@ -34,7 +35,7 @@ func (c *serveConfig) targets() []string {
 
 // runServe runs the chosen services against NATS and the artifact store.
 func runServe(args []string) int {
-	cfg := &serveConfig{Config: app.Config{Modules: modules()}}
+	cfg := &serveConfig{Config: app.Config{Modules: targets.Modules()}}
 	if _, err := config.Load(cfg, "partita serve", args, os.Getenv); err != nil {
 		fmt.Fprintf(os.Stderr, "partita serve: %v\n", err)
 		return exitUsage

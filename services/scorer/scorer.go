@@ -48,11 +48,11 @@ func (c *Config) Validate() error {
 
 // Service is the scorer.
 type Service struct {
-	cfg      Config
-	p        *platform.Platform
-	runtimes runtime.Runtimes
-	router   *message.Router
-	sub      *bus.Subscriber
+	cfg        Config
+	p          *platform.Platform
+	runtimes   runtime.Runtimes
+	router     *message.Router
+	middleware []message.HandlerMiddleware
 
 	mu     sync.Mutex
 	loaded map[string]*loading // by model digest
@@ -65,8 +65,12 @@ type loading struct {
 }
 
 // New returns the scorer; it does nothing until Start.
-func New(cfg Config, p *platform.Platform, runtimes runtime.Runtimes) *Service {
-	return &Service{cfg: cfg, p: p, runtimes: runtimes, loaded: map[string]*loading{}}
+func New(cfg Config, p *platform.Platform, opts ...Option) *Service {
+	s := &Service{cfg: cfg, p: p, runtimes: runtime.Runtimes{"logistic": runtime.Logistic{}}, loaded: map[string]*loading{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Name implements lifecycle.Service.
@@ -81,12 +85,11 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.sub = sub
 	if s.router, err = bus.NewRouter(log); err != nil {
 		return err
 	}
 	h := &stage.Handler{Stage: bus.Score, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.score}
-	s.router.AddConsumerHandler("score", "score", sub, h.Handle)
+	s.router.AddConsumerHandler("score", "score", sub, h.Handle).AddMiddleware(s.middleware...)
 	return s.p.Models.Watch(ctx, nil)
 }
 

@@ -1,4 +1,6 @@
-package main
+// Package targets is the table of Partita's services: every module that
+// `partita dev` runs and `partita serve --target=…` can choose from.
+package targets
 
 import (
 	"github.com/partita/partita/libs/app"
@@ -10,13 +12,13 @@ import (
 	"github.com/partita/partita/services/splitter"
 )
 
-// modules is every service that can be a target, in start order: workers
-// first, the gateway (which takes traffic) last.
-func modules() []app.Module {
+// Modules returns every service in start order: workers first, the
+// gateway (which takes traffic) last. scorerOpts compose the scorer.
+func Modules(scorerOpts ...scorer.Option) []app.Module {
 	return []app.Module{
 		ingest.Module(),
 		splitter.Module(),
-		scorer.Module(),
+		scorer.Module(scorerOpts...),
 		optimizer.Module(),
 		aggregator.Module(),
 		gateway.Module(),

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/csv"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/services/scorer"
+	"github.com/partita/partita/services/scorer/runtime"
+)
+
+// expectedParts counts the parts a split by site with maxRows makes.
+func expectedParts(t *testing.T, data []byte, maxRows int) (parts int, rows int) {
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	require.NoError(t, err)
+	perSite := map[string]int{}
+	for _, r := range recs[1:] {
+		perSite[r[1]]++
+	}
+	for _, n := range perSite {
+		parts += (n + maxRows - 1) / maxRows
+	}
+	return parts, len(recs) - 1
+}
+
+// checkEveryRowOnce checks that each input row is in the result exactly
+// once and was scored, and that parts respect the split.
+func checkEveryRowOnce(t *testing.T, h *harness, id string, wantRows, wantParts, maxRows int) *jobResult {
+	res := h.result(id)
+	require.Len(t, res.Rows, wantRows)
+	seen := map[string]bool{}
+	for _, r := range res.Rows {
+		asset := r["asset_id"].(string)
+		require.False(t, seen[asset], "row %s appears twice", asset)
+		seen[asset] = true
+		risk, ok := r["risk"].(float64)
+		require.True(t, ok, "row %s has no numeric risk: %v", asset, r["risk"])
+		require.True(t, risk >= 0 && risk <= 1, "risk %g out of [0,1]", risk)
+	}
+	require.Len(t, res.Parts, wantParts)
+	total := 0
+	for _, p := range res.Parts {
+		require.LessOrEqual(t, p.Rows, maxRows)
+		require.Nil(t, p.Error)
+		require.NotNil(t, p.Model)
+		require.Equal(t, "dga-risk", p.Model.Name)
+		total += p.Rows
+	}
+	require.Equal(t, wantRows, total)
+	return res
+}
+
+func TestFleetCSVEndToEnd(t *testing.T) {
+	h := start(t, harnessOptions{})
+	data := fleetCSV(t, 10_000, 20)
+	wantParts, wantRows := expectedParts(t, data, 200)
+	r := h.submit(scoreSpec("csv", "dga-risk", 200, ""), data, nil)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	require.Equal(t, "/v1/jobs/"+jobID(t, r), r.Header.Get("Location"))
+	job := h.waitJob(jobID(t, r), 2*time.Minute)
+	require.Equal(t, "succeeded", job["status"], "%v", job)
+	require.EqualValues(t, wantParts, job["parts"])
+	checkEveryRowOnce(t, h, jobID(t, r), wantRows, wantParts, 200)
+
+	// Every part holds one site only.
+	res := h.result(jobID(t, r))
+	bySite := map[string]int{}
+	for _, row := range res.Rows {
+		bySite[row["site"].(string)]++
+	}
+	require.Len(t, bySite, 20)
+
+	// The CSV rendering has the same rows, plus a header.
+	csvResp := h.get("/v1/jobs/"+jobID(t, r)+"/result", map[string]string{"Accept": "text/csv"})
+	require.Equal(t, http.StatusOK, csvResp.Status)
+	recs, err := csv.NewReader(bytes.NewReader(csvResp.Body)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, wantRows+1)
+	require.Equal(t, "risk", recs[0][len(recs[0])-1])
+}
+
+func TestFleetJSONLEndToEnd(t *testing.T) {
+	h := start(t, harnessOptions{})
+	csvData := fleetCSV(t, 10_000, 20)
+	wantParts, wantRows := expectedParts(t, csvData, 200)
+	r := h.submit(scoreSpec("jsonl", "dga-risk", 200, ""), fleetJSONL(t, 10_000, 20), nil)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	job := h.waitJob(jobID(t, r), 2*time.Minute)
+	require.Equal(t, "succeeded", job["status"], "%v", job)
+	checkEveryRowOnce(t, h, jobID(t, r), wantRows, wantParts, 200)
+}
+
+func TestSyncWaitReturnsResultInline(t *testing.T) {
+	h := start(t, harnessOptions{})
+	r := h.submit(scoreSpec("csv", "dga-risk", 50, ""), fleetCSV(t, 120, 3), map[string]string{"Prefer": "wait=10"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	body := r.json(t)
+	require.Equal(t, "succeeded", body["status"])
+	result, ok := body["result"].(map[string]any)
+	require.True(t, ok, "no inline result: %s", r.Body)
+	require.Len(t, result["rows"], 120)
+}
+
+func TestSyncWaitRunsOutWith202(t *testing.T) {
+	g := newGate()
+	h := start(t, harnessOptions{scorer: []scorer.Option{scorer.WithRuntimes(runtime.Runtimes{kindGate: g})}})
+	h.pushModel("held", kindGate, []byte(`{}`))
+	r := h.submit(scoreSpec("csv", "held", 50, ""), fleetCSV(t, 100, 2), map[string]string{"Prefer": "wait=1"})
+	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	id := jobID(t, r)
+	require.Equal(t, "/v1/jobs/"+id, r.Header.Get("Location"))
+	require.NotEmpty(t, r.Header.Get("Retry-After"))
+	require.Equal(t, "running", r.json(t)["status"])
+	g.Open()
+	require.Equal(t, "succeeded", h.waitJob(id, time.Minute)["status"])
+}
+
+func TestRedeliveredPartCountedOnce(t *testing.T) {
+	crash := newCrashAfterWork()
+	h := start(t, harnessOptions{scorer: []scorer.Option{scorer.WithMiddleware(crash.Middleware)}})
+	data := fleetCSV(t, 2_000, 10)
+	wantParts, wantRows := expectedParts(t, data, 100)
+	r := h.submit(scoreSpec("csv", "dga-risk", 100, ""), data, nil)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	job := h.waitJob(jobID(t, r), 2*time.Minute)
+	require.Equal(t, "succeeded", job["status"], "%v", job)
+	require.EqualValues(t, wantParts, crash.crashes.Load(), "every part should have been redelivered once")
+	checkEveryRowOnce(t, h, jobID(t, r), wantRows, wantParts, 100)
+}
+
+func TestOptimizedFleetPlanRespectsConstraints(t *testing.T) {
+	h := start(t, harnessOptions{})
+	spec := scoreSpec("csv", "dga-risk", 5000, `optimize:
+  sense: maximize
+  variable: {name: x, lower: 0, upper: 1}
+  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
+  constraints:
+    - {name: budget, coef: "repair_cost", max: 250000}
+    - {name: crew, group: site, coef: "crew_hours", max: 400}
+aggregate: {sort: "-x", summary: ["sum(repair_cost * x)", "count(x > 0.5)"]}
+`)
+	r := h.submit(spec, fleetCSV(t, 600, 4), map[string]string{"Prefer": "wait=30"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	res := h.result(jobID(t, r))
+	require.Len(t, res.Rows, 600)
+	spend := map[string]float64{}
+	crew := map[string]float64{}
+	prev := 2.0
+	for _, row := range res.Rows {
+		x := row["x"].(float64)
+		require.True(t, x >= -1e-6 && x <= 1+1e-6, "x = %g", x)
+		require.LessOrEqual(t, x, prev+1e-9, "rows are not sorted by -x")
+		prev = x
+		site := row["site"].(string)
+		spend[site] += row["repair_cost"].(float64) * x
+		crew[site] += row["crew_hours"].(float64) * x
+	}
+	for site := range spend {
+		require.LessOrEqual(t, spend[site], 250000*(1+1e-6), "budget of part %s", site)
+		require.LessOrEqual(t, crew[site], 400*(1+1e-6), "crew hours of %s", site)
+	}
+	for _, p := range res.Parts {
+		require.Equal(t, "optimal", p.Solver.Status)
+	}
+	total := 0.0
+	for _, v := range spend {
+		total += v
+	}
+	require.InDelta(t, total, res.Summary["sum(repair_cost * x)"].(float64), 1e-3*total+1)
+}

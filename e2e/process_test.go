@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// partitaBin builds cmd/partita once per test run.
+func partitaBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "partita-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "partita")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/partita")
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is a running child process whose stderr is kept for failures.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  strings.Builder
+	done chan error
+}
+
+func startProcess(t *testing.T, name string, dir string, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{name: name, done: make(chan error, 1)}
+	p.cmd = exec.Command(partitaBin(t), args...)
+	p.cmd.Dir = dir
+	p.cmd.Env = append(os.Environ(), env...)
+	stderr, err := p.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		b, _ := io.ReadAll(stderr)
+		p.mu.Lock()
+		p.log.Write(b)
+		p.mu.Unlock()
+		p.done <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("--- %s stderr ---\n%s", p.name, p.log.String())
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+func waitReady(t *testing.T, url string, procs ...*process) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, p := range procs {
+			select {
+			case err := <-p.done:
+				p.done <- err
+				t.Fatalf("%s exited while starting: %v", p.name, err)
+			default:
+			}
+		}
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 50*time.Millisecond, "%s/readyz never answered 200", url)
+}
+
+// TestDevPrintsAWorkingSubmitCommand runs `partita dev` as `make run`
+// does and pastes the commands it prints.
+func TestDevPrintsAWorkingSubmitCommand(t *testing.T) {
+	root := repoRoot(t)
+	bin := partitaBin(t)
+	cmd := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY=")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+
+	var curl, cli strings.Builder
+	var url, key string
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() && cli.Len() == 0 {
+		line := strings.TrimSpace(lines.Text())
+		switch {
+		case strings.HasPrefix(line, "URL:"):
+			url = strings.TrimSpace(strings.TrimPrefix(line, "URL:"))
+		case strings.HasPrefix(line, "API key:"):
+			key = strings.TrimSpace(strings.TrimPrefix(line, "API key:"))
+		case strings.HasPrefix(line, "curl "):
+			curl.WriteString(strings.TrimSuffix(line, `\`))
+			lines.Scan()
+			curl.WriteString(lines.Text())
+		case strings.HasPrefix(line, "PARTITA_URL="):
+			cli.WriteString(line)
+		}
+	}
+	require.NotEmpty(t, url, "no URL printed")
+	require.True(t, strings.HasPrefix(key, "pk_"), "no generated API key printed: %q", key)
+	require.NotEmpty(t, curl.String(), "no curl command printed")
+
+	out, err := exec.Command("bash", "-c", "cd "+root+" && "+curl.String()).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), `"status":"succeeded"`)
+
+	cliCmd := strings.Replace(cli.String(), "./bin/partita", bin, 1) + " -o " + filepath.Join(t.TempDir(), "plan.csv")
+	out, err = exec.Command("bash", "-c", "cd "+root+" && "+cliCmd).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "succeeded")
+}
+
+// TestServicesAsSeparateProcesses runs one `partita serve` process per
+// service against one nats-server and a real MinIO, and runs the fleet plan.
+func TestServicesAsSeparateProcesses(t *testing.T) {
+	natsURL := startNATS(t)
+	s3 := startMinIO(t)
+	root := repoRoot(t)
+	common := []string{"--nats-url", natsURL, "--store", "s3", "--s3-endpoint", s3.Endpoint, "--s3-bucket", s3.Bucket,
+		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey, "--log.level", "warn"}
+	var procs []*process
+	for _, target := range []string{"ingest", "splitter", "scorer", "optimizer", "aggregator"} {
+		procs = append(procs, startProcess(t, target, root, nil, append([]string{"serve", "--target=" + target, "--admin-addr", freeAddr(t)}, common...)...))
+	}
+	addr := freeAddr(t)
+	gw := startProcess(t, "gateway", root, nil, append([]string{"serve", "--target=gateway", "--http", addr}, common...)...)
+	url := "http://" + addr
+	waitReady(t, url, append(procs, gw)...)
+
+	setupTenant(t, natsURL, s3)
+	h := &harness{t: t, url: url}
+	spec, err := os.ReadFile(filepath.Join(root, "examples/fleet/spec.yaml"))
+	require.NoError(t, err)
+	data := fleetCSV(t, 3_000, 6)
+	r := h.submit(string(spec), data, map[string]string{"Prefer": "wait=60"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, "succeeded", r.json(t)["status"], "%s", r.Body)
+	res := h.result(jobID(t, r))
+	require.Len(t, res.Rows, 3_000)
+	seen := map[string]bool{}
+	for _, row := range res.Rows {
+		seen[row["asset_id"].(string)] = true
+		_, ok := row["x"].(float64)
+		require.True(t, ok, "row without x: %v", row)
+	}
+	require.Len(t, seen, 3_000)
+}
