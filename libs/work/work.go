@@ -49,8 +49,8 @@ type Part struct {
 	Kind        string
 	Rows        *table.Rows // nil for failed parts and split-done markers
 	RowCount    int
-	Model       string       // "name@version" once scored
-	Solver      *Solver      // once optimized
+	Model       string  // "name@version" once scored
+	Solver      *Solver // once optimized
 	Error       *jobs.PartError
 	Total       int // parts made by the splitter, on split-done
 }
