@@ -29,6 +29,7 @@ type Platform struct {
 	JS      jetstream.JetStream
 	Store   artifacts.Store
 	Jobs    *jobs.Store
+	Idem    *jobs.Idempotency
 	Tracker *jobs.Tracker
 	Models  *models.Registry
 	Tenants *tenants.Store
@@ -78,6 +79,9 @@ func (p *Platform) Start(ctx context.Context) error {
 		return err
 	}
 	if p.Jobs, err = jobs.Open(ctx, js, jobs.BucketOptions{Replicas: p.cfg.Replicas, Memory: p.cfg.Memory}); err != nil {
+		return err
+	}
+	if p.Idem, err = jobs.OpenIdempotency(ctx, js, jobs.BucketOptions{Replicas: p.cfg.Replicas}); err != nil {
 		return err
 	}
 	if p.Tenants, err = tenants.Open(ctx, js, p.cfg.Replicas); err != nil {

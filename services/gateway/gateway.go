@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,6 +65,10 @@ type Service struct {
 	sub     *nats.Subscription
 	ln      net.Listener
 	srv     *http.Server
+
+	openapiOnce sync.Once
+	openapi     []byte
+	openapiErr  error
 }
 
 // New returns the gateway; it does nothing until Start.
@@ -121,21 +126,4 @@ func (s *Service) Stop(ctx context.Context) error {
 		return nil
 	}
 	return s.srv.Shutdown(ctx)
-}
-
-// Handler is the whole HTTP API.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	admin := app.AdminHandler(s.health)
-	mux.Handle("GET /healthz", admin)
-	mux.Handle("GET /readyz", admin)
-	mux.Handle("POST /v1/jobs", s.auth(s.submit))
-	mux.Handle("GET /v1/jobs", s.auth(s.listJobs))
-	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
-	mux.Handle("GET /v1/jobs/{id}/result", s.auth(s.getResult))
-	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(s.cancelJob))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, "not_found", "No such route", fmt.Sprintf("%s %s is not a route of this API", r.Method, r.URL.Path))
-	})
-	return mux
 }

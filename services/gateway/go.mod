@@ -6,6 +6,7 @@ replace github.com/partita/partita/libs => ../../libs
 
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
+	github.com/danielgtaylor/huma/v2 v2.37.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/partita/partita/libs v0.0.0-00010101000000-000000000000
 	github.com/rs/zerolog v1.35.1
@@ -16,6 +17,7 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/expr-lang/expr v1.17.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.0 // indirect

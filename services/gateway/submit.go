@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,11 +49,29 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
 	id := jobs.NewID()
 	inputKey := tenant + "/jobs/" + id + "/input"
-	sp, size, prob := s.receive(r, inputKey)
+	sp, size, fingerprint, prob := s.receive(r, inputKey)
 	if prob != nil {
 		_ = s.p.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
 		writeProblemDoc(w, prob)
 		return
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		rec, err := s.p.Idem.Claim(r.Context(), tenant, key, fingerprint, id)
+		if rec != nil || err != nil {
+			_ = s.p.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+			s.replay(w, r, rec, err, wait)
+			return
+		}
+		rw := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			ctx := context.WithoutCancel(r.Context())
+			if rw.status/100 == 2 {
+				_ = s.p.Idem.Answered(ctx, tenant, key, rw.status)
+			} else {
+				_ = s.p.Idem.Release(ctx, tenant, key)
+			}
+		}()
+		w = rw
 	}
 	job := &jobs.Job{ID: id, Tenant: tenant, Status: jobs.Queued, Spec: sp, CreatedAt: time.Now().UTC(),
 		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size}}
@@ -130,46 +150,96 @@ func (s *Service) accepted(w http.ResponseWriter, r *http.Request, job *jobs.Job
 	writeJSON(w, status, s.view(r.Context(), job))
 }
 
+// replay answers a submit whose Idempotency-Key was seen before.
+func (s *Service) replay(w http.ResponseWriter, r *http.Request, rec *jobs.IdemRecord, err error, wait time.Duration) {
+	switch {
+	case errors.Is(err, jobs.ErrIdempotencyMismatch):
+		writeProblem(w, http.StatusUnprocessableEntity, "idempotency_mismatch", "Idempotency-Key reused", "this Idempotency-Key was used with a different request in the last 24 hours")
+		return
+	case err != nil:
+		s.log.Error().Err(err).Msg("idempotency")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the Idempotency-Key", "try again shortly")
+		return
+	}
+	job, err := s.p.Jobs.Get(r.Context(), tenantOf(r), rec.JobID)
+	if err != nil {
+		// The first request is still being ingested.
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusConflict, "idempotency_in_progress", "The first request with this Idempotency-Key is still being processed", "retry shortly")
+		return
+	}
+	if wait > 0 && job.Status.Terminal() {
+		s.writeJobWithResult(w, r, job)
+		return
+	}
+	status := rec.Status
+	if status == 0 || status == http.StatusOK {
+		status = http.StatusAccepted
+	}
+	s.accepted(w, r, job, status)
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // receive reads the multipart body: the spec into memory (bounded), the
-// input streamed into the store. It returns the parsed spec and input size.
-func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, *Problem) {
+// input streamed into the store. It returns the parsed spec, the input
+// size and a fingerprint of the request (for Idempotency-Key).
+func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, string, *Problem) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Malformed multipart body", Detail: err.Error()}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Malformed multipart body", Detail: err.Error()}
 	}
 	var specDoc []byte
 	var size int64 = -1
+	inputHash := sha256.New()
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, 0, bodyProblem(err)
+			return nil, 0, "", bodyProblem(err)
 		}
 		switch part.FormName() {
 		case "spec":
 			specDoc, err = io.ReadAll(io.LimitReader(part, spec.MaxSize+1))
 			if err != nil {
-				return nil, 0, bodyProblem(err)
+				return nil, 0, "", bodyProblem(err)
 			}
 		case "input":
-			info, err := s.p.Store.Put(r.Context(), inputKey, part, -1)
+			info, err := s.p.Store.Put(r.Context(), inputKey, io.TeeReader(part, inputHash), -1)
 			if err != nil {
-				return nil, 0, bodyProblem(err)
+				return nil, 0, "", bodyProblem(err)
 			}
 			size = info.Size
 		default:
-			return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Unknown form field", Detail: fmt.Sprintf("field %q is not spec or input", part.FormName())}
+			return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Unknown form field", Detail: fmt.Sprintf("field %q is not spec or input", part.FormName())}
 		}
 	}
 	switch {
 	case specDoc == nil:
-		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "missing_spec", Title: "No spec", Detail: "the multipart body has no `spec` field"}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "missing_spec", Title: "No spec", Detail: "the multipart body has no `spec` field"}
 	case size < 0:
-		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "missing_input", Title: "No input", Detail: "the multipart body has no `input` file"}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "missing_input", Title: "No input", Detail: "the multipart body has no `input` file"}
 	case size == 0:
-		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input is empty", Detail: "the `input` file has no bytes"}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input is empty", Detail: "the `input` file has no bytes"}
 	}
 	sp, err := spec.Parse(specDoc, s.limits)
 	if err != nil {
@@ -179,14 +249,16 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 			for _, e := range fe {
 				p.Errors = append(p.Errors, FieldError{Path: e.Path, Message: e.Message})
 			}
-			return nil, 0, p
+			return nil, 0, "", p
 		}
-		return nil, 0, &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: err.Error()}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: err.Error()}
 	}
 	if prob := s.checkSupported(sp); prob != nil {
-		return nil, 0, prob
+		return nil, 0, "", prob
 	}
-	return sp, size, nil
+	specHash := sha256.Sum256(specDoc)
+	fp := hex.EncodeToString(specHash[:]) + hex.EncodeToString(inputHash.Sum(nil))
+	return sp, size, fp, nil
 }
 
 func bodyProblem(err error) *Problem {

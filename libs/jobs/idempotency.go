@@ -1,0 +1,110 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// IdempotencyBucket keeps submit idempotency keys for IdempotencyTTL.
+const (
+	IdempotencyBucket = "partita_idempotency"
+	IdempotencyTTL    = 24 * time.Hour
+)
+
+// Idempotency records which job an Idempotency-Key created, and a
+// fingerprint of the request body, so that a retried submit replays the
+// first answer and a reused key with another body is refused.
+type Idempotency struct {
+	kv jetstream.KeyValue
+}
+
+// IdemRecord is what a key remembers.
+type IdemRecord struct {
+	Fingerprint string `json:"fingerprint"`
+	JobID       string `json:"job_id"`
+	Status      int    `json:"status,omitempty"` // HTTP status of the first answer, once sent
+}
+
+// ErrIdempotencyMismatch is returned when a key is reused with another body.
+var ErrIdempotencyMismatch = errors.New("jobs: idempotency key reused with a different request")
+
+// OpenIdempotency creates or binds the bucket.
+func OpenIdempotency(ctx context.Context, js jetstream.JetStream, o BucketOptions) (*Idempotency, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: IdempotencyBucket, History: 1, TTL: IdempotencyTTL, Replicas: max(o.Replicas, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", IdempotencyBucket, err)
+	}
+	return &Idempotency{kv: kv}, nil
+}
+
+func idemKey(tenant, key string) string {
+	s := sha256.Sum256([]byte(key))
+	return tenant + "." + hex.EncodeToString(s[:16])
+}
+
+// Claim records key for jobID. It returns (nil, nil) when the key is new;
+// the existing record when the same request was seen; or
+// ErrIdempotencyMismatch when the key belongs to another request.
+func (i *Idempotency) Claim(ctx context.Context, tenant, key, fingerprint, jobID string) (*IdemRecord, error) {
+	b, _ := json.Marshal(IdemRecord{Fingerprint: fingerprint, JobID: jobID}) // always marshals
+	_, err := i.kv.Create(ctx, idemKey(tenant, key), b)
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	rec, err := i.get(ctx, tenant, key)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Fingerprint != fingerprint {
+		return rec, ErrIdempotencyMismatch
+	}
+	return rec, nil
+}
+
+func (i *Idempotency) get(ctx context.Context, tenant, key string) (*IdemRecord, error) {
+	e, err := i.kv.Get(ctx, idemKey(tenant, key))
+	if err != nil {
+		return nil, fmt.Errorf("read idempotency key: %w", err)
+	}
+	var rec IdemRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, fmt.Errorf("decode idempotency key: %w", err)
+	}
+	return &rec, nil
+}
+
+// Answered records the HTTP status of the first answer for a key.
+func (i *Idempotency) Answered(ctx context.Context, tenant, key string, status int) error {
+	e, err := i.kv.Get(ctx, idemKey(tenant, key))
+	if err != nil {
+		return fmt.Errorf("read idempotency key: %w", err)
+	}
+	var rec IdemRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return fmt.Errorf("decode idempotency key: %w", err)
+	}
+	rec.Status = status
+	b, _ := json.Marshal(rec) // always marshals
+	if _, err := i.kv.Update(ctx, idemKey(tenant, key), b, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("record idempotent answer: %w", err)
+	}
+	return nil
+}
+
+// Release forgets a key whose request was refused, so it can be retried.
+func (i *Idempotency) Release(ctx context.Context, tenant, key string) error {
+	if err := i.kv.Delete(ctx, idemKey(tenant, key)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
+}

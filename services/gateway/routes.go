@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"reflect"
+
+	"github.com/partita/partita/libs/app"
+)
+
+// route is one operation of the API. The table of routes drives both the
+// HTTP mux and the OpenAPI document, so neither can list a route the other
+// does not.
+type route struct {
+	method, path string
+	id, summary  string
+	tag          string
+	auth         bool
+	handler      http.HandlerFunc
+	params       []param
+	request      *body
+	responses    map[int]body
+}
+
+type param struct {
+	name, in, desc string
+	required       bool
+	typ            reflect.Type
+}
+
+// body is a request or response body: its media type and Go type (nil for
+// an opaque body such as a file or an event stream).
+type body struct {
+	desc        string
+	contentType string
+	typ         reflect.Type
+	multipart   map[string]string // form field → description, for multipart requests
+}
+
+func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+var (
+	pathID       = param{name: "id", in: "path", desc: "job id", required: true, typ: typeOf[string]()}
+	pathName     = param{name: "name", in: "path", desc: "model name", required: true, typ: typeOf[string]()}
+	problemBody  = body{desc: "problem (RFC 9457)", contentType: "application/problem+json", typ: typeOf[Problem]()}
+	jobBody      = body{desc: "the job", contentType: "application/json", typ: typeOf[JobView]()}
+	errResponses = map[int]body{400: problemBody, 401: problemBody, 404: problemBody, 429: problemBody, 503: problemBody}
+)
+
+func responses(ok map[int]body) map[int]body {
+	out := map[int]body{}
+	for k, v := range errResponses {
+		out[k] = v
+	}
+	for k, v := range ok {
+		out[k] = v
+	}
+	return out
+}
+
+// routes is every operation the gateway serves.
+func (s *Service) routes() []route {
+	return []route{
+		{method: "POST", path: "/v1/jobs", id: "submitJob", tag: "jobs", auth: true, handler: s.submit,
+			summary: "Submit a job: a spec and an input file (multipart). Prefer: wait=N answers when the job ended, within N seconds.",
+			params: []param{
+				{name: "Prefer", in: "header", desc: "wait=N: wait up to N seconds (capped by the server) for the job to end", typ: typeOf[string]()},
+				{name: "Idempotency-Key", in: "header", desc: "the same key and body within 24 h replays the first answer; another body with the key is 422", typ: typeOf[string]()},
+			},
+			request: &body{contentType: "multipart/form-data", multipart: map[string]string{"spec": "job spec, YAML or JSON", "input": "input data file, CSV or JSONL"}},
+			responses: responses(map[int]body{
+				200: {desc: "the job ended within the wait; its result is inline under `result`", contentType: "application/json", typ: typeOf[JobWithResult]()},
+				201: {desc: "the job was accepted", contentType: "application/json", typ: typeOf[JobView]()},
+				202: {desc: "the job is running; follow Location", contentType: "application/json", typ: typeOf[JobView]()},
+				413: problemBody, 415: problemBody, 422: problemBody,
+			})},
+		{method: "GET", path: "/v1/jobs", id: "listJobs", tag: "jobs", auth: true, handler: s.listJobs,
+			summary: "The tenant's jobs, newest first.",
+			params: []param{
+				{name: "status", in: "query", desc: "only jobs with this status", typ: typeOf[string]()},
+				{name: "limit", in: "query", desc: "jobs per page (1–500, default 50)", typ: typeOf[int]()},
+				{name: "cursor", in: "query", desc: "next_cursor of the previous page", typ: typeOf[string]()},
+			},
+			responses: responses(map[int]body{200: {desc: "a page of jobs", contentType: "application/json", typ: typeOf[JobList]()}})},
+		{method: "GET", path: "/v1/jobs/{id}", id: "getJob", tag: "jobs", auth: true, handler: s.getJob,
+			summary:   "A job: status, progress per stage, timings, part errors, models used, usage. ETag / If-None-Match.",
+			params:    []param{pathID, {name: "If-None-Match", in: "header", desc: "ETag of a copy you have", typ: typeOf[string]()}},
+			responses: responses(map[int]body{200: jobBody, 304: {desc: "not modified"}})},
+		{method: "GET", path: "/v1/jobs/{id}/result", id: "getResult", tag: "jobs", auth: true, handler: s.getResult,
+			summary: "The result as JSON, or CSV with Accept: text/csv.",
+			params:  []param{pathID},
+			responses: responses(map[int]body{
+				200: {desc: "the result (JSON: job, rows, summary, parts; CSV: the rows)", contentType: "application/json", typ: typeOf[ResultDoc]()},
+				409: problemBody,
+			})},
+		{method: "GET", path: "/v1/jobs/{id}/events", id: "jobEvents", tag: "jobs", auth: true, handler: s.jobEvents,
+			summary:   "Server-Sent Events of the job's status and progress until it ends. Each event's data is the job; the last event is job.succeeded, job.failed, job.canceled or job.timed_out.",
+			params:    []param{pathID},
+			responses: responses(map[int]body{200: {desc: "an event stream (events: status, progress, job.<status>)", contentType: "text/event-stream"}})},
+		{method: "POST", path: "/v1/jobs/{id}/cancel", id: "cancelJob", tag: "jobs", auth: true, handler: s.cancelJob,
+			summary: "Cancel a job: in-flight parts stop, queued parts are dropped.",
+			params:  []param{pathID}, responses: responses(map[int]body{200: jobBody})},
+		{method: "GET", path: "/healthz", id: "healthz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,
+			summary: "Liveness.", responses: map[int]body{200: {desc: "alive", contentType: "text/plain"}}},
+		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,
+			summary:   "Readiness: every service of the process running, NATS and the store reachable.",
+			responses: map[int]body{200: {desc: "ready", contentType: "text/plain"}, 503: {desc: "not ready, with the reason", contentType: "text/plain"}}},
+		{method: "GET", path: "/openapi.json", id: "openapi", tag: "operations", handler: s.serveOpenAPI,
+			summary: "This document (OpenAPI 3.1).", responses: map[int]body{200: {desc: "OpenAPI 3.1", contentType: "application/json"}}},
+	}
+}
+
+// Handler is the whole HTTP API.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range s.routes() {
+		h := http.Handler(r.handler)
+		if r.auth {
+			h = s.auth(r.handler)
+		}
+		mux.Handle(r.method+" "+r.path, h)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not_found", "No such route", fmt.Sprintf("%s %s is not a route of this API", r.Method, r.URL.Path))
+	})
+	return mux
+}
