@@ -72,26 +72,27 @@ func runSubmit(args []string) int {
 	if !job.Terminal() {
 		wctx, cancel := context.WithTimeout(ctx, wait.d)
 		defer cancel()
-		job, err = c.Wait(wctx, job.ID, progressPrinter(os.Stderr))
-		if err != nil {
+		if job, err = follow(wctx, c, job.ID, newProgressView(os.Stderr)); err != nil {
 			return fail(err)
 		}
 	}
 	return finish(ctx, c, job, *out)
 }
 
-func progressPrinter(w io.Writer) func(*client.Job) {
-	last := ""
-	return func(j *client.Job) {
-		line := fmt.Sprintf("job %s: %s", j.ID, j.Status)
-		if agg, ok := j.Progress["aggregate"]; ok {
-			line += " " + string(agg)
-		}
-		if line != last {
-			fmt.Fprintln(w, line)
-			last = line
-		}
+// follow shows a job's progress from its event stream until it ends.
+func follow(ctx context.Context, c *client.Client, id string, view *progressView) (*client.Job, error) {
+	var last *client.Job
+	err := c.Events(ctx, id, func(e client.Event) {
+		last = e.Job
+		view.show(e.Job)
+	})
+	if err != nil {
+		return nil, err
 	}
+	if last == nil || !last.Terminal() {
+		return c.Get(ctx, id) // the stream closed early; ask once more
+	}
+	return last, nil
 }
 
 // finish writes the result of an ended job and maps its status to the exit code.
@@ -134,7 +135,7 @@ func fail(err error) int {
 // runJobs is `partita jobs list | get ID | cancel ID | result ID [-o OUT]`.
 func runJobs(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: partita jobs list | get ID | cancel ID | result ID [-o OUT]")
+		fmt.Fprintln(os.Stderr, "usage: partita jobs list | get ID | cancel ID | result ID [-o OUT] | events ID")
 		return exitUsage
 	}
 	ctx := context.Background()
@@ -176,6 +177,14 @@ func runJobs(args []string) int {
 			return fail(err)
 		}
 		fmt.Println(string(j.Raw))
+	case "events":
+		j, err := follow(ctx, c, id, newProgressView(os.Stdout))
+		if err != nil {
+			return fail(err)
+		}
+		if j.Status != "succeeded" {
+			return exitFailed
+		}
 	case "result":
 		j, err := c.Get(ctx, id)
 		if err != nil {

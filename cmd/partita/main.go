@@ -14,7 +14,7 @@ Usage:
   partita dev    [--data-dir DIR] [--http 127.0.0.1:8080]      all services in one process, embedded NATS
   partita serve  --target=gateway,ingest,splitter,scorer,optimizer,aggregator [--nats-url URL] [--config FILE]
   partita submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [-o OUT]
-  partita jobs   list | get ID | cancel ID | result ID [-o OUT]
+  partita jobs   list | get ID | cancel ID | result ID [-o OUT] | events ID
 
 Client commands read PARTITA_URL (default http://127.0.0.1:8080) and PARTITA_API_KEY.
 Run 'partita <command> -h' for a command's flags.
