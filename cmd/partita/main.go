@@ -14,6 +14,7 @@ Usage:
   partita dev    [--data-dir DIR] [--http 127.0.0.1:8080]      all services in one process, embedded NATS
   partita serve  --target=gateway,ingest,splitter,scorer,optimizer,aggregator [--nats-url URL] [--config FILE]
   partita submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [-o OUT]
+  partita bench  <scenario|all> [--runs N] [--tiny] [--out FILE]   see docs/benchmarks.md
   partita jobs   list | get ID | cancel ID | result ID [-o OUT] | events ID
 
 Client commands read PARTITA_URL (default http://127.0.0.1:8080) and PARTITA_API_KEY.
@@ -43,6 +44,8 @@ func main() {
 		code = runSubmit(args)
 	case "jobs":
 		code = runJobs(args)
+	case "bench":
+		code = runBench(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

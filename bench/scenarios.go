@@ -1,0 +1,34 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// Scenario runs one benchmark and its baseline.
+type Scenario struct {
+	Name string
+	Desc string
+	Run  func(ctx context.Context, o Options) ([]Result, error)
+}
+
+// Scenarios lists every scenario, in the order `all` runs them.
+func Scenarios() []Scenario {
+	return []Scenario{
+		{"fanout", "parts/s of a job of N one-row parts, end to end", Fanout},
+	}
+}
+
+// Find returns the named scenario.
+func Find(name string) (Scenario, error) {
+	var names []string
+	for _, s := range Scenarios() {
+		if s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	sort.Strings(names)
+	return Scenario{}, fmt.Errorf("unknown scenario %q (scenarios: %v, or all)", name, names)
+}

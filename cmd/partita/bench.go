@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/partita/partita/bench"
+)
+
+// runBench is `partita bench <scenario|all>`: one JSON object per result
+// line on stdout; with --out, also the markdown report.
+func runBench(args []string) int {
+	fs := flag.NewFlagSet("partita bench", flag.ContinueOnError)
+	runs := fs.Int("runs", 3, "repetitions per measurement (medians are reported)")
+	tiny := fs.Bool("tiny", false, "smallest sizes (a smoke run)")
+	dir := fs.String("dir", "", "work folder (default: a temporary folder)")
+	out := fs.String("out", "", "also write a markdown report here (e.g. docs/benchmarks.md)")
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--out FILE]")
+		return exitUsage
+	}
+	name := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitUsage
+	}
+	var scenarios []bench.Scenario
+	if name == "all" {
+		scenarios = bench.Scenarios()
+	} else {
+		s, err := bench.Find(name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "partita bench:", err)
+			return exitUsage
+		}
+		scenarios = []bench.Scenario{s}
+	}
+	work := *dir
+	if work == "" {
+		d, err := os.MkdirTemp("", "partita-bench")
+		if err != nil {
+			return fail(err)
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work}
+	enc := json.NewEncoder(os.Stdout)
+	var all []bench.Result
+	code := exitOK
+	for _, s := range scenarios {
+		fmt.Fprintf(os.Stderr, "bench %s: %s\n", s.Name, s.Desc)
+		results, err := s.Run(ctx, o)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench %s: %v\n", s.Name, err)
+			code = exitFailed
+			continue
+		}
+		for _, r := range results {
+			_ = enc.Encode(r)
+		}
+		all = append(all, results...)
+	}
+	if *out != "" {
+		if err := bench.WriteReport(*out, all, o); err != nil {
+			return fail(err)
+		}
+	}
+	return code
+}
