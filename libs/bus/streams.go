@@ -60,6 +60,7 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			c.Retention = jetstream.LimitsPolicy
 			c.MaxAge = o.PartsMaxAge
 			c.MaxMsgsPerSubject = 1 // a redelivered part replaces itself
+			c.AllowDirect = true    // the aggregator reads parts back by subject
 		}
 		cfgs = append(cfgs, c)
 	}

@@ -185,3 +185,16 @@ func ToMessage(msg jetstream.Msg) *message.Message {
 	wm.Metadata.Set(MetaSubject, msg.Subject())
 	return wm
 }
+
+// RawToMessage converts a message read directly from a stream (a get by
+// subject or sequence) to a Watermill message.
+func RawToMessage(m *jetstream.RawStreamMsg) *message.Message {
+	wm := message.NewMessage(m.Header.Get("Nats-Msg-Id"), m.Data)
+	for k, v := range m.Header {
+		if len(v) > 0 {
+			wm.Metadata.Set(k, v[0])
+		}
+	}
+	wm.Metadata.Set(MetaSubject, m.Subject)
+	return wm
+}

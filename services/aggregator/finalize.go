@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +58,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		return err
 	}
 	status, jobErr := decide(j, f, why)
-	res, err := s.assemble(ctx, j)
+	res, err := s.assemble(ctx, j, f)
 	if err != nil {
 		return fmt.Errorf("assemble result: %w", err)
 	}
@@ -112,29 +115,85 @@ func modelUses(m map[string]int) []jobs.ModelUse {
 	return out
 }
 
-// assemble reads every part of the job back from the aggregate stream,
-// orders and summarises the rows, and writes the result files.
-func (s *Service) assemble(ctx context.Context, j *jobs.Job) (*jobs.Result, error) {
-	parts, err := s.readParts(ctx, j)
+// assemble writes the result files: rows under the result columns, in
+// part order (streamed part by part, so memory does not grow with the
+// result) or, with aggregate.sort, sorted in memory; the summary is folded
+// in as rows go by.
+func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jobs.Result, error) {
+	columns := resultColumns(j)
+	meta := &results.Meta{Columns: columns, Parts: []results.Part{}}
+	sum := newSummarizer(columns, j.Spec.Aggregate.Summary)
+	var write func(w *csv.Writer) error
+	if j.Spec.Aggregate.Sort == "" && f.SplitDone {
+		st, err := s.p.JS.Stream(ctx, bus.Aggregate.Stream())
+		if err != nil {
+			return nil, fmt.Errorf("aggregate stream: %w", err)
+		}
+		write = func(w *csv.Writer) error {
+			for idx := range f.Total {
+				p, err := s.getPart(ctx, st, j, idx)
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					continue // never finished (timed out or cancelled job)
+				}
+				if err != nil {
+					return err
+				}
+				meta.Parts = append(meta.Parts, report(p))
+				for _, row := range layout(columns, p) {
+					sum.add(row)
+					if err := w.Write(row); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+	} else {
+		parts, err := s.readParts(ctx, j)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]int, 0, len(parts))
+		for id := range parts {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		var rows [][]string
+		for _, id := range ids {
+			meta.Parts = append(meta.Parts, report(parts[id]))
+			rows = append(rows, layout(columns, parts[id])...)
+		}
+		if err := sortRows(columns, rows, j.Spec.Aggregate.Sort); err != nil {
+			return nil, err
+		}
+		write = func(w *csv.Writer) error {
+			for _, row := range rows {
+				sum.add(row)
+			}
+			return w.WriteAll(rows)
+		}
+	}
+
+	pr, pw := io.Pipe()
+	go func() {
+		w := csv.NewWriter(pw)
+		err := w.Write(columns)
+		if err == nil {
+			err = write(w)
+		}
+		w.Flush()
+		if err == nil {
+			err = w.Error()
+		}
+		pw.CloseWithError(err)
+	}()
+	csvKey := results.CSVKey(j.Tenant, j.ID)
+	info, err := s.p.Store.Put(ctx, csvKey, pr, -1)
+	pr.CloseWithError(err) // unblock the writer if Put gave up early
 	if err != nil {
 		return nil, err
 	}
-	columns := resultColumns(j)
-	rows, meta := merge(columns, parts)
-	if err := sortRows(columns, rows, j.Spec.Aggregate.Sort); err != nil {
-		return nil, err
-	}
-	meta.Summary, meta.SummaryErrors = summarize(columns, rows, j.Spec.Aggregate.Summary)
-
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write(columns) // a bytes.Buffer does not fail
-	_ = w.WriteAll(rows)
-	csvKey := results.CSVKey(j.Tenant, j.ID)
-	size := int64(buf.Len())
-	if _, err := s.p.Store.Put(ctx, csvKey, &buf, size); err != nil {
-		return nil, err
-	}
+	meta.Summary, meta.SummaryErrors = sum.result()
 	mb, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("encode result meta: %w", err)
@@ -142,7 +201,16 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job) (*jobs.Result, erro
 	if _, err := s.p.Store.Put(ctx, results.MetaKey(j.Tenant, j.ID), bytes.NewReader(mb), int64(len(mb))); err != nil {
 		return nil, err
 	}
-	return &jobs.Result{Key: csvKey, Rows: len(rows), Bytes: size}, nil
+	return &jobs.Result{Key: csvKey, Rows: sum.row, Bytes: info.Size}, nil
+}
+
+// getPart reads one part's message from the aggregate stream by subject.
+func (s *Service) getPart(ctx context.Context, st jetstream.Stream, j *jobs.Job, idx int) (*work.Part, error) {
+	raw, err := st.GetLastMsgForSubject(ctx, bus.Aggregate.Subject(j.Tenant, j.ID, strconv.Itoa(idx)))
+	if err != nil {
+		return nil, fmt.Errorf("read part %d: %w", idx, err)
+	}
+	return s.p.Codec.Decode(ctx, bus.RawToMessage(raw))
 }
 
 // resultColumns are the input columns, then the score output, then the decision variable.

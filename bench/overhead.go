@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/libs/natsembed"
+)
+
+// cpuTime is the CPU time (user+system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// hopsPerPart is the JetStream work hops of a one-row, score-only part:
+// split → score, score → aggregate.
+const hopsPerPart = 2
+
+// Overhead measures the CPU spent per part outside the model (all services
+// and NATS, in one process), per hop, against the JetStream floor: the CPU
+// of one publish + consume + ack on a work-queue stream, measured here.
+func Overhead(ctx context.Context, o Options) ([]Result, error) {
+	n := 5000
+	if o.Tiny {
+		n = 100
+	}
+	floor, err := jetStreamFloor(ctx, o.Dir("overhead-floor"), n)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := StartDev(ctx, o.Dir("overhead"), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Stop()
+	file, err := repoFile("examples/fleet/model/dga-risk.logistic.json")
+	if err != nil {
+		return nil, err
+	}
+	if err := dev.PushModel(ctx, "tiny", models.KindLogistic, 9, file, ""); err != nil {
+		return nil, err
+	}
+	input := fleetInput(n, 10)
+	var perPart []float64
+	for range o.Runs {
+		before := cpuTime()
+		id, _, err := dev.Submit(ctx, scoreOnlySpec("tiny", 1, ""), input, 0)
+		if err != nil {
+			return nil, err
+		}
+		if status, err := dev.WaitEnd(ctx, id); err != nil || status != "succeeded" {
+			return nil, fmt.Errorf("overhead: %s %v", status, err)
+		}
+		perPart = append(perPart, float64((cpuTime()-before).Microseconds())/float64(n))
+	}
+	v := median(perPart)
+	perHop := v / hopsPerPart
+	return []Result{{Scenario: "overhead", Params: map[string]any{"parts": n, "hops_per_part": hopsPerPart}, Metric: "cpu_per_hop",
+		Value: perHop, Unit: "µs", Baseline: floor, BaselineUnit: "µs", BaselineDesc: "JetStream publish+consume+ack, measured here",
+		Ratio: perHop / floor, Runs: o.Runs, Mark: "≤ 4× the floor per hop", MarkMet: met(perHop <= 4*floor),
+		Note: fmt.Sprintf("%.0f µs CPU per part in all; the model's share is negligible (tiny logistic model)", v)}}, nil
+}
+
+// jetStreamFloor is the CPU µs of one publish+consume+ack pair on a
+// file-backed work-queue stream with an embedded server and in-process client.
+func jetStreamFloor(ctx context.Context, dir string, n int) (float64, error) {
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir})
+	if err != nil {
+		return 0, err
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect("floor")
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FLOOR", Subjects: []string{"floor.>"}, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		return 0, err
+	}
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "floor", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4096})
+	if err != nil {
+		return 0, err
+	}
+	before := cpuTime()
+	for i := range n {
+		if _, err := js.PublishAsync(fmt.Sprintf("floor.%d", i), []byte("x")); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	for range n {
+		m, err := it.Next()
+		if err != nil {
+			return 0, err
+		}
+		if err := m.Ack(); err != nil {
+			return 0, err
+		}
+	}
+	return float64((cpuTime() - before).Microseconds()) / float64(n), nil
+}
