@@ -17,6 +17,11 @@ type Scenario struct {
 func Scenarios() []Scenario {
 	return []Scenario{
 		{"fanout", "parts/s of a job of N one-row parts, end to end", Fanout},
+		{"overhead", "CPU per part outside the model, per hop, against the JetStream floor", Overhead},
+		{"sync", "latency of one-part jobs with Prefer: wait", Sync},
+		{"efficiency", "2,000 parts of 5 ms CPU against a worker pool of the same size", Efficiency},
+		{"split", "splitting a 1 GiB CSV against reading it once; peak RSS", Split},
+		{"memory", "RSS of partita dev idle and during a 10,000-part job", Memory},
 	}
 }
 

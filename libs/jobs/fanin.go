@@ -22,6 +22,7 @@ type FanIn struct {
 	Models       map[string]int `json:"models,omitempty"` // "name@version" → parts
 	Rows         int            `json:"rows"`
 	LastProgress time.Time      `json:"last_progress"`
+	SplitAt      time.Time      `json:"split_at,omitzero"` // when the splitter's count arrived
 }
 
 // Mark is one part arriving at the aggregator.

@@ -57,6 +57,7 @@ type Job struct {
 	StartedAt *time.Time               `json:"started_at,omitempty"`
 	EndedAt   *time.Time               `json:"ended_at,omitempty"`
 	Progress  map[string]StageProgress `json:"progress,omitempty"`
+	Timings   *Timings                 `json:"timings,omitempty"`
 	Errors    []PartError              `json:"errors,omitempty"`
 	Models    []ModelUse               `json:"models,omitempty"`
 	Result    *Result                  `json:"result,omitempty"`
@@ -70,6 +71,32 @@ type Input struct {
 	Bytes   int64    `json:"bytes"`
 	Columns []string `json:"columns,omitempty"`
 	Rows    int      `json:"rows,omitempty"`
+}
+
+// Timings are the durations of a job's phases, in milliseconds.
+type Timings struct {
+	QueuedMS float64 `json:"queued_ms"`          // created → split started (ingest)
+	SplitMS  float64 `json:"split_ms,omitempty"` // split started → every part emitted
+	RunMS    float64 `json:"run_ms,omitempty"`   // split started → ended
+	TotalMS  float64 `json:"total_ms,omitempty"` // created → ended
+}
+
+// ComputeTimings derives the timings known so far from the job and the
+// time the split ended (zero if not yet).
+func (j *Job) ComputeTimings(splitAt time.Time) *Timings {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	if j.StartedAt == nil {
+		return nil
+	}
+	t := &Timings{QueuedMS: ms(j.StartedAt.Sub(j.CreatedAt))}
+	if !splitAt.IsZero() {
+		t.SplitMS = ms(splitAt.Sub(*j.StartedAt))
+	}
+	if j.EndedAt != nil {
+		t.RunMS = ms(j.EndedAt.Sub(*j.StartedAt))
+		t.TotalMS = ms(j.EndedAt.Sub(j.CreatedAt))
+	}
+	return t
 }
 
 // StageProgress counts parts at one stage.

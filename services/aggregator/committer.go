@@ -119,7 +119,7 @@ func (c *committer) commitJob(ctx context.Context, rs []*request) outcome {
 		for _, r := range rs {
 			if r.splitDone && !f.SplitDone {
 				f.SplitDone, f.Total = true, r.total
-				f.LastProgress = now
+				f.LastProgress, f.SplitAt = now, now
 			}
 		}
 	})

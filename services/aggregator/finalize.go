@@ -72,6 +72,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		}
 		j.Parts = f.Total
 		j.Progress = jobs.Progress(f, nil, j.Spec.Optimize != nil)
+		j.Timings = j.ComputeTimings(f.SplitAt)
 		j.Errors = f.Errors
 		j.Models = modelUses(f.Models)
 		j.Result = res

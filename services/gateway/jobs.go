@@ -29,6 +29,7 @@ type JobView struct {
 	StartedAt *time.Time                    `json:"started_at,omitempty"`
 	EndedAt   *time.Time                    `json:"ended_at,omitempty"`
 	Progress  map[string]jobs.StageProgress `json:"progress"`
+	Timings   *jobs.Timings                 `json:"timings,omitempty"`
 	Parts     int                           `json:"parts"`
 	Model     ModelView                     `json:"model"`
 	Models    []jobs.ModelUse               `json:"models,omitempty"`
@@ -56,7 +57,7 @@ type Usage struct {
 
 func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
-		Progress: j.Progress, Parts: j.Parts, Models: j.Models, Errors: j.Errors, Error: j.Error, Spec: j.Spec,
+		Progress: j.Progress, Timings: j.Timings, Parts: j.Parts, Models: j.Models, Errors: j.Errors, Error: j.Error, Spec: j.Spec,
 		Model: ModelView{Name: j.Spec.Score.Model, Version: j.Spec.Score.Version},
 		Usage: Usage{InputBytes: j.Input.Bytes, Rows: j.Input.Rows, Parts: j.Parts},
 		Links: map[string]string{"self": "/v1/jobs/" + j.ID, "result": "/v1/jobs/" + j.ID + "/result"}}
@@ -64,7 +65,7 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 		v.Usage.ResultBytes = j.Result.Bytes
 	}
 	if !j.Status.Terminal() {
-		v.Progress, v.Parts = s.liveProgress(ctx, j)
+		v.Progress, v.Parts, v.Timings = s.liveProgress(ctx, j)
 	}
 	if j.Status == jobs.Succeeded {
 		v.Usage.Inferences = j.Input.Rows
@@ -74,10 +75,10 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 
 // liveProgress derives a running job's progress from its fan-in record
 // and the parts waiting in the work streams.
-func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]jobs.StageProgress, int) {
+func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]jobs.StageProgress, int, *jobs.Timings) {
 	f, err := s.p.Jobs.FanIn(ctx, j.Tenant, j.ID)
 	if err != nil {
-		return nil, 0
+		return nil, 0, nil
 	}
 	pending := map[string]int{}
 	for _, st := range []bus.Stage{bus.Score, bus.Optimize} {
@@ -85,7 +86,7 @@ func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]job
 			pending[string(st)] = n
 		}
 	}
-	return jobs.Progress(f, pending, j.Spec.Optimize != nil), f.Total
+	return jobs.Progress(f, pending, j.Spec.Optimize != nil), f.Total, j.ComputeTimings(f.SplitAt)
 }
 
 func (s *Service) loadJob(w http.ResponseWriter, r *http.Request) *jobs.Job {

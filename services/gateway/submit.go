@@ -88,40 +88,40 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ingestDeadline := time.NewTimer(s.cfg.IngestTimeout)
-	defer ingestDeadline.Stop()
-	for accepted := false; !accepted; {
-		select {
-		case e := <-evs:
-			switch e.Type {
-			case events.Rejected:
-				writeProblemDoc(w, &Problem{Status: e.Problem.Status, Code: e.Problem.Code, Title: e.Problem.Title, Detail: e.Problem.Detail, Line: e.Problem.Line,
-					Errors: pathErrors(e.Problem.Path, e.Problem.Detail)})
-				return
-			case events.Ingested:
-				accepted = true
-			}
-		case <-ingestDeadline.C:
-			s.accepted(w, r, job, http.StatusAccepted)
-			return
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if wait <= 0 {
-		s.accepted(w, r, job, http.StatusCreated)
-		return
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	// Events may arrive in any order: on a fast path the final event can
+	// overtake `ingested`.
+	deadline := time.NewTimer(s.cfg.IngestTimeout)
+	defer deadline.Stop()
+	var waitDone <-chan time.Time
 	for {
 		select {
 		case e := <-evs:
-			if e.Job != nil && e.Job.Status.Terminal() {
-				s.writeJobWithResult(w, r, e.Job)
+			switch {
+			case e.Type == events.Rejected:
+				writeProblemDoc(w, &Problem{Status: e.Problem.Status, Code: e.Problem.Code, Title: e.Problem.Title, Detail: e.Problem.Detail, Line: e.Problem.Line,
+					Errors: pathErrors(e.Problem.Path, e.Problem.Detail)})
 				return
+			case e.Job != nil && e.Job.Status.Terminal():
+				if wait > 0 {
+					s.writeJobWithResult(w, r, e.Job)
+				} else {
+					s.accepted(w, r, e.Job, http.StatusCreated)
+				}
+				return
+			case e.Type == events.Ingested && waitDone == nil:
+				if wait <= 0 {
+					s.accepted(w, r, job, http.StatusCreated)
+					return
+				}
+				deadline.Stop()
+				timer := time.NewTimer(wait)
+				defer timer.Stop()
+				waitDone = timer.C
 			}
-		case <-timer.C:
+		case <-deadline.C:
+			s.accepted(w, r, job, http.StatusAccepted)
+			return
+		case <-waitDone:
 			s.accepted(w, r, job, http.StatusAccepted)
 			return
 		case <-r.Context().Done():

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/partita/partita/internal/client"
+)
+
+// Memory measures the RSS of a separate `partita dev` process: idle, and
+// at its peak during a 10,000-part job.
+func Memory(ctx context.Context, o Options) ([]Result, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir := o.Dir("memory")
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "dev", "--data-dir", dir, "--http", addr, "--log.level", "error")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY="+APIKey)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	url := "http://" + addr
+	if err := waitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second) // settle: idle means after start-up work
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	idle := procStatusMiB(status, "VmRSS:")
+
+	n := 10000
+	if o.Tiny {
+		n = 100
+	}
+	c := client.New(url, APIKey)
+	in := filepath.Join(dir, "input.csv")
+	if err := os.WriteFile(in, fleetInput(n, 10), 0o644); err != nil {
+		return nil, err
+	}
+	specPath := filepath.Join(dir, "spec.yaml")
+	if err := os.WriteFile(specPath, []byte(scoreOnlySpec("dga-risk", 1, "")), 0o644); err != nil {
+		return nil, err
+	}
+	sub, err := c.Submit(ctx, specPath, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	j, err := c.Wait(ctx, sub.Job.ID, nil)
+	if err != nil {
+		return nil, err
+	}
+	peak := procStatusMiB(status, "VmHWM:")
+	return []Result{
+		{Scenario: "memory", Params: map[string]any{"state": "idle"}, Metric: "rss", Value: idle, Unit: "MiB", Baseline: 150, BaselineUnit: "MiB",
+			BaselineDesc: "the mark", Ratio: idle / 150, Runs: 1, Mark: "≤ 150 MiB idle", MarkMet: met(idle <= 150)},
+		{Scenario: "memory", Params: map[string]any{"state": "job", "rows": n, "parts": j.Parts}, Metric: "peak_rss", Value: peak, Unit: "MiB",
+			Baseline: idle, BaselineUnit: "MiB", BaselineDesc: "idle RSS of the same process", Ratio: peak / idle, Runs: 1},
+	}, nil
+}
+
+func waitHTTP(ctx context.Context, url string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not ready within %s", url, within)
+}
+
+func repoRoot() (string, error) {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("run partita bench inside the repository (go.work not found)")
+		}
+		dir = parent
+	}
+}
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+// freeAddr is a loopback address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
