@@ -26,6 +26,12 @@ func TestCLIAgainstDev(t *testing.T) {
 	data := write("fleet.csv", string(fleetCSV(t, 300, 3)))
 	spec := write("spec.yaml", scoreSpec("csv", "dga-risk", 50, ""))
 	badModel := write("bad.yaml", scoreSpec("csv", "no-such-model", 50, ""))
+	infeasible := write("infeasible.yaml", scoreSpec("csv", "dga-risk", 50, `optimize:
+  sense: maximize
+  variable: {name: x, lower: 0, upper: 1}
+  objective: {linear: "risk"}
+  constraints: [{name: impossible, coef: "1", min: 1000000}]
+`))
 
 	run := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)
@@ -58,10 +64,15 @@ func TestCLIAgainstDev(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(b), `{"job":`), "JSON result expected, got %.80s", b)
 
-	stdout, code = run("submit", "--spec", badModel, "--input", data, "--wait")
+	stdout, code = run("submit", "--spec", infeasible, "--input", data, "--wait")
 	require.Equal(t, 1, code, "a failed job exits 1: %s", stdout)
 	require.Contains(t, stdout, "failed")
+	require.Contains(t, stdout, "parts_failed")
+
+	stdout, code = run("submit", "--spec", badModel, "--input", data, "--wait")
+	require.Equal(t, 1, code, "a refused submit exits 1: %s", stdout)
 	require.Contains(t, stdout, "model_not_found")
+	require.Contains(t, stdout, "score.model")
 
 	_, code = run("submit", "--input", data)
 	require.Equal(t, 2, code, "a usage error exits 2")

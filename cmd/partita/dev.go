@@ -21,7 +21,6 @@ import (
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/platform"
 	"github.com/partita/partita/libs/tenants"
-	"github.com/partita/partita/services/scorer/runtime"
 )
 
 // devConfig is app.Config plus what `partita dev` loads.
@@ -119,7 +118,7 @@ func loadFleet(ctx context.Context, p *platform.Platform, dir string) error {
 	if err != nil {
 		return err
 	}
-	lf, err := runtime.ParseLogistic(file)
+	lf, err := models.ParseLogistic(file)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -255,4 +257,36 @@ func (r *Registry) Watch(ctx context.Context, onChange func(*Model)) error {
 		}
 	}()
 	return nil
+}
+
+// ErrInUse is returned when deleting a version an alias points to.
+var ErrInUse = errors.New("models: version is in use by an alias")
+
+// DeleteVersion removes a version that no alias points to. Its file is
+// kept if another version has the same digest.
+func (r *Registry) DeleteVersion(ctx context.Context, tenant, name string, number int) (*Model, error) {
+	var removed Version
+	m, err := r.update(ctx, tenant, name, false, func(m *Model) error {
+		i := slices.IndexFunc(m.Versions, func(v Version) bool { return v.Number == number })
+		if i < 0 {
+			return fmt.Errorf("%w: model %s has no version %d", ErrNotFound, name, number)
+		}
+		for alias, a := range m.Aliases {
+			if a.Version == number || a.Weights[strconv.Itoa(number)] > 0 {
+				return fmt.Errorf("%w: alias %q points to version %d; move it first", ErrInUse, alias, number)
+			}
+		}
+		removed = m.Versions[i]
+		m.Versions = slices.Delete(m.Versions, i, i+1)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if removed.Key != "" && !slices.ContainsFunc(m.Versions, func(v Version) bool { return v.Digest == removed.Digest }) {
+		if err := r.store.Delete(ctx, removed.Key); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
 }

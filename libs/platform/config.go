@@ -21,6 +21,7 @@ type Config struct {
 	Replicas   int              `yaml:"replicas"`    // stream and bucket replicas (3 on an R3 cluster)
 	Memory     bool             `yaml:"memory"`      // memory storage for streams and buckets (benchmarks)
 	InlineMax  int              `yaml:"inline_max"`  // largest part carried inside a message
+	ORTLib     string           `yaml:"ort_lib"`     // ONNX Runtime shared library; "" disables ONNX models
 	Store      artifacts.Config `yaml:"store"`
 }
 
@@ -32,6 +33,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of every stream and KV bucket")
 	fs.BoolVar(&c.Memory, "memory", false, "keep streams and buckets in memory (benchmarks; loses state on restart)")
 	fs.IntVar(&c.InlineMax, "inline-max", 256<<10, "parts up to this many bytes travel inside messages, larger ones in the artifact store")
+	fs.StringVar(&c.ORTLib, "ort-lib", "", "path of libonnxruntime.so.1 (make onnxruntime puts it in tools/lib); empty disables ONNX models")
 	fs.StringVar(&c.Store.Backend, "store", "local", "artifact store backend: local or s3")
 	fs.StringVar(&c.Store.Dir, "store-dir", "", "local artifact folder (default DATA_DIR/artifacts)")
 	fs.StringVar(&c.Store.Endpoint, "s3-endpoint", "", "S3 endpoint host:port")

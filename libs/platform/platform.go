@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/natsembed"
+	"github.com/partita/partita/libs/onnxrt"
 	"github.com/partita/partita/libs/tenants"
 	"github.com/partita/partita/libs/work"
 )
@@ -47,9 +49,25 @@ func New(cfg Config, log zerolog.Logger) *Platform {
 // Name implements lifecycle.Service.
 func (p *Platform) Name() string { return "platform" }
 
+// ErrNoONNX is returned when an ONNX model is used without ONNX Runtime.
+var ErrNoONNX = errors.New("ONNX Runtime is not configured (set --ort-lib or PARTITA_ORT_LIB; `make onnxruntime` fetches it)")
+
+// ONNX reports whether ONNX Runtime was loaded, or why not.
+func (p *Platform) ONNX() error {
+	if p.cfg.ORTLib == "" {
+		return ErrNoONNX
+	}
+	return nil
+}
+
 // Start connects to NATS (starting the embedded server if configured),
 // provisions streams and buckets, and checks the artifact store.
 func (p *Platform) Start(ctx context.Context) error {
+	if p.cfg.ORTLib != "" {
+		if err := onnxrt.Init(p.cfg.ORTLib); err != nil {
+			return err
+		}
+	}
 	if p.cfg.NATSURL == "" {
 		srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(p.cfg.DataDir, "jetstream"), Listen: p.cfg.NATSListen})
 		if err != nil {

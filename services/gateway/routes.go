@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/libs/models"
 )
 
 // route is one operation of the API. The table of routes drives both the
@@ -100,6 +101,27 @@ func (s *Service) routes() []route {
 		{method: "POST", path: "/v1/jobs/{id}/cancel", id: "cancelJob", tag: "jobs", auth: true, handler: s.cancelJob,
 			summary: "Cancel a job: in-flight parts stop, queued parts are dropped.",
 			params:  []param{pathID}, responses: responses(map[int]body{200: jobBody})},
+		{method: "POST", path: "/v1/models/{name}/versions", id: "pushModelVersion", tag: "models", auth: true, handler: s.pushVersion,
+			summary: "Upload a model version: the ONNX (or logistic JSON) file as the body with ?kind=, or a JSON remote model. It is validated (it loads; inputs, outputs and sha256 recorded). Versions are immutable.",
+			params:  []param{pathName, {name: "kind", in: "query", desc: "onnx (default) or logistic", typ: typeOf[string]()}},
+			request: &body{contentType: "application/octet-stream"},
+			responses: responses(map[int]body{201: {desc: "the new version", contentType: "application/json", typ: typeOf[models.Version]()},
+				413: problemBody, 422: problemBody})},
+		{method: "GET", path: "/v1/models", id: "listModels", tag: "models", auth: true, handler: s.listModels,
+			summary:   "The tenant's models with their versions and aliases.",
+			responses: responses(map[int]body{200: {desc: "models", contentType: "application/json", typ: typeOf[ModelList]()}})},
+		{method: "GET", path: "/v1/models/{name}", id: "getModel", tag: "models", auth: true, handler: s.getModel,
+			summary: "A model: versions (kind, sha256, inputs, outputs) and aliases.", params: []param{pathName},
+			responses: responses(map[int]body{200: {desc: "the model", contentType: "application/json", typ: typeOf[models.Model]()}})},
+		{method: "PUT", path: "/v1/models/{name}/aliases/{alias}", id: "setModelAlias", tag: "models", auth: true, handler: s.setAlias,
+			summary:   "Point an alias at a version ({\"version\": 3}) or split parts between versions by weight ({\"weights\": {\"3\": 90, \"4\": 10}}). Rollback is pointing it back.",
+			params:    []param{pathName, {name: "alias", in: "path", desc: "alias name", required: true, typ: typeOf[string]()}},
+			request:   &body{contentType: "application/json", typ: typeOf[AliasBody]()},
+			responses: responses(map[int]body{200: {desc: "the model", contentType: "application/json", typ: typeOf[models.Model]()}})},
+		{method: "DELETE", path: "/v1/models/{name}/versions/{version}", id: "deleteModelVersion", tag: "models", auth: true, handler: s.deleteVersion,
+			summary:   "Delete a version no alias points to.",
+			params:    []param{pathName, {name: "version", in: "path", desc: "version number", required: true, typ: typeOf[int]()}},
+			responses: responses(map[int]body{200: {desc: "the model", contentType: "application/json", typ: typeOf[models.Model]()}, 409: problemBody})},
 		{method: "GET", path: "/healthz", id: "healthz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,
 			summary: "Liveness.", responses: map[int]body{200: {desc: "alive", contentType: "text/plain"}}},
 		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,

@@ -2,62 +2,25 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 
 	"github.com/partita/partita/libs/models"
 )
 
-// LogisticFile is the file of a `logistic` model:
-// p = sigmoid(bias + Σ weights[i]·(x[i]−mean[i])/scale[i]).
-type LogisticFile struct {
-	Kind     string    `json:"kind"`
-	Features []string  `json:"features"`
-	Mean     []float64 `json:"mean"`
-	Scale    []float64 `json:"scale"`
-	Weights  []float64 `json:"weights"`
-	Bias     float64   `json:"bias"`
-}
-
-// ParseLogistic reads and checks a logistic model file.
-func ParseLogistic(b []byte) (*LogisticFile, error) {
-	var f LogisticFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("logistic model: not valid JSON: %w", err)
-	}
-	n := len(f.Weights)
-	switch {
-	case f.Kind != models.KindLogistic:
-		return nil, fmt.Errorf("logistic model: kind is %q, want %q", f.Kind, models.KindLogistic)
-	case n == 0:
-		return nil, fmt.Errorf("logistic model: no weights")
-	case len(f.Mean) != n || len(f.Scale) != n:
-		return nil, fmt.Errorf("logistic model: %d weights but %d means and %d scales", n, len(f.Mean), len(f.Scale))
-	case len(f.Features) != 0 && len(f.Features) != n:
-		return nil, fmt.Errorf("logistic model: %d weights but %d feature names", n, len(f.Features))
-	}
-	for i, s := range f.Scale {
-		if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-			return nil, fmt.Errorf("logistic model: scale[%d] is %g", i, s)
-		}
-	}
-	return &f, nil
-}
-
 // Logistic runs logistic models in pure Go.
 type Logistic struct{}
 
 // Load implements Runtime.
 func (Logistic) Load(_ context.Context, _ models.Version, file []byte) (Model, error) {
-	f, err := ParseLogistic(file)
+	f, err := models.ParseLogistic(file)
 	if err != nil {
 		return nil, err
 	}
 	return logisticModel{f}, nil
 }
 
-type logisticModel struct{ f *LogisticFile }
+type logisticModel struct{ f *models.LogisticFile }
 
 func (m logisticModel) Width() int { return len(m.f.Weights) }
 
