@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"encoding/csv"
 	"errors"
 	"os"
@@ -79,13 +80,41 @@ func TestCLIAgainstDev(t *testing.T) {
 	_, code = run("jobs", "frobnicate", "x")
 	require.Equal(t, 2, code)
 
-	stdout, code = run("jobs", "list", "--limit", "5")
+	stdout, code = run("jobs", "list", "--limit", "5", "--status", "succeeded")
 	require.Equal(t, 0, code, stdout)
 	require.Contains(t, stdout, `"jobs"`)
+	var page struct {
+		Jobs []struct {
+			ID string `json:"id"`
+		} `json:"jobs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &page))
+	require.NotEmpty(t, page.Jobs)
+	id := page.Jobs[0].ID
+
+	// models: push with an alias, list, get, A/B alias.
+	modelFile := filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.logistic.json")
+	stdout, code = run("models", "push", "risk-cli", modelFile, "--alias", "prod")
+	require.Equal(t, 0, code, stdout)
+	require.Contains(t, stdout, `"version":1`)
+	stdout, code = run("models", "push", "risk-cli", modelFile)
+	require.Equal(t, 0, code, stdout)
+	stdout, code = run("models", "alias", "risk-cli", "canary", "1=50,2=50")
+	require.Equal(t, 0, code, stdout)
+	require.Contains(t, stdout, `"canary":{"weights":{"1":50,"2":50}}`)
+	stdout, code = run("models", "get", "risk-cli")
+	require.Equal(t, 0, code, stdout)
+	require.Contains(t, stdout, `"prod":{"version":1}`)
+	stdout, code = run("models", "list")
+	require.Equal(t, 0, code, stdout)
+	require.Contains(t, stdout, "risk-cli")
+	_, code = run("models", "alias", "risk-cli", "prod", "one")
+	require.Equal(t, 2, code)
+	stdout, code = run("models", "get", "nope")
+	require.Equal(t, 1, code, stdout)
+	require.Contains(t, stdout, "model_not_found")
 
 	// events of an ended job: one final line, exit per status.
-	id := strings.Fields(stdout[strings.Index(stdout, `"id":"`)+6:])[0]
-	id = id[:strings.Index(id, `"`)]
 	stdout, code = run("jobs", "events", id)
 	require.Contains(t, []int{0, 1}, code, stdout)
 	require.Contains(t, stdout, id)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/csv"
 	"bufio"
 	"fmt"
 	"io"
@@ -176,7 +177,7 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 		procs = append(procs, startProcess(t, target, root, nil, append([]string{"serve", "--target=" + target, "--admin-addr", freeAddr(t)}, common...)...))
 	}
 	addr := freeAddr(t)
-	gw := startProcess(t, "gateway", root, nil, append([]string{"serve", "--target=gateway", "--http", addr}, common...)...)
+	gw := startProcess(t, "gateway", root, nil, append([]string{"serve", "--target=gateway", "--http", addr, "--gateway.presign-over", "1024"}, common...)...)
 	url := "http://" + addr
 	waitReady(t, url, append(procs, gw)...)
 
@@ -197,4 +198,24 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 		require.True(t, ok, "row without x: %v", row)
 	}
 	require.Len(t, seen, 3_000)
+
+	// The CSV result is over --gateway.presign-over: the gateway redirects
+	// to a presigned MinIO URL, which serves the same rows.
+	req, err := http.NewRequest(http.MethodGet, url+"/v1/jobs/"+jobID(t, r)+"/result", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Accept", "text/csv")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	require.Contains(t, loc, s3.Endpoint)
+	csvResp, err := http.Get(loc)
+	require.NoError(t, err)
+	defer csvResp.Body.Close()
+	recs, err := csv.NewReader(csvResp.Body).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 3_001)
 }

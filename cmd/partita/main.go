@@ -14,6 +14,7 @@ Usage:
   partita dev    [--data-dir DIR] [--http 127.0.0.1:8080]      all services in one process, embedded NATS
   partita serve  --target=gateway,ingest,splitter,scorer,optimizer,aggregator [--nats-url URL] [--config FILE]
   partita submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [-o OUT]
+  partita models push NAME MODEL.onnx [--alias prod] | list | get NAME | alias NAME ALIAS VERSION[=WEIGHT][,VERSION=WEIGHT]
   partita bench  <scenario|all> [--runs N] [--tiny] [--out FILE]   see docs/benchmarks.md
   partita jobs   list | get ID | cancel ID | result ID [-o OUT] | events ID
 
@@ -46,6 +47,8 @@ func main() {
 		code = runJobs(args)
 	case "bench":
 		code = runBench(args)
+	case "models":
+		code = runModels(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -264,3 +264,16 @@ func decodeJob(body []byte) (*Job, error) {
 	j.Raw = body
 	return &j, nil
 }
+
+// Call sends a request with an optional body and returns the answer body.
+func (c *Client) Call(ctx context.Context, method, path, contentType string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	b, _, err := c.do(req)
+	return b, err
+}

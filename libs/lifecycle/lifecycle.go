@@ -49,7 +49,13 @@ func (g *Group) set(name, state string) {
 	g.mu.Unlock()
 }
 
-// Ready returns nil when every service is running, else why not.
+// Readier is a service that can be running but not ready (e.g. models
+// that failed to warm up).
+type Readier interface {
+	Ready() error
+}
+
+// Ready returns nil when every service is running and ready, else why not.
 func (g *Group) Ready() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -59,6 +65,11 @@ func (g *Group) Ready() error {
 	for _, s := range g.services {
 		if st := g.state[s.Name()]; st != "running" {
 			return fmt.Errorf("%s is %s", s.Name(), st)
+		}
+		if r, ok := s.(Readier); ok {
+			if err := r.Ready(); err != nil {
+				return fmt.Errorf("%s is not ready: %w", s.Name(), err)
+			}
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -289,4 +290,49 @@ func (r *Registry) DeleteVersion(ctx context.Context, tenant, name string, numbe
 		}
 	}
 	return m, nil
+}
+
+// All returns every tenant's models (for the scorer's warm-up).
+func (r *Registry) All(ctx context.Context) ([]*Model, error) {
+	lister, err := r.kv.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	var out []*Model
+	for k := range lister.Keys() {
+		tenant, name, _ := strings.Cut(k, ".")
+		m, _, err := r.get(ctx, tenant, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// AliasTargets lists the versions the model's aliases point to (all the
+// weighted ones of an A/B alias), each once.
+func (m *Model) AliasTargets() []Version {
+	seen := map[int]bool{}
+	var out []Version
+	add := func(n int) {
+		if v, ok := m.Version(n); ok && !seen[n] {
+			seen[n] = true
+			out = append(out, v)
+		}
+	}
+	for _, a := range m.Aliases {
+		if len(a.Weights) == 0 {
+			add(a.Version)
+		}
+		for k, w := range a.Weights {
+			if n, err := strconv.Atoi(k); err == nil && w > 0 {
+				add(n)
+			}
+		}
+	}
+	return out
 }

@@ -29,6 +29,7 @@ type Config struct {
 	MaxWait       time.Duration `yaml:"max_wait"`
 	IngestTimeout time.Duration `yaml:"ingest_timeout"`
 	MaxRowsPart   int           `yaml:"max_rows_per_part"`
+	PresignOver   int64         `yaml:"presign_over"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -37,6 +38,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxUpload, "gateway.max-upload", 2<<30, "largest request body (spec + input) in bytes")
 	fs.DurationVar(&c.MaxWait, "gateway.max-wait", 60*time.Second, "longest synchronous wait a client may ask for with Prefer: wait=N")
 	fs.DurationVar(&c.IngestTimeout, "gateway.ingest-timeout", 5*time.Minute, "how long a submit waits for ingest to accept or reject the input")
+	fs.Int64Var(&c.PresignOver, "gateway.presign-over", 8<<20, "CSV results larger than this many bytes redirect to a presigned URL when the store can sign (S3)")
 	fs.IntVar(&c.MaxRowsPart, "gateway.max-rows-per-part", spec.DefaultLimits.MaxRowsPerPart, "largest split.max_rows a spec may ask for")
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/events"
 	"github.com/partita/partita/libs/jobs"
@@ -173,6 +174,16 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		if j.Result.Bytes > s.cfg.PresignOver {
+			url, err := s.p.Store.PresignGet(r.Context(), j.Result.Key, 15*time.Minute)
+			if err == nil {
+				http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+				return
+			}
+			if !errors.Is(err, artifacts.ErrPresignUnsupported) {
+				s.log.Warn().Err(err).Msg("presign result; streaming it instead")
+			}
+		}
 		rc, _, err := s.p.Store.Get(r.Context(), j.Result.Key)
 		if err != nil {
 			s.storeProblem(w, err)

@@ -92,6 +92,7 @@ func (s *Service) routes() []route {
 			params:  []param{pathID},
 			responses: responses(map[int]body{
 				200: {desc: "the result (JSON: job, rows, summary, parts; CSV: the rows)", contentType: "application/json", typ: typeOf[ResultDoc]()},
+				307: {desc: "a large CSV result: follow Location, a presigned URL of the object store"},
 				409: problemBody,
 			})},
 		{method: "GET", path: "/v1/jobs/{id}/events", id: "jobEvents", tag: "jobs", auth: true, handler: s.jobEvents,

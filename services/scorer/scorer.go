@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/jobs"
@@ -29,6 +30,7 @@ type Config struct {
 	Workers    int           `yaml:"workers"`
 	AckWait    time.Duration `yaml:"ack_wait"`
 	MaxDeliver int           `yaml:"max_deliver"`
+	CacheBytes int64         `yaml:"cache_bytes"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -36,12 +38,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "scorer.workers", 64, "parts scored at once by this process")
 	fs.DurationVar(&c.AckWait, "scorer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
 	fs.IntVar(&c.MaxDeliver, "scorer.max-deliver", 5, "attempts per part before it fails")
+	fs.Int64Var(&c.CacheBytes, "scorer.cache-bytes", 2<<30, "loaded models kept, by the size of their files; least recently used are unloaded beyond it")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
-	if c.Workers < 1 || c.MaxDeliver < 1 || c.AckWait <= 0 {
-		return errors.New("scorer: workers, max-deliver and ack-wait must be positive")
+	if c.Workers < 1 || c.MaxDeliver < 1 || c.AckWait <= 0 || c.CacheBytes <= 0 {
+		return errors.New("scorer: workers, max-deliver, ack-wait and cache-bytes must be positive")
 	}
 	return nil
 }
@@ -54,19 +57,16 @@ type Service struct {
 	router     *message.Router
 	middleware []message.HandlerMiddleware
 
-	mu     sync.Mutex
-	loaded map[string]*loading // by model digest
-}
+	cache *modelCache
+	log   zerolog.Logger
 
-type loading struct {
-	done  chan struct{}
-	model runtime.Model
-	err   error
+	mu   sync.Mutex
+	cold map[string]error // model ("tenant/name") → why its last warm-up failed
 }
 
 // New returns the scorer; it does nothing until Start.
 func New(cfg Config, p *platform.Platform, opts ...Option) *Service {
-	s := &Service{cfg: cfg, p: p, runtimes: runtime.Runtimes{"logistic": runtime.Logistic{}}, loaded: map[string]*loading{}}
+	s := &Service{cfg: cfg, p: p, runtimes: runtime.Runtimes{"logistic": runtime.Logistic{}}, cache: newModelCache(cfg.CacheBytes), cold: map[string]error{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -76,9 +76,12 @@ func New(cfg Config, p *platform.Platform, opts ...Option) *Service {
 // Name implements lifecycle.Service.
 func (s *Service) Name() string { return "scorer" }
 
-// Start subscribes to the score stage.
+// Start warms every model an alias points to, then subscribes to the
+// score stage. A model that fails to warm leaves the scorer not ready
+// (its parts fail with model_load); it does not stop the process.
 func (s *Service) Start(ctx context.Context) error {
 	log := s.p.Log.With().Str("service", "scorer").Logger()
+	s.log = log
 	opts := bus.DefaultConsumer(bus.Score, "scorer", s.cfg.Workers)
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
 	sub, err := bus.NewSubscriber(s.p.JS, log, map[string]bus.ConsumerOptions{"score": opts})
@@ -90,7 +93,52 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	h := &stage.Handler{Stage: bus.Score, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.score}
 	s.router.AddConsumerHandler("score", "score", sub, h.Handle).AddMiddleware(s.middleware...)
-	return s.p.Models.Watch(ctx, nil)
+	all, err := s.p.Models.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		s.warm(ctx, m)
+	}
+	return s.p.Models.Watch(ctx, func(m *models.Model) { go s.warm(context.WithoutCancel(ctx), m) })
+}
+
+// warm loads every version the model's aliases point to and runs one
+// real inference on each, so that the first part does not pay for it.
+func (s *Service) warm(ctx context.Context, m *models.Model) {
+	var failed error
+	for _, v := range m.AliasTargets() {
+		if s.cache.loaded(v.Digest) {
+			continue
+		}
+		model, err := s.model(ctx, v)
+		if err == nil {
+			_, err = model.Predict(ctx, make([]float32, model.Width()), 1)
+		}
+		if err != nil {
+			failed = fmt.Errorf("model %s of tenant %s: %w", models.Ref(m.Name, v.Number), m.Tenant, err)
+			s.log.Error().Err(failed).Msg("warm-up failed")
+			continue
+		}
+		s.log.Info().Str("tenant", m.Tenant).Str("model", models.Ref(m.Name, v.Number)).Msg("model warm")
+	}
+	s.mu.Lock()
+	if failed != nil {
+		s.cold[m.Tenant+"/"+m.Name] = failed
+	} else {
+		delete(s.cold, m.Tenant+"/"+m.Name)
+	}
+	s.mu.Unlock()
+}
+
+// Ready reports whether every aliased model is warm.
+func (s *Service) Ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, err := range s.cold {
+		return err
+	}
+	return nil
 }
 
 // Run runs the router until ctx ends.
@@ -99,17 +147,7 @@ func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
 // Stop closes the router and the loaded models.
 func (s *Service) Stop(context.Context) error {
 	err := s.router.Close()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range s.loaded {
-		select {
-		case <-l.done:
-			if l.model != nil {
-				_ = l.model.Close()
-			}
-		default:
-		}
-	}
+	s.cache.close()
 	return err
 }
 
@@ -175,28 +213,7 @@ func features(p *work.Part, names []string) ([]float32, error) {
 
 // model returns the loaded model of a version, loading it once per digest.
 func (s *Service) model(ctx context.Context, v models.Version) (runtime.Model, error) {
-	s.mu.Lock()
-	l, ok := s.loaded[v.Digest]
-	if !ok {
-		l = &loading{done: make(chan struct{})}
-		s.loaded[v.Digest] = l
-		s.mu.Unlock()
-		l.model, l.err = s.load(context.WithoutCancel(ctx), v)
-		close(l.done)
-		if l.err != nil {
-			s.mu.Lock()
-			delete(s.loaded, v.Digest) // let a later part try again
-			s.mu.Unlock()
-		}
-	} else {
-		s.mu.Unlock()
-	}
-	select {
-	case <-l.done:
-		return l.model, l.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return s.cache.get(ctx, v, func() (runtime.Model, error) { return s.load(context.WithoutCancel(ctx), v) })
 }
 
 func (s *Service) load(ctx context.Context, v models.Version) (runtime.Model, error) {
