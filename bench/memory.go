@@ -18,9 +18,9 @@ import (
 // Memory measures the RSS of a separate `partita dev` process: idle, and
 // at its peak during a 10,000-part job.
 func Memory(ctx context.Context, o Options) ([]Result, error) {
-	bin, err := os.Executable()
-	if err != nil {
-		return nil, err
+	bin := o.Binary
+	if bin == "" {
+		return nil, fmt.Errorf("memory: Options.Binary (the partita binary to run) is not set")
 	}
 	root, err := repoRoot()
 	if err != nil {

@@ -13,6 +13,7 @@ type Options struct {
 	Runs    int    // repetitions; medians are reported
 	Tiny    bool   // smallest sizes, for tests
 	WorkDir string // where each scenario's Partita keeps its data
+	Binary  string // the partita binary, for scenarios that run it as a process
 }
 
 // Dir is a fresh folder for one scenario.

@@ -49,7 +49,11 @@ func runBench(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work}
+	exe, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work, Binary: exe}
 	enc := json.NewEncoder(os.Stdout)
 	var all []bench.Result
 	code := exitOK
