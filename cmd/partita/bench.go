@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/partita/partita/bench"
 )
@@ -19,6 +20,8 @@ func runBench(args []string) int {
 	tiny := fs.Bool("tiny", false, "smallest sizes (a smoke run)")
 	dir := fs.String("dir", "", "work folder (default: a temporary folder)")
 	out := fs.String("out", "", "also write a markdown report here (e.g. docs/benchmarks.md)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
+	memProfile := fs.String("memprofile", "", "write an allocation profile at the end of the run here")
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--out FILE]")
 		return exitUsage
@@ -46,6 +49,24 @@ func runBench(args []string) int {
 		}
 		defer os.RemoveAll(d)
 		work = d
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

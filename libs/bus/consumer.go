@@ -18,6 +18,12 @@ type ConsumerOptions struct {
 	BackOff       []time.Duration // redelivery delays after a nak, by attempt
 	MaxAckPending int             // in flight across all replicas
 	Workers       int             // in flight in this process
+	// Tenants, when set, gives every tenant its own durable consumer
+	// (<Durable>-<tenant>) and serves tenants round-robin, so one
+	// tenant's backlog does not hold up the others.
+	Tenants TenantSource
+	// TenantPrefetch bounds the messages pulled ahead per tenant.
+	TenantPrefetch int
 }
 
 // DefaultConsumer returns the options of a stage's consumer with sane defaults.
@@ -48,6 +54,14 @@ func (o ConsumerOptions) Validate() error {
 		return fmt.Errorf("consumer %s: max ack pending %d is below workers %d", o.Durable, o.MaxAckPending, o.Workers)
 	}
 	return nil
+}
+
+// forTenant is the consumer of one tenant's share of the stage.
+func (o ConsumerOptions) forTenant(tenant string) ConsumerOptions {
+	t := o
+	t.Durable = o.Durable + "-" + tenant
+	t.Filter = []string{"partita.work." + string(o.Stage) + "." + tenant + ".>"}
+	return t
 }
 
 func (o ConsumerOptions) config() jetstream.ConsumerConfig {

@@ -62,6 +62,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	s.cancels = append(s.cancels, cancel)
 	s.mu.Unlock()
 
+	if opts.Tenants != nil {
+		return s.subscribeFair(ctx, topic, opts)
+	}
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, opts.Stage.Stream(), opts.config())
 	if err != nil {
 		cancel()
@@ -117,6 +120,107 @@ func (s *Subscriber) consume(ctx context.Context, opts ConsumerOptions, it jetst
 			defer func() { <-sem }()
 			s.deliver(ctx, opts, msg, out)
 		}()
+	}
+}
+
+// subscribeFair runs one durable consumer per tenant, pulling a few
+// messages ahead for each, and dispatches them round-robin to the workers.
+func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts ConsumerOptions) (<-chan *message.Message, error) {
+	prefetch := max(opts.TenantPrefetch, 1)
+	q := newFairQueue()
+	out := make(chan *message.Message)
+	var pullers sync.WaitGroup
+	var mu sync.Mutex
+	started := map[string]bool{}
+	startTenant := func(tenant string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if started[tenant] || !ValidToken(tenant) {
+			return
+		}
+		started[tenant] = true
+		to := opts.forTenant(tenant)
+		cons, err := s.js.CreateOrUpdateConsumer(ctx, to.Stage.Stream(), to.config())
+		if err != nil {
+			s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot create tenant consumer")
+			started[tenant] = false
+			return
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(prefetch))
+		if err != nil {
+			s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot pull")
+			started[tenant] = false
+			return
+		}
+		pullers.Add(1)
+		go func() {
+			defer pullers.Done()
+			s.pull(ctx, to, tenant, it, q, prefetch)
+		}()
+	}
+	if err := opts.Tenants.WatchTenants(ctx, startTenant); err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(out)
+		go func() {
+			<-ctx.Done()
+			q.close()
+		}()
+		sem := make(chan struct{}, opts.Workers)
+		var inflight sync.WaitGroup
+		defer inflight.Wait()
+		defer pullers.Wait()
+		for {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			tenant, msg, ok := q.pop()
+			if !ok {
+				return
+			}
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				defer func() { <-sem }()
+				s.deliver(ctx, opts.forTenant(tenant), msg, out)
+			}()
+		}
+	}()
+	return out, nil
+}
+
+// pull feeds one tenant's messages into the fair queue, keeping at most
+// `ahead` of them waiting there.
+func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant string, it jetstream.MessagesContext, q *fairQueue, ahead int) {
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		for q.waiting(tenant) >= ahead {
+			if !q.waitBelow(ctx, tenant, ahead) {
+				return
+			}
+		}
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			s.log.Warn().Err(err).Str("consumer", opts.Durable).Msg("pull failed; retrying")
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		q.push(tenant, msg)
 	}
 }
 

@@ -220,3 +220,29 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*Tenant, error) {
 	s.mu.Unlock()
 	return t, nil
 }
+
+// WatchTenants calls fn with every tenant that exists and every tenant
+// created later, until ctx ends (bus.TenantSource).
+func (s *Store) WatchTenants(ctx context.Context, fn func(tenant string)) error {
+	w, err := s.tenants.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch tenants: %w", err)
+	}
+	go func() {
+		defer w.Stop()
+		for {
+			select {
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e != nil && e.Operation() == jetstream.KeyValuePut {
+					fn(e.Key())
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return nil
+}

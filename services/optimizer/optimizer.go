@@ -75,6 +75,7 @@ func (s *Service) Name() string { return "optimizer" }
 func (s *Service) Start(context.Context) error {
 	log := s.p.Log.With().Str("service", "optimizer").Logger()
 	opts := bus.DefaultConsumer(bus.Optimize, "optimizer", s.cfg.Workers)
+	opts.Tenants, opts.TenantPrefetch = s.p.Tenants, opts.Workers
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
 	sub, err := bus.NewSubscriber(s.p.JS, log, map[string]bus.ConsumerOptions{"optimize": opts})
 	if err != nil {
