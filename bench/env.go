@@ -86,8 +86,18 @@ func (d *Dev) PushModel(ctx context.Context, name, kind string, width int, file 
 	return err
 }
 
-// Submit posts a job and returns its id and HTTP status; wait > 0 asks for a sync answer.
+// Submit posts a job as the bench tenant and returns its id and HTTP
+// status; wait > 0 asks for a sync answer.
 func (d *Dev) Submit(ctx context.Context, spec string, input []byte, wait int) (string, int, error) {
+	return d.submit(ctx, APIKey, spec, input, wait)
+}
+
+// submitAs posts a job as the tenant of key, without waiting.
+func (d *Dev) submitAs(ctx context.Context, key, spec string, input []byte) (string, int, error) {
+	return d.submit(ctx, key, spec, input, 0)
+}
+
+func (d *Dev) submit(ctx context.Context, key, spec string, input []byte, wait int) (string, int, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	_ = mw.WriteField("spec", spec)
@@ -99,7 +109,7 @@ func (d *Dev) Submit(ctx context.Context, spec string, input []byte, wait int) (
 		return "", 0, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+APIKey)
+	req.Header.Set("Authorization", "Bearer "+key)
 	if wait > 0 {
 		req.Header.Set("Prefer", fmt.Sprintf("wait=%d", wait))
 	}

@@ -21,6 +21,7 @@ func Scenarios() []Scenario {
 		{"sync", "latency of one-part jobs with Prefer: wait", Sync},
 		{"efficiency", "2,000 parts of 5 ms CPU against a worker pool of the same size", Efficiency},
 		{"split", "splitting a 1 GiB CSV against reading it once; peak RSS", Split},
+		{"fairness", "tenant B's one-part jobs while tenant A runs a 10,000-part job", Fairness},
 		{"memory", "RSS of partita dev idle and during a 10,000-part job", Memory},
 	}
 }

@@ -45,13 +45,13 @@ func (s *Service) startFinalize(ctx context.Context, tenant, id string, why trig
 func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) error {
 	j, err := s.p.Jobs.Get(ctx, tenant, id)
 	if errors.Is(err, jobs.ErrNotFound) {
-		return s.cleanup(ctx, tenant, id)
+		return s.cleanup(ctx, tenant, id, true)
 	}
 	if err != nil {
 		return err
 	}
 	if j.Status.Terminal() && j.Result != nil {
-		return s.cleanup(ctx, tenant, id) // already finished; a late part re-created state
+		return s.cleanup(ctx, tenant, id, true) // already finished; a late part re-created state
 	}
 	f, err := s.p.Jobs.FanIn(ctx, tenant, id)
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		return err
 	}
 	s.log.Info().Str("tenant", tenant).Str("job", id).Str("status", string(j.Status)).Int("parts", f.Total).Int("rows", res.Rows).Msg("job ended")
-	return s.cleanup(ctx, tenant, id)
+	return s.cleanup(ctx, tenant, id, j.Status != jobs.Succeeded)
 }
 
 // decide the final status from why finalize was called and the fan-in.
@@ -131,8 +131,11 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 			return nil, fmt.Errorf("aggregate stream: %w", err)
 		}
 		write = func(w *csv.Writer) error {
-			for idx := range f.Total {
-				p, err := s.getPart(ctx, st, j, idx)
+			fctx, cancel := context.WithCancel(ctx)
+			defer cancel() // stops the reads ahead if writing fails
+			fetched := s.fetchInOrder(fctx, st, j, f.Total)
+			for r := range fetched {
+				p, err := r.part, r.err
 				if errors.Is(err, jetstream.ErrMsgNotFound) {
 					continue // never finished (timed out or cancelled job)
 				}
@@ -205,6 +208,48 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 	return &jobs.Result{Key: csvKey, Rows: sum.row, Bytes: info.Size}, nil
 }
 
+// fetchWindow is how many parts are read ahead, concurrently, while the
+// result is written in part order.
+const fetchWindow = 32
+
+type fetched struct {
+	part *work.Part
+	err  error
+}
+
+// fetchInOrder reads parts 0..n-1 with up to fetchWindow reads in flight
+// and yields them in order. The consumer must drain the channel or cancel ctx.
+func (s *Service) fetchInOrder(ctx context.Context, st jetstream.Stream, j *jobs.Job, n int) <-chan fetched {
+	out := make(chan fetched, fetchWindow)
+	slots := make(chan chan fetched, fetchWindow)
+	go func() {
+		defer close(slots)
+		for idx := range n {
+			slot := make(chan fetched, 1)
+			select {
+			case slots <- slot:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				p, err := s.getPart(ctx, st, j, idx)
+				slot <- fetched{p, err}
+			}()
+		}
+	}()
+	go func() {
+		defer close(out)
+		for slot := range slots {
+			select {
+			case out <- <-slot:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
 // getPart reads one part's message from the aggregate stream by subject.
 func (s *Service) getPart(ctx context.Context, st jetstream.Stream, j *jobs.Job, idx int) (*work.Part, error) {
 	raw, err := st.GetLastMsgForSubject(ctx, bus.Aggregate.Subject(j.Tenant, j.ID, strconv.Itoa(idx)))
@@ -267,14 +312,17 @@ func (s *Service) readParts(ctx context.Context, j *jobs.Job) (map[int]*work.Par
 }
 
 // cleanup removes what the job no longer needs: its parts in the aggregate
-// stream, its fan-in record, and claim-checked part files.
-func (s *Service) cleanup(ctx context.Context, tenant, id string) error {
+// stream, its fan-in record, claim-checked part files and, for a job that
+// ended early (leftover work), its messages still queued at the stages.
+func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers bool) error {
 	if err := bus.PurgeJob(ctx, s.p.JS, bus.Aggregate, tenant, id); err != nil {
 		return err
 	}
-	for _, st := range []bus.Stage{bus.Score, bus.Optimize} {
-		if err := bus.PurgeJob(ctx, s.p.JS, st, tenant, id); err != nil {
-			return err
+	if leftovers {
+		for _, st := range []bus.Stage{bus.Score, bus.Optimize} {
+			if err := bus.PurgeJob(ctx, s.p.JS, st, tenant, id); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.p.Store.DeletePrefix(ctx, tenant+"/jobs/"+id+"/parts/"); err != nil {
