@@ -2,7 +2,6 @@ package qp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -196,10 +195,8 @@ func (s *Solver) UpdateLinearCost(q []float64) error {
 	if len(q) != s.n {
 		return fmt.Errorf("%w: len(q) = %d, want %d", ErrDimension, len(q), s.n)
 	}
-	for j, v := range q {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("%w: q[%d] = %v", ErrNotFinite, j, v)
-		}
+	if err := checkFinite("q", q); err != nil {
+		return err
 	}
 	copy(s.orig.Q, q)
 	for j, v := range q {
@@ -211,11 +208,10 @@ func (s *Solver) UpdateLinearCost(q []float64) error {
 // UpdateBounds replaces l and u (length m). When a row changes between
 // equality and inequality, the KKT system is refactorised.
 func (s *Solver) UpdateBounds(l, u []float64) error {
-	trial := Problem{Q: s.orig.Q, A: s.orig.A, L: l, U: u}
-	if len(l) != s.m {
-		return fmt.Errorf("%w: len(l) = %d, want %d", ErrDimension, len(l), s.m)
+	if len(l) != s.m || len(u) != s.m {
+		return fmt.Errorf("%w: len(l) = %d, len(u) = %d, want %d", ErrDimension, len(l), len(u), s.m)
 	}
-	if err := trial.Validate(); err != nil {
+	if err := checkBounds(l, u); err != nil {
 		return fmt.Errorf("updating bounds: %w", err)
 	}
 	copy(s.orig.L, l)
@@ -231,161 +227,4 @@ func (s *Solver) UpdateBounds(l, u []float64) error {
 		}
 	}
 	return nil
-}
-
-// Solve runs ADMM from the current iterate until the tolerances are met, an
-// infeasibility certificate is found, or a limit is reached. A context
-// deadline ends the solve with StatusTimeLimit; a cancelled context returns
-// an error wrapping context.Canceled.
-func (s *Solver) Solve(ctx context.Context) (*Result, error) {
-	start := time.Now()
-	deadline, hasDeadline := ctx.Deadline()
-	if s.settings.TimeLimit > 0 {
-		limit := start.Add(s.settings.TimeLimit)
-		if !hasDeadline || limit.Before(deadline) {
-			deadline, hasDeadline = limit, true
-		}
-	}
-	res := &Result{Status: StatusMaxIter}
-	st := s.settings
-	s.haveTried = false
-	nextEarlyPolish, earlyPolishGap := firstEarlyPolish, firstEarlyPolish
-	for iter := 1; iter <= st.MaxIter; iter++ {
-		if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("qp solve interrupted after %d iterations: %w", iter-1, err)
-		}
-		if hasDeadline && !time.Now().Before(deadline) {
-			res.Status = StatusTimeLimit
-			break
-		}
-		s.admmStep()
-		res.Iterations = iter
-		check := iter%st.CheckInterval == 0 || iter == st.MaxIter
-		adapt := st.AdaptiveRho && iter%st.AdaptiveRhoInterval == 0
-		if !check && !adapt {
-			continue
-		}
-		r := s.residuals()
-		if check {
-			if status, done := s.checkTermination(r); done {
-				res.Status = status
-				if status == StatusOptimal && st.Polish {
-					res.Polished = s.polishOptimal(r)
-				}
-				break
-			}
-			if st.Polish && iter >= nextEarlyPolish {
-				attempted, optimal := s.tryEarlyPolish()
-				if optimal {
-					res.Status = StatusOptimal
-					res.Polished = true
-					break
-				}
-				if attempted {
-					nextEarlyPolish = iter + earlyPolishGap
-					earlyPolishGap += earlyPolishGap / 2
-				}
-			}
-		}
-		if adapt {
-			if err := s.adaptRho(r); err != nil {
-				return nil, fmt.Errorf("qp solve: %w", err)
-			}
-		}
-	}
-	s.finish(res)
-	res.SolveTime = time.Since(start)
-	if !s.setupReported {
-		res.SetupTime = s.setupTime
-		s.setupReported = true
-	}
-	return res, nil
-}
-
-// admmStep performs one ADMM iteration of OSQP (Algorithm 1 of the paper).
-func (s *Solver) admmStep() {
-	n := s.n
-	alpha := s.settings.Alpha
-	sigma := s.settings.Sigma
-	copy(s.xPrev, s.x)
-	copy(s.zPrev, s.z)
-	for j := 0; j < n; j++ {
-		s.rhs[j] = sigma*s.xPrev[j] - s.q[j]
-	}
-	for i := 0; i < s.m; i++ {
-		s.rhs[n+i] = s.zPrev[i] - s.rhoInv[i]*s.y[i]
-	}
-	s.kkt.solve(s.rhs)
-	for j := 0; j < n; j++ {
-		s.x[j] = alpha*s.rhs[j] + (1-alpha)*s.xPrev[j]
-		s.deltaX[j] = s.x[j] - s.xPrev[j]
-	}
-	for i := 0; i < s.m; i++ {
-		zTilde := s.zPrev[i] + s.rhoInv[i]*(s.rhs[n+i]-s.y[i])
-		v := alpha*zTilde + (1-alpha)*s.zPrev[i] + s.rhoInv[i]*s.y[i]
-		zNew := clamp(v, s.l[i], s.u[i])
-		yNew := s.rhoVec[i] * (v - zNew)
-		s.deltaY[i] = yNew - s.y[i]
-		s.y[i] = yNew
-		s.z[i] = zNew
-	}
-}
-
-// adaptRho rescales ρ by the square root of the ratio of the relative
-// primal and dual residuals (scaled), and refactorises when it moved enough.
-func (s *Solver) adaptRho(r residuals) error {
-	prim := r.primScaled / (r.primNormScaled + 1e-10)
-	dual := r.dualScaled / (r.dualNormScaled + 1e-10)
-	next := clamp(s.rho*math.Sqrt(prim/(dual+1e-10)), rhoMin, rhoMax)
-	tol := s.settings.AdaptiveRhoTolerance
-	if next > s.rho*tol || next < s.rho/tol {
-		s.rho = next
-		s.setRhoVector()
-		return s.kkt.updateRho(s.negInvRho)
-	}
-	return nil
-}
-
-// finish polishes an optimal point, unscales the iterate into res and fills
-// in the objective and the residuals measured on the original data.
-func (s *Solver) finish(res *Result) {
-	res.Rho = s.rho
-	res.X = make([]float64, s.n)
-	for j := range res.X {
-		res.X[j] = s.x[j] * s.sc.d[j]
-	}
-	res.Y = make([]float64, s.m)
-	for i := range res.Y {
-		res.Y[i] = s.y[i] * s.sc.e[i] * s.sc.cinv
-	}
-	switch res.Status {
-	case StatusInfeasible:
-		res.Certificate = s.primalCertificate()
-		res.Objective = math.NaN()
-	case StatusUnbounded:
-		res.Certificate = s.dualCertificate()
-		res.Objective = math.NaN()
-	default:
-		res.Objective = s.orig.Objective(res.X)
-	}
-	res.PrimalResidual, res.DualResidual = kktResiduals(&s.orig, res.X, res.Y)
-}
-
-// kktResiduals returns the distance of Ax from [l, u] and ‖Px + q + Aᵀy‖∞
-// on the unscaled problem.
-func kktResiduals(p *Problem, x, y []float64) (prim, dual float64) {
-	a := p.matA()
-	ax := make([]float64, a.Rows)
-	a.mulVec(ax, x)
-	for i, v := range ax {
-		prim = math.Max(prim, math.Abs(v-clamp(v, p.L[i], p.U[i])))
-	}
-	grad := make([]float64, len(x))
-	p.matP().symMulVec(grad, x)
-	aty := make([]float64, len(x))
-	a.mulTransVec(aty, y)
-	for j := range grad {
-		dual = math.Max(dual, math.Abs(grad[j]+p.Q[j]+aty[j]))
-	}
-	return prim, dual
 }

@@ -182,21 +182,34 @@ func (s *Solver) polishWithCorrections(sides []int8) *polishedPoint {
 }
 
 // correctActiveSet applies one correction to sides from the polished point
-// pt and reports whether anything changed.
+// pt and reports whether anything changed. Rows whose dual has the wrong
+// sign leave the set first; only when there are none do rows with a
+// violated bound enter it. (Adding rows can make the active set
+// inconsistent, dropping rows cannot.)
 func (s *Solver) correctActiveSet(pt *polishedPoint, sides []int8) bool {
 	sc := s.sc
 	st := s.settings
 	changed := false
+	for i, side := range sides {
+		y := pt.y[i] * sc.e[i] * sc.cinv
+		if (side == activeLower && y > pt.dualTol) || (side == activeUpper && y < -pt.dualTol) {
+			sides[i] = notActive
+			changed = true
+		}
+	}
+	if changed {
+		return true
+	}
 	s.a.mulVec(s.workM, pt.x)
 	for i, v := range s.workM {
-		y := pt.y[i] * sc.e[i] * sc.cinv
+		if sides[i] != notActive {
+			continue
+		}
 		tol := (st.EpsAbs + st.EpsRel*math.Abs(v)*sc.einv[i]) * sc.e[i]
 		switch {
-		case sides[i] == activeLower && y > pt.dualTol, sides[i] == activeUpper && y < -pt.dualTol:
-			sides[i] = notActive
-		case sides[i] == notActive && v < s.l[i]-tol:
+		case v < s.l[i]-tol:
 			sides[i] = activeLower
-		case sides[i] == notActive && v > s.u[i]+tol:
+		case v > s.u[i]+tol:
 			sides[i] = activeUpper
 		default:
 			continue

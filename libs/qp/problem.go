@@ -31,10 +31,8 @@ func (p *Problem) Validate() error {
 	if len(p.U) != m {
 		return fmt.Errorf("%w: len(L) = %d, len(U) = %d", ErrDimension, m, len(p.U))
 	}
-	for j, v := range p.Q {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("%w: q[%d] = %v", ErrNotFinite, j, v)
-		}
+	if err := checkFinite("q", p.Q); err != nil {
+		return err
 	}
 	if p.P != nil {
 		if p.P.Rows != p.P.Cols {
@@ -74,13 +72,28 @@ func (p *Problem) Validate() error {
 			}
 		}
 	}
-	for i := 0; i < m; i++ {
-		l, u := p.L[i], p.U[i]
-		if math.IsNaN(l) || math.IsNaN(u) || math.IsInf(l, 1) || math.IsInf(u, -1) {
-			return fmt.Errorf("%w: bounds of row %d are [%v, %v]", ErrNotFinite, i, l, u)
+	return checkBounds(p.L, p.U)
+}
+
+// checkFinite reports the first NaN or infinite entry of v.
+func checkFinite(name string, v []float64) error {
+	for j, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%w: %s[%d] = %v", ErrNotFinite, name, j, x)
 		}
-		if l > u {
-			return fmt.Errorf("%w: row %d has l = %v > u = %v", ErrBoundOrder, i, l, u)
+	}
+	return nil
+}
+
+// checkBounds reports NaN bounds, l = +Inf, u = −Inf and l > u.
+func checkBounds(l, u []float64) error {
+	for i := range l {
+		lo, hi := l[i], u[i]
+		if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 1) || math.IsInf(hi, -1) {
+			return fmt.Errorf("%w: bounds of row %d are [%v, %v]", ErrNotFinite, i, lo, hi)
+		}
+		if lo > hi {
+			return fmt.Errorf("%w: row %d has l = %v > u = %v", ErrBoundOrder, i, lo, hi)
 		}
 	}
 	return nil

@@ -62,7 +62,8 @@ type Result struct {
 	// direction δx (length n) with Pδx ≈ 0, qᵀδx < 0 and Aδx in the
 	// recession cone of [l, u]. Nil otherwise.
 	Certificate []float64
-	// Rho is the final (unscaled-problem) step size ρ of inequality rows.
+	// Rho is the final step size ρ of inequality rows (of the scaled
+	// problem; equality rows use 1e3·Rho).
 	Rho float64
 	// SetupTime covers scaling and the first factorisation (zero on
 	// re-solves); SolveTime covers the iterations and polishing.

@@ -24,7 +24,9 @@ type Settings struct {
 	// MaxIter bounds the ADMM iterations.
 	MaxIter int
 	// EpsAbs and EpsRel are the absolute and relative tolerances on the
-	// unscaled primal residual ‖Ax−z‖∞ and dual residual ‖Px+q+Aᵀy‖∞.
+	// unscaled residuals: every row must satisfy |(Ax)ᵢ−zᵢ| ≤ EpsAbs +
+	// EpsRel·max(|(Ax)ᵢ|, |zᵢ|) (row-wise, stricter than OSQP's norm test)
+	// and ‖Px+q+Aᵀy‖∞ ≤ EpsAbs + EpsRel·max(‖Px‖∞, ‖Aᵀy‖∞, ‖q‖∞).
 	EpsAbs, EpsRel float64
 	// EpsPrimalInf and EpsDualInf are the tolerances of the primal and
 	// dual infeasibility certificates.
@@ -37,9 +39,10 @@ type Settings struct {
 	Polish           bool
 	PolishDelta      float64
 	PolishRefineIter int
-	// TimeLimit bounds setup-free solve time (0: none). A context deadline
-	// is honoured as well; whichever comes first ends the solve with
-	// StatusTimeLimit.
+	// TimeLimit bounds each call of Solver.Solve, from its start (0: no
+	// limit; scaling and factorisation in NewSolver are not counted). A
+	// context deadline is honoured as well; whichever comes first ends the
+	// solve with StatusTimeLimit.
 	TimeLimit time.Duration
 }
 

@@ -43,10 +43,3 @@ func clamp(v, lo, hi float64) float64 {
 	}
 	return v
 }
-
-// cloneOrZero returns a copy of v, or n zeros when v is nil.
-func cloneOrZero(v []float64, n int) []float64 {
-	out := make([]float64, n)
-	copy(out, v)
-	return out
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -25,11 +26,14 @@ func Parse(doc []byte, l Limits) (*Spec, error) {
 	if len(bytes.TrimSpace(doc)) == 0 {
 		return nil, Errors{{Message: "spec is empty"}}
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(doc, &root); err != nil {
+	// A decoder, not yaml.Unmarshal: Unmarshal reads the first document
+	// only and would silently ignore the others.
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	var root, more yaml.Node
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, Errors{{Message: "spec is not valid YAML or JSON: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
-	if len(root.Content) != 1 {
+	if len(root.Content) != 1 || !errors.Is(dec.Decode(&more), io.EOF) {
 		return nil, Errors{{Message: "spec must be one document"}}
 	}
 	var s Spec
@@ -81,6 +85,7 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string, errs *Errors) {
 			tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
 			fields[tag] = i
 		}
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
 			p := join(path, key)
@@ -89,6 +94,11 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string, errs *Errors) {
 				*errs = append(*errs, &FieldError{Path: p, Message: "is not a known field"})
 				continue
 			}
+			if seen[key] {
+				*errs = append(*errs, &FieldError{Path: p, Message: "appears twice"})
+				continue
+			}
+			seen[key] = true
 			decodeNode(n.Content[i+1], v.Field(idx), p, errs)
 		}
 	case reflect.Slice:
@@ -201,9 +211,15 @@ func (s *Select) decodeNode(n *yaml.Node) error {
 	case n.Kind == yaml.ScalarNode && n.Value == "none":
 		*s = Select{}
 		return nil
-	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "one_per_group" && n.Content[1].Kind == yaml.ScalarNode:
-		s.OnePerGroup = n.Content[1].Value
-		return nil
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "one_per_group":
+		v := n.Content[1]
+		if v.Kind == yaml.AliasNode {
+			v = v.Alias
+		}
+		if v.Kind == yaml.ScalarNode {
+			s.OnePerGroup = v.Value
+			return nil
+		}
 	}
 	return errors.New(`must be "none" or {one_per_group: COLUMN}`)
 }

@@ -53,16 +53,19 @@ type csvReader struct {
 }
 
 func newCSVReader(r io.Reader) (*csvReader, error) {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 256<<10))
+	br := bufio.NewReaderSize(r, 256<<10)
+	// Drop a UTF-8 byte order mark before the CSV parser sees it, so that a
+	// quoted first column name ("\ufeff\"id\",...) is not a bare quote.
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\ufeff")) {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, &InputError{Code: "empty", Msg: "the input is empty"}
 	}
 	if err != nil {
 		return nil, csvError(err)
-	}
-	if len(header) > 0 {
-		header[0] = string(bytes.TrimPrefix([]byte(header[0]), []byte("\ufeff")))
 	}
 	if err := checkHeader(header); err != nil {
 		return nil, err
@@ -99,6 +102,9 @@ func csvError(err error) error {
 }
 
 func checkHeader(header []string) error {
+	if len(header) == 0 {
+		return &InputError{Line: 1, Code: "header", Msg: "the first line names no columns"}
+	}
 	for i, h := range header {
 		if !utf8.ValidString(h) {
 			return &InputError{Line: 1, Code: "encoding", Msg: "the header is not valid UTF-8"}

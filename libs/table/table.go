@@ -45,8 +45,21 @@ func (t *Rows) WithColumn(name string, value func(i int) string) *Rows {
 func (t *Rows) Encode() []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	_ = w.Write(t.Columns) // writes to a bytes.Buffer cannot fail
-	_ = w.WriteAll(t.Rows)
+	write := func(rec []string) {
+		if len(rec) == 1 && rec[0] == "" {
+			// csv.Writer writes a lone empty cell as an empty line, which
+			// csv.Reader skips: quote it so the row survives Decode.
+			w.Flush()
+			buf.WriteString("\"\"\n")
+			return
+		}
+		_ = w.Write(rec) // writes to a bytes.Buffer cannot fail
+	}
+	write(t.Columns)
+	for _, r := range t.Rows {
+		write(r)
+	}
+	w.Flush()
 	return buf.Bytes()
 }
 

@@ -1,0 +1,150 @@
+package table_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/table"
+)
+
+func TestEncodeDecode(t *testing.T) {
+	tests := []struct {
+		name string
+		rows *table.Rows
+	}{
+		{"plain", &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"1", "2"}, {"3", "4"}}}},
+		{"no rows", &table.Rows{Columns: []string{"a", "b"}}},
+		{"awkward cells", &table.Rows{Columns: []string{"id", "text"}, Rows: [][]string{
+			{"1", "with, comma"},
+			{"2", `with "quotes"`},
+			{"3", "multi\nline\ncell"},
+			{"4", " leading and trailing space "},
+			{"5", ""},
+			{"6", `\.`},
+			{"7", "tab\there"},
+			{"8", "carriage\rreturn"},
+			{"9", "ünïcödé → 😀"},
+			{"10", `"`},
+			{"11", "{\"json\": [1, 2]}"},
+		}}},
+		{"one column with empty cells", &table.Rows{Columns: []string{"a"}, Rows: [][]string{{""}, {"x"}, {""}}}},
+		{"all cells empty", &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"", ""}}}},
+		{"quoted column names", &table.Rows{Columns: []string{"a,b", `c"d`, "e\nf"}, Rows: [][]string{{"1", "2", "3"}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			back, err := table.Decode(tc.rows.Encode())
+			require.NoError(t, err)
+			assert.Equal(t, tc.rows.Columns, back.Columns)
+			assert.Equal(t, len(tc.rows.Rows), len(back.Rows), "no row lost")
+			for i := range tc.rows.Rows {
+				assert.Equal(t, tc.rows.Rows[i], back.Rows[i], "row %d", i)
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	_, err := table.Decode(nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "decode part header")
+	_, err = table.Decode([]byte("a,b\n1,2\n3\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "decode part rows")
+}
+
+func TestCol(t *testing.T) {
+	r := &table.Rows{Columns: []string{"a", "b", "c"}}
+	assert.Equal(t, 0, r.Col("a"))
+	assert.Equal(t, 2, r.Col("c"))
+	assert.Equal(t, -1, r.Col("d"))
+}
+
+func TestWithColumn(t *testing.T) {
+	orig := &table.Rows{Columns: make([]string, 2, 8), Rows: [][]string{make([]string, 2, 8), make([]string, 2, 8)}}
+	copy(orig.Columns, []string{"a", "b"})
+	copy(orig.Rows[0], []string{"1", "2"})
+	copy(orig.Rows[1], []string{"3", "4"})
+
+	out := orig.WithColumn("c", func(i int) string { return strconv.Itoa(10 * i) })
+	assert.Equal(t, []string{"a", "b", "c"}, out.Columns)
+	assert.Equal(t, [][]string{{"1", "2", "0"}, {"3", "4", "10"}}, out.Rows)
+
+	// The original is untouched, even where its slices had spare capacity
+	// that a naive append would have written into.
+	assert.Equal(t, []string{"a", "b"}, orig.Columns)
+	assert.Equal(t, [][]string{{"1", "2"}, {"3", "4"}}, orig.Rows)
+	assert.Equal(t, "", orig.Columns[:3][2])
+	assert.Equal(t, "", orig.Rows[0][:3][2])
+
+	// Rows of the copy do not share storage with each other either.
+	out.Rows[0] = append(out.Rows[0], "extra")
+	assert.Equal(t, []string{"3", "4", "10"}, out.Rows[1])
+	out.Rows[1][0] = "changed"
+	assert.Equal(t, "3", orig.Rows[1][0])
+
+	again := out.WithColumn("d", func(int) string { return "x" })
+	assert.Equal(t, []string{"a", "b", "c", "d"}, again.Columns)
+	assert.Equal(t, []string{"a", "b", "c"}, out.Columns)
+
+	empty := (&table.Rows{Columns: []string{"a"}}).WithColumn("b", func(int) string { t.Fatal("no rows, no calls"); return "" })
+	assert.Equal(t, []string{"a", "b"}, empty.Columns)
+	assert.Empty(t, empty.Rows)
+}
+
+func TestIsNumber(t *testing.T) {
+	tests := map[string]bool{
+		"0": true, "-0": true, "7": true, "42": true, "-42": true, "3.14": true, "-0.5": true,
+		"1e5": true, "1E5": true, "1e+5": true, "1e-5": true, "2.5E-10": true, "0.0": true, "123456789012345678901234567890": true,
+		"": false, "-": false, "007": false, "01": false, "1.": false, ".5": false, "1e": false, "1e+": false,
+		"+1": false, " 1": false, "1 ": false, "1,000": false, "0x10": false, "NaN": false, "Infinity": false,
+		"-Infinity": false, "1.2.3": false, "--1": false, "1e5.5": false, "true": false, "١": false, "1_000": false,
+	}
+	for s, want := range tests {
+		assert.Equal(t, want, table.IsNumber(s), "%q", s)
+		if want {
+			var v float64
+			assert.NoError(t, json.Unmarshal([]byte(s), &v), "IsNumber(%q) but JSON disagrees", s)
+		}
+	}
+}
+
+func TestAppendJSONObject(t *testing.T) {
+	cols := []string{"s", "n", "f", "neg", "t", "b", "z", "o", "a", "lead0", "bad_obj", "quote", "ctl", "unicode", "null_word", "True"}
+	row := []string{"text", "42", "1.5e3", "-0.25", "true", "false", "", `{"k": [1, {"x": null}]}`, "[1,2]", "007", "{not json", `say "hi"`, "a\nb\t\x01", "é😀", "null", "True"}
+	b := table.AppendJSONObject([]byte("prefix:"), cols, row)
+	require.Equal(t, "prefix:", string(b[:7]), "appends")
+	out := b[7:]
+	require.True(t, json.Valid(out), "%s", out)
+
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(out, &got))
+	want := map[string]any{
+		"s": "text", "n": 42.0, "f": 1500.0, "neg": -0.25, "t": true, "b": false, "z": nil,
+		"o": map[string]any{"k": []any{1.0, map[string]any{"x": nil}}}, "a": []any{1.0, 2.0},
+		"lead0": "007", "bad_obj": "{not json", "quote": `say "hi"`, "ctl": "a\nb\t\x01", "unicode": "é😀",
+		"null_word": "null", "True": "True",
+	}
+	assert.Equal(t, want, got)
+
+	// Key order follows the columns.
+	dec := json.NewDecoder(bytes.NewReader(out))
+	_, _ = dec.Token()
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		keys = append(keys, k.(string))
+		var skip json.RawMessage
+		require.NoError(t, dec.Decode(&skip))
+	}
+	assert.Equal(t, cols, keys)
+
+	assert.Equal(t, "{}", string(table.AppendJSONObject(nil, nil, nil)))
+	assert.JSONEq(t, `{"a\"b":"x"}`, string(table.AppendJSONObject(nil, []string{`a"b`}, []string{"x"})))
+}

@@ -1,0 +1,147 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/jobs"
+)
+
+// maxDrained is how much of a receiver's answer is read (and discarded)
+// so that its connection can be reused.
+const maxDrained = 64 << 10
+
+// handle makes one attempt at delivering an event, logs it, and acks the
+// message or hands it back to JetStream for the next attempt.
+func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
+	log := d.log.With().Str("subject", msg.Subject()).Logger()
+	meta, err := msg.Metadata()
+	if err != nil {
+		log.Error().Err(err).Msg("event without JetStream metadata; dropped")
+		_ = msg.Term()
+		return
+	}
+	e, err := events.Decode(msg.Data())
+	if err != nil {
+		log.Error().Err(err).Msg("undecodable event; dropped")
+		_ = msg.Term()
+		return
+	}
+	url, wanted := target(e)
+	if !wanted {
+		ack(msg, log)
+		return
+	}
+	a, delay := d.attempt(ctx, e, url, int(meta.NumDelivered))
+	if err := d.attempts.record(ctx, e.Tenant, e.JobID, a); err != nil {
+		log.Error().Err(err).Msg("cannot log webhook attempt")
+	}
+	ev := log.Info()
+	if a.Error != "" {
+		ev = log.Warn().Str("error", a.Error)
+	}
+	ev.Str("tenant", e.Tenant).Str("job", e.JobID).Str("event", e.Type).Int("attempt", a.Attempt).
+		Int("status", a.StatusCode).Str("outcome", string(a.Outcome)).Msg("webhook attempt")
+	if a.Outcome == Retrying {
+		if err := msg.NakWithDelay(delay); err != nil {
+			log.Warn().Err(err).Msg("nak failed; retried after the ack wait")
+		}
+		return
+	}
+	ack(msg, log)
+}
+
+func ack(msg jetstream.Msg, log zerolog.Logger) {
+	if err := msg.Ack(); err != nil {
+		log.Warn().Err(err).Msg("ack failed; the event will be redelivered")
+	}
+}
+
+// target returns the job's webhook URL if the event is one the job asked
+// for: one of spec.delivery.events, or any final event if it lists none.
+func target(e *events.Event) (string, bool) {
+	if e.Job == nil || e.Job.Spec == nil || e.Job.Spec.Delivery.Webhook == "" {
+		return "", false
+	}
+	del := e.Job.Spec.Delivery
+	if len(del.Events) == 0 {
+		status, final := strings.CutPrefix(e.Type, "job.")
+		return del.Webhook, final && jobs.Status(status).Terminal()
+	}
+	return del.Webhook, slices.Contains(del.Events, e.Type)
+}
+
+// attempt makes attempt n and says what became of it, with the wait before
+// the next one when it is to be retried.
+func (d *Dispatcher) attempt(ctx context.Context, e *events.Event, url string, n int) (Attempt, time.Duration) {
+	a := Attempt{Event: e.Type, URL: url, Attempt: n, At: d.now().UTC()}
+	off, err := d.disabled.disabled(ctx, e.Tenant, url)
+	if err != nil {
+		return d.failed(a, err)
+	}
+	if off {
+		a.Outcome = Skipped
+		return a, 0
+	}
+	a.StatusCode, err = d.post(ctx, e, url, a.At)
+	switch {
+	case err != nil:
+		return d.failed(a, err)
+	case a.StatusCode >= 200 && a.StatusCode < 300:
+		a.Outcome = Delivered
+	case a.StatusCode == http.StatusGone:
+		a.Outcome = Disabled
+		if err := d.disabled.disable(ctx, e.Tenant, url, a.At); err != nil {
+			a.Error = err.Error()
+		}
+	default:
+		return d.failed(a, fmt.Errorf("receiver answered %d %s", a.StatusCode, http.StatusText(a.StatusCode)))
+	}
+	return a, 0
+}
+
+// failed marks a failed attempt as retrying, or exhausted after the last.
+func (d *Dispatcher) failed(a Attempt, err error) (Attempt, time.Duration) {
+	a.Error = err.Error()
+	delay, ok := retryDelay(d.cfg.Schedule, a.Attempt, 2*rand.Float64()-1)
+	if !ok {
+		a.Outcome = Exhausted
+		return a, 0
+	}
+	next := a.At.Add(delay)
+	a.Outcome, a.NextAttemptAt = Retrying, &next
+	return a, delay
+}
+
+// post sends the signed event and returns the receiver's status code.
+func (d *Dispatcher) post(ctx context.Context, e *events.Event, url string, at time.Time) (int, error) {
+	sec, err := d.secrets.Get(ctx, e.Tenant)
+	if err != nil {
+		return 0, err
+	}
+	body, err := encodePayload(e)
+	if err != nil {
+		return 0, err
+	}
+	req, err := newRequest(ctx, url, messageID(e), at, body, sec.Signing(at))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := d.client.Do(req) // the client's timeout is RequestTimeout
+	if err != nil {
+		return 0, err // a *url.Error naming the method and URL
+	}
+	defer func() { _ = resp.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrained))
+	return resp.StatusCode, nil
+}

@@ -1,0 +1,237 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/natsembed"
+	"github.com/partita/partita/libs/spec"
+)
+
+const tenant = "acme"
+
+// harness is an embedded NATS with the Partita streams.
+type harness struct {
+	t       *testing.T
+	js      jetstream.JetStream
+	pub     *bus.Publisher
+	secrets *Secrets
+	log     *AttemptLog
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect(t.Name())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(t.Context(), js, bus.StreamOptions{}))
+	secrets, err := OpenSecrets(t.Context(), js)
+	require.NoError(t, err)
+	log, err := OpenAttemptLog(t.Context(), js)
+	require.NoError(t, err)
+	return &harness{t: t, js: js, pub: bus.NewPublisher(js), secrets: secrets, log: log}
+}
+
+// testConfig retries within milliseconds.
+func testConfig() Config {
+	return Config{
+		Schedule:       []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond},
+		RequestTimeout: 5 * time.Second,
+		Workers:        4,
+		AllowLoopback:  true,
+	}
+}
+
+// start runs a dispatcher until the returned stop (also called at cleanup)
+// has returned. setup may change the dispatcher before it starts.
+func (h *harness) start(cfg Config, setup ...func(*Dispatcher)) (stop func()) {
+	h.t.Helper()
+	require.NoError(h.t, cfg.Validate())
+	d := NewDispatcher(cfg, h.js, zerolog.New(zerolog.NewTestWriter(h.t)))
+	for _, f := range setup {
+		f(d)
+	}
+	require.NoError(h.t, d.Start(h.t.Context()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(h.t, <-done)
+			require.NoError(h.t, d.Stop(context.Background()))
+		})
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+// finalEvent is the end of a new job whose spec delivers to url.
+func finalEvent(status jobs.Status, url string, only ...string) events.Event {
+	now := time.Now().UTC().Truncate(time.Second)
+	j := &jobs.Job{
+		ID: jobs.NewID(), Tenant: tenant, Status: status, CreatedAt: now, EndedAt: &now,
+		Spec:   &spec.Spec{Input: spec.Input{Format: "csv"}, Delivery: spec.Delivery{Webhook: url, Events: only}},
+		Result: &jobs.Result{Key: tenant + "/jobs/x/result.csv", Rows: 3, Bytes: 42},
+	}
+	return events.Event{Type: events.Final(status), Tenant: tenant, JobID: j.ID, Timestamp: now, Job: j}
+}
+
+func (h *harness) publish(e events.Event) {
+	h.t.Helper()
+	require.NoError(h.t, events.Publish(h.t.Context(), h.pub, e))
+}
+
+// waitLog watches a job's attempt log until done accepts it.
+func (h *harness) waitLog(job string, done func([]Attempt) bool) []Attempt {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(h.t.Context(), 30*time.Second)
+	defer cancel()
+	w, err := h.log.kv.Watch(ctx, jobs.Key(tenant, job))
+	require.NoError(h.t, err)
+	defer func() { _ = w.Stop() }()
+	var last []Attempt
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil { // end of the current values
+				continue
+			}
+			require.NoError(h.t, json.Unmarshal(e.Value(), &last))
+			if done(last) {
+				return last
+			}
+		case <-ctx.Done():
+			h.t.Fatalf("attempt log of job %s never satisfied the test; last: %+v", job, last)
+		}
+	}
+}
+
+// ended reports a log whose last attempt is final.
+func ended(as []Attempt) bool { return len(as) > 0 && as[len(as)-1].Outcome != Retrying }
+
+func outcomes(as []Attempt) []Outcome {
+	out := make([]Outcome, len(as))
+	for i, a := range as {
+		out[i] = a.Outcome
+	}
+	return out
+}
+
+// delivery is a request a receiver got.
+type delivery struct {
+	path   string
+	header http.Header
+	body   []byte
+	status int
+	err    error // of the receiver's verification
+}
+
+func (d delivery) id() string { return d.header.Get(standardwebhooks.HeaderWebhookID) }
+
+// receiver is a webhook endpoint on loopback. With a secret it verifies
+// every delivery with the Standard Webhooks library and answers 400 to
+// one that does not verify. Its redirects point to /moved.
+type receiver struct {
+	*httptest.Server
+	wh     *standardwebhooks.Webhook  // nil: no verification
+	status func(id string, n int) int // answer to the n-th delivery of an id
+
+	mu  sync.Mutex
+	got []delivery
+}
+
+func newReceiver(t *testing.T, secret string, status func(id string, n int) int) *receiver {
+	t.Helper()
+	r := &receiver{status: status}
+	if secret != "" {
+		r.wh = verifier(t, secret)
+	}
+	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	d := delivery{path: req.URL.Path, header: req.Header.Clone(), body: body, err: err}
+	if d.err == nil && r.wh != nil {
+		d.err = r.wh.Verify(body, req.Header)
+	}
+	r.mu.Lock()
+	n := 1
+	for _, g := range r.got {
+		if g.id() == d.id() {
+			n++
+		}
+	}
+	d.status = http.StatusBadRequest
+	if d.err == nil {
+		d.status = r.status(d.id(), n)
+	}
+	r.got = append(r.got, d)
+	r.mu.Unlock()
+	if d.status/100 == 3 {
+		w.Header().Set("Location", "/moved")
+	}
+	w.WriteHeader(d.status)
+}
+
+func (r *receiver) deliveries() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.got...)
+}
+
+func (r *receiver) byID(id string) []delivery {
+	var out []delivery
+	for _, d := range r.deliveries() {
+		if d.id() == id {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func always(code int) func(string, int) int { return func(string, int) int { return code } }
+
+func verifier(t *testing.T, secret string) *standardwebhooks.Webhook {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	require.NoError(t, err)
+	return wh
+}
+
+func (h *harness) secret() Secret {
+	h.t.Helper()
+	s, err := h.secrets.Get(h.t.Context(), tenant)
+	require.NoError(h.t, err)
+	return s
+}
+
+// clock is a time source tests move forward.
+type clock struct{ ahead atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.ahead.Load())) }
+func (c *clock) advance(d time.Duration) { c.ahead.Add(int64(d)) }
