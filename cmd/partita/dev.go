@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/partita/partita/internal/targets"
+	"github.com/rs/zerolog"
+
 	"github.com/partita/partita/libs/app"
 	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/libs/lifecycle"
@@ -51,6 +53,8 @@ func runDev(args []string) int {
 	if cfg.APIKey == "" {
 		cfg.APIKey = tenants.NewKey()
 	}
+	// On a laptop, webhook receivers and model servers run on loopback.
+	cfg.Platform.Outbound.AllowLoopback = true
 	log := logging.New(cfg.Log, os.Stderr).With().Str("process", "dev").Logger()
 	var proc *app.Process
 	proc, err := app.Build(&cfg.Config, app.Names(cfg.Modules), log, func(p *platform.Platform) lifecycle.Service {
@@ -86,7 +90,7 @@ func (d *devSetup) Start(ctx context.Context) error {
 	if err := d.p.Tenants.Ensure(ctx, "dev", "dev", d.cfg.APIKey); err != nil {
 		return err
 	}
-	if err := loadFleet(ctx, d.p, filepath.Join(d.cfg.Examples, "fleet")); err != nil {
+	if err := loadFleet(ctx, d.p, filepath.Join(d.cfg.Examples, "fleet"), d.p.Log); err != nil {
 		return fmt.Errorf("load examples/fleet: %w", err)
 	}
 	url := "http://" + d.addr()
@@ -111,14 +115,20 @@ or with the CLI:
 func (d *devSetup) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (d *devSetup) Stop(context.Context) error    { return nil }
 
-// loadFleet registers examples/fleet's model as dga-risk and points the
+// loadFleet registers examples/fleet's model as dga-risk — the ONNX model
+// when ONNX Runtime is loaded, else its logistic twin — and points the
 // alias prod at it, unless the same file is already there.
-func loadFleet(ctx context.Context, p *platform.Platform, dir string) error {
-	file, err := os.ReadFile(filepath.Join(dir, "model", "dga-risk.logistic.json"))
+func loadFleet(ctx context.Context, p *platform.Platform, dir string, log zerolog.Logger) error {
+	name, kind := "dga-risk.onnx", models.KindONNX
+	if err := p.ONNX(); err != nil {
+		log.Warn().Err(err).Msg("loading the logistic dga-risk model instead of the ONNX one")
+		name, kind = "dga-risk.logistic.json", models.KindLogistic
+	}
+	file, err := os.ReadFile(filepath.Join(dir, "model", name))
 	if err != nil {
 		return err
 	}
-	lf, err := models.ParseLogistic(file)
+	meta, err := models.Validate(kind, file)
 	if err != nil {
 		return err
 	}
@@ -138,7 +148,7 @@ func loadFleet(ctx context.Context, p *platform.Platform, dir string) error {
 		}
 	}
 	if version == 0 {
-		v, err := p.Models.Push(ctx, "dev", "dga-risk", file, models.Version{Kind: models.KindLogistic, Width: len(lf.Weights)})
+		v, err := p.Models.Push(ctx, "dev", "dga-risk", file, meta)
 		if err != nil {
 			return err
 		}

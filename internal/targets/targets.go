@@ -21,6 +21,7 @@ func Modules(scorerOpts ...scorer.Option) []app.Module {
 		scorer.Module(scorerOpts...),
 		optimizer.Module(),
 		aggregator.Module(),
+		gateway.WebhooksModule(),
 		gateway.Module(),
 	}
 }

@@ -22,7 +22,16 @@ type Config struct {
 	Memory     bool             `yaml:"memory"`      // memory storage for streams and buckets (benchmarks)
 	InlineMax  int              `yaml:"inline_max"`  // largest part carried inside a message
 	ORTLib     string           `yaml:"ort_lib"`     // ONNX Runtime shared library; "" disables ONNX models
+	Outbound   Outbound         `yaml:"outbound"`    // what webhooks and remote models may reach
 	Store      artifacts.Config `yaml:"store"`
+}
+
+// Outbound is the policy of outbound calls to addresses users give
+// (webhook URLs, remote model endpoints): internal addresses are refused
+// unless allowed here.
+type Outbound struct {
+	AllowLoopback bool `yaml:"allow_loopback"`
+	AllowPrivate  bool `yaml:"allow_private"`
 }
 
 // RegisterFlags sets the defaults and the flags.
@@ -33,6 +42,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of every stream and KV bucket")
 	fs.BoolVar(&c.Memory, "memory", false, "keep streams and buckets in memory (benchmarks; loses state on restart)")
 	fs.IntVar(&c.InlineMax, "inline-max", 256<<10, "parts up to this many bytes travel inside messages, larger ones in the artifact store")
+	fs.BoolVar(&c.Outbound.AllowLoopback, "outbound.allow-loopback", false, "let webhooks and remote models reach loopback addresses (`partita dev` sets it)")
+	fs.BoolVar(&c.Outbound.AllowPrivate, "outbound.allow-private", false, "let webhooks and remote models reach private network addresses")
 	fs.StringVar(&c.ORTLib, "ort-lib", "", "path of libonnxruntime.so.1 (make onnxruntime puts it in tools/lib); empty disables ONNX models")
 	fs.StringVar(&c.Store.Backend, "store", "local", "artifact store backend: local or s3")
 	fs.StringVar(&c.Store.Dir, "store-dir", "", "local artifact folder (default DATA_DIR/artifacts)")

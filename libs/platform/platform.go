@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/natsembed"
 	"github.com/partita/partita/libs/onnxrt"
+	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/tenants"
 	"github.com/partita/partita/libs/work"
 )
@@ -48,6 +50,20 @@ func New(cfg Config, log zerolog.Logger) *Platform {
 
 // Name implements lifecycle.Service.
 func (p *Platform) Name() string { return "platform" }
+
+// OutboundClient is an HTTP client that refuses the addresses the outbound
+// policy does not allow, checked after DNS resolution and on redirects.
+func (p *Platform) OutboundClient(timeout time.Duration) *http.Client {
+	return safehttp.NewClient(p.OutboundOptions(timeout))
+}
+
+// OutboundOptions is the outbound policy as safehttp options.
+func (p *Platform) OutboundOptions(timeout time.Duration) safehttp.Options {
+	return safehttp.Options{AllowLoopback: p.cfg.Outbound.AllowLoopback, AllowPrivate: p.cfg.Outbound.AllowPrivate, Timeout: timeout}
+}
+
+// ORTLib is the ONNX Runtime library path ("" when ONNX is disabled).
+func (p *Platform) ORTLib() string { return p.cfg.ORTLib }
 
 // ErrNoONNX is returned when an ONNX model is used without ONNX Runtime.
 var ErrNoONNX = errors.New("ONNX Runtime is not configured (set --ort-lib or PARTITA_ORT_LIB; `make onnxruntime` fetches it)")

@@ -18,8 +18,10 @@ type Config struct {
 	Schedule       []time.Duration `yaml:"schedule"`
 	RequestTimeout time.Duration   `yaml:"request_timeout"`
 	Workers        int             `yaml:"workers"`
-	AllowLoopback  bool            `yaml:"allow_loopback"`
-	AllowPrivate   bool            `yaml:"allow_private"`
+	// AllowLoopback and AllowPrivate come from the process's outbound
+	// policy (platform --outbound.*), not from flags of their own.
+	AllowLoopback bool `yaml:"-"`
+	AllowPrivate  bool `yaml:"-"`
 }
 
 // defaultSchedule is PRODUCT.md's retry schedule.
@@ -34,8 +36,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*durations)(&c.Schedule), "webhooks.schedule", "comma-separated waits after each failed delivery attempt")
 	fs.DurationVar(&c.RequestTimeout, "webhooks.request-timeout", 15*time.Second, "timeout of one delivery request")
 	fs.IntVar(&c.Workers, "webhooks.workers", 16, "deliveries made at once by this process")
-	fs.BoolVar(&c.AllowLoopback, "webhooks.allow-loopback", false, "allow webhook URLs on loopback addresses (local development)")
-	fs.BoolVar(&c.AllowPrivate, "webhooks.allow-private", false, "allow webhook URLs on private network addresses")
 }
 
 // Validate checks the configuration.

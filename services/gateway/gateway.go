@@ -20,6 +20,7 @@ import (
 	"github.com/partita/partita/libs/lifecycle"
 	"github.com/partita/partita/libs/platform"
 	"github.com/partita/partita/libs/spec"
+	"github.com/partita/partita/libs/webhooks"
 )
 
 // Config of the gateway.
@@ -58,15 +59,17 @@ func Module() app.Module {
 
 // Service is the gateway.
 type Service struct {
-	cfg     Config
-	p       *platform.Platform
-	health  app.Health
-	log     zerolog.Logger
-	limits  spec.Limits
-	waiters *waiters
-	sub     *nats.Subscription
-	ln      net.Listener
-	srv     *http.Server
+	cfg        Config
+	p          *platform.Platform
+	health     app.Health
+	log        zerolog.Logger
+	limits     spec.Limits
+	waiters    *waiters
+	secrets    *webhooks.Secrets
+	deliveries *webhooks.AttemptLog
+	sub        *nats.Subscription
+	ln         net.Listener
+	srv        *http.Server
 
 	openapiOnce sync.Once
 	openapi     []byte
@@ -85,10 +88,17 @@ func (s *Service) Name() string { return "gateway" }
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
 // Start subscribes to job events and opens the listener.
-func (s *Service) Start(context.Context) error {
+func (s *Service) Start(ctx context.Context) error {
 	s.log = s.p.Log.With().Str("service", "gateway").Logger()
 	s.limits = spec.Limits{MaxRowsPerPart: s.cfg.MaxRowsPart, MaxJobTotal: spec.DefaultLimits.MaxJobTotal}
 	s.waiters = newWaiters()
+	var err error
+	if s.secrets, err = webhooks.OpenSecrets(ctx, s.p.JS); err != nil {
+		return err
+	}
+	if s.deliveries, err = webhooks.OpenAttemptLog(ctx, s.p.JS); err != nil {
+		return err
+	}
 	sub, err := s.p.NC.Subscribe("partita.events.>", s.waiters.dispatch)
 	if err != nil {
 		return fmt.Errorf("subscribe to events: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/results"
 	"github.com/partita/partita/libs/spec"
+	"github.com/partita/partita/libs/webhooks"
 )
 
 // JobView is a job as the API shows it.
@@ -38,6 +39,7 @@ type JobView struct {
 	Error     *jobs.Error                   `json:"error,omitempty"`
 	Usage     Usage                         `json:"usage"`
 	Spec      *spec.Spec                    `json:"spec"`
+	Webhooks  []webhooks.Attempt            `json:"webhook_attempts,omitempty"`
 	Links     map[string]string             `json:"links"`
 }
 
@@ -67,6 +69,8 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 	}
 	if !j.Status.Terminal() {
 		v.Progress, v.Parts, v.Timings = s.liveProgress(ctx, j)
+	} else if j.Spec.Delivery.Webhook != "" {
+		v.Webhooks, _ = s.deliveries.Attempts(ctx, j.Tenant, j.ID)
 	}
 	if j.Status == jobs.Succeeded {
 		v.Usage.Inferences = j.Input.Rows

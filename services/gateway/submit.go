@@ -259,6 +259,9 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 	if prob := s.checkModel(r.Context(), tenantOf(r), sp); prob != nil {
 		return nil, 0, "", prob
 	}
+	if prob := s.checkWebhook(r.Context(), sp); prob != nil {
+		return nil, 0, "", prob
+	}
 	specHash := sha256.Sum256(specDoc)
 	fp := hex.EncodeToString(specHash[:]) + hex.EncodeToString(inputHash.Sum(nil))
 	return sp, size, fp, nil

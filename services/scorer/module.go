@@ -27,7 +27,14 @@ func Module(opts ...Option) app.Module {
 		Name:   "scorer",
 		Config: cfg,
 		Build: func(p *platform.Platform, _ app.Health) lifecycle.Service {
-			return New(*cfg, p, opts...)
+			defaults := WithRuntimes(runtime.Default(runtime.DefaultsConfig{
+				ORTLib:            p.ORTLib(),
+				IntraOpThreads:    1, // many parts run at once; one thread each
+				RemoteConcurrency: cfg.RemoteConcurrency,
+				RemoteTimeout:     cfg.RemoteTimeout,
+				RemoteClient:      p.OutboundClient(0),
+			}))
+			return New(*cfg, p, append([]Option{defaults}, opts...)...)
 		},
 	}
 }

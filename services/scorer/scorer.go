@@ -31,6 +31,9 @@ type Config struct {
 	AckWait    time.Duration `yaml:"ack_wait"`
 	MaxDeliver int           `yaml:"max_deliver"`
 	CacheBytes int64         `yaml:"cache_bytes"`
+	// RemoteConcurrency bounds requests in flight per remote model, in this process.
+	RemoteConcurrency int           `yaml:"remote_concurrency"`
+	RemoteTimeout     time.Duration `yaml:"remote_timeout"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -38,6 +41,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "scorer.workers", 64, "parts scored at once by this process")
 	fs.DurationVar(&c.AckWait, "scorer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
 	fs.IntVar(&c.MaxDeliver, "scorer.max-deliver", 5, "attempts per part before it fails")
+	fs.IntVar(&c.RemoteConcurrency, "scorer.remote-concurrency", 64, "requests in flight per remote (OIP v2) model, per process")
+	fs.DurationVar(&c.RemoteTimeout, "scorer.remote-timeout", 30*time.Second, "timeout of one request to a remote model")
 	fs.Int64Var(&c.CacheBytes, "scorer.cache-bytes", 2<<30, "loaded models kept, by the size of their files; least recently used are unloaded beyond it")
 }
 

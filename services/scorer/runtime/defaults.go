@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/partita/partita/libs/models"
@@ -12,6 +13,7 @@ type DefaultsConfig struct {
 	IntraOpThreads    int           // ONNX Runtime threads per prediction; 0 for one per core
 	RemoteConcurrency int           // requests in flight per remote model; 0 for DefaultRemoteConcurrency
 	RemoteTimeout     time.Duration // per remote request; 0 for DefaultRemoteTimeout
+	RemoteClient      *http.Client  // nil for a plain client; the scorer passes one that refuses internal addresses
 }
 
 // Default returns a runtime for every model kind: logistic, onnx, remote.
@@ -21,6 +23,7 @@ func Default(cfg DefaultsConfig) Runtimes {
 		models.KindLogistic: Logistic{},
 		models.KindONNX:     ONNX{LibPath: cfg.ORTLib, IntraOpThreads: cfg.IntraOpThreads},
 		models.KindRemote: Remote{
+			Client:         cfg.RemoteClient,
 			MaxConcurrency: cfg.RemoteConcurrency,
 			Timeout:        cfg.RemoteTimeout,
 			Retries:        3,
