@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"encoding/json"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"

@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"encoding/csv"
 	"bufio"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"net"

@@ -137,6 +137,12 @@ func (s *Store) Create(ctx context.Context, name, tier string) (string, error) {
 
 // RotateKey gives a tenant a new key; the old one stops working.
 func (s *Store) RotateKey(ctx context.Context, name string) (string, error) {
+	if !ValidName(name) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	if _, err := s.Get(ctx, name); err != nil {
+		return "", err // a rotation does not create a missing tenant
+	}
 	key := NewKey()
 	if err := s.Ensure(ctx, name, "", key); err != nil {
 		return "", err

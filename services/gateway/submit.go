@@ -253,9 +253,6 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 		}
 		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: err.Error()}
 	}
-	if prob := s.checkSupported(sp); prob != nil {
-		return nil, 0, "", prob
-	}
 	if prob := s.checkModel(r.Context(), tenantOf(r), sp); prob != nil {
 		return nil, 0, "", prob
 	}

@@ -139,16 +139,40 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (bus.
 // Solve solves a built part: the QP, or branch and bound for one_per_group.
 // A problem that has no acceptable solution is a Failure with the solver's status as code.
 func Solve(ctx context.Context, b *Built) ([]float64, *work.Solver, error) {
+	if b.Groups != nil {
+		return solveOnePerGroup(ctx, b)
+	}
 	res, err := qp.Solve(ctx, b.Problem, qp.DefaultSettings())
 	if err != nil {
 		return nil, nil, stage.Fail("bad_problem", "%v", err)
 	}
-	report := &work.Solver{Status: res.Status.String(), Iterations: res.Iterations}
 	if res.Status != qp.StatusOptimal {
 		return nil, nil, stage.Fail(res.Status.String(), "the part's problem is %s after %d iterations", res.Status, res.Iterations)
 	}
-	report.Objective = b.Objective(res.Objective)
-	return res.X, report, nil
+	return res.X, &work.Solver{Status: res.Status.String(), Iterations: res.Iterations, Objective: b.Objective(res.Objective)}, nil
+}
+
+// solveOnePerGroup runs branch and bound, stopping early enough before the
+// part's deadline to report the best plan found and its gap.
+func solveOnePerGroup(ctx context.Context, b *Built) ([]float64, *work.Solver, error) {
+	opts := qp.DefaultBranchOptions()
+	if deadline, ok := ctx.Deadline(); ok {
+		opts.TimeLimit = time.Until(deadline) * 8 / 10
+	}
+	res, err := qp.SolveOnePerGroup(ctx, b.Problem, b.Groups, opts)
+	if err != nil {
+		return nil, nil, stage.Fail("bad_problem", "%v", err)
+	}
+	switch res.Status {
+	case qp.BranchOptimal, qp.BranchFeasible:
+	case qp.BranchInfeasible:
+		return nil, nil, stage.Fail("infeasible", "no choice of one row per group satisfies the constraints (%d nodes)", res.Nodes)
+	case qp.BranchUnbounded:
+		return nil, nil, stage.Fail("unbounded", "the part's problem is unbounded")
+	default:
+		return nil, nil, stage.Fail("time_limit", "no feasible choice found within the time limit (%d nodes)", res.Nodes)
+	}
+	return res.X, &work.Solver{Status: res.Status.String(), Iterations: res.Nodes, Objective: b.Objective(res.Objective), Gap: res.Gap}, nil
 }
 
 // formatX writes a solution value, rounding away solver noise below 1e-9.

@@ -61,7 +61,7 @@ func compile(path, code string) (*vm.Program, error) {
 // Built is a part's QP and what is needed to read its solution.
 type Built struct {
 	Problem *qp.Problem
-	Groups  [][]int // rows of each one_per_group group, when select is set
+	Groups  [][]int // rows of each one_per_group group, when select is set (exactly one x = 1 each)
 	sign    float64 // +1 minimize, −1 maximize: the user's objective is sign·(QP objective)
 }
 
@@ -181,9 +181,7 @@ func (p *Program) Build(rows *table.Rows) (*Built, error) {
 			addRow(members, coefs[k], lo, hi)
 		}
 	}
-	for _, members := range groups {
-		addRow(members, nil, 1, 1)
-	}
+	// one_per_group's rows (one 1 per group) are added by the branch and bound.
 	at := qp.NewTriplets(len(l), n)
 	for _, e := range entries {
 		at.Add(e.row, e.col, e.v)

@@ -1,0 +1,213 @@
+package tenants_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/natsembed/natstest"
+	"github.com/partita/partita/libs/tenants"
+)
+
+func open(t *testing.T) (*tenants.Store, jetstream.JetStream) {
+	t.Helper()
+	_, _, js := natstest.Start(t)
+	s, err := tenants.Open(t.Context(), js, 1)
+	require.NoError(t, err)
+	return s, js
+}
+
+// fresh opens another Store on the same JetStream: another replica, with an
+// empty auth cache.
+func fresh(t *testing.T, js jetstream.JetStream) *tenants.Store {
+	t.Helper()
+	s, err := tenants.Open(t.Context(), js, 1)
+	require.NoError(t, err)
+	return s
+}
+
+func TestValidName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"acme": true, "a": true, "0-team_b": true, strings.Repeat("a", 64): true,
+		"": false, "-acme": false, "_acme": false, "Acme": false, "a.b": false, "a b": false, "a*": false, "a>": false, strings.Repeat("a", 65): false, "é": false,
+	} {
+		assert.Equal(t, want, tenants.ValidName(name), "%q", name)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	s, _ := open(t)
+	ctx := t.Context()
+	key, err := s.Create(ctx, "acme", "pro")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(key, "pk_"), key)
+	assert.Greater(t, len(key), 30)
+
+	got, err := s.Get(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, "acme", got.Name)
+	assert.Equal(t, "pro", got.Tier)
+	assert.NotContains(t, got.KeyHash, key, "only a digest of the key is stored")
+	assert.Len(t, got.KeyHash, 64)
+	assert.WithinDuration(t, time.Now(), got.CreatedAt, time.Minute)
+
+	_, err = s.Create(ctx, "acme", "free")
+	require.ErrorIs(t, err, tenants.ErrExists)
+	got, err = s.Get(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, "pro", got.Tier, "a refused create changes nothing")
+
+	for _, bad := range []string{"", "Acme", "a.b", "a b", "../x"} {
+		_, err := s.Create(ctx, bad, "pro")
+		require.ErrorIs(t, err, tenants.ErrInvalidName, "%q", bad)
+	}
+	_, err = s.Get(ctx, "missing")
+	require.ErrorIs(t, err, tenants.ErrNotFound)
+	_, err = s.Get(ctx, "not valid")
+	require.ErrorIs(t, err, tenants.ErrNotFound)
+
+	_, err = s.Create(ctx, "beta", "free")
+	require.NoError(t, err)
+	list, err := s.List(ctx)
+	require.NoError(t, err)
+	var names []string
+	for _, tn := range list {
+		names = append(names, tn.Name)
+	}
+	slices.Sort(names)
+	assert.Equal(t, []string{"acme", "beta"}, names)
+
+	assert.NotEqual(t, tenants.NewKey(), tenants.NewKey())
+}
+
+func TestAuthenticate(t *testing.T) {
+	s, js := open(t)
+	ctx := t.Context()
+	acmeKey, err := s.Create(ctx, "acme", "pro")
+	require.NoError(t, err)
+	betaKey, err := s.Create(ctx, "beta", "free")
+	require.NoError(t, err)
+
+	for _, store := range []*tenants.Store{s, fresh(t, js)} {
+		for range 2 { // the second time from the cache
+			tn, err := store.Authenticate(ctx, acmeKey)
+			require.NoError(t, err)
+			assert.Equal(t, "acme", tn.Name)
+			tn, err = store.Authenticate(ctx, betaKey)
+			require.NoError(t, err)
+			assert.Equal(t, "beta", tn.Name)
+		}
+		for _, bad := range []string{"", "pk_nope", acmeKey + "x", strings.ToUpper(acmeKey)} {
+			_, err := store.Authenticate(ctx, bad)
+			require.ErrorIs(t, err, tenants.ErrBadKey, "%q", bad)
+		}
+	}
+}
+
+func TestRotateKey(t *testing.T) {
+	s, js := open(t)
+	ctx := t.Context()
+	oldKey, err := s.Create(ctx, "acme", "pro")
+	require.NoError(t, err)
+	_, err = s.Authenticate(ctx, oldKey)
+	require.NoError(t, err)
+
+	newKey, err := s.RotateKey(ctx, "acme")
+	require.NoError(t, err)
+	assert.NotEqual(t, oldKey, newKey)
+
+	// A replica with an empty cache refuses the old key at once; the one
+	// that cached it may accept it for up to the cache TTL.
+	other := fresh(t, js)
+	_, err = other.Authenticate(ctx, oldKey)
+	require.ErrorIs(t, err, tenants.ErrBadKey)
+	tn, err := other.Authenticate(ctx, newKey)
+	require.NoError(t, err)
+	assert.Equal(t, "acme", tn.Name)
+	assert.Equal(t, "pro", tn.Tier, "rotation keeps the tier")
+	tn, err = s.Authenticate(ctx, newKey)
+	require.NoError(t, err)
+	assert.Equal(t, "acme", tn.Name)
+
+	// The old key's lookup entry is gone, not just outdated.
+	keys, err := js.KeyValue(ctx, tenants.KeysBucket)
+	require.NoError(t, err)
+	lister, err := keys.ListKeys(ctx)
+	require.NoError(t, err)
+	n := 0
+	for range lister.Keys() {
+		n++
+	}
+	assert.Equal(t, 1, n, "one key per tenant")
+
+	_, err = s.RotateKey(ctx, "Not Valid")
+	require.ErrorIs(t, err, tenants.ErrInvalidName)
+	_, err = s.RotateKey(ctx, "ghost")
+	require.ErrorIs(t, err, tenants.ErrNotFound)
+	_, err = s.Get(ctx, "ghost")
+	require.ErrorIs(t, err, tenants.ErrNotFound, "rotating a missing tenant's key does not create it")
+}
+
+func TestEnsure(t *testing.T) {
+	s, js := open(t)
+	ctx := t.Context()
+	require.NoError(t, s.Ensure(ctx, "dev", "dev", "pk_dev_1"))
+	first, err := s.Get(ctx, "dev")
+	require.NoError(t, err)
+	tn, err := s.Authenticate(ctx, "pk_dev_1")
+	require.NoError(t, err)
+	assert.Equal(t, "dev", tn.Name)
+
+	// Again with the same key: nothing changes.
+	require.NoError(t, s.Ensure(ctx, "dev", "dev", "pk_dev_1"))
+	again, err := s.Get(ctx, "dev")
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+	_, err = fresh(t, js).Authenticate(ctx, "pk_dev_1")
+	require.NoError(t, err)
+
+	// With another key: the key changes, the tenant stays.
+	require.NoError(t, s.Ensure(ctx, "dev", "dev", "pk_dev_2"))
+	changed, err := s.Get(ctx, "dev")
+	require.NoError(t, err)
+	assert.Equal(t, first.CreatedAt, changed.CreatedAt)
+	assert.NotEqual(t, first.KeyHash, changed.KeyHash)
+	other := fresh(t, js)
+	_, err = other.Authenticate(ctx, "pk_dev_1")
+	require.ErrorIs(t, err, tenants.ErrBadKey)
+	tn, err = other.Authenticate(ctx, "pk_dev_2")
+	require.NoError(t, err)
+	assert.Equal(t, "dev", tn.Name)
+
+	require.ErrorIs(t, s.Ensure(ctx, "Dev", "dev", "k"), tenants.ErrInvalidName)
+}
+
+func TestWatchTenants(t *testing.T) {
+	s, _ := open(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_, err := s.Create(ctx, "acme", "pro")
+	require.NoError(t, err)
+
+	seen := make(chan string, 16)
+	require.NoError(t, s.WatchTenants(ctx, func(name string) { seen <- name }))
+	_, err = s.Create(ctx, "beta", "free")
+	require.NoError(t, err)
+
+	var got []string
+	for len(got) < 2 {
+		select {
+		case name := <-seen:
+			got = append(got, name)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("saw only %v", got)
+		}
+	}
+	assert.Equal(t, []string{"acme", "beta"}, got, "existing tenants, then new ones")
+}
