@@ -15,7 +15,7 @@ import (
 // TestEveryScenarioRunsTiny runs each scenario at its smallest size and
 // checks that it reports well-formed results (no timing is asserted).
 func TestEveryScenarioRunsTiny(t *testing.T) {
-	o := Options{Runs: 1, Tiny: true, WorkDir: t.TempDir(), Binary: partitaBin(t)}
+	o := Options{Runs: 1, Tiny: true, WorkDir: t.TempDir(), Binary: partitaBin(t), ORTLib: ortLib(t)}
 	var all []Result
 	for _, s := range Scenarios() {
 		t.Run(s.Name, func(t *testing.T) {
@@ -48,4 +48,17 @@ func TestEveryScenarioRunsTiny(t *testing.T) {
 	for _, s := range Scenarios() {
 		require.True(t, strings.Contains(string(b), "| "+s.Name+" |"), "report lacks %s", s.Name)
 	}
+}
+
+// ortLib is the ONNX Runtime library `make onnxruntime` fetches.
+func ortLib(t *testing.T) string {
+	lib := os.Getenv("PARTITA_ORT_LIB")
+	if lib == "" {
+		root, err := repoRoot()
+		require.NoError(t, err)
+		lib = filepath.Join(root, "tools/lib/libonnxruntime.so.1")
+	}
+	_, err := os.Stat(lib)
+	require.NoError(t, err, "ONNX Runtime library missing: run `make onnxruntime`")
+	return lib
 }

@@ -14,6 +14,7 @@ type Options struct {
 	Tiny    bool   // smallest sizes, for tests
 	WorkDir string // where each scenario's Partita keeps its data
 	Binary  string // the partita binary, for scenarios that run it as a process
+	ORTLib  string // ONNX Runtime library, for the scorer scenario
 }
 
 // Dir is a fresh folder for one scenario.

@@ -22,6 +22,9 @@ func Scenarios() []Scenario {
 		{"efficiency", "2,000 parts of 5 ms CPU against a worker pool of the same size", Efficiency},
 		{"split", "splitting a 1 GiB CSV against reading it once; peak RSS", Split},
 		{"fairness", "tenant B's one-part jobs while tenant A runs a 10,000-part job", Fairness},
+		{"remote-replay", "170 assets on a remote model of latency 450 ms at concurrency 64", RemoteReplay},
+		{"qbiq-replay", "5,000 parts on a remote model of latency 100 ms at concurrency 500", QbiqReplay},
+		{"scorer", "rows/s of the score stage on the ONNX fleet model against an ONNX Runtime loop", Scorer},
 		{"optimizer", "QP solve time of fleet parts of 100, 1,000, 5,000 variables against SciPy", Optimizer},
 		{"memory", "RSS of partita dev idle and during a 10,000-part job", Memory},
 	}

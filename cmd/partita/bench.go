@@ -20,6 +20,7 @@ func runBench(args []string) int {
 	tiny := fs.Bool("tiny", false, "smallest sizes (a smoke run)")
 	dir := fs.String("dir", "", "work folder (default: a temporary folder)")
 	out := fs.String("out", "", "also write a markdown report here (e.g. docs/benchmarks.md)")
+	ortLib := fs.String("ort-lib", os.Getenv("PARTITA_ORT_LIB"), "ONNX Runtime library for the scorer scenario (env PARTITA_ORT_LIB)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile at the end of the run here")
 	if len(args) == 0 {
@@ -74,7 +75,7 @@ func runBench(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work, Binary: exe}
+	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work, Binary: exe, ORTLib: *ortLib}
 	enc := json.NewEncoder(os.Stdout)
 	var all []bench.Result
 	code := exitOK

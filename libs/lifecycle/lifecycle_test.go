@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,16 +191,19 @@ func TestReadyStates(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := run(g, ctx)
+	// Not ready while a service is still starting (a has started but
+	// does not run before b has).
 	natstest.Eventually(t, wait, func() bool {
 		err := g.Ready()
-		return err != nil && err.Error() == "b is starting"
-	}, "b reported as starting (Ready: %v)", g.Ready())
+		return err != nil && strings.HasSuffix(err.Error(), " is starting")
+	}, "reported as starting")
+	require.Equal(t, []string{"start a", "start b"}, j.list())
 
 	close(b.starting)
 	natstest.Eventually(t, wait, func() bool {
 		err := g.Ready()
 		return err != nil && err.Error() == "b is not ready: model not warm"
-	}, "a running service that is not ready (Ready: %v)", g.Ready())
+	}, "a running service that is not ready")
 
 	b.setReady(nil)
 	require.NoError(t, g.Ready())
