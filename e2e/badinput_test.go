@@ -37,6 +37,9 @@ func TestBadInputIsRefusedAndNothingIsKept(t *testing.T) {
 		{"upload over the size limit", spec, bytes.Repeat(good, 200), 413, "too_large", ""},
 		{"bad spec field type", strings.Replace(spec, "max_rows: 100", "max_rows: ten", 1), good, 400, "invalid_spec", "split.max_rows"},
 		{"unknown spec field", spec + "colour: blue\n", good, 400, "invalid_spec", "colour"},
+		{"non-convex objective", spec + "optimize: {sense: maximize, objective: {linear: \"risk\", quadratic: \"0.5\"}}\n", good, 422, "non_convex", "optimize.objective.quadratic"},
+		{"bad expression", spec + "optimize: {objective: {linear: \"risk * (\"}}\n", good, 400, "invalid_spec", "optimize.objective.linear"},
+		{"expression on a missing column", spec + "optimize: {objective: {linear: \"risk * outage_costs\"}}\n", good, 422, "expression_columns", "outage_costs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

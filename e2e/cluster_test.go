@@ -31,7 +31,7 @@ func startMinIO(t *testing.T) artifacts.Config {
 	return miniotest.Start(t)
 }
 
-// setupTenant creates the test tenant and its dga-risk model through a
+// setupTenant creates the test tenant and its ONNX dga-risk model through a
 // platform connected to the same NATS and MinIO as the services.
 func setupTenant(t *testing.T, natsURL string, s3 artifacts.Config) {
 	ctx := context.Background()
@@ -42,9 +42,9 @@ func setupTenant(t *testing.T, natsURL string, s3 artifacts.Config) {
 	require.NoError(t, p.Start(ctx))
 	defer func() { require.NoError(t, p.Stop(ctx)) }()
 	require.NoError(t, p.Tenants.Ensure(ctx, tenant, "test", apiKey))
-	file, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.logistic.json"))
+	file, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.onnx"))
 	require.NoError(t, err)
-	v, err := p.Models.Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindLogistic, Width: 9})
+	v, err := p.Models.Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindONNX, Width: 9})
 	require.NoError(t, err)
 	_, err = p.Models.SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
 	require.NoError(t, err)

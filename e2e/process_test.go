@@ -165,15 +165,16 @@ func TestDevPrintsAWorkingSubmitCommand(t *testing.T) {
 }
 
 // TestServicesAsSeparateProcesses runs one `partita serve` process per
-// service against one nats-server and a real MinIO, and runs the fleet plan.
+// service against one nats-server and a real MinIO, and runs the fleet plan
+// on the ONNX model.
 func TestServicesAsSeparateProcesses(t *testing.T) {
 	natsURL := startNATS(t)
 	s3 := startMinIO(t)
 	root := repoRoot(t)
 	common := []string{"--nats-url", natsURL, "--store", "s3", "--s3-endpoint", s3.Endpoint, "--s3-bucket", s3.Bucket,
-		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey, "--log.level", "warn"}
+		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey, "--log.level", "warn", "--ort-lib", ortLib(t)}
 	var procs []*process
-	for _, target := range []string{"ingest", "splitter", "scorer", "optimizer", "aggregator"} {
+	for _, target := range []string{"ingest", "splitter", "scorer", "optimizer", "aggregator", "webhooks"} {
 		procs = append(procs, startProcess(t, target, root, nil, append([]string{"serve", "--target=" + target, "--admin-addr", freeAddr(t)}, common...)...))
 	}
 	addr := freeAddr(t)

@@ -9,6 +9,21 @@ import (
 type FieldError struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	// Code marks errors that are not about the document's form: "non_convex".
+	Code string `json:"code,omitempty"`
+}
+
+// CodeNonConvex marks an objective that would not be convex.
+const CodeNonConvex = "non_convex"
+
+// Has reports whether any error carries code.
+func (es Errors) Has(code string) bool {
+	for _, e := range es {
+		if e.Code == code {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *FieldError) Error() string {

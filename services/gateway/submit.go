@@ -246,6 +246,9 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 		var fe spec.Errors
 		if errors.As(err, &fe) {
 			p := &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: fe.Error()}
+			if fe.Has(spec.CodeNonConvex) {
+				p.Status, p.Code, p.Title = http.StatusUnprocessableEntity, spec.CodeNonConvex, "The optimization problem would not be convex"
+			}
 			for _, e := range fe {
 				p.Errors = append(p.Errors, FieldError{Path: e.Path, Message: e.Message})
 			}

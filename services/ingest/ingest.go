@@ -173,6 +173,9 @@ func Check(r io.Reader, sp *spec.Spec) ([]string, int, error) {
 	if errs := sp.CheckColumns(header); len(errs) > 0 {
 		return nil, 0, &events.Problem{Status: http.StatusBadRequest, Code: "spec_columns", Title: "The spec names columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
 	}
+	if errs := sp.CheckExpressionColumns(header); len(errs) > 0 {
+		return nil, 0, &events.Problem{Status: http.StatusUnprocessableEntity, Code: "expression_columns", Title: "An expression uses columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
+	}
 	feats := make([]int, len(sp.Score.Features))
 	for i, f := range sp.Score.Features {
 		feats[i] = indexOf(header, f)

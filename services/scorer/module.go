@@ -29,7 +29,8 @@ func Module(opts ...Option) app.Module {
 		Build: func(p *platform.Platform, _ app.Health) lifecycle.Service {
 			defaults := WithRuntimes(runtime.Default(runtime.DefaultsConfig{
 				ORTLib:            p.ORTLib(),
-				IntraOpThreads:    1, // many parts run at once; one thread each
+				IntraOpThreads:    cfg.IntraOpThreads,
+				BatchRows:         cfg.BatchRows,
 				RemoteConcurrency: cfg.RemoteConcurrency,
 				RemoteTimeout:     cfg.RemoteTimeout,
 				RemoteClient:      p.OutboundClient(0),

@@ -34,6 +34,8 @@ type Config struct {
 	// RemoteConcurrency bounds requests in flight per remote model, in this process.
 	RemoteConcurrency int           `yaml:"remote_concurrency"`
 	RemoteTimeout     time.Duration `yaml:"remote_timeout"`
+	IntraOpThreads    int           `yaml:"intra_op_threads"`
+	BatchRows         int           `yaml:"batch_rows"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -41,6 +43,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "scorer.workers", 64, "parts scored at once by this process")
 	fs.DurationVar(&c.AckWait, "scorer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
 	fs.IntVar(&c.MaxDeliver, "scorer.max-deliver", 5, "attempts per part before it fails")
+	fs.IntVar(&c.IntraOpThreads, "scorer.intra-op-threads", 1, "ONNX Runtime threads per prediction (many parts run at once; 0 = one per core)")
+	fs.IntVar(&c.BatchRows, "scorer.batch-rows", 4096, "rows given to a model in one inference call")
 	fs.IntVar(&c.RemoteConcurrency, "scorer.remote-concurrency", 64, "requests in flight per remote (OIP v2) model, per process")
 	fs.DurationVar(&c.RemoteTimeout, "scorer.remote-timeout", 30*time.Second, "timeout of one request to a remote model")
 	fs.Int64Var(&c.CacheBytes, "scorer.cache-bytes", 2<<30, "loaded models kept, by the size of their files; least recently used are unloaded beyond it")
@@ -48,8 +52,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
-	if c.Workers < 1 || c.MaxDeliver < 1 || c.AckWait <= 0 || c.CacheBytes <= 0 {
-		return errors.New("scorer: workers, max-deliver, ack-wait and cache-bytes must be positive")
+	if c.Workers < 1 || c.MaxDeliver < 1 || c.AckWait <= 0 || c.CacheBytes <= 0 || c.BatchRows < 1 || c.IntraOpThreads < 0 {
+		return errors.New("scorer: workers, max-deliver, ack-wait, cache-bytes and batch-rows must be positive, intra-op-threads not negative")
 	}
 	return nil
 }

@@ -8,14 +8,15 @@ import (
 	"github.com/partita/partita/libs/onnxrt"
 )
 
-// onnxBatchRows bounds the rows given to ONNX Runtime in one run, so that
+// defaultONNXBatchRows bounds the rows given to ONNX Runtime in one run, so that
 // the input and output tensors of a large part stay small.
-const onnxBatchRows = 4096
+const defaultONNXBatchRows = 4096
 
 // ONNX runs ONNX models in-process with ONNX Runtime.
 type ONNX struct {
 	LibPath        string // libonnxruntime.so.1, loaded on the first Load of the process
 	IntraOpThreads int    // threads per prediction; 0 lets ONNX Runtime use one per core
+	BatchRows      int    // rows given to ONNX Runtime in one run; 0 for defaultONNXBatchRows
 }
 
 // Load implements Runtime. The model must take one float32 [N, width]
@@ -35,7 +36,11 @@ func (r ONNX) Load(_ context.Context, v models.Version, file []byte) (Model, err
 	if err != nil {
 		return nil, closeAfter(s, err)
 	}
-	return &onnxModel{s: s, width: width}, nil
+	batch := r.BatchRows
+	if batch <= 0 {
+		batch = defaultONNXBatchRows
+	}
+	return &onnxModel{s: s, width: width, batch: batch}, nil
 }
 
 // InspectONNX describes an uploaded ONNX model for the registry, refusing
@@ -106,11 +111,12 @@ func closeAfter(s *onnxrt.Session, err error) error {
 type onnxModel struct {
 	s     *onnxrt.Session
 	width int
+	batch int
 }
 
 func (m *onnxModel) Width() int { return m.width }
 
-// Predict scores the rows in runs of at most onnxBatchRows. The context is
+// Predict scores the rows in runs of at most m.batch rows. The context is
 // checked before each run; a run in progress cannot be interrupted (ONNX
 // Runtime offers no cancellation of one call), so cancellation takes
 // effect within one run's time.
@@ -120,11 +126,11 @@ func (m *onnxModel) Predict(ctx context.Context, x []float32, rows int) ([]float
 		return nil, fmt.Errorf("onnx model: %d features for %d rows of width %d, want %d", len(x), rows, w, rows*w)
 	}
 	out := make([]float32, rows)
-	for start := 0; start < rows; start += onnxBatchRows {
+	for start := 0; start < rows; start += m.batch {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("onnx model: stopped after %d of %d rows: %w", start, rows, err)
 		}
-		end := min(start+onnxBatchRows, rows)
+		end := min(start+m.batch, rows)
 		y, err := m.s.Predict(x[start*w:end*w], end-start, w)
 		if err != nil {
 			return nil, fmt.Errorf("onnx model: rows %d to %d: %w", start, end, err)

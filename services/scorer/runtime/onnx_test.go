@@ -118,10 +118,10 @@ func TestONNXMatchesTraining(t *testing.T) {
 		t.Fatalf("Width = %d, want 9", m.Width())
 	}
 	x, want := heldout(t)
-	// Three copies of the held-out rows make several runs of onnxBatchRows.
+	// Three copies of the held-out rows make several runs of defaultONNXBatchRows.
 	rows := 3 * len(want)
-	if rows <= 2*onnxBatchRows {
-		t.Fatalf("%d rows do not span three runs of %d", rows, onnxBatchRows)
+	if rows <= 2*defaultONNXBatchRows {
+		t.Fatalf("%d rows do not span three runs of %d", rows, defaultONNXBatchRows)
 	}
 	got, err := m.Predict(context.Background(), slices.Repeat(x, 3), rows)
 	if err != nil {
