@@ -38,7 +38,7 @@ test: tools
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 bench: tools build
-	$(BIN)/partita bench all --out docs/benchmarks.md
+	$(BIN)/partita bench all --runs 3 --out docs/benchmarks.md
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

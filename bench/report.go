@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,11 @@ import (
 	"strings"
 	"time"
 )
+
+// reading is the analysis of what limits each figure, kept next to the code.
+//
+//go:embed reading.md
+var reading string
 
 // WriteReport writes the results as the markdown of docs/benchmarks.md,
 // with the machine and commit they were measured on.
@@ -30,6 +36,8 @@ func WriteReport(path string, results []Result, o Options) error {
 	if notes := collectNotes(results); notes != "" {
 		b.WriteString("\n## Notes\n\n" + notes)
 	}
+	b.WriteString("\n")
+	b.WriteString(reading)
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 

@@ -24,12 +24,16 @@ func runBench(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile at the end of the run here")
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--out FILE]")
+		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--out FILE] | report --in RESULTS.jsonl --out FILE")
 		return exitUsage
 	}
 	name := args[0]
+	in := fs.String("in", "", "with `report`: result lines (the JSON output of an earlier run) to render with --out")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
+	}
+	if name == "report" {
+		return renderReport(*in, *out, *runs)
 	}
 	var scenarios []bench.Scenario
 	if name == "all" {
@@ -98,4 +102,31 @@ func runBench(args []string) int {
 		}
 	}
 	return code
+}
+
+// renderReport writes the markdown report of result lines saved from an
+// earlier run, without running anything.
+func renderReport(in, out string, runs int) int {
+	if in == "" || out == "" {
+		fmt.Fprintln(os.Stderr, "usage: partita bench report --in RESULTS.jsonl --out FILE [--runs N]")
+		return exitUsage
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	var results []bench.Result
+	dec := json.NewDecoder(f)
+	for dec.More() {
+		var r bench.Result
+		if err := dec.Decode(&r); err != nil {
+			return fail(fmt.Errorf("%s: %w", in, err))
+		}
+		results = append(results, r)
+	}
+	if err := bench.WriteReport(out, results, bench.Options{Runs: runs}); err != nil {
+		return fail(err)
+	}
+	return exitOK
 }

@@ -131,25 +131,25 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 	out := make(chan *message.Message)
 	var pullers sync.WaitGroup
 	var mu sync.Mutex
-	started := map[string]bool{}
+	started := map[string]ConsumerOptions{} // per tenant, built once
 	startTenant := func(tenant string) {
 		mu.Lock()
 		defer mu.Unlock()
-		if started[tenant] || !ValidToken(tenant) {
+		if _, ok := started[tenant]; ok || !ValidToken(tenant) {
 			return
 		}
-		started[tenant] = true
 		to := opts.forTenant(tenant)
+		started[tenant] = to
 		cons, err := s.js.CreateOrUpdateConsumer(ctx, to.Stage.Stream(), to.config())
 		if err != nil {
 			s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot create tenant consumer")
-			started[tenant] = false
+			delete(started, tenant)
 			return
 		}
 		it, err := cons.Messages(jetstream.PullMaxMessages(prefetch))
 		if err != nil {
 			s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot pull")
-			started[tenant] = false
+			delete(started, tenant)
 			return
 		}
 		pullers.Add(1)
@@ -183,11 +183,14 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 			if !ok {
 				return
 			}
+			mu.Lock()
+			to := started[tenant]
+			mu.Unlock()
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
 				defer func() { <-sem }()
-				s.deliver(ctx, opts.forTenant(tenant), msg, out)
+				s.deliver(ctx, to, msg, out)
 			}()
 		}
 	}()
