@@ -36,7 +36,9 @@ func openRegistry(t *testing.T) *registryEnv {
 	return &registryEnv{js: js, store: store, reg: reg}
 }
 
-func logistic(width int) models.Version { return models.Version{Kind: models.KindLogistic, Width: width} }
+func logistic(width int) models.Version {
+	return models.Version{Kind: models.KindLogistic, Width: width}
+}
 
 func TestRegistryPush(t *testing.T) {
 	e := openRegistry(t)

@@ -18,10 +18,10 @@ func TestConfigFlags(t *testing.T) {
 	assert.Equal(t, 15*time.Second, c.RequestTimeout)
 	assert.False(t, c.AllowLoopback)
 
-	require.NoError(t, fs.Parse([]string{"--webhooks.schedule=1s, 2m", "--webhooks.allow-loopback", "--webhooks.workers=2"}))
+	require.NoError(t, fs.Parse([]string{"--webhooks.schedule=1s, 2m", "--webhooks.workers=2"}))
 	assert.Equal(t, []time.Duration{time.Second, 2 * time.Minute}, c.Schedule)
 	assert.Equal(t, "1s,2m0s", fs.Lookup("webhooks.schedule").Value.String())
-	assert.True(t, c.AllowLoopback)
+	assert.Nil(t, fs.Lookup("webhooks.allow-loopback"), "the outbound policy is the platform's (--outbound.*), not a webhooks flag")
 	assert.Equal(t, 2, c.Workers)
 	assert.Equal(t, []time.Duration{5 * time.Second, 5 * time.Minute}, defaultSchedule[:2], "defaults are not changed by flags")
 
