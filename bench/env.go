@@ -86,6 +86,16 @@ func (d *Dev) PushModel(ctx context.Context, name, kind string, width int, file 
 	return err
 }
 
+// pushTiny registers examples/fleet's logistic model as "tiny" (alias prod)
+// and returns its file.
+func (d *Dev) pushTiny(ctx context.Context) ([]byte, error) {
+	file, err := repoFile("examples/fleet/model/dga-risk.logistic.json")
+	if err != nil {
+		return nil, err
+	}
+	return file, d.PushModel(ctx, "tiny", models.KindLogistic, 9, file, "")
+}
+
 // Submit posts a job as the bench tenant and returns its id and HTTP
 // status; wait > 0 asks for a sync answer.
 func (d *Dev) Submit(ctx context.Context, spec string, input []byte, wait int) (string, int, error) {

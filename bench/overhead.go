@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/natsembed"
 )
 
@@ -40,11 +39,7 @@ func Overhead(ctx context.Context, o Options) ([]Result, error) {
 		return nil, err
 	}
 	defer dev.Stop()
-	file, err := repoFile("examples/fleet/model/dga-risk.logistic.json")
-	if err != nil {
-		return nil, err
-	}
-	if err := dev.PushModel(ctx, "tiny", models.KindLogistic, 9, file, ""); err != nil {
+	if _, err := dev.pushTiny(ctx); err != nil {
 		return nil, err
 	}
 	input := fleetInput(n, 10)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/partita/partita/examples/fleet/fleetgen"
-	"github.com/partita/partita/libs/models"
 )
 
 // Split measures how fast a large CSV is split into parts (the split stage
@@ -32,11 +31,7 @@ func Split(ctx context.Context, o Options) ([]Result, error) {
 		return nil, err
 	}
 	defer dev.Stop()
-	file, err := repoFile("examples/fleet/model/dga-risk.logistic.json")
-	if err != nil {
-		return nil, err
-	}
-	if err := dev.PushModel(ctx, "tiny", models.KindLogistic, 9, file, ""); err != nil {
+	if _, err := dev.pushTiny(ctx); err != nil {
 		return nil, err
 	}
 	fi, err := os.Stat(path)

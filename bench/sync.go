@@ -18,11 +18,8 @@ func Sync(ctx context.Context, o Options) ([]Result, error) {
 		return nil, err
 	}
 	defer dev.Stop()
-	file, err := repoFile("examples/fleet/model/dga-risk.logistic.json")
+	file, err := dev.pushTiny(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := dev.PushModel(ctx, "tiny", models.KindLogistic, 9, file, ""); err != nil {
 		return nil, err
 	}
 	n := 1000

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/partita/partita/internal/targets"
 	"github.com/rs/zerolog"
@@ -66,13 +64,7 @@ func runDev(args []string) int {
 		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := proc.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("exiting")
-		return exitFailed
-	}
-	return exitOK
+	return runProcess(proc, log)
 }
 
 // devSetup creates the dev tenant and loads the examples, then prints how

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rs/zerolog"
+
 	"github.com/partita/partita/internal/targets"
 	"github.com/partita/partita/libs/app"
 	"github.com/partita/partita/libs/config"
@@ -46,6 +48,11 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "partita serve: %v\n", err)
 		return exitUsage
 	}
+	return runProcess(proc, log)
+}
+
+// runProcess runs a process until SIGINT or SIGTERM, or until it fails.
+func runProcess(proc *app.Process, log zerolog.Logger) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := proc.Run(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -38,4 +39,19 @@ func (l wmLogger) Debug(msg string, fields watermill.LogFields) {
 func (l wmLogger) Trace(msg string, fields watermill.LogFields) {}
 func (l wmLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	return wmLogger{log: l.log.With().Fields(map[string]any(fields)).Logger()}
+}
+
+// ConsumerRouter is the router of a stage service: one handler consuming
+// the durable consumer opts under the topic, with the given middleware.
+func ConsumerRouter(js jetstream.JetStream, log zerolog.Logger, topic string, opts ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error) {
+	sub, err := NewSubscriber(js, log, map[string]ConsumerOptions{topic: opts})
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewRouter(log)
+	if err != nil {
+		return nil, err
+	}
+	r.AddConsumerHandler(topic, topic, sub, h).AddMiddleware(mw...)
+	return r, nil
 }

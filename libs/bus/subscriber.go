@@ -47,8 +47,21 @@ func NewSubscriber(js jetstream.JetStream, log zerolog.Logger, consumers map[str
 }
 
 // Subscribe creates or updates the topic's durable consumer and delivers
-// its messages until ctx ends or the subscriber is closed.
+// its messages until ctx ends or the subscriber is closed. When ctx has
+// already ended, it returns a closed channel rather than an error: the
+// subscription is simply over (Watermill's router waits for every handler
+// it was given, so an error here would stall its Close).
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	ch, err := s.subscribe(ctx, topic)
+	if err != nil && ctx.Err() != nil {
+		closed := make(chan *message.Message)
+		close(closed)
+		return closed, nil
+	}
+	return ch, err
+}
+
+func (s *Subscriber) subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	opts, ok := s.consumers[topic]
 	if !ok {
 		return nil, fmt.Errorf("subscribe %s: no consumer configured for this topic", topic)

@@ -74,16 +74,10 @@ func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(bus.Aggregate, "aggregator", s.cfg.Workers)
 	opts.MaxDeliver = s.cfg.MaxDeliver
 	opts.MaxAckPending = max(opts.MaxAckPending, s.cfg.Workers)
-	sub, err := bus.NewSubscriber(s.p.JS, s.log, map[string]bus.ConsumerOptions{"aggregate": opts})
-	if err != nil {
-		return err
-	}
-	if s.router, err = bus.NewRouter(s.log); err != nil {
-		return err
-	}
 	s.commit = newCommitter(s.p.Jobs, s.tolerated, s.log)
-	s.router.AddConsumerHandler("aggregate", "aggregate", sub, s.handle)
-	return nil
+	var err error
+	s.router, err = bus.ConsumerRouter(s.p.JS, s.log, "aggregate", opts, s.handle)
+	return err
 }
 
 // Run runs the committer, the watchdog and the router until ctx ends.

@@ -72,15 +72,9 @@ func (s *Service) Start(context.Context) error {
 	s.log = s.p.Log.With().Str("service", "ingest").Logger()
 	opts := bus.DefaultConsumer(bus.Ingest, "ingest", s.cfg.Workers)
 	opts.AckWait = 2 * time.Minute
-	sub, err := bus.NewSubscriber(s.p.JS, s.log, map[string]bus.ConsumerOptions{"ingest": opts})
-	if err != nil {
-		return err
-	}
-	if s.router, err = bus.NewRouter(s.log); err != nil {
-		return err
-	}
-	s.router.AddConsumerHandler("ingest", "ingest", sub, s.handle)
-	return nil
+	var err error
+	s.router, err = bus.ConsumerRouter(s.p.JS, s.log, "ingest", opts, s.handle)
+	return err
 }
 
 // Run runs the router until ctx ends.

@@ -77,16 +77,10 @@ func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(bus.Optimize, "optimizer", s.cfg.Workers)
 	opts.Tenants, opts.TenantPrefetch = s.p.Tenants, opts.Workers
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
-	sub, err := bus.NewSubscriber(s.p.JS, log, map[string]bus.ConsumerOptions{"optimize": opts})
-	if err != nil {
-		return err
-	}
-	if s.router, err = bus.NewRouter(log); err != nil {
-		return err
-	}
 	h := &stage.Handler{Stage: bus.Optimize, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.optimize}
-	s.router.AddConsumerHandler("optimize", "optimize", sub, h.Handle)
-	return nil
+	var err error
+	s.router, err = bus.ConsumerRouter(s.p.JS, log, "optimize", opts, h.Handle)
+	return err
 }
 
 // Run runs the router until ctx ends.

@@ -93,15 +93,11 @@ func (s *Service) Start(ctx context.Context) error {
 	s.log = log
 	opts := bus.DefaultConsumer(bus.Score, "scorer", s.cfg.Workers)
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
-	sub, err := bus.NewSubscriber(s.p.JS, log, map[string]bus.ConsumerOptions{"score": opts})
-	if err != nil {
-		return err
-	}
-	if s.router, err = bus.NewRouter(log); err != nil {
-		return err
-	}
 	h := &stage.Handler{Stage: bus.Score, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.score}
-	s.router.AddConsumerHandler("score", "score", sub, h.Handle).AddMiddleware(s.middleware...)
+	var err error
+	if s.router, err = bus.ConsumerRouter(s.p.JS, log, "score", opts, h.Handle, s.middleware...); err != nil {
+		return err
+	}
 	all, err := s.p.Models.All(ctx)
 	if err != nil {
 		return err

@@ -71,15 +71,9 @@ func (s *Service) Start(context.Context) error {
 	s.log = s.p.Log.With().Str("service", "splitter").Logger()
 	opts := bus.DefaultConsumer(bus.Split, "splitter", s.cfg.Workers)
 	opts.AckWait = time.Minute
-	sub, err := bus.NewSubscriber(s.p.JS, s.log, map[string]bus.ConsumerOptions{"split": opts})
-	if err != nil {
-		return err
-	}
-	if s.router, err = bus.NewRouter(s.log); err != nil {
-		return err
-	}
-	s.router.AddConsumerHandler("split", "split", sub, s.handle)
-	return nil
+	var err error
+	s.router, err = bus.ConsumerRouter(s.p.JS, s.log, "split", opts, s.handle)
+	return err
 }
 
 // Run runs the router until ctx ends.
