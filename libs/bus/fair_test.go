@@ -1,0 +1,80 @@
+package bus_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/natsembed/natstest"
+)
+
+// fixedTenants is a TenantSource of known tenants.
+type fixedTenants []string
+
+func (f fixedTenants) WatchTenants(_ context.Context, fn func(string)) error {
+	for _, t := range f {
+		fn(t)
+	}
+	return nil
+}
+
+// TestFairSubscriberServesTenantsRoundRobin: tenant b's one message is
+// handled among the first few, although tenant a queued 200 before it.
+func TestFairSubscriberServesTenantsRoundRobin(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := context.Background()
+	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
+	pub := bus.NewPublisher(js)
+	publish := func(tenant string, i int) {
+		m := message.NewMessage(tenant+"-"+string(rune('a'+i%26))+strings.Repeat("x", i/26), nil)
+		require.NoError(t, pub.Publish(bus.Score.Subject(tenant, "job1", m.UUID), m))
+	}
+	opts := bus.DefaultConsumer(bus.Score, "scorer", 1)
+	opts.Tenants, opts.TenantPrefetch = fixedTenants{"a", "b"}, 4
+	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := sub.Subscribe(runCtx, "score")
+	require.NoError(t, err)
+
+	// Both tenants' consumers are running once each has delivered one message.
+	publish("a", 1000)
+	publish("b", 1000)
+	for range 2 {
+		select {
+		case m := <-ch:
+			m.Ack()
+		case <-time.After(30 * time.Second):
+			t.Fatal("the warm-up messages were not delivered")
+		}
+	}
+	for i := range 200 {
+		publish("a", i)
+	}
+	publish("b", 0)
+
+	var mu sync.Mutex
+	var order []string
+	deadline := time.After(30 * time.Second)
+	for len(order) < 10 {
+		select {
+		case m := <-ch:
+			mu.Lock()
+			order = append(order, strings.SplitN(m.Metadata.Get(bus.MetaSubject), ".", 5)[3])
+			mu.Unlock()
+			m.Ack()
+		case <-deadline:
+			t.Fatalf("only %d messages delivered", len(order))
+		}
+	}
+	require.Contains(t, order[:4], "b", "tenant b waited behind tenant a's backlog: %v", order)
+}
