@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +172,18 @@ aggregate: {sort: "-x", summary: ["sum(repair_cost * x)", "count(x > 0.5)"]}
 		total += v
 	}
 	require.InDelta(t, total, res.Summary["sum(repair_cost * x)"].(float64), 1e-3*total+1)
+}
+
+// TestJSONLStringsStayStrings: a JSONL value that was a JSON string stays a
+// string in the JSON result, even when it looks like a number.
+func TestJSONLStringsStayStrings(t *testing.T) {
+	h := start(t, harnessOptions{})
+	line := `{"asset_id": "00123", "code": "42", "site": "s1", "h2": 10, "ch4": 5, "c2h2": 0, "c2h4": 1, "c2h6": 2, "co": 100, "co2": 900, "age_years": 12, "load_pct": 60}` + "\n"
+	r := h.submit(scoreSpec("jsonl", "dga-risk", 10, ""), []byte(line+strings.Replace(line, `"00123"`, `"00124"`, 1)), map[string]string{"Prefer": "wait=10"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	rows := h.result(jobID(t, r)).Rows
+	require.Len(t, rows, 2)
+	require.Equal(t, "00123", rows[0]["asset_id"])
+	require.Equal(t, "42", rows[0]["code"], "a JSON string that looks like a number stays a string")
+	require.Equal(t, float64(10), rows[0]["h2"], "a JSON number stays a number")
 }

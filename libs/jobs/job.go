@@ -71,6 +71,9 @@ type Input struct {
 	Bytes   int64    `json:"bytes"`
 	Columns []string `json:"columns,omitempty"`
 	Rows    int      `json:"rows,omitempty"`
+	// TextColumns are JSONL columns that held JSON strings: the JSON result
+	// keeps them strings even when they look like numbers.
+	TextColumns []string `json:"text_columns,omitempty"`
 }
 
 // Timings are the durations of a job's phases, in milliseconds.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/work"
@@ -24,6 +25,7 @@ func MetaKey(tenant, job string) string { return tenant + "/jobs/" + job + "/res
 // Meta is the result besides its rows.
 type Meta struct {
 	Columns       []string          `json:"columns"`
+	TextColumns   []string          `json:"text_columns,omitempty"` // always strings in JSON (JSONL string values)
 	Summary       map[string]any    `json:"summary"`
 	SummaryErrors map[string]string `json:"summary_errors,omitempty"`
 	Parts         []Part            `json:"parts"`
@@ -73,6 +75,10 @@ func WriteJSON(w io.Writer, job any, rowsCSV io.Reader, meta *Meta) error {
 		return fmt.Errorf("read result rows: %w", err)
 	}
 	header = append([]string(nil), header...)
+	text := make([]bool, len(header))
+	for i, h := range header {
+		text[i] = slices.Contains(meta.TextColumns, h)
+	}
 	buf := make([]byte, 0, 1024)
 	for i := 0; ; i++ {
 		rec, err := r.Read()
@@ -85,7 +91,7 @@ func WriteJSON(w io.Writer, job any, rowsCSV io.Reader, meta *Meta) error {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		buf = table.AppendJSONObject(buf[:0], header, rec)
+		buf = table.AppendJSONObject(buf[:0], header, rec, text)
 		if _, err := bw.Write(buf); err != nil {
 			return err
 		}

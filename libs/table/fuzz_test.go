@@ -76,7 +76,7 @@ func checkReader(t *testing.T, data []byte, format string) {
 			}
 			checkIsNumber(t, c)
 		}
-		if obj := table.AppendJSONObject(nil, header, row); !json.Valid(obj) {
+		if obj := table.AppendJSONObject(nil, header, row, nil); !json.Valid(obj) {
 			t.Fatalf("AppendJSONObject wrote invalid JSON: %s", obj)
 		}
 		rows = append(rows, row)

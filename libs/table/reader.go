@@ -120,11 +120,30 @@ func checkHeader(header []string) error {
 }
 
 type jsonlReader struct {
-	r      *bufio.Reader
-	header []string
-	index  map[string]int
-	first  []string
-	line   int
+	r       *bufio.Reader
+	header  []string
+	index   map[string]int
+	first   []string
+	line    int
+	strings map[int]bool // columns where some value was a JSON string
+}
+
+// StringColumns reports the columns in which some value was a JSON string
+// (so that "007" or "123" stays a string in JSON output). Only JSONL
+// input knows; CSV cells have no type.
+type StringColumns interface {
+	StringColumns() []string
+}
+
+// StringColumns implements StringColumns for the rows read so far.
+func (j *jsonlReader) StringColumns() []string {
+	var out []string
+	for i, h := range j.header {
+		if j.strings[i] {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func newJSONLReader(r io.Reader) (*jsonlReader, error) {
@@ -136,7 +155,8 @@ func newJSONLReader(r io.Reader) (*jsonlReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, vals, err := orderedObject(line)
+	j.strings = map[int]bool{}
+	keys, vals, quoted, err := orderedObject(line)
 	if err != nil {
 		return nil, &InputError{Line: j.line, Code: "malformed", Msg: err.Error()}
 	}
@@ -147,6 +167,9 @@ func newJSONLReader(r io.Reader) (*jsonlReader, error) {
 	j.index = make(map[string]int, len(keys))
 	for i, k := range keys {
 		j.index[k] = i
+		if quoted[i] {
+			j.strings[i] = true
+		}
 	}
 	return j, nil
 }
@@ -207,38 +230,43 @@ func (j *jsonlReader) Next() ([]string, error) {
 			return nil, &InputError{Line: j.line, Code: "malformed", Msg: fmt.Sprintf("key %q is not in the first line (the first line fixes the columns)", k)}
 		}
 		row[i] = cell(raw)
+		if r := bytes.TrimSpace(raw); len(r) > 0 && r[0] == '"' {
+			j.strings[i] = true
+		}
 	}
 	return row, nil
 }
 
-// orderedObject decodes one JSON object keeping its key order.
-func orderedObject(line []byte) ([]string, []string, error) {
+// orderedObject decodes one JSON object keeping its key order, and says
+// which values were JSON strings.
+func orderedObject(line []byte) (keys, vals []string, quoted []bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, nil, errors.New("not a JSON object")
+		return nil, nil, nil, errors.New("not a JSON object")
 	}
-	var keys, vals []string
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return nil, nil, fmt.Errorf("not a JSON object: %w", err)
+			return nil, nil, nil, fmt.Errorf("not a JSON object: %w", err)
 		}
 		key, _ := t.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, nil, fmt.Errorf("not a JSON object: %w", err)
+			return nil, nil, nil, fmt.Errorf("not a JSON object: %w", err)
 		}
 		keys = append(keys, key)
 		vals = append(vals, cell(raw))
+		r := bytes.TrimSpace(raw)
+		quoted = append(quoted, len(r) > 0 && r[0] == '"')
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, nil, fmt.Errorf("not a JSON object: %w", err)
+		return nil, nil, nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	if dec.More() {
-		return nil, nil, errors.New("more than one JSON value on the line")
+		return nil, nil, nil, errors.New("more than one JSON value on the line")
 	}
-	return keys, vals, nil
+	return keys, vals, quoted, nil
 }
 
 // cell turns a JSON value into a table cell: strings unquoted, null empty,
@@ -306,8 +334,9 @@ func IsNumber(s string) bool {
 }
 
 // AppendJSONObject appends a row as a JSON object: numbers as numbers,
-// true/false as booleans, empty cells as null, the rest as strings.
-func AppendJSONObject(buf []byte, columns, row []string) []byte {
+// true/false as booleans, empty cells as null, the rest as strings; cells
+// of the columns marked in text (by index, may be nil) are always strings.
+func AppendJSONObject(buf []byte, columns, row []string, text []bool) []byte {
 	buf = append(buf, '{')
 	for i, c := range columns {
 		if i > 0 {
@@ -317,6 +346,8 @@ func AppendJSONObject(buf []byte, columns, row []string) []byte {
 		buf = append(buf, ':')
 		v := row[i]
 		switch {
+		case text != nil && text[i] && v != "":
+			buf = appendJSONString(buf, v)
 		case v == "":
 			buf = append(buf, "null"...)
 		case v == "true" || v == "false" || IsNumber(v):

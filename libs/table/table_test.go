@@ -117,7 +117,7 @@ func TestIsNumber(t *testing.T) {
 func TestAppendJSONObject(t *testing.T) {
 	cols := []string{"s", "n", "f", "neg", "t", "b", "z", "o", "a", "lead0", "bad_obj", "quote", "ctl", "unicode", "null_word", "True"}
 	row := []string{"text", "42", "1.5e3", "-0.25", "true", "false", "", `{"k": [1, {"x": null}]}`, "[1,2]", "007", "{not json", `say "hi"`, "a\nb\t\x01", "é😀", "null", "True"}
-	b := table.AppendJSONObject([]byte("prefix:"), cols, row)
+	b := table.AppendJSONObject([]byte("prefix:"), cols, row, nil)
 	require.Equal(t, "prefix:", string(b[:7]), "appends")
 	out := b[7:]
 	require.True(t, json.Valid(out), "%s", out)
@@ -145,6 +145,6 @@ func TestAppendJSONObject(t *testing.T) {
 	}
 	assert.Equal(t, cols, keys)
 
-	assert.Equal(t, "{}", string(table.AppendJSONObject(nil, nil, nil)))
-	assert.JSONEq(t, `{"a\"b":"x"}`, string(table.AppendJSONObject(nil, []string{`a"b`}, []string{"x"})))
+	assert.Equal(t, "{}", string(table.AppendJSONObject(nil, nil, nil, nil)))
+	assert.JSONEq(t, `{"a\"b":"x"}`, string(table.AppendJSONObject(nil, []string{`a"b`}, []string{"x"}, nil)))
 }

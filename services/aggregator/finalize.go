@@ -122,7 +122,7 @@ func modelUses(m map[string]int) []jobs.ModelUse {
 // in as rows go by.
 func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jobs.Result, error) {
 	columns := resultColumns(j)
-	meta := &results.Meta{Columns: columns, Parts: []results.Part{}}
+	meta := &results.Meta{Columns: columns, TextColumns: j.Input.TextColumns, Parts: []results.Part{}}
 	sum := newSummarizer(columns, j.Spec.Aggregate.Summary)
 	var write func(w *csv.Writer) error
 	if j.Spec.Aggregate.Sort == "" && f.SplitDone {

@@ -104,7 +104,7 @@ func (s *Service) handle(msg *message.Message) error {
 	} else if !errors.Is(err, jobs.ErrNotFound) {
 		return err
 	}
-	columns, rows, err := s.check(ctx, j)
+	columns, rows, text, err := s.check(ctx, j)
 	var problem *events.Problem
 	if errors.As(err, &problem) {
 		log.Info().Str("code", problem.Code).Str("detail", problem.Detail).Msg("input rejected")
@@ -116,7 +116,7 @@ func (s *Service) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	j.Input.Columns, j.Input.Rows = columns, rows
+	j.Input.Columns, j.Input.Rows, j.Input.TextColumns = columns, rows, text
 	if err := s.p.Jobs.Create(ctx, j); err != nil && !errors.Is(err, jobs.ErrExists) {
 		return err
 	}
@@ -146,29 +146,29 @@ func (s *Service) accept(ctx context.Context, j *jobs.Job) error {
 }
 
 // check streams the input once: format, encoding, columns, and that every
-// feature value is a number. It returns the header and the row count, or
-// an *events.Problem.
-func (s *Service) check(ctx context.Context, j *jobs.Job) ([]string, int, error) {
+// feature value is a number. It returns the header, the row count and the
+// columns that held JSON strings, or an *events.Problem.
+func (s *Service) check(ctx context.Context, j *jobs.Job) ([]string, int, []string, error) {
 	rc, _, err := s.p.Store.Get(ctx, j.Input.Key)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open input: %w", err)
+		return nil, 0, nil, fmt.Errorf("open input: %w", err)
 	}
 	defer rc.Close()
 	return Check(rc, j.Spec)
 }
 
 // Check validates an input stream against a spec; problems are *events.Problem.
-func Check(r io.Reader, sp *spec.Spec) ([]string, int, error) {
+func Check(r io.Reader, sp *spec.Spec) ([]string, int, []string, error) {
 	rd, err := table.NewReader(r, sp.Input.Format)
 	if err != nil {
-		return nil, 0, inputProblem(err)
+		return nil, 0, nil, inputProblem(err)
 	}
 	header := rd.Header()
 	if errs := sp.CheckColumns(header); len(errs) > 0 {
-		return nil, 0, &events.Problem{Status: http.StatusBadRequest, Code: "spec_columns", Title: "The spec names columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
+		return nil, 0, nil, &events.Problem{Status: http.StatusBadRequest, Code: "spec_columns", Title: "The spec names columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
 	}
 	if errs := sp.CheckExpressionColumns(header); len(errs) > 0 {
-		return nil, 0, &events.Problem{Status: http.StatusUnprocessableEntity, Code: "expression_columns", Title: "An expression uses columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
+		return nil, 0, nil, &events.Problem{Status: http.StatusUnprocessableEntity, Code: "expression_columns", Title: "An expression uses columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
 	}
 	feats := make([]int, len(sp.Score.Features))
 	for i, f := range sp.Score.Features {
@@ -181,20 +181,24 @@ func Check(r io.Reader, sp *spec.Spec) ([]string, int, error) {
 			break
 		}
 		if err != nil {
-			return nil, 0, inputProblem(err)
+			return nil, 0, nil, inputProblem(err)
 		}
 		rows++
 		for i, c := range feats {
 			if v, err := strconv.ParseFloat(row[c], 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, 0, &events.Problem{Status: http.StatusBadRequest, Code: "input_value", Title: "A feature value is not a number",
+				return nil, 0, nil, &events.Problem{Status: http.StatusBadRequest, Code: "input_value", Title: "A feature value is not a number",
 					Detail: fmt.Sprintf("row %d: column %s: %q is not a finite number", rows, sp.Score.Features[i], row[c]), Line: rows + 1}
 			}
 		}
 	}
 	if rows == 0 {
-		return nil, 0, &events.Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input has no rows", Detail: "the input has a header but no rows"}
+		return nil, 0, nil, &events.Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input has no rows", Detail: "the input has a header but no rows"}
 	}
-	return header, rows, nil
+	var text []string
+	if sc, ok := rd.(table.StringColumns); ok {
+		text = sc.StringColumns()
+	}
+	return header, rows, text, nil
 }
 
 func inputProblem(err error) error {
