@@ -11,26 +11,29 @@ const MaxPartErrors = 100
 // job's key in its own bucket and changed only by compare-and-set, so that
 // a part redelivered any number of times is counted once.
 type FanIn struct {
-	Total        int            `json:"total"` // parts the splitter made; valid once SplitDone
-	SplitDone    bool           `json:"split_done"`
-	Done         Bitmap         `json:"done"`   // parts that reached the aggregator, ok or failed
-	Failed       Bitmap         `json:"failed"` // the subset that failed
-	DoneCount    int            `json:"done_count"`
-	FailedCount  int            `json:"failed_count"`
-	FailedStages map[string]int `json:"failed_stages,omitempty"`
-	Errors       []PartError    `json:"errors,omitempty"`
-	Models       map[string]int `json:"models,omitempty"` // "name@version" → parts
-	Rows         int            `json:"rows"`
-	LastProgress time.Time      `json:"last_progress"`
-	SplitAt      time.Time      `json:"split_at,omitzero"` // when the splitter's count arrived
+	Total        int                `json:"total"` // parts the splitter made; valid once SplitDone
+	SplitDone    bool               `json:"split_done"`
+	Done         Bitmap             `json:"done"`   // parts that reached the aggregator, ok or failed
+	Failed       Bitmap             `json:"failed"` // the subset that failed
+	DoneCount    int                `json:"done_count"`
+	FailedCount  int                `json:"failed_count"`
+	FailedStages map[string]int     `json:"failed_stages,omitempty"`
+	Errors       []PartError        `json:"errors,omitempty"`
+	Models       map[string]int     `json:"models,omitempty"` // "name@version" → parts
+	Rows         int                `json:"rows"`
+	ScoredRows   int                `json:"scored_rows"` // rows of parts a model scored
+	LastProgress time.Time          `json:"last_progress"`
+	SplitAt      time.Time          `json:"split_at,omitzero"` // when the splitter's count arrived
+	Busy         map[string]float64 `json:"busy,omitempty"`    // seconds each stage worked, over counted parts
 }
 
 // Mark is one part arriving at the aggregator.
 type Mark struct {
 	Part  int
 	Rows  int
-	Model string     // "name@version", "" when unscored
-	Error *PartError // nil for a part that succeeded
+	Model string             // "name@version", "" when unscored
+	Error *PartError         // nil for a part that succeeded
+	Busy  map[string]float64 // seconds each stage worked on the part
 }
 
 // Apply adds the marks not counted yet and reports how many were new.
@@ -43,7 +46,14 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 		n++
 		f.DoneCount++
 		f.Rows += m.Rows
-		if m.Model != "" {
+		for stage, sec := range m.Busy {
+			if f.Busy == nil {
+				f.Busy = map[string]float64{}
+			}
+			f.Busy[stage] += sec
+		}
+		if m.Model != "" { // set by the scorer only once it scored the part
+			f.ScoredRows += m.Rows
 			if f.Models == nil {
 				f.Models = map[string]int{}
 			}

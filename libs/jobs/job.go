@@ -61,6 +61,7 @@ type Job struct {
 	Errors    []PartError              `json:"errors,omitempty"`
 	Models    []ModelUse               `json:"models,omitempty"`
 	Result    *Result                  `json:"result,omitempty"`
+	Usage     *JobUsage                `json:"usage,omitempty"` // set once, when the job ends
 	Error     *Error                   `json:"error,omitempty"`
 }
 

@@ -34,6 +34,7 @@ type Platform struct {
 	Store   artifacts.Store
 	Jobs    *jobs.Store
 	Idem    *jobs.Idempotency
+	Meter   *jobs.Meter
 	Tracker *jobs.Tracker
 	Models  *models.Registry
 	Tenants *tenants.Store
@@ -113,6 +114,9 @@ func (p *Platform) Start(ctx context.Context) error {
 		return err
 	}
 	if p.Jobs, err = jobs.Open(ctx, js, jobs.BucketOptions{Replicas: p.cfg.Replicas, Memory: p.cfg.Memory}); err != nil {
+		return err
+	}
+	if p.Meter, err = jobs.OpenMeter(ctx, js, jobs.BucketOptions{Replicas: p.cfg.Replicas}); err != nil {
 		return err
 	}
 	if p.Idem, err = jobs.OpenIdempotency(ctx, js, jobs.BucketOptions{Replicas: p.cfg.Replicas}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
@@ -70,7 +71,9 @@ func (h *Handler) Handle(msg *message.Message) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Spec.Timeouts.Part.D(), errPartTimeout)
 	defer cancel()
 
+	started := time.Now()
 	next, err := h.run(ctx, job, p)
+	p.AddBusy(string(h.Stage), time.Since(started))
 	switch {
 	case err == nil:
 		return h.forward(base, next, p)

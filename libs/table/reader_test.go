@@ -258,3 +258,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += n
 	return n, err
 }
+
+func TestJSONLStringColumns(t *testing.T) {
+	in := `{"id":"007","n":1,"z":null}` + "\n" + `{"id":"8","n":"2"}` + "\n" + `{"id":"9","n":3}` + "\n"
+	r, err := table.NewReader(strings.NewReader(in), "jsonl")
+	require.NoError(t, err)
+	sc, ok := r.(table.StringColumns)
+	require.True(t, ok, "a JSONL reader knows which values were strings")
+	assert.Equal(t, []string{"id"}, sc.StringColumns(), "from the first line")
+	_, err = readAll(t, r)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"id", "n"}, sc.StringColumns(), "a later string marks its column; null does not")
+
+	c, err := table.NewReader(strings.NewReader("a\n\"1\"\n"), "csv")
+	require.NoError(t, err)
+	_, ok = c.(table.StringColumns)
+	assert.False(t, ok, "CSV cells have no type")
+}

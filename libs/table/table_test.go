@@ -148,3 +148,12 @@ func TestAppendJSONObject(t *testing.T) {
 	assert.Equal(t, "{}", string(table.AppendJSONObject(nil, nil, nil, nil)))
 	assert.JSONEq(t, `{"a\"b":"x"}`, string(table.AppendJSONObject(nil, []string{`a"b`}, []string{"x"}, nil)))
 }
+
+func TestAppendJSONObjectTextColumns(t *testing.T) {
+	cols := []string{"id", "n", "obj", "empty"}
+	row := []string{"007", "42", `{"a":1}`, ""}
+	out := table.AppendJSONObject(nil, cols, row, []bool{true, false, true, true})
+	require.True(t, json.Valid(out), "%s", out)
+	assert.JSONEq(t, `{"id":"007","n":42,"obj":"{\"a\":1}","empty":null}`, string(out))
+	assert.JSONEq(t, `{"id":7,"n":42,"obj":{"a":1},"empty":null}`, string(table.AppendJSONObject(nil, cols, []string{"7", "42", `{"a":1}`, ""}, nil)))
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -31,6 +32,7 @@ const (
 	HeaderSolver = "Partita-Solver"
 	HeaderError  = "Partita-Error"
 	HeaderTotal  = "Partita-Total"
+	HeaderBusy   = "Partita-Busy"
 )
 
 // Kinds of message on the aggregate stream.
@@ -52,7 +54,16 @@ type Part struct {
 	Model       string  // "name@version" once scored
 	Solver      *Solver // once optimized
 	Error       *jobs.PartError
-	Total       int // parts made by the splitter, on split-done
+	Total       int                // parts made by the splitter, on split-done
+	Busy        map[string]float64 // seconds each stage worked on the part
+}
+
+// AddBusy records that a stage worked d on the part.
+func (p *Part) AddBusy(stage string, d time.Duration) {
+	if p.Busy == nil {
+		p.Busy = map[string]float64{}
+	}
+	p.Busy[stage] += d.Seconds()
 }
 
 // ID is the part's token in subjects and keys.
@@ -120,6 +131,11 @@ func (c Codec) Encode(ctx context.Context, stage bus.Stage, p *Part) (*message.M
 	if err := setJSON(meta, HeaderError, p.Error); err != nil {
 		return nil, err
 	}
+	if len(p.Busy) > 0 {
+		if err := setJSON(meta, HeaderBusy, &p.Busy); err != nil {
+			return nil, err
+		}
+	}
 	msg := message.NewMessage(bus.MsgID(stage, p.Job, id), payload)
 	msg.Metadata = meta
 	msg.SetContext(ctx)
@@ -183,6 +199,13 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 	}
 	if err := getJSON(m, HeaderError, &p.Error); err != nil {
 		return nil, err
+	}
+	var busy *map[string]float64
+	if err := getJSON(m, HeaderBusy, &busy); err != nil {
+		return nil, err
+	}
+	if busy != nil {
+		p.Busy = *busy
 	}
 	return p, nil
 }

@@ -110,7 +110,7 @@ func (s *Service) handle(msg *message.Message) error {
 		req.total = p.Total
 		req.splitDone = true
 	} else {
-		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Error: p.Error}
+		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Error: p.Error, Busy: p.Busy}
 	}
 	o, err := s.commit.add(ctx, req)
 	if err != nil {

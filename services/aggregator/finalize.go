@@ -63,7 +63,13 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		return fmt.Errorf("assemble result: %w", err)
 	}
 	now := time.Now().UTC()
+	var firstEnd bool // this finalization is the one that records usage
 	j, err = s.p.Jobs.Update(ctx, tenant, id, func(j *jobs.Job) error {
+		firstEnd = j.Usage == nil
+		if firstEnd {
+			j.Usage = &jobs.JobUsage{Parts: f.Total, Rows: f.Rows, Inferences: f.ScoredRows, InputBytes: j.Input.Bytes,
+				ResultBytes: res.Bytes, Seconds: f.Busy, Models: f.Models}
+		}
 		if !j.Status.Terminal() {
 			if err := j.Move(status, now); err != nil {
 				return err
@@ -80,6 +86,12 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	})
 	if err != nil {
 		return err
+	}
+	if firstEnd {
+		// A crash right here loses this job's usage (never counts it twice).
+		if err := s.p.Meter.Add(ctx, tenant, j.Status, *j.Usage); err != nil {
+			s.log.Error().Err(err).Str("tenant", tenant).Str("job", id).Msg("usage not recorded")
+		}
 	}
 	if err := events.Publish(ctx, s.p.Pub, events.Event{Type: events.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {
 		return err

@@ -37,7 +37,7 @@ type JobView struct {
 	Models    []jobs.ModelUse               `json:"models,omitempty"`
 	Errors    []jobs.PartError              `json:"errors,omitempty"`
 	Error     *jobs.Error                   `json:"error,omitempty"`
-	Usage     Usage                         `json:"usage"`
+	Usage     *jobs.JobUsage                `json:"usage"`
 	Spec      *spec.Spec                    `json:"spec"`
 	Webhooks  []webhooks.Attempt            `json:"webhook_attempts,omitempty"`
 	Links     map[string]string             `json:"links"`
@@ -49,31 +49,19 @@ type ModelView struct {
 	Version string `json:"version"`
 }
 
-// Usage is what a job consumed.
-type Usage struct {
-	InputBytes  int64 `json:"input_bytes"`
-	Rows        int   `json:"rows"`
-	ResultBytes int64 `json:"result_bytes"`
-	Parts       int   `json:"parts"`
-	Inferences  int   `json:"inferences"`
-}
-
 func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
 		Progress: j.Progress, Timings: j.Timings, Parts: j.Parts, Models: j.Models, Errors: j.Errors, Error: j.Error, Spec: j.Spec,
 		Model: ModelView{Name: j.Spec.Score.Model, Version: j.Spec.Score.Version},
-		Usage: Usage{InputBytes: j.Input.Bytes, Rows: j.Input.Rows, Parts: j.Parts},
+		Usage: j.Usage,
 		Links: map[string]string{"self": "/v1/jobs/" + j.ID, "result": "/v1/jobs/" + j.ID + "/result"}}
-	if j.Result != nil {
-		v.Usage.ResultBytes = j.Result.Bytes
+	if v.Usage == nil { // not ended yet: what is known so far
+		v.Usage = &jobs.JobUsage{Rows: j.Input.Rows, InputBytes: j.Input.Bytes, Parts: j.Parts}
 	}
 	if !j.Status.Terminal() {
 		v.Progress, v.Parts, v.Timings = s.liveProgress(ctx, j)
 	} else if j.Spec.Delivery.Webhook != "" {
 		v.Webhooks, _ = s.deliveries.Attempts(ctx, j.Tenant, j.ID)
-	}
-	if j.Status == jobs.Succeeded {
-		v.Usage.Inferences = j.Input.Rows
 	}
 	return v
 }
@@ -278,4 +266,15 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, s.view(r.Context(), j))
+}
+
+// getUsage handles GET /v1/usage: the tenant's usage over its ended jobs.
+func (s *Service) getUsage(w http.ResponseWriter, r *http.Request) {
+	u, _, err := s.p.Meter.Get(r.Context(), tenantOf(r))
+	if err != nil {
+		s.log.Error().Err(err).Msg("usage")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read usage", "try again shortly")
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
 )
 
@@ -129,6 +130,9 @@ func (s *Service) routes() []route {
 		{method: "POST", path: "/v1/webhooks/secret:rotate", id: "rotateWebhookSecret", tag: "webhooks", auth: true, handler: s.rotateSecret,
 			summary:   "Rotate the signing secret. For 24 hours deliveries carry signatures with the old and the new secret.",
 			responses: responses(map[int]body{200: {desc: "the new secret, and the previous one while it still signs", contentType: "application/json", typ: typeOf[SecretView]()}})},
+		{method: "GET", path: "/v1/usage", id: "getUsage", tag: "usage", auth: true, handler: s.getUsage,
+			summary:   "The tenant's usage over its ended jobs: jobs by status, parts, rows, inferences, bytes stored, seconds each stage worked, parts per model version.",
+			responses: responses(map[int]body{200: {desc: "usage", contentType: "application/json", typ: typeOf[jobs.Usage]()}})},
 		{method: "GET", path: "/healthz", id: "healthz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,
 			summary: "Liveness.", responses: map[int]body{200: {desc: "alive", contentType: "text/plain"}}},
 		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,
