@@ -97,6 +97,12 @@ func Efficiency(ctx context.Context, o Options) ([]Result, error) {
 
 // poolMakespan runs n tasks of `rounds` on a pool of `workers` goroutines.
 func poolMakespan(n, workers, rounds int) time.Duration {
+	return runPool(n, workers, func() { spin(rounds) })
+}
+
+// runPool runs task n times on a pool of `workers` goroutines: the
+// hand-made worker pool users write today, as a baseline.
+func runPool(n, workers int, task func()) time.Duration {
 	tasks := make(chan struct{}, n)
 	for range n {
 		tasks <- struct{}{}
@@ -109,7 +115,7 @@ func poolMakespan(n, workers, rounds int) time.Duration {
 		go func() {
 			defer wg.Done()
 			for range tasks {
-				spin(rounds)
+				task()
 			}
 		}()
 	}

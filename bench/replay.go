@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/partita/partita/libs/models"
@@ -93,26 +92,11 @@ func (r replay) run(ctx context.Context, o Options) ([]Result, error) {
 func poolOverRemote(ctx context.Context, endpoint string, n, c int) float64 {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}}
 	body := `{"inputs":[{"name":"input","shape":[1,9],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9]}]}`
-	tasks := make(chan struct{}, n)
-	for range n {
-		tasks <- struct{}{}
-	}
-	close(tasks)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range tasks {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/infer", stringsReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				if resp, err := client.Do(req); err == nil {
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start).Seconds()
+	return runPool(n, c, func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/infer", stringsReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}).Seconds()
 }

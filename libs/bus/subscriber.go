@@ -113,19 +113,9 @@ func (s *Subscriber) consume(ctx context.Context, opts ConsumerOptions, it jetst
 		case <-ctx.Done():
 			return
 		}
-		msg, err := it.Next()
-		if err != nil {
-			<-sem
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			s.log.Warn().Err(err).Str("consumer", opts.Durable).Msg("pull failed; retrying")
-			select {
-			case <-time.After(100 * time.Millisecond):
-			case <-ctx.Done():
-				return
-			}
-			continue
+		msg, ok := s.next(ctx, opts, it)
+		if !ok {
+			return
 		}
 		inflight.Add(1)
 		go func() {
@@ -223,20 +213,31 @@ func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant stri
 				return
 			}
 		}
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			s.log.Warn().Err(err).Str("consumer", opts.Durable).Msg("pull failed; retrying")
-			select {
-			case <-time.After(100 * time.Millisecond):
-			case <-ctx.Done():
-				return
-			}
-			continue
+		msg, ok := s.next(ctx, opts, it)
+		if !ok {
+			return
 		}
 		q.push(tenant, msg)
+	}
+}
+
+// next returns the consumer's next message, retrying transient pull
+// errors; false once the iterator is stopped or ctx ends.
+func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstream.MessagesContext) (jetstream.Msg, bool) {
+	for {
+		msg, err := it.Next()
+		if err == nil {
+			return msg, true
+		}
+		if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil, false
+		}
+		s.log.Warn().Err(err).Str("consumer", opts.Durable).Msg("pull failed; retrying")
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, false
+		}
 	}
 }
 
