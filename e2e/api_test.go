@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,37 @@ func TestUsageAccumulatesPerTenant(t *testing.T) {
 	parts, _ := expectedParts(t, fleetCSV(t, 200, 4), 50)
 	require.EqualValues(t, 2*parts, u["parts_per_model"].(map[string]any)["dga-risk@1"])
 	require.EqualValues(t, 2*parts, u["parts"])
+}
+
+// TestJSONSubmitWithInputURL submits {"spec", "input_url"}: the gateway
+// fetches the input (loopback allowed here, as in `partita dev`), and
+// refuses URLs the outbound policy forbids.
+func TestJSONSubmitWithInputURL(t *testing.T) {
+	data := fleetCSV(t, 60, 3)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/fleet.csv" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(data)
+	}))
+	defer files.Close()
+	h := start(t, harnessOptions{args: []string{"--outbound.allow-loopback"}})
+	body, err := json.Marshal(map[string]any{"spec": scoreSpec("csv", "dga-risk", 100, ""), "input_url": files.URL + "/fleet.csv"})
+	require.NoError(t, err)
+	r := h.sendWith("POST", "/v1/jobs", "application/json", body, map[string]string{"Prefer": "wait=10"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Len(t, h.result(jobID(t, r)).Rows, 60)
+
+	body, _ = json.Marshal(map[string]any{"spec": scoreSpec("csv", "dga-risk", 100, ""), "input_url": files.URL + "/missing.csv"})
+	r = h.sendWith("POST", "/v1/jobs", "application/json", body, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
+	require.Equal(t, "input_url_refused", r.json(t)["code"])
+
+	strict := start(t, harnessOptions{})
+	body, _ = json.Marshal(map[string]any{"spec": scoreSpec("csv", "dga-risk", 100, ""), "input_url": files.URL + "/fleet.csv"})
+	r = strict.sendWith("POST", "/v1/jobs", "application/json", body, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
+	require.Equal(t, "input_url_refused", r.json(t)["code"])
+	require.Zero(t, len(strict.get("/v1/jobs", nil).json(t)["jobs"].([]any)))
 }

@@ -29,11 +29,19 @@ func ortLib(t *testing.T) string {
 
 func (h *harness) send(method, path, contentType string, body []byte) *response {
 	h.t.Helper()
+	return h.sendWith(method, path, contentType, body, nil)
+}
+
+func (h *harness) sendWith(method, path, contentType string, body []byte, headers map[string]string) *response {
+	h.t.Helper()
 	req, err := http.NewRequest(method, h.url+path, bytes.NewReader(body))
 	require.NoError(h.t, err)
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	return h.do(req)
 }

@@ -66,6 +66,9 @@ func (s *Service) OpenAPI() *huma.OpenAPI {
 		}
 		if r.request != nil {
 			op.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{r.request.contentType: {Schema: requestSchema(reg, r.request)}}}
+			if r.request.alsoJSON != nil {
+				op.RequestBody.Content["application/json"] = &huma.MediaType{Schema: reg.Schema(r.request.alsoJSON, true, "")}
+			}
 		}
 		codes := make([]int, 0, len(r.responses))
 		for c := range r.responses {

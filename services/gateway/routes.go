@@ -37,6 +37,7 @@ type body struct {
 	contentType string
 	typ         reflect.Type
 	multipart   map[string]string // form field → description, for multipart requests
+	alsoJSON    reflect.Type      // a request that may also be sent as JSON of this type
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -69,12 +70,14 @@ func (s *Service) routes() []route {
 				{name: "Prefer", in: "header", desc: "wait=N: wait up to N seconds (capped by the server) for the job to end", typ: typeOf[string]()},
 				{name: "Idempotency-Key", in: "header", desc: "the same key and body within 24 h replays the first answer; another body with the key is 422", typ: typeOf[string]()},
 			},
-			request: &body{contentType: "multipart/form-data", multipart: map[string]string{"spec": "job spec, YAML or JSON", "input": "input data file, CSV or JSONL"}},
+			request: &body{contentType: "multipart/form-data", multipart: map[string]string{"spec": "job spec, YAML or JSON", "input": "input data file, CSV or JSONL"},
+				alsoJSON: typeOf[JSONSubmit]()},
 			responses: responses(map[int]body{
 				200: {desc: "the job ended within the wait; its result is inline under `result`", contentType: "application/json", typ: typeOf[JobWithResult]()},
 				201: {desc: "the job was accepted", contentType: "application/json", typ: typeOf[JobView]()},
 				202: {desc: "the job is running; follow Location", contentType: "application/json", typ: typeOf[JobView]()},
 				413: problemBody, 415: problemBody, 422: problemBody,
+				409: problemBody,
 			})},
 		{method: "GET", path: "/v1/jobs", id: "listJobs", tag: "jobs", auth: true, handler: s.listJobs,
 			summary: "The tenant's jobs, newest first.",

@@ -19,6 +19,7 @@ import (
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/events"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/spec"
 )
 
@@ -42,8 +43,9 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "multipart/form-data" {
-		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Send multipart/form-data", "POST /v1/jobs takes multipart/form-data with a `spec` part and an `input` file part")
+	if mt != "multipart/form-data" && mt != "application/json" {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Send multipart/form-data or JSON",
+			"POST /v1/jobs takes multipart/form-data with a `spec` part and an `input` file part, or JSON {\"spec\": …, \"input_url\": \"https://…\"}")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
@@ -198,10 +200,54 @@ func (s *statusRecorder) Flush() {
 	}
 }
 
-// receive reads the multipart body: the spec into memory (bounded), the
-// input streamed into the store. It returns the parsed spec, the input
-// size and a fingerprint of the request (for Idempotency-Key).
+// receive reads the request — a multipart body with the spec and the
+// input file, or JSON with the spec and the URL of the input — streams the
+// input into the store, and validates the spec. It returns the spec, the
+// input size and a fingerprint of the request (for Idempotency-Key).
 func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, string, *Problem) {
+	var (
+		specDoc []byte
+		size    int64
+		input   string // hash of the input, or of its URL
+		prob    *Problem
+	)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		specDoc, size, input, prob = s.receiveJSON(r, inputKey)
+	} else {
+		specDoc, size, input, prob = s.receiveMultipart(r, inputKey)
+	}
+	if prob != nil {
+		return nil, 0, "", prob
+	}
+	if size == 0 {
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input is empty", Detail: "the input has no bytes"}
+	}
+	sp, err := spec.Parse(specDoc, s.limits)
+	if err != nil {
+		var fe spec.Errors
+		if errors.As(err, &fe) {
+			p := &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: fe.Error()}
+			if fe.Has(spec.CodeNonConvex) {
+				p.Status, p.Code, p.Title = http.StatusUnprocessableEntity, spec.CodeNonConvex, "The optimization problem would not be convex"
+			}
+			for _, e := range fe {
+				p.Errors = append(p.Errors, FieldError{Path: e.Path, Message: e.Message})
+			}
+			return nil, 0, "", p
+		}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: err.Error()}
+	}
+	if prob := s.checkModel(r.Context(), tenantOf(r), sp); prob != nil {
+		return nil, 0, "", prob
+	}
+	if prob := s.checkWebhook(r.Context(), sp); prob != nil {
+		return nil, 0, "", prob
+	}
+	specHash := sha256.Sum256(specDoc)
+	return sp, size, hex.EncodeToString(specHash[:]) + input, nil
+}
+
+func (s *Service) receiveMultipart(r *http.Request, inputKey string) ([]byte, int64, string, *Problem) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Malformed multipart body", Detail: err.Error()}
@@ -238,33 +284,73 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "missing_spec", Title: "No spec", Detail: "the multipart body has no `spec` field"}
 	case size < 0:
 		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "missing_input", Title: "No input", Detail: "the multipart body has no `input` file"}
-	case size == 0:
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input is empty", Detail: "the `input` file has no bytes"}
 	}
-	sp, err := spec.Parse(specDoc, s.limits)
+	return specDoc, size, hex.EncodeToString(inputHash.Sum(nil)), nil
+}
+
+// JSONSubmit is the JSON form of POST /v1/jobs: the spec (an object, or a
+// YAML/JSON document as a string) and the URL of the input, which the
+// gateway fetches (through the outbound policy) into the artifact store.
+type JSONSubmit struct {
+	Spec     any    `json:"spec" doc:"the job spec: an object, or a YAML or JSON document as a string"`
+	InputURL string `json:"input_url" doc:"http(s) URL of the input (CSV or JSONL), fetched by the gateway; internal addresses are refused"`
+}
+
+// inputFetchTimeout bounds fetching an input_url.
+const inputFetchTimeout = 10 * time.Minute
+
+func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, string, *Problem) {
+	var req struct {
+		Spec     json.RawMessage `json:"spec"`
+		InputURL string          `json:"input_url"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, spec.MaxSize+4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_body", Title: "Malformed JSON body", Detail: `send {"spec": {...}, "input_url": "https://..."}: ` + err.Error()}
+	}
+	specDoc := []byte(req.Spec)
+	var asString string
+	if json.Unmarshal(req.Spec, &asString) == nil {
+		specDoc = []byte(asString) // a YAML or JSON document given as a string
+	}
+	if len(req.Spec) == 0 || req.InputURL == "" {
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_body", Title: "Incomplete JSON body", Detail: "`spec` and `input_url` are both required"}
+	}
+	refuse := func(detail string) *Problem {
+		return &Problem{Status: http.StatusUnprocessableEntity, Code: "input_url_refused", Title: "The input cannot be fetched", Detail: detail,
+			Errors: []FieldError{{Path: "input_url", Message: detail}}}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), inputFetchTimeout)
+	defer cancel()
+	if err := safehttp.CheckURL(ctx, req.InputURL, s.p.OutboundOptions(0)); err != nil {
+		return nil, 0, "", refuse(err.Error())
+	}
+	get, err := http.NewRequestWithContext(ctx, http.MethodGet, req.InputURL, nil)
 	if err != nil {
-		var fe spec.Errors
-		if errors.As(err, &fe) {
-			p := &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: fe.Error()}
-			if fe.Has(spec.CodeNonConvex) {
-				p.Status, p.Code, p.Title = http.StatusUnprocessableEntity, spec.CodeNonConvex, "The optimization problem would not be convex"
-			}
-			for _, e := range fe {
-				p.Errors = append(p.Errors, FieldError{Path: e.Path, Message: e.Message})
-			}
-			return nil, 0, "", p
-		}
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: err.Error()}
+		return nil, 0, "", refuse(err.Error())
 	}
-	if prob := s.checkModel(r.Context(), tenantOf(r), sp); prob != nil {
-		return nil, 0, "", prob
+	resp, err := s.p.OutboundClient(0).Do(get)
+	if err != nil {
+		return nil, 0, "", refuse(err.Error())
 	}
-	if prob := s.checkWebhook(r.Context(), sp); prob != nil {
-		return nil, 0, "", prob
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, "", refuse(fmt.Sprintf("GET %s answered %s", req.InputURL, resp.Status))
 	}
-	specHash := sha256.Sum256(specDoc)
-	fp := hex.EncodeToString(specHash[:]) + hex.EncodeToString(inputHash.Sum(nil))
-	return sp, size, fp, nil
+	if resp.ContentLength > s.cfg.MaxUpload {
+		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is %d bytes; the limit is %d", resp.ContentLength, s.cfg.MaxUpload)}
+	}
+	body := io.LimitReader(resp.Body, s.cfg.MaxUpload+1)
+	info, err := s.p.Store.Put(ctx, inputKey, body, -1)
+	if err != nil {
+		return nil, 0, "", refuse("reading it failed: " + err.Error())
+	}
+	if info.Size > s.cfg.MaxUpload {
+		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is over the limit of %d bytes", s.cfg.MaxUpload)}
+	}
+	urlHash := sha256.Sum256([]byte(req.InputURL))
+	return specDoc, info.Size, hex.EncodeToString(urlHash[:]), nil
 }
 
 func bodyProblem(err error) *Problem {
