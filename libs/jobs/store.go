@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/kvwatch"
 )
 
 // KV buckets.
@@ -34,7 +35,6 @@ type BucketOptions struct {
 type Store struct {
 	jobs  jetstream.KeyValue
 	fanin jetstream.KeyValue
-	now   func() time.Time
 }
 
 // Open creates or binds the buckets.
@@ -52,7 +52,7 @@ func Open(ctx context.Context, js jetstream.JetStream, o BucketOptions) (*Store,
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", FanInBucket, err)
 	}
-	return &Store{jobs: jobs, fanin: fanin, now: time.Now}, nil
+	return &Store{jobs: jobs, fanin: fanin}, nil
 }
 
 // Create records a new job; ErrExists if its id is taken.
@@ -262,28 +262,11 @@ func (s *Store) Watch(ctx context.Context, fn func(*Job)) error {
 	if err != nil {
 		return fmt.Errorf("watch jobs: %w", err)
 	}
-	go func() {
-		defer w.Stop()
-		for {
-			select {
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil || e.Operation() != jetstream.KeyValuePut {
-					continue
-				}
-				var j Job
-				if json.Unmarshal(e.Value(), &j) == nil {
-					fn(&j)
-				}
-			case <-ctx.Done():
-				return
-			}
+	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) {
+		var j Job
+		if json.Unmarshal(e.Value(), &j) == nil {
+			fn(&j)
 		}
-	}()
+	}})
 	return nil
 }
-
-// Now is the store's clock.
-func (s *Store) Now() time.Time { return s.now() }

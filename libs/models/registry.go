@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/kvwatch"
 )
 
 // Bucket is the KV bucket of model metadata, keyed "<tenant>.<name>".
@@ -221,42 +222,28 @@ func (r *Registry) Watch(ctx context.Context, onChange func(*Model)) error {
 		return fmt.Errorf("watch models: %w", err)
 	}
 	// The watch replays current values first; the cache is trusted once
-	// that replay ended (a nil entry).
-	go func() {
-		defer w.Stop()
-		defer func() {
+	// that replay ended.
+	setWatching := func(on bool) func() {
+		return func() {
 			r.mu.Lock()
-			r.watching = false
+			r.watching = on
 			r.mu.Unlock()
-		}()
-		for {
-			select {
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					r.mu.Lock()
-					r.watching = true
-					r.mu.Unlock()
-					continue
-				}
-				if e.Operation() != jetstream.KeyValuePut {
-					continue
-				}
-				var m Model
-				if json.Unmarshal(e.Value(), &m) != nil {
-					continue
-				}
-				r.remember(&m)
-				if onChange != nil {
-					onChange(&m)
-				}
-			case <-ctx.Done():
+		}
+	}
+	kvwatch.Follow(ctx, w, kvwatch.Handlers{
+		Put: func(e jetstream.KeyValueEntry) {
+			var m Model
+			if json.Unmarshal(e.Value(), &m) != nil {
 				return
 			}
-		}
-	}()
+			r.remember(&m)
+			if onChange != nil {
+				onChange(&m)
+			}
+		},
+		Replayed: setWatching(true),
+		Stopped:  setWatching(false),
+	})
 	return nil
 }
 

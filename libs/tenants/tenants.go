@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/kvwatch"
 )
 
 // Buckets.
@@ -234,21 +236,6 @@ func (s *Store) WatchTenants(ctx context.Context, fn func(tenant string)) error 
 	if err != nil {
 		return fmt.Errorf("watch tenants: %w", err)
 	}
-	go func() {
-		defer w.Stop()
-		for {
-			select {
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e != nil && e.Operation() == jetstream.KeyValuePut {
-					fn(e.Key())
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) { fn(e.Key()) }})
 	return nil
 }
