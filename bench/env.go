@@ -12,14 +12,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/partita/partita/internal/client"
-	"github.com/partita/partita/internal/targets"
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/libs/config"
+	"github.com/partita/partita/internal/devproc"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/services/scorer"
 )
@@ -30,60 +27,47 @@ const (
 	APIKey = "pk_bench"
 )
 
-// Dev is a running in-process Partita.
+// Dev is a running in-process Partita with the bench tenant.
 type Dev struct {
-	Proc   *app.Process
-	URL    string
+	*devproc.Process
 	Client *client.Client
-	stop   func() error
 }
 
 // StartDev starts Partita in process in dir with extra flags.
 func StartDev(ctx context.Context, dir string, args []string, scorerOpts ...scorer.Option) (*Dev, error) {
-	cfg := &app.Config{Modules: targets.Modules(scorerOpts...)}
-	all := append([]string{"--data-dir", dir, "--http", "127.0.0.1:0", "--log.level", "error"}, args...)
-	if _, err := config.Load(cfg, "bench", all, func(string) string { return "" }); err != nil {
-		return nil, err
-	}
-	proc, err := app.Build(cfg, app.Names(cfg.Modules), zerolog.New(os.Stderr).Level(zerolog.ErrorLevel))
+	proc, err := devproc.Start(ctx, dir, append([]string{"--log.level", "error"}, args...), zerolog.New(os.Stderr).Level(zerolog.ErrorLevel), scorerOpts...)
 	if err != nil {
 		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(runCtx) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for proc.Ready() != nil {
-		select {
-		case err := <-done:
-			cancel()
-			return nil, fmt.Errorf("partita stopped while starting: %w", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			return nil, fmt.Errorf("partita not ready within 60s: %v", proc.Ready())
-		}
-	}
 	if err := proc.Platform.Tenants.Ensure(ctx, Tenant, "bench", APIKey); err != nil {
-		cancel()
+		_ = proc.Stop()
 		return nil, err
 	}
-	url := "http://" + proc.Service("gateway").(interface{ Addr() string }).Addr()
-	return &Dev{Proc: proc, URL: url, Client: client.New(url, APIKey), stop: func() error { cancel(); return <-done }}, nil
+	return &Dev{Process: proc, Client: client.New(proc.URL, APIKey)}, nil
 }
-
-// Stop stops Partita.
-func (d *Dev) Stop() error { return d.stop() }
 
 // PushModel registers a model file for the bench tenant under alias prod.
 func (d *Dev) PushModel(ctx context.Context, name, kind string, width int, file []byte, endpoint string) error {
-	v, err := d.Proc.Platform.Models.Push(ctx, Tenant, name, file, models.Version{Kind: kind, Width: width, Endpoint: endpoint})
+	v, err := d.Platform.Models.Push(ctx, Tenant, name, file, models.Version{Kind: kind, Width: width, Endpoint: endpoint})
 	if err != nil {
 		return err
 	}
-	_, err = d.Proc.Platform.Models.SetAlias(ctx, Tenant, name, "prod", models.Alias{Version: v.Number})
+	_, err = d.Platform.Models.SetAlias(ctx, Tenant, name, "prod", models.Alias{Version: v.Number})
 	return err
+}
+
+// startWithTiny starts Partita for a scenario with the "tiny" model loaded.
+func startWithTiny(ctx context.Context, o Options, scenario string) (*Dev, []byte, error) {
+	dev, err := StartDev(ctx, o.Dir(scenario), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	file, err := dev.pushTiny(ctx)
+	if err != nil {
+		_ = dev.Stop()
+		return nil, nil, err
+	}
+	return dev, file, nil
 }
 
 // pushTiny registers examples/fleet's logistic model as "tiny" (alias prod)

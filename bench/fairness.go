@@ -13,17 +13,13 @@ import (
 // Fairness measures tenant B's one-part job latency while tenant A runs a
 // 10,000-part job, against B's latency on an idle system.
 func Fairness(ctx context.Context, o Options) ([]Result, error) {
-	dev, err := StartDev(ctx, o.Dir("fairness"), nil)
+	dev, file, err := startWithTiny(ctx, o, "fairness")
 	if err != nil {
 		return nil, err
 	}
 	defer dev.Stop()
-	file, err := dev.pushTiny(ctx)
-	if err != nil {
-		return nil, err
-	}
 	// Tenant A has its own key and model.
-	p := dev.Proc.Platform
+	p := dev.Platform
 	if err := p.Tenants.Ensure(ctx, "tenant-a", "bench", "pk_tenant_a"); err != nil {
 		return nil, err
 	}

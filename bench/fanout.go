@@ -28,15 +28,11 @@ func scoreOnlySpec(model string, maxRows int, extra string) string {
 // logistic model, end to end in an in-process Partita, against scoring the
 // same rows in one in-process loop.
 func Fanout(ctx context.Context, o Options) ([]Result, error) {
-	dev, err := StartDev(ctx, o.Dir("fanout"), nil)
+	dev, file, err := startWithTiny(ctx, o, "fanout")
 	if err != nil {
 		return nil, err
 	}
 	defer dev.Stop()
-	file, err := dev.pushTiny(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []Result
 	for _, n := range o.Sizes([]int{1000, 5000, 10000}) {
 		input := fleetInput(n, 10)

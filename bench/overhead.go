@@ -34,14 +34,11 @@ func Overhead(ctx context.Context, o Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dev, err := StartDev(ctx, o.Dir("overhead"), nil)
+	dev, _, err := startWithTiny(ctx, o, "overhead")
 	if err != nil {
 		return nil, err
 	}
 	defer dev.Stop()
-	if _, err := dev.pushTiny(ctx); err != nil {
-		return nil, err
-	}
 	input := fleetInput(n, 10)
 	var perPart []float64
 	for range o.Runs {

@@ -13,15 +13,11 @@ import (
 // Sync measures the latency of a one-part job submitted with Prefer: wait,
 // one request at a time, against the model call alone.
 func Sync(ctx context.Context, o Options) ([]Result, error) {
-	dev, err := StartDev(ctx, o.Dir("sync"), nil)
+	dev, file, err := startWithTiny(ctx, o, "sync")
 	if err != nil {
 		return nil, err
 	}
 	defer dev.Stop()
-	file, err := dev.pushTiny(ctx)
-	if err != nil {
-		return nil, err
-	}
 	n := 1000
 	if o.Tiny {
 		n = 20

@@ -23,9 +23,8 @@ import (
 
 	"github.com/partita/partita/examples/fleet/fleetgen"
 	"github.com/partita/partita/internal/client"
-	"github.com/partita/partita/internal/targets"
+	"github.com/partita/partita/internal/devproc"
 	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/services/scorer"
 )
@@ -50,28 +49,12 @@ type harnessOptions struct {
 
 func start(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	cfg := &app.Config{Modules: targets.Modules(o.scorer...)}
-	args := append([]string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--aggregator.watchdog-every", "100ms"}, o.args...)
-	_, err := config.Load(cfg, "e2e", args, func(string) string { return "" })
-	require.NoError(t, err)
+	args := append([]string{"--aggregator.watchdog-every", "100ms"}, o.args...)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	proc, err := app.Build(cfg, app.Names(cfg.Modules), log)
+	proc, err := devproc.Start(t.Context(), t.TempDir(), args, log, o.scorer...)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	require.Eventually(t, func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("process stopped while starting: %v", err)
-		default:
-		}
-		return proc.Ready() == nil
-	}, 30*time.Second, 10*time.Millisecond, "process never became ready")
+	t.Cleanup(func() { require.NoError(t, proc.Stop()) })
+	ctx := context.Background()
 
 	p := proc.Platform
 	require.NoError(t, p.Tenants.Ensure(ctx, tenant, "test", apiKey))
@@ -82,8 +65,7 @@ func start(t *testing.T, o harnessOptions) *harness {
 	_, err = p.Models.SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
 	require.NoError(t, err)
 
-	url := "http://" + proc.Service("gateway").(interface{ Addr() string }).Addr()
-	return &harness{t: t, proc: proc, url: url, c: client.New(url, apiKey)}
+	return &harness{t: t, proc: proc.Process, url: proc.URL, c: client.New(proc.URL, apiKey)}
 }
 
 // pushModel registers a model of any kind for the test tenant with alias prod.
