@@ -11,20 +11,23 @@ const MaxPartErrors = 100
 // job's key in its own bucket and changed only by compare-and-set, so that
 // a part redelivered any number of times is counted once.
 type FanIn struct {
-	Total        int                `json:"total"` // parts the splitter made; valid once SplitDone
-	SplitDone    bool               `json:"split_done"`
-	Done         Bitmap             `json:"done"`   // parts that reached the aggregator, ok or failed
-	Failed       Bitmap             `json:"failed"` // the subset that failed
-	DoneCount    int                `json:"done_count"`
-	FailedCount  int                `json:"failed_count"`
-	FailedStages map[string]int     `json:"failed_stages,omitempty"`
-	Errors       []PartError        `json:"errors,omitempty"`
-	Models       map[string]int     `json:"models,omitempty"` // "name@version" → parts
-	Rows         int                `json:"rows"`
-	ScoredRows   int                `json:"scored_rows"` // rows of parts a model scored
-	LastProgress time.Time          `json:"last_progress"`
-	SplitAt      time.Time          `json:"split_at,omitzero"` // when the splitter's count arrived
-	Busy         map[string]float64 `json:"busy,omitempty"`    // seconds each stage worked, over counted parts
+	Total        int            `json:"total"` // parts the splitter made; valid once SplitDone
+	SplitDone    bool           `json:"split_done"`
+	Done         Bitmap         `json:"done"`   // parts that reached the aggregator, ok or failed
+	Failed       Bitmap         `json:"failed"` // the subset that failed
+	DoneCount    int            `json:"done_count"`
+	FailedCount  int            `json:"failed_count"`
+	FailedStages map[string]int `json:"failed_stages,omitempty"`
+	Errors       []PartError    `json:"errors,omitempty"`
+	Models       map[string]int `json:"models,omitempty"` // "name@version" → parts
+	Rows         int            `json:"rows"`
+	ScoredRows   int            `json:"scored_rows"` // rows of parts a model scored
+	LastProgress time.Time      `json:"last_progress"`
+	SplitAt      time.Time      `json:"split_at,omitzero"` // when the splitter's count arrived
+	// Closed is set when the job ends (cancel, finalization): from then on
+	// no part is counted, so nothing finishes after a cancel was answered.
+	Closed bool               `json:"closed,omitempty"`
+	Busy   map[string]float64 `json:"busy,omitempty"` // seconds each stage worked, over counted parts
 }
 
 // Mark is one part arriving at the aggregator.
@@ -37,7 +40,11 @@ type Mark struct {
 }
 
 // Apply adds the marks not counted yet and reports how many were new.
+// A closed record counts nothing.
 func (f *FanIn) Apply(marks []Mark, now time.Time) int {
+	if f.Closed {
+		return 0
+	}
 	n := 0
 	for _, m := range marks {
 		if !f.Done.Set(m.Part) {

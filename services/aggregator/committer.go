@@ -117,7 +117,7 @@ func (c *committer) commitJob(ctx context.Context, rs []*request) outcome {
 		overBefore = f.SplitDone && f.FailedPercent() > tolerated
 		f.Apply(marks, now)
 		for _, r := range rs {
-			if r.splitDone && !f.SplitDone {
+			if r.splitDone && !f.SplitDone && !f.Closed {
 				f.SplitDone, f.Total = true, r.total
 				f.LastProgress, f.SplitAt = now, now
 			}

@@ -53,7 +53,9 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if j.Status.Terminal() && j.Result != nil {
 		return s.cleanup(ctx, tenant, id, true) // already finished; a late part re-created state
 	}
-	f, err := s.p.Jobs.FanIn(ctx, tenant, id)
+	// Close the count first: a part arriving from now on is not counted,
+	// and the result holds exactly the counted parts.
+	f, _, err := s.p.Jobs.UpdateFanIn(ctx, tenant, id, func(f *jobs.FanIn) { f.Closed = true })
 	if err != nil {
 		return err
 	}
@@ -151,6 +153,9 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 				if errors.Is(err, jetstream.ErrMsgNotFound) {
 					continue // never finished (timed out or cancelled job)
 				}
+				if err == nil && !f.Done.Has(p.Index) {
+					continue // arrived after the count closed
+				}
 				if err != nil {
 					return err
 				}
@@ -171,7 +176,9 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 		}
 		ids := make([]int, 0, len(parts))
 		for id := range parts {
-			ids = append(ids, id)
+			if f.Done.Has(id) { // counted before the count closed
+				ids = append(ids, id)
+			}
 		}
 		slices.Sort(ids)
 		var rows [][]string

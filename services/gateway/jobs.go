@@ -260,6 +260,12 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the job", "try again shortly")
 		return
 	}
+	// Close the job's count before answering: no part finishes afterwards.
+	if _, _, err := s.p.Jobs.UpdateFanIn(r.Context(), j.Tenant, j.ID, func(f *jobs.FanIn) { f.Closed = true }); err != nil {
+		s.log.Error().Err(err).Msg("close the count of a cancelled job")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the job", "try again shortly")
+		return
+	}
 	if j.Status == jobs.Canceled {
 		if err := events.Publish(r.Context(), s.p.Pub, events.Event{Type: events.Final(jobs.Canceled), Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
 			s.log.Warn().Err(err).Msg("publish cancel event")
