@@ -1,9 +1,10 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,13 +28,13 @@ func Memory(ctx context.Context, o Options) ([]Result, error) {
 		return nil, err
 	}
 	dir := o.Dir("memory")
-	addr, err := freeAddr()
+	cmd := exec.CommandContext(ctx, bin, "dev", "--data-dir", dir, "--http", "127.0.0.1:0", "--log.level", "error")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY="+APIKey)
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "dev", "--data-dir", dir, "--http", addr, "--log.level", "error")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY="+APIKey)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -41,7 +42,10 @@ func Memory(ctx context.Context, o Options) ([]Result, error) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	}()
-	url := "http://" + addr
+	url, err := bannerURL(stdout)
+	if err != nil {
+		return nil, err
+	}
 	if err := waitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
 		return nil, err
 	}
@@ -114,12 +118,15 @@ func repoRoot() (string, error) {
 
 func splitLines(s string) []string { return strings.Split(s, "\n") }
 
-// freeAddr is a loopback address whose port was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// bannerURL reads the URL `partita dev` prints when it is running, then
+// keeps draining its output.
+func bannerURL(stdout io.Reader) (string, error) {
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		if url, ok := strings.CutPrefix(strings.TrimSpace(lines.Text()), "URL:"); ok {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return strings.TrimSpace(url), nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("partita dev exited before printing its URL")
 }

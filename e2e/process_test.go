@@ -3,9 +3,9 @@ package e2e
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,14 +46,6 @@ func partitaBin(t *testing.T) string {
 	return binPath
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // process is a running child process whose stderr is kept for failures.
 type process struct {
 	name string
@@ -73,10 +65,14 @@ func startProcess(t *testing.T, name string, dir string, env []string, args ...s
 	require.NoError(t, err)
 	require.NoError(t, p.cmd.Start())
 	go func() {
-		b, _ := io.ReadAll(stderr)
-		p.mu.Lock()
-		p.log.Write(b)
-		p.mu.Unlock()
+		lines := bufio.NewScanner(stderr)
+		lines.Buffer(make([]byte, 64<<10), 1<<20)
+		for lines.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(lines.Text() + "\n")
+			p.mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, stderr)
 		p.done <- p.cmd.Wait()
 	}()
 	t.Cleanup(func() {
@@ -94,6 +90,29 @@ func startProcess(t *testing.T, name string, dir string, env []string, args ...s
 		}
 	})
 	return p
+}
+
+// listenAddr waits for the process to log the address its REST API
+// listens on (it binds port 0, so no port is picked before it starts).
+func (p *process) listenAddr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, line := range strings.Split(p.log.String(), "\n") {
+			var entry struct {
+				Message string `json:"message"`
+				Addr    string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message == "REST API listening" {
+				addr = entry.Addr
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second, 20*time.Millisecond, "%s never said where it listens", p.name)
+	return addr
 }
 
 func waitReady(t *testing.T, url string, procs ...*process) {
@@ -175,11 +194,10 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey, "--log.level", "warn", "--ort-lib", ortLib(t)}
 	var procs []*process
 	for _, target := range []string{"ingest", "splitter", "scorer", "optimizer", "aggregator", "webhooks"} {
-		procs = append(procs, startProcess(t, target, root, nil, append([]string{"serve", "--target=" + target, "--admin-addr", freeAddr(t)}, common...)...))
+		procs = append(procs, startProcess(t, target, root, nil, append([]string{"serve", "--target=" + target, "--admin-addr", "127.0.0.1:0"}, common...)...))
 	}
-	addr := freeAddr(t)
-	gw := startProcess(t, "gateway", root, nil, append([]string{"serve", "--target=gateway", "--http", addr, "--gateway.presign-over", "1024"}, common...)...)
-	url := "http://" + addr
+	gw := startProcess(t, "gateway", root, nil, append(append([]string{"serve", "--target=gateway", "--http", "127.0.0.1:0", "--gateway.presign-over", "1024"}, common...), "--log.level", "info")...)
+	url := "http://" + gw.listenAddr(t)
 	waitReady(t, url, append(procs, gw)...)
 
 	setupTenant(t, natsURL, s3)
