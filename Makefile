@@ -12,13 +12,14 @@ MINIO := $(TOOLS)/bin/minio
 include mk/onnxruntime.mk
 
 # Every module of the workspace (go.work).
-PKGS := ./... ./libs/... ./services/aggregator/... ./services/gateway/... ./services/ingest/... \
-	./services/optimizer/... ./services/scorer/... ./services/splitter/...
+MODULES := . libs services/aggregator services/gateway services/ingest services/optimizer \
+	services/scorer services/splitter services/webhooks
+PKGS := $(foreach m,$(MODULES),./$(m)/...)
 
 export PARTITA_MINIO_BIN := $(MINIO)
 export PARTITA_ORT_LIB := $(ORT_LIB)
 
-.PHONY: run build test tools bench vet fmt clean
+.PHONY: run build test tools bench vet fmt clean tidy tidy-check
 
 run: onnxruntime build
 	$(BIN)/partita dev
@@ -33,12 +34,21 @@ $(MINIO):
 	@mkdir -p $(TOOLS)/bin
 	cd $(TOOLS) && GOBIN=$(TOOLS)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 
-test: tools
+test: tools tidy-check
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 bench: tools build
 	$(BIN)/partita bench all --runs 3 --out docs/benchmarks.md
+
+# Every module's go.mod and go.sum must be what `go mod tidy` makes of them.
+tidy-check:
+	@set -e; for m in $(MODULES); do \
+	  (cd $$m && GOWORK=off $(GO) mod tidy -diff >/dev/null) || { echo "module $$m is not tidy: run make tidy" >&2; exit 1; }; \
+	done
+
+tidy:
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

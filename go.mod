@@ -10,6 +10,7 @@ replace (
 	github.com/partita/partita/services/optimizer => ./services/optimizer
 	github.com/partita/partita/services/scorer => ./services/scorer
 	github.com/partita/partita/services/splitter => ./services/splitter
+	github.com/partita/partita/services/webhooks => ./services/webhooks
 )
 
 require (
@@ -22,11 +23,13 @@ require (
 	github.com/partita/partita/services/optimizer v0.0.0-00010101000000-000000000000
 	github.com/partita/partita/services/scorer v0.0.0-00010101000000-000000000000
 	github.com/partita/partita/services/splitter v0.0.0-00010101000000-000000000000
+	github.com/partita/partita/services/webhooks v0.0.0-00010101000000-000000000000
 	github.com/pb33f/libopenapi v0.41.8
 	github.com/pb33f/libopenapi-validator v0.16.2
 	github.com/rs/zerolog v1.35.1
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/stretchr/testify v1.12.1
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -77,5 +80,4 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	gopkg.in/ini.v1 v1.67.3 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

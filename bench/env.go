@@ -39,7 +39,7 @@ func StartDev(ctx context.Context, dir string, args []string, scorerOpts ...scor
 	if err != nil {
 		return nil, err
 	}
-	if err := proc.Platform.Tenants.Ensure(ctx, Tenant, "bench", APIKey); err != nil {
+	if err := proc.Tenants().Ensure(ctx, Tenant, "bench", APIKey); err != nil {
 		_ = proc.Stop()
 		return nil, err
 	}
@@ -48,11 +48,11 @@ func StartDev(ctx context.Context, dir string, args []string, scorerOpts ...scor
 
 // PushModel registers a model file for the bench tenant under alias prod.
 func (d *Dev) PushModel(ctx context.Context, name, kind string, width int, file []byte, endpoint string) error {
-	v, err := d.Platform.Models.Push(ctx, Tenant, name, file, models.Version{Kind: kind, Width: width, Endpoint: endpoint})
+	v, err := d.Registry().Push(ctx, Tenant, name, file, models.Version{Kind: kind, Width: width, Endpoint: endpoint})
 	if err != nil {
 		return err
 	}
-	_, err = d.Platform.Models.SetAlias(ctx, Tenant, name, "prod", models.Alias{Version: v.Number})
+	_, err = d.Registry().SetAlias(ctx, Tenant, name, "prod", models.Alias{Version: v.Number})
 	return err
 }
 

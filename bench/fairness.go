@@ -19,15 +19,15 @@ func Fairness(ctx context.Context, o Options) ([]Result, error) {
 	}
 	defer dev.Stop()
 	// Tenant A has its own key and model.
-	p := dev.Platform
-	if err := p.Tenants.Ensure(ctx, "tenant-a", "bench", "pk_tenant_a"); err != nil {
+	p := dev
+	if err := p.Tenants().Ensure(ctx, "tenant-a", "bench", "pk_tenant_a"); err != nil {
 		return nil, err
 	}
-	va, err := p.Models.Push(ctx, "tenant-a", "tiny", file, models.Version{Kind: models.KindLogistic, Width: 9})
+	va, err := p.Registry().Push(ctx, "tenant-a", "tiny", file, models.Version{Kind: models.KindLogistic, Width: 9})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.Models.SetAlias(ctx, "tenant-a", "tiny", "prod", models.Alias{Version: va.Number}); err != nil {
+	if _, err := p.Registry().SetAlias(ctx, "tenant-a", "tiny", "prod", models.Alias{Version: va.Number}); err != nil {
 		return nil, err
 	}
 	big, samples := 10_000, 100

@@ -56,7 +56,7 @@ func TestBadInputIsRefusedAndNothingIsKept(t *testing.T) {
 	list := h.get("/v1/jobs", nil)
 	require.Equal(t, http.StatusOK, list.Status)
 	require.Empty(t, list.json(t)["jobs"])
-	for obj, err := range h.proc.Platform.Store.List(context.Background(), tenant+"/jobs/") {
+	for obj, err := range h.proc.Store().List(context.Background(), tenant+"/jobs/") {
 		require.NoError(t, err)
 		t.Errorf("object left behind: %s", obj.Key)
 	}
@@ -95,7 +95,7 @@ func TestAnotherTenantsJobIsNotFound(t *testing.T) {
 	r := h.submit(scoreSpec("csv", "dga-risk", 100, ""), fleetCSV(t, 10, 1), map[string]string{"Prefer": "wait=10"})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	id := jobID(t, r)
-	require.NoError(t, h.proc.Platform.Tenants.Ensure(context.Background(), "other", "test", "pk_other"))
+	require.NoError(t, h.proc.Tenants().Ensure(context.Background(), "other", "test", "pk_other"))
 	req, err := http.NewRequest(http.MethodGet, h.url+"/v1/jobs/"+id, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer pk_other")

@@ -6,14 +6,16 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rs/zerolog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/artifacts/miniotest"
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/natsembed"
-	"github.com/partita/partita/libs/platform"
+	"github.com/partita/partita/libs/tenants"
 )
 
 // startNATS runs a nats-server with JetStream on a random loopback port
@@ -31,21 +33,28 @@ func startMinIO(t *testing.T) artifacts.Config {
 	return miniotest.Start(t)
 }
 
-// setupTenant creates the test tenant and its ONNX dga-risk model through a
-// platform connected to the same NATS and MinIO as the services.
+// setupTenant creates the test tenant and its ONNX dga-risk model in the
+// same NATS and MinIO as the services, through the libraries' own stores.
 func setupTenant(t *testing.T, natsURL string, s3 artifacts.Config) {
 	ctx := context.Background()
-	cfg := platform.Config{NATSURL: natsURL, Replicas: 1, InlineMax: 256 << 10, Store: s3}
-	cfg.Store.Backend = "s3"
-	require.NoError(t, cfg.Validate())
-	p := platform.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	require.NoError(t, p.Start(ctx))
-	defer func() { require.NoError(t, p.Stop(ctx)) }()
-	require.NoError(t, p.Tenants.Ensure(ctx, tenant, "test", apiKey))
+	nc, err := nats.Connect(natsURL)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ts, err := tenants.Open(ctx, js, kv.Options{})
+	require.NoError(t, err)
+	require.NoError(t, ts.Ensure(ctx, tenant, "test", apiKey))
+	s3.Backend = "s3"
+	store, err := artifacts.Open(ctx, s3)
+	require.NoError(t, err)
+	defer store.Close()
+	reg, err := models.Open(ctx, js, store, kv.Options{})
+	require.NoError(t, err)
 	file, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.onnx"))
 	require.NoError(t, err)
-	v, err := p.Models.Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindONNX, Width: 9})
+	v, err := reg.Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindONNX, Width: 9})
 	require.NoError(t, err)
-	_, err = p.Models.SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
+	_, err = reg.SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
 	require.NoError(t, err)
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/models"
-	"github.com/partita/partita/libs/work"
 	"github.com/partita/partita/services/scorer/runtime"
 )
 
@@ -108,7 +108,7 @@ func (c *crashAfterWork) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if err != nil {
 			return out, err
 		}
-		key := msg.Metadata.Get(work.HeaderJob) + "/" + msg.Metadata.Get(work.HeaderPart)
+		key := msg.Metadata.Get(contracts.HeaderJob) + "/" + msg.Metadata.Get(contracts.HeaderPart)
 		<-c.ch
 		first := !c.seen[key]
 		c.seen[key] = true

@@ -23,8 +23,8 @@ import (
 
 	"github.com/partita/partita/examples/fleet/fleetgen"
 	"github.com/partita/partita/internal/client"
+	"github.com/partita/partita/internal/compose"
 	"github.com/partita/partita/internal/devproc"
-	"github.com/partita/partita/libs/app"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/services/scorer"
 )
@@ -37,7 +37,7 @@ const (
 // harness is one in-process Partita (what `partita dev` composes).
 type harness struct {
 	t    *testing.T
-	proc *app.Process
+	proc *compose.Process
 	url  string
 	c    *client.Client
 }
@@ -56,13 +56,13 @@ func start(t *testing.T, o harnessOptions) *harness {
 	t.Cleanup(func() { require.NoError(t, proc.Stop()) })
 	ctx := context.Background()
 
-	p := proc.Platform
-	require.NoError(t, p.Tenants.Ensure(ctx, tenant, "test", apiKey))
+	p := proc
+	require.NoError(t, p.Tenants().Ensure(ctx, tenant, "test", apiKey))
 	file, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.logistic.json"))
 	require.NoError(t, err)
-	v, err := p.Models.Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindLogistic, Width: 9})
+	v, err := p.Registry().Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindLogistic, Width: 9})
 	require.NoError(t, err)
-	_, err = p.Models.SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
+	_, err = p.Registry().SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
 	require.NoError(t, err)
 
 	return &harness{t: t, proc: proc.Process, url: proc.URL, c: client.New(proc.URL, apiKey)}
@@ -72,9 +72,9 @@ func start(t *testing.T, o harnessOptions) *harness {
 func (h *harness) pushModel(name, kind string, file []byte) {
 	h.t.Helper()
 	ctx := context.Background()
-	v, err := h.proc.Platform.Models.Push(ctx, tenant, name, file, models.Version{Kind: kind, Width: 9})
+	v, err := h.proc.Registry().Push(ctx, tenant, name, file, models.Version{Kind: kind, Width: 9})
 	require.NoError(h.t, err)
-	_, err = h.proc.Platform.Models.SetAlias(ctx, tenant, name, "prod", models.Alias{Version: v.Number})
+	_, err = h.proc.Registry().SetAlias(ctx, tenant, name, "prod", models.Alias{Version: v.Number})
 	require.NoError(h.t, err)
 }
 

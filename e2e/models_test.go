@@ -145,11 +145,11 @@ func TestReadyOnlyWhenModelsAreWarm(t *testing.T) {
 	ctx := context.Background()
 	// A model file that cannot load, pushed around the gateway's validation.
 	require.NoError(t, func() error {
-		v, err := h.proc.Platform.Models.Push(ctx, tenant, "cold", []byte(`{"kind":"logistic","weights":[]}`), models.Version{Kind: models.KindLogistic, Width: 9})
+		v, err := h.proc.Registry().Push(ctx, tenant, "cold", []byte(`{"kind":"logistic","weights":[]}`), models.Version{Kind: models.KindLogistic, Width: 9})
 		if err != nil {
 			return err
 		}
-		_, err = h.proc.Platform.Models.SetAlias(ctx, tenant, "cold", "prod", models.Alias{Version: v.Number})
+		_, err = h.proc.Registry().SetAlias(ctx, tenant, "cold", "prod", models.Alias{Version: v.Number})
 		return err
 	}())
 	require.Eventually(t, func() bool {

@@ -11,21 +11,19 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/partita/partita/internal/targets"
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/internal/compose"
 	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/libs/lifecycle"
 	"github.com/partita/partita/libs/logging"
 	"github.com/partita/partita/libs/models"
-	"github.com/partita/partita/libs/platform"
 	"github.com/partita/partita/libs/tenants"
 )
 
-// devConfig is app.Config plus what `partita dev` loads.
+// devConfig is compose.Config plus what `partita dev` loads.
 type devConfig struct {
-	app.Config
+	compose.Config
 	Examples string
 	APIKey   string
 }
@@ -39,7 +37,7 @@ func (c *devConfig) RegisterFlags(fs *flag.FlagSet) {
 // runDev runs every service in one process on an embedded NATS server and
 // a local artifact folder, with the dev tenant and examples loaded.
 func runDev(args []string) int {
-	cfg := &devConfig{Config: app.Config{Modules: targets.Modules()}}
+	cfg := &devConfig{}
 	if _, err := config.Load(cfg, "partita dev", args, os.Getenv); err != nil {
 		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
 		return exitUsage
@@ -54,38 +52,34 @@ func runDev(args []string) int {
 	// On a laptop, webhook receivers and model servers run on loopback.
 	cfg.Platform.Outbound.AllowLoopback = true
 	log := logging.New(cfg.Log, os.Stderr).With().Str("process", "dev").Logger()
-	var proc *app.Process
-	proc, err := app.Build(&cfg.Config, app.Names(cfg.Modules), log, func(p *platform.Platform) lifecycle.Service {
-		return &devSetup{p: p, cfg: cfg, out: os.Stdout, addr: func() string {
-			return proc.Service("gateway").(interface{ Addr() string }).Addr()
-		}}
+	proc, err := compose.Build(&cfg.Config, []string{compose.All}, log, compose.Options{}, func(p *compose.Process) lifecycle.Service {
+		return &devSetup{p: p, cfg: cfg, out: os.Stdout}
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
 		return exitUsage
 	}
-	return runProcess(proc, log)
+	return compose.RunUntilSignal(proc)
 }
 
 // devSetup creates the dev tenant and loads the examples, then prints how
 // to use them. It runs after the gateway started listening.
 type devSetup struct {
-	p    *platform.Platform
-	cfg  *devConfig
-	addr func() string
-	out  io.Writer
+	p   *compose.Process
+	cfg *devConfig
+	out io.Writer
 }
 
 func (d *devSetup) Name() string { return "dev-setup" }
 
 func (d *devSetup) Start(ctx context.Context) error {
-	if err := d.p.Tenants.Ensure(ctx, "dev", "dev", d.cfg.APIKey); err != nil {
+	if err := d.p.Tenants().Ensure(ctx, "dev", "dev", d.cfg.APIKey); err != nil {
 		return err
 	}
 	if err := loadFleet(ctx, d.p, filepath.Join(d.cfg.Examples, "fleet"), d.p.Log); err != nil {
 		return fmt.Errorf("load examples/fleet: %w", err)
 	}
-	url := "http://" + d.addr()
+	url := "http://" + d.p.GatewayAddr()
 	fleet := filepath.Join(d.cfg.Examples, "fleet")
 	fmt.Fprintf(d.out, `
 Partita dev is running.
@@ -110,7 +104,7 @@ func (d *devSetup) Stop(context.Context) error    { return nil }
 // loadFleet registers examples/fleet's model as dga-risk — the ONNX model
 // when ONNX Runtime is loaded, else its logistic twin — and points the
 // alias prod at it, unless the same file is already there.
-func loadFleet(ctx context.Context, p *platform.Platform, dir string, log zerolog.Logger) error {
+func loadFleet(ctx context.Context, p *compose.Process, dir string, log zerolog.Logger) error {
 	name, kind := "dga-risk.onnx", models.KindONNX
 	if err := p.ONNX(); err != nil {
 		log.Warn().Err(err).Msg("loading the logistic dga-risk model instead of the ONNX one")
@@ -127,7 +121,7 @@ func loadFleet(ctx context.Context, p *platform.Platform, dir string, log zerolo
 	sum := sha256.Sum256(file)
 	digest := hex.EncodeToString(sum[:])
 	version := 0
-	m, err := p.Models.Get(ctx, "dev", "dga-risk")
+	m, err := p.Registry().Get(ctx, "dev", "dga-risk")
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 	case err != nil:
@@ -140,12 +134,12 @@ func loadFleet(ctx context.Context, p *platform.Platform, dir string, log zerolo
 		}
 	}
 	if version == 0 {
-		v, err := p.Models.Push(ctx, "dev", "dga-risk", file, meta)
+		v, err := p.Registry().Push(ctx, "dev", "dga-risk", file, meta)
 		if err != nil {
 			return err
 		}
 		version = v.Number
 	}
-	_, err = p.Models.SetAlias(ctx, "dev", "dga-risk", "prod", models.Alias{Version: version})
+	_, err = p.Registry().SetAlias(ctx, "dev", "dga-risk", "prod", models.Alias{Version: version})
 	return err
 }

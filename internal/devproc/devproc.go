@@ -10,15 +10,14 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/internal/targets"
-	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/internal/compose"
 	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/services/scorer"
 )
 
 // Process is a running in-process Partita.
 type Process struct {
-	*app.Process
+	*compose.Process
 	URL  string // the REST API
 	stop func() error
 }
@@ -27,12 +26,12 @@ type Process struct {
 // loopback port, and extra flags in args; it returns once the process is
 // ready. The process ignores ctx's cancellation: call Stop.
 func Start(ctx context.Context, dir string, args []string, log zerolog.Logger, scorerOpts ...scorer.Option) (*Process, error) {
-	cfg := &app.Config{Modules: targets.Modules(scorerOpts...)}
+	cfg := &compose.Config{}
 	all := append([]string{"--data-dir", dir, "--http", "127.0.0.1:0"}, args...)
 	if _, err := config.Load(cfg, "partita", all, func(string) string { return "" }); err != nil {
 		return nil, err
 	}
-	proc, err := app.Build(cfg, app.Names(cfg.Modules), log)
+	proc, err := compose.Build(cfg, []string{compose.All}, log, compose.Options{Scorer: scorerOpts})
 	if err != nil {
 		return nil, err
 	}
@@ -52,8 +51,7 @@ func Start(ctx context.Context, dir string, args []string, log zerolog.Logger, s
 			return nil, fmt.Errorf("partita not ready within 60s: %v", proc.Ready())
 		}
 	}
-	url := "http://" + proc.Service("gateway").(interface{ Addr() string }).Addr()
-	return &Process{Process: proc, URL: url, stop: func() error { cancel(); return <-done }}, nil
+	return &Process{Process: proc, URL: "http://" + proc.GatewayAddr(), stop: func() error { cancel(); return <-done }}, nil
 }
 
 // Stop stops every service and waits for them.

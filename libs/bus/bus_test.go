@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/natsembed/natstest"
 )
 
@@ -74,7 +75,7 @@ func runSuite(t *testing.T, newEnv func(t *testing.T) *env) {
 // consumer returns the options of a test consumer on the score stage.
 func consumer(durable string) bus.ConsumerOptions {
 	return bus.ConsumerOptions{
-		Stage:         bus.Score,
+		Stage:         contracts.Score,
 		Durable:       durable,
 		AckWait:       5 * time.Second,
 		MaxDeliver:    3,
@@ -137,7 +138,7 @@ func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
 	}
 }
 
-func (e *env) streamState(t *testing.T, stage bus.Stage) jetstream.StreamState {
+func (e *env) streamState(t *testing.T, stage contracts.Stage) jetstream.StreamState {
 	t.Helper()
 	st, err := e.js.Stream(t.Context(), stage.Stream())
 	require.NoError(t, err)
@@ -146,7 +147,7 @@ func (e *env) streamState(t *testing.T, stage bus.Stage) jetstream.StreamState {
 	return info.State
 }
 
-func (e *env) consumerInfo(t *testing.T, stage bus.Stage, durable string) *jetstream.ConsumerInfo {
+func (e *env) consumerInfo(t *testing.T, stage contracts.Stage, durable string) *jetstream.ConsumerInfo {
 	t.Helper()
 	c, err := e.js.Consumer(t.Context(), stage.Stream(), durable)
 	require.NoError(t, err)
@@ -183,14 +184,14 @@ func testProvisionIdempotent(t *testing.T, e *env) {
 	if e.streams.Memory {
 		wantStorage = jetstream.MemoryStorage
 	}
-	for _, s := range bus.Stages {
+	for _, s := range contracts.Stages {
 		st, err := e.js.Stream(ctx, s.Stream())
 		require.NoError(t, err)
 		cfg := st.CachedInfo().Config
 		assert.Equal(t, []string{"partita.work." + string(s) + ".>"}, cfg.Subjects, s)
 		assert.Equal(t, wantStorage, cfg.Storage, s)
 		assert.Equal(t, 10*time.Minute, cfg.Duplicates, s)
-		if s == bus.Aggregate {
+		if s == contracts.Aggregate {
 			assert.Equal(t, jetstream.LimitsPolicy, cfg.Retention)
 			assert.Equal(t, int64(1), cfg.MaxMsgsPerSubject)
 			assert.True(t, cfg.AllowDirect)
@@ -198,7 +199,7 @@ func testProvisionIdempotent(t *testing.T, e *env) {
 			assert.Equal(t, jetstream.WorkQueuePolicy, cfg.Retention, s)
 		}
 	}
-	ev, err := e.js.Stream(ctx, bus.EventsStream)
+	ev, err := e.js.Stream(ctx, contracts.EventsStream)
 	require.NoError(t, err)
 	assert.Equal(t, jetstream.LimitsPolicy, ev.CachedInfo().Config.Retention)
 	assert.Equal(t, []string{"partita.events.>"}, ev.CachedInfo().Config.Subjects)
@@ -207,22 +208,22 @@ func testProvisionIdempotent(t *testing.T, e *env) {
 	o := e.streams
 	o.DuplicateWindow = time.Minute
 	require.NoError(t, bus.Provision(ctx, e.js, o))
-	st, err := e.js.Stream(ctx, bus.Score.Stream())
+	st, err := e.js.Stream(ctx, contracts.Score.Stream())
 	require.NoError(t, err)
 	assert.Equal(t, time.Minute, st.CachedInfo().Config.Duplicates)
 }
 
 func testDeliverOnceWithMetadata(t *testing.T, e *env) {
 	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	subject := bus.Score.Subject("acme", "job1", "0001")
-	uuid := bus.MsgID(bus.Score, "job1", "0001")
+	subject := contracts.Score.Subject("acme", "job1", "0001")
+	uuid := contracts.MsgID(contracts.Score, "job1", "0001")
 	require.NoError(t, e.pub.Publish(subject, newMsg(uuid, "payload-1", map[string]string{
 		"traceparent":    traceparent,
 		"Correlation-Id": "corr-1",
 	})))
 
 	// On the wire: the UUID is the Nats-Msg-Id and header names keep their case.
-	st, err := e.js.Stream(t.Context(), bus.Score.Stream())
+	st, err := e.js.Stream(t.Context(), contracts.Score.Stream())
 	require.NoError(t, err)
 	raw, err := st.GetLastMsgForSubject(t.Context(), subject)
 	require.NoError(t, err)
@@ -251,43 +252,43 @@ func testDeliverOnceWithMetadata(t *testing.T, e *env) {
 
 func testDedupe(t *testing.T, e *env) {
 	ctx := t.Context()
-	subject := bus.Score.Subject("acme", "job1", "0001")
-	id := bus.MsgID(bus.Score, "job1", "0001")
+	subject := contracts.Score.Subject("acme", "job1", "0001")
+	id := contracts.MsgID(contracts.Score, "job1", "0001")
 	require.NoError(t, e.pub.Publish(subject, newMsg(id, "first", nil)))
 	require.NoError(t, e.pub.Publish(subject, newMsg(id, "second", nil)))
 	// The async paths dedupe too.
 	require.NoError(t, e.pub.Publish(subject, newMsg(id, "third", nil), newMsg(id, "fourth", nil)))
 	require.NoError(t, e.pub.PublishEach(ctx, []string{subject, subject}, []*message.Message{newMsg(id, "fifth", nil), newMsg(id, "sixth", nil)}))
 
-	assert.Equal(t, uint64(1), e.streamState(t, bus.Score).Msgs)
-	n, err := bus.Pending(ctx, e.js, bus.Score, "acme", "job1")
+	assert.Equal(t, uint64(1), e.streamState(t, contracts.Score).Msgs)
+	n, err := bus.NewStreams(e.js).Pending(ctx, contracts.Score, "acme", "job1")
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	st, err := e.js.Stream(ctx, bus.Score.Stream())
+	st, err := e.js.Stream(ctx, contracts.Score.Stream())
 	require.NoError(t, err)
 	raw, err := st.GetLastMsgForSubject(ctx, subject)
 	require.NoError(t, err)
 	assert.Equal(t, "first", string(raw.Data), "the first publish wins")
 
 	// Another UUID on the same subject is another message.
-	require.NoError(t, e.pub.Publish(subject, newMsg(bus.MsgID(bus.Optimize, "job1", "0001"), "other", nil)))
-	assert.Equal(t, uint64(2), e.streamState(t, bus.Score).Msgs)
+	require.NoError(t, e.pub.Publish(subject, newMsg(contracts.MsgID(contracts.Optimize, "job1", "0001"), "other", nil)))
+	assert.Equal(t, uint64(2), e.streamState(t, contracts.Score).Msgs)
 }
 
 func testAckRemoves(t *testing.T, e *env) {
-	require.NoError(t, e.pub.Publish(bus.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
 	o := consumer("ack")
 	_, ch := e.subscribe(t, o)
 	m := receive(t, ch)
-	assert.Equal(t, uint64(1), e.streamState(t, bus.Score).Msgs, "an unacked message stays in the work queue")
+	assert.Equal(t, uint64(1), e.streamState(t, contracts.Score).Msgs, "an unacked message stays in the work queue")
 	require.True(t, m.Ack())
-	natstest.Eventually(t, wait, func() bool { return e.streamState(t, bus.Score).Msgs == 0 }, "acked message removed from the work-queue stream")
+	natstest.Eventually(t, wait, func() bool { return e.streamState(t, contracts.Score).Msgs == 0 }, "acked message removed from the work-queue stream")
 }
 
 func testNackRedelivers(t *testing.T, e *env) {
 	o := consumer("nack")
 	o.BackOff = []time.Duration{50 * time.Millisecond, 150 * time.Millisecond}
-	require.NoError(t, e.pub.Publish(bus.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
 	_, ch := e.subscribe(t, o)
 
 	var at []time.Time
@@ -325,7 +326,7 @@ func testRouterPanicRedelivers(t *testing.T, e *env) {
 		}
 		return nil
 	})
-	require.NoError(t, e.pub.Publish(bus.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
 	for _, want := range []string{"1", "2"} {
 		select {
 		case got := <-delivered:
@@ -364,7 +365,7 @@ func testConcurrencyBounded(t *testing.T, e *env) {
 	for i := range msgs {
 		msgs[i] = newMsg(fmt.Sprintf("u%d", i), "x", nil)
 	}
-	require.NoError(t, e.pub.Publish(bus.Score.Subject("acme", "job1", "all"), msgs...))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "all"), msgs...))
 
 	// Let one handler finish each time the pool is as full as it may be;
 	// a subscriber ignoring Workers overshoots and never matches.
@@ -382,7 +383,7 @@ func testInProgress(t *testing.T, e *env) {
 	o := consumer("slow")
 	o.AckWait = 300 * time.Millisecond
 	o.Workers = 2 // room for a redelivery to show up
-	require.NoError(t, e.pub.Publish(bus.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
 	_, ch := e.subscribe(t, o)
 	m := receive(t, ch)
 
@@ -402,7 +403,7 @@ func testInProgress(t *testing.T, e *env) {
 func testClose(t *testing.T, e *env) {
 	o := consumer("close")
 	o.AckWait = 300 * time.Millisecond
-	require.NoError(t, e.pub.Publish(bus.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
 	sub, ch := e.subscribe(t, o)
 	m := receive(t, ch)
 
@@ -453,7 +454,7 @@ func testPublishMany(t *testing.T, e *env) {
 	for i := range msgs {
 		msgs[i] = newMsg(fmt.Sprintf("many-%03d", i), strconv.Itoa(i), nil)
 	}
-	require.NoError(t, e.pub.Publish(bus.Score.Subject("acme", "job1", "batch"), msgs...))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "batch"), msgs...))
 	natstest.Eventually(t, wait, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -471,11 +472,11 @@ func testPublishMany(t *testing.T, e *env) {
 func testPublishEach(t *testing.T, e *env) {
 	ctx := t.Context()
 	targets := []struct{ subject, stream string }{
-		{bus.Score.Subject("acme", "job1", "1"), bus.Score.Stream()},
-		{bus.Score.Subject("acme", "job1", "2"), bus.Score.Stream()},
-		{bus.Score.Subject("acme", "job2", "1"), bus.Score.Stream()},
-		{bus.Optimize.Subject("acme", "job1", "1"), bus.Optimize.Stream()},
-		{bus.EventSubject("acme", "job1", "ingested"), bus.EventsStream},
+		{contracts.Score.Subject("acme", "job1", "1"), contracts.Score.Stream()},
+		{contracts.Score.Subject("acme", "job1", "2"), contracts.Score.Stream()},
+		{contracts.Score.Subject("acme", "job2", "1"), contracts.Score.Stream()},
+		{contracts.Optimize.Subject("acme", "job1", "1"), contracts.Optimize.Stream()},
+		{contracts.EventSubject("acme", "job1", "ingested"), contracts.EventsStream},
 	}
 	subjects := make([]string, len(targets))
 	msgs := make([]*message.Message, len(targets))
@@ -495,11 +496,11 @@ func testPublishEach(t *testing.T, e *env) {
 		assert.Equal(t, "tp-"+strconv.Itoa(i), raw.Header.Get("traceparent"))
 	}
 	for _, c := range []struct {
-		stage bus.Stage
+		stage contracts.Stage
 		job   string
 		want  int
-	}{{bus.Score, "job1", 2}, {bus.Score, "job2", 1}, {bus.Optimize, "job1", 1}, {bus.Optimize, "job2", 0}} {
-		n, err := bus.Pending(ctx, e.js, c.stage, "acme", c.job)
+	}{{contracts.Score, "job1", 2}, {contracts.Score, "job2", 1}, {contracts.Optimize, "job1", 1}, {contracts.Optimize, "job2", 0}} {
+		n, err := bus.NewStreams(e.js).Pending(ctx, c.stage, "acme", c.job)
 		require.NoError(t, err)
 		assert.Equal(t, c.want, n, "%s %s", c.stage, c.job)
 	}
@@ -514,7 +515,7 @@ func testPendingAndPurge(t *testing.T, e *env) {
 	publish := func(tenant, job string, parts int) {
 		for p := range parts {
 			part := strconv.Itoa(p)
-			require.NoError(t, e.pub.Publish(bus.Score.Subject(tenant, job, part), newMsg(tenant+job+part, "x", nil)))
+			require.NoError(t, e.pub.Publish(contracts.Score.Subject(tenant, job, part), newMsg(tenant+job+part, "x", nil)))
 		}
 	}
 	publish("acme", "job1", 3)
@@ -522,7 +523,7 @@ func testPendingAndPurge(t *testing.T, e *env) {
 	publish("beta", "job1", 4) // same job id, another tenant
 
 	pending := func(tenant, job string) int {
-		n, err := bus.Pending(ctx, e.js, bus.Score, tenant, job)
+		n, err := bus.NewStreams(e.js).Pending(ctx, contracts.Score, tenant, job)
 		require.NoError(t, err)
 		return n
 	}
@@ -531,19 +532,19 @@ func testPendingAndPurge(t *testing.T, e *env) {
 	assert.Equal(t, 4, pending("beta", "job1"))
 	assert.Equal(t, 0, pending("acme", "job3"))
 
-	require.NoError(t, bus.PurgeJob(ctx, e.js, bus.Score, "acme", "job1"))
+	require.NoError(t, bus.NewStreams(e.js).PurgeJob(ctx, contracts.Score, "acme", "job1"))
 	assert.Equal(t, 0, pending("acme", "job1"))
 	assert.Equal(t, 2, pending("acme", "job2"))
 	assert.Equal(t, 4, pending("beta", "job1"))
-	assert.Equal(t, uint64(6), e.streamState(t, bus.Score).Msgs)
+	assert.Equal(t, uint64(6), e.streamState(t, contracts.Score).Msgs)
 
 	// Purging a job with nothing left is fine.
-	require.NoError(t, bus.PurgeJob(ctx, e.js, bus.Score, "acme", "job1"))
+	require.NoError(t, bus.NewStreams(e.js).PurgeJob(ctx, contracts.Score, "acme", "job1"))
 
-	require.NoError(t, e.js.DeleteStream(ctx, bus.Split.Stream()))
-	_, err := bus.Pending(ctx, e.js, bus.Split, "acme", "job1")
+	require.NoError(t, e.js.DeleteStream(ctx, contracts.Split.Stream()))
+	_, err := bus.NewStreams(e.js).Pending(ctx, contracts.Split, "acme", "job1")
 	require.Error(t, err)
-	require.Error(t, bus.PurgeJob(ctx, e.js, bus.Split, "acme", "job1"))
+	require.Error(t, bus.NewStreams(e.js).PurgeJob(ctx, contracts.Split, "acme", "job1"))
 }
 
 // staticTenants is a TenantSource with a fixed list.
@@ -566,7 +567,7 @@ func testPerTenant(t *testing.T, e *env) {
 		for p := range 3 {
 			id := fmt.Sprintf("%s-%d", tenant, p)
 			want[id] = true
-			require.NoError(t, e.pub.Publish(bus.Score.Subject(tenant, "job1", strconv.Itoa(p)), newMsg(id, "x", nil)))
+			require.NoError(t, e.pub.Publish(contracts.Score.Subject(tenant, "job1", strconv.Itoa(p)), newMsg(id, "x", nil)))
 		}
 	}
 	_, ch := e.subscribe(t, o)
@@ -579,14 +580,14 @@ func testPerTenant(t *testing.T, e *env) {
 		require.True(t, m.Ack())
 	}
 	assert.Equal(t, want, got)
-	natstest.Eventually(t, wait, func() bool { return e.streamState(t, bus.Score).Msgs == 0 }, "all acked")
+	natstest.Eventually(t, wait, func() bool { return e.streamState(t, contracts.Score).Msgs == 0 }, "all acked")
 
 	// One durable per valid tenant, filtered to that tenant.
 	for _, tenant := range []string{"acme", "beta"} {
-		info := e.consumerInfo(t, bus.Score, "fair-"+tenant)
+		info := e.consumerInfo(t, contracts.Score, "fair-"+tenant)
 		assert.Equal(t, "partita.work.score."+tenant+".>", info.Config.FilterSubject)
 		assert.Equal(t, uint64(3), info.Delivered.Consumer)
 	}
-	_, err := e.js.Consumer(t.Context(), bus.Score.Stream(), "fair-bad.name")
+	_, err := e.js.Consumer(t.Context(), contracts.Score.Stream(), "fair-bad.name")
 	require.Error(t, err, "an invalid tenant name gets no consumer")
 }

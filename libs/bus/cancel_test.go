@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/natsembed/natstest"
 )
 
@@ -22,14 +23,14 @@ func TestRouterStoppedWhileStartingClosesPromptly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 
-	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": bus.DefaultConsumer(bus.Score, "scorer", 2)})
+	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": bus.DefaultConsumer(contracts.Score, "scorer", 2)})
 	require.NoError(t, err)
 	ch, err := sub.Subscribe(ctx, "score")
 	require.NoError(t, err)
 	_, open := <-ch
 	require.False(t, open, "the subscription of an ended context should be closed")
 
-	r, err := bus.ConsumerRouter(js, zerolog.Nop(), "score", bus.DefaultConsumer(bus.Score, "scorer", 2), func(*message.Message) error { return nil })
+	r, err := bus.ConsumerRouter(js, zerolog.Nop(), "score", bus.DefaultConsumer(contracts.Score, "scorer", 2), func(*message.Message) error { return nil })
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/partita/partita/libs/contracts"
 )
 
 // ConsumerOptions is the durable pull consumer of one stage and how many
 // messages a process works on at once.
 type ConsumerOptions struct {
-	Stage         Stage
+	Stage         contracts.Stage
 	Durable       string          // shared by every replica of the service
 	Filter        []string        // subjects; default: the stage's whole stream
 	AckWait       time.Duration   // redelivery after a silent worker; InProgress extends it
@@ -27,7 +28,7 @@ type ConsumerOptions struct {
 }
 
 // DefaultConsumer returns the options of a stage's consumer with sane defaults.
-func DefaultConsumer(stage Stage, durable string, workers int) ConsumerOptions {
+func DefaultConsumer(stage contracts.Stage, durable string, workers int) ConsumerOptions {
 	return ConsumerOptions{
 		Stage:         stage,
 		Durable:       durable,
@@ -60,7 +61,7 @@ func (o ConsumerOptions) Validate() error {
 func (o ConsumerOptions) forTenant(tenant string) ConsumerOptions {
 	t := o
 	t.Durable = o.Durable + "-" + tenant
-	t.Filter = []string{"partita.work." + string(o.Stage) + "." + tenant + ".>"}
+	t.Filter = []string{o.Stage.TenantFilter(tenant)}
 	return t
 }
 

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestConsumerOptionsValidate(t *testing.T) {
-	ok := DefaultConsumer(Score, "scorer", 4)
+	ok := DefaultConsumer(contracts.Score, "scorer", 4)
 	require.NoError(t, ok.Validate())
 
 	tests := []struct {
@@ -38,13 +39,13 @@ func TestConsumerOptionsValidate(t *testing.T) {
 		})
 	}
 
-	_, err := NewSubscriber(nil, nopLogger(), map[string]ConsumerOptions{"score": {Stage: Score, Durable: "x"}})
+	_, err := NewSubscriber(nil, nopLogger(), map[string]ConsumerOptions{"score": {Stage: contracts.Score, Durable: "x"}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "topic score")
 }
 
 func TestConsumerConfig(t *testing.T) {
-	o := DefaultConsumer(Optimize, "optimizer", 2)
+	o := DefaultConsumer(contracts.Optimize, "optimizer", 2)
 	c := o.config()
 	assert.Equal(t, "optimizer", c.Durable)
 	assert.Equal(t, jetstream.AckExplicitPolicy, c.AckPolicy)
@@ -97,23 +98,23 @@ func TestValidToken(t *testing.T) {
 		{"é", false},
 	}
 	for _, tc := range tests {
-		assert.Equal(t, tc.want, ValidToken(tc.in), "%q", tc.in)
+		assert.Equal(t, tc.want, contracts.ValidToken(tc.in), "%q", tc.in)
 	}
 }
 
 func TestSubjects(t *testing.T) {
-	assert.Equal(t, "PARTITA_SCORE", Score.Stream())
-	assert.Equal(t, "partita.work.score.acme.j1", Score.Subject("acme", "j1"))
-	assert.Equal(t, "partita.work.score.acme.j1.0007", Score.Subject("acme", "j1", "0007"))
-	assert.Equal(t, "partita.work.score.acme.j1.>", Score.JobFilter("acme", "j1"))
-	assert.Equal(t, "partita.events.acme.j1.succeeded", EventSubject("acme", "j1", "succeeded"))
-	assert.Equal(t, "partita.events.acme.j1.>", JobEvents("acme", "j1"))
-	assert.Equal(t, "j1.0007.score", MsgID(Score, "j1", "0007"))
-	assert.NotEqual(t, MsgID(Score, "j1", "0007"), MsgID(Optimize, "j1", "0007"), "stages of one part are distinct messages")
-	assert.Equal(t, []Stage{Ingest, Split, Score, Optimize, Aggregate}, Stages)
+	assert.Equal(t, "PARTITA_SCORE", contracts.Score.Stream())
+	assert.Equal(t, "partita.work.score.acme.j1", contracts.Score.Subject("acme", "j1"))
+	assert.Equal(t, "partita.work.score.acme.j1.0007", contracts.Score.Subject("acme", "j1", "0007"))
+	assert.Equal(t, "partita.work.score.acme.j1.>", contracts.Score.JobFilter("acme", "j1"))
+	assert.Equal(t, "partita.events.acme.j1.succeeded", contracts.EventSubject("acme", "j1", "succeeded"))
+	assert.Equal(t, "partita.events.acme.j1.>", contracts.JobEvents("acme", "j1"))
+	assert.Equal(t, "j1.0007.score", contracts.MsgID(contracts.Score, "j1", "0007"))
+	assert.NotEqual(t, contracts.MsgID(contracts.Score, "j1", "0007"), contracts.MsgID(contracts.Optimize, "j1", "0007"), "stages of one part are distinct messages")
+	assert.Equal(t, []contracts.Stage{contracts.Ingest, contracts.Split, contracts.Score, contracts.Optimize, contracts.Aggregate}, contracts.Stages)
 
 	cfgs := StreamConfigs(StreamOptions{})
-	require.Len(t, cfgs, len(Stages)+1)
+	require.Len(t, cfgs, len(contracts.Stages)+1)
 	for _, c := range cfgs {
 		assert.Equal(t, 1, c.Replicas, c.Name)
 		assert.Equal(t, jetstream.FileStorage, c.Storage, c.Name)

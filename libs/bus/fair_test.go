@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/natsembed/natstest"
 )
 
@@ -38,9 +39,9 @@ func TestFairSubscriberServesTenantsRoundRobin(t *testing.T) {
 	pub := bus.NewPublisher(js)
 	publish := func(tenant string, i int) {
 		m := message.NewMessage(tenant+"-"+string(rune('a'+i%26))+strings.Repeat("x", i/26), nil)
-		require.NoError(t, pub.Publish(bus.Score.Subject(tenant, "job1", m.UUID), m))
+		require.NoError(t, pub.Publish(contracts.Score.Subject(tenant, "job1", m.UUID), m))
 	}
-	opts := bus.DefaultConsumer(bus.Score, "scorer", 1)
+	opts := bus.DefaultConsumer(contracts.Score, "scorer", 1)
 	opts.Tenants, opts.TenantPrefetch = fixedTenants{"a", "b"}, 4
 	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
 	require.NoError(t, err)

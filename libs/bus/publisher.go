@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/partita/partita/libs/contracts"
 )
 
 // Publisher is Watermill's message.Publisher on JetStream. The topic is
@@ -69,6 +70,17 @@ func waitAll(ctx context.Context, what string, futures []jetstream.PubAckFuture)
 		}
 	}
 	return nil
+}
+
+// PublishEvent stores a job event; a republished event of the same type
+// is deduplicated.
+func (p *Publisher) PublishEvent(ctx context.Context, e contracts.Event) error {
+	subject, msg, err := contracts.NewEventMessage(e)
+	if err != nil {
+		return err
+	}
+	msg.SetContext(ctx)
+	return p.Publish(subject, msg)
 }
 
 // Close is a no-op: the publisher does not own the connection.

@@ -41,6 +41,18 @@ func (l wmLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	return wmLogger{log: l.log.With().Fields(map[string]any(fields)).Logger()}
 }
 
+// Consumers makes the routers of stage services on one JetStream.
+type Consumers struct {
+	JS  jetstream.JetStream
+	Log zerolog.Logger
+}
+
+// Router is the router of a stage service: one handler consuming the
+// durable consumer opts under the topic, with the given middleware.
+func (c Consumers) Router(topic string, opts ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error) {
+	return ConsumerRouter(c.JS, c.Log, topic, opts, h, mw...)
+}
+
 // ConsumerRouter is the router of a stage service: one handler consuming
 // the durable consumer opts under the topic, with the given middleware.
 func ConsumerRouter(js jetstream.JetStream, log zerolog.Logger, topic string, opts ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error) {

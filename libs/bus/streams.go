@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/partita/partita/libs/contracts"
 )
 
 // StreamOptions sizes the streams; zero values take defaults.
@@ -46,17 +47,17 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		storage = jetstream.MemoryStorage
 	}
 	var cfgs []jetstream.StreamConfig
-	for _, s := range Stages {
+	for _, s := range contracts.Stages {
 		c := jetstream.StreamConfig{
 			Name:       s.Stream(),
-			Subjects:   []string{"partita.work." + string(s) + ".>"},
+			Subjects:   []string{s.StreamSubjects()},
 			Retention:  jetstream.WorkQueuePolicy,
 			Storage:    storage,
 			Replicas:   o.Replicas,
 			Duplicates: o.DuplicateWindow,
 			Discard:    jetstream.DiscardOld,
 		}
-		if s == Aggregate {
+		if s == contracts.Aggregate {
 			c.Retention = jetstream.LimitsPolicy
 			c.MaxAge = o.PartsMaxAge
 			c.MaxMsgsPerSubject = 1 // a redelivered part replaces itself
@@ -65,8 +66,8 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		cfgs = append(cfgs, c)
 	}
 	cfgs = append(cfgs, jetstream.StreamConfig{
-		Name:       EventsStream,
-		Subjects:   []string{"partita.events.>"},
+		Name:       contracts.EventsStream,
+		Subjects:   []string{contracts.AllEvents},
 		Retention:  jetstream.LimitsPolicy,
 		Storage:    storage,
 		Replicas:   o.Replicas,

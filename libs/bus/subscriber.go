@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/rs/zerolog"
 )
 
@@ -138,7 +139,7 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 	startTenant := func(tenant string) {
 		mu.Lock()
 		defer mu.Unlock()
-		if _, ok := started[tenant]; ok || !ValidToken(tenant) {
+		if _, ok := started[tenant]; ok || !contracts.ValidToken(tenant) {
 			return
 		}
 		to := opts.forTenant(tenant)

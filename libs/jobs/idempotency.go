@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/kv"
 )
 
 // IdempotencyBucket keeps submit idempotency keys for IdempotencyTTL.
@@ -36,12 +37,12 @@ type IdemRecord struct {
 var ErrIdempotencyMismatch = errors.New("jobs: idempotency key reused with a different request")
 
 // OpenIdempotency creates or binds the bucket.
-func OpenIdempotency(ctx context.Context, js jetstream.JetStream, o BucketOptions) (*Idempotency, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: IdempotencyBucket, History: 1, TTL: IdempotencyTTL, Replicas: max(o.Replicas, 1)})
+func OpenIdempotency(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Idempotency, error) {
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: IdempotencyBucket, TTL: IdempotencyTTL}, o)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", IdempotencyBucket, err)
+		return nil, err
 	}
-	return &Idempotency{kv: kv}, nil
+	return &Idempotency{kv: b}, nil
 }
 
 func idemKey(tenant, key string) string {
@@ -53,17 +54,13 @@ func idemKey(tenant, key string) string {
 // the existing record when the same request was seen; or
 // ErrIdempotencyMismatch when the key belongs to another request.
 func (i *Idempotency) Claim(ctx context.Context, tenant, key, fingerprint, jobID string) (*IdemRecord, error) {
-	b, _ := json.Marshal(IdemRecord{Fingerprint: fingerprint, JobID: jobID}) // always marshals
-	_, err := i.kv.Create(ctx, idemKey(tenant, key), b)
-	if err == nil {
-		return nil, nil
-	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, fmt.Errorf("claim idempotency key: %w", err)
-	}
-	rec, err := i.get(ctx, tenant, key)
-	if err != nil {
+	created, err := kv.Create(ctx, i.kv, idemKey(tenant, key), &IdemRecord{Fingerprint: fingerprint, JobID: jobID})
+	if err != nil || created {
 		return nil, err
+	}
+	rec, _, err := kv.Get[IdemRecord](ctx, i.kv, idemKey(tenant, key))
+	if err != nil {
+		return nil, fmt.Errorf("read idempotency key: %w", err)
 	}
 	if rec.Fingerprint != fingerprint {
 		return rec, ErrIdempotencyMismatch
@@ -71,31 +68,16 @@ func (i *Idempotency) Claim(ctx context.Context, tenant, key, fingerprint, jobID
 	return rec, nil
 }
 
-func (i *Idempotency) get(ctx context.Context, tenant, key string) (*IdemRecord, error) {
-	e, err := i.kv.Get(ctx, idemKey(tenant, key))
-	if err != nil {
-		return nil, fmt.Errorf("read idempotency key: %w", err)
-	}
-	var rec IdemRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return nil, fmt.Errorf("decode idempotency key: %w", err)
-	}
-	return &rec, nil
-}
-
 // Answered records the HTTP status of the first answer for a key.
 func (i *Idempotency) Answered(ctx context.Context, tenant, key string, status int) error {
-	e, err := i.kv.Get(ctx, idemKey(tenant, key))
+	_, err := kv.Update(ctx, i.kv, idemKey(tenant, key), false, func(rec *IdemRecord) error {
+		if rec == nil {
+			return kv.ErrNotFound
+		}
+		rec.Status = status
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("read idempotency key: %w", err)
-	}
-	var rec IdemRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return fmt.Errorf("decode idempotency key: %w", err)
-	}
-	rec.Status = status
-	b, _ := json.Marshal(rec) // always marshals
-	if _, err := i.kv.Update(ctx, idemKey(tenant, key), b, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("record idempotent answer: %w", err)
 	}
 	return nil

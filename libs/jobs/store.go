@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/kvwatch"
 )
 
@@ -22,107 +23,48 @@ const (
 // ErrNotFound is returned for a job that does not exist (for that tenant).
 var ErrNotFound = errors.New("jobs: job not found")
 
-// ErrExists is returned when creating a job whose id is taken.
-var ErrExists = errors.New("jobs: job exists")
-
-// BucketOptions sizes the KV buckets.
-type BucketOptions struct {
-	Replicas int
-	Memory   bool
-}
-
-// Store keeps jobs and fan-in records in JetStream KV.
+// Store keeps jobs and fan-in records in JetStream KV. It is the one owner
+// of both records: they change only through its named operations
+// (lifecycle.go), each a compare-and-set, so no service edits them itself.
 type Store struct {
 	jobs  jetstream.KeyValue
 	fanin jetstream.KeyValue
 }
 
 // Open creates or binds the buckets.
-func Open(ctx context.Context, js jetstream.JetStream, o BucketOptions) (*Store, error) {
-	storage := jetstream.FileStorage
-	if o.Memory {
-		storage = jetstream.MemoryStorage
-	}
-	replicas := max(o.Replicas, 1)
-	jobs, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: JobsBucket, History: 1, Storage: storage, Replicas: replicas})
+func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Store, error) {
+	jobs, err := kv.Open(ctx, js, kv.Bucket{Name: JobsBucket}, o)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", JobsBucket, err)
+		return nil, err
 	}
-	fanin, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: FanInBucket, History: 1, Storage: storage, Replicas: replicas})
+	fanin, err := kv.Open(ctx, js, kv.Bucket{Name: FanInBucket}, o)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", FanInBucket, err)
+		return nil, err
 	}
 	return &Store{jobs: jobs, fanin: fanin}, nil
 }
 
-// Create records a new job; ErrExists if its id is taken.
-func (s *Store) Create(ctx context.Context, j *Job) error {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("encode job %s: %w", j.ID, err)
-	}
-	if _, err := s.jobs.Create(ctx, Key(j.Tenant, j.ID), b); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return ErrExists
-		}
-		return fmt.Errorf("create job %s: %w", j.ID, err)
-	}
-	return nil
-}
-
 // Get returns a job of a tenant.
 func (s *Store) Get(ctx context.Context, tenant, id string) (*Job, error) {
-	j, _, err := s.get(ctx, Key(tenant, id))
+	j, _, err := kv.Get[Job](ctx, s.jobs, Key(tenant, id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, ErrNotFound
+	}
 	return j, err
 }
 
-func (s *Store) get(ctx context.Context, key string) (*Job, uint64, error) {
-	e, err := s.jobs.Get(ctx, key)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-			return nil, 0, ErrNotFound
+// update applies change to a job with compare-and-set.
+func (s *Store) update(ctx context.Context, tenant, id string, change func(*Job) error) (*Job, error) {
+	j, err := kv.Update(ctx, s.jobs, Key(tenant, id), false, func(j *Job) error {
+		if j == nil {
+			return ErrNotFound
 		}
-		return nil, 0, fmt.Errorf("get job %s: %w", key, err)
+		return change(j)
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, ErrNotFound
 	}
-	var j Job
-	if err := json.Unmarshal(e.Value(), &j); err != nil {
-		return nil, 0, fmt.Errorf("decode job %s: %w", key, err)
-	}
-	return &j, e.Revision(), nil
-}
-
-// Update applies change to the job with compare-and-set, retrying when
-// another writer got there first. change may return an error to abort.
-func (s *Store) Update(ctx context.Context, tenant, id string, change func(*Job) error) (*Job, error) {
-	key := Key(tenant, id)
-	for {
-		j, rev, err := s.get(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		if err := change(j); err != nil {
-			return j, err
-		}
-		b, err := json.Marshal(j)
-		if err != nil {
-			return nil, fmt.Errorf("encode job %s: %w", key, err)
-		}
-		_, err = s.jobs.Update(ctx, key, b, rev)
-		if err == nil {
-			return j, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("update job %s: %w", key, err)
-		}
-	}
-}
-
-// Delete removes a job record (used when ingest rejects the input).
-func (s *Store) Delete(ctx context.Context, tenant, id string) error {
-	if err := s.jobs.Delete(ctx, Key(tenant, id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("delete job %s: %w", id, err)
-	}
-	return nil
+	return j, err
 }
 
 // ListOptions filters a tenant's jobs.
@@ -179,60 +121,17 @@ func (s *Store) List(ctx context.Context, tenant string, o ListOptions) ([]*Job,
 
 // FanIn returns a job's fan-in record; a missing one is empty.
 func (s *Store) FanIn(ctx context.Context, tenant, id string) (*FanIn, error) {
-	f, _, err := s.getFanIn(ctx, Key(tenant, id))
+	f, _, err := kv.Get[FanIn](ctx, s.fanin, Key(tenant, id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return &FanIn{}, nil
+	}
 	return f, err
 }
 
-func (s *Store) getFanIn(ctx context.Context, key string) (*FanIn, uint64, error) {
-	e, err := s.fanin.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return &FanIn{}, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("get fan-in %s: %w", key, err)
-	}
-	var f FanIn
-	if err := json.Unmarshal(e.Value(), &f); err != nil {
-		return nil, 0, fmt.Errorf("decode fan-in %s: %w", key, err)
-	}
-	return &f, e.Revision(), nil
-}
-
-// UpdateFanIn applies change to a job's fan-in record with compare-and-set
-// and returns the record as stored, plus whether it was Complete before.
-func (s *Store) UpdateFanIn(ctx context.Context, tenant, id string, change func(*FanIn)) (f *FanIn, wasComplete bool, err error) {
-	key := Key(tenant, id)
-	for {
-		f, rev, err := s.getFanIn(ctx, key)
-		if err != nil {
-			return nil, false, err
-		}
-		wasComplete = f.Complete()
-		change(f)
-		b, err := json.Marshal(f)
-		if err != nil {
-			return nil, false, fmt.Errorf("encode fan-in %s: %w", key, err)
-		}
-		if rev == 0 {
-			_, err = s.fanin.Create(ctx, key, b)
-		} else {
-			_, err = s.fanin.Update(ctx, key, b, rev)
-		}
-		if err == nil {
-			return f, wasComplete, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, false, fmt.Errorf("update fan-in %s: %w", key, err)
-		}
-	}
-}
-
-// DeleteFanIn drops the fan-in record of an ended job.
-func (s *Store) DeleteFanIn(ctx context.Context, tenant, id string) error {
-	if err := s.fanin.Purge(ctx, Key(tenant, id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("delete fan-in %s: %w", id, err)
-	}
-	return nil
+// updateFanIn applies change to a job's fan-in record with compare-and-set
+// (creating it when missing) and returns the record as stored.
+func (s *Store) updateFanIn(ctx context.Context, tenant, id string, change func(*FanIn) error) (*FanIn, error) {
+	return kv.Update(ctx, s.fanin, Key(tenant, id), true, change)
 }
 
 // ActiveKeys lists the keys ("<tenant>.<job>") of jobs with a fan-in record.

@@ -2,11 +2,12 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/kv"
 )
 
 // UsageBucket keeps each tenant's accumulated usage, keyed by tenant.
@@ -69,49 +70,32 @@ type Meter struct {
 }
 
 // OpenMeter creates or binds the usage bucket.
-func OpenMeter(ctx context.Context, js jetstream.JetStream, o BucketOptions) (*Meter, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: UsageBucket, History: 1, Replicas: max(o.Replicas, 1)})
+func OpenMeter(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Meter, error) {
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: UsageBucket}, o)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", UsageBucket, err)
+		return nil, err
 	}
-	return &Meter{kv: kv}, nil
+	return &Meter{kv: b}, nil
 }
 
 // Get returns a tenant's usage (empty when it has none yet).
-func (m *Meter) Get(ctx context.Context, tenant string) (*Usage, uint64, error) {
-	e, err := m.kv.Get(ctx, tenant)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return &Usage{Tenant: tenant, Jobs: map[string]int{}, Seconds: map[string]float64{}}, 0, nil
+func (m *Meter) Get(ctx context.Context, tenant string) (*Usage, error) {
+	u, _, err := kv.Get[Usage](ctx, m.kv, tenant)
+	if errors.Is(err, kv.ErrNotFound) {
+		return &Usage{Tenant: tenant, Jobs: map[string]int{}, Seconds: map[string]float64{}}, nil
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("get usage of %s: %w", tenant, err)
-	}
-	var u Usage
-	if err := json.Unmarshal(e.Value(), &u); err != nil {
-		return nil, 0, fmt.Errorf("decode usage of %s: %w", tenant, err)
-	}
-	return &u, e.Revision(), nil
+	return u, err
 }
 
 // Add folds an ended job into its tenant's usage.
 func (m *Meter) Add(ctx context.Context, tenant string, status Status, j JobUsage) error {
-	for {
-		u, rev, err := m.Get(ctx, tenant)
-		if err != nil {
-			return err
-		}
+	_, err := kv.Update(ctx, m.kv, tenant, true, func(u *Usage) error {
+		u.Tenant = tenant
 		u.add(status, j)
-		b, _ := json.Marshal(u) // a Usage always marshals
-		if rev == 0 {
-			_, err = m.kv.Create(ctx, tenant, b)
-		} else {
-			_, err = m.kv.Update(ctx, tenant, b, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("add usage of %s: %w", tenant, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add usage of %s: %w", tenant, err)
 	}
+	return nil
 }

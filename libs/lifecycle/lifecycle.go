@@ -16,7 +16,8 @@ import (
 // Service is a component of the process. Constructors do no work and start
 // no goroutines; Start does the work needed before the component is ready
 // (provisioning, warm-up) and returns; Run blocks until ctx ends (nil) or
-// the component fails (an error); Stop releases what Start acquired.
+// the component fails (an error); Stop releases what Start acquired, also
+// after a Start that failed part way.
 type Service interface {
 	Name() string
 	Start(ctx context.Context) error
@@ -87,12 +88,14 @@ func (g *Group) Run(ctx context.Context) error {
 	var runErr error
 	for _, s := range g.services {
 		g.set(s.Name(), "starting")
+		// A service that fails to start is stopped with the others: Stop
+		// releases whatever its Start acquired before failing.
+		started = append(started, s)
 		if err := s.Start(ctx); err != nil {
 			runErr = fmt.Errorf("start %s: %w", s.Name(), err)
 			g.set(s.Name(), "failed")
 			break
 		}
-		started = append(started, s)
 	}
 	errs := make(chan error, len(started))
 	var wg sync.WaitGroup
@@ -135,4 +138,56 @@ func (g *Group) Run(ctx context.Context) error {
 		g.set(s.Name(), "stopped")
 	}
 	return errors.Join(append([]error{runErr}, stopErrs...)...)
+}
+
+// Deferred is a service built when it starts, by build: for a component
+// whose constructor needs what the components started before it
+// provide (a connection, a bucket). Its name is known before it is built.
+func Deferred(name string, build func(ctx context.Context) (Service, error)) Service {
+	return &deferred{name: name, build: build}
+}
+
+type deferred struct {
+	name  string
+	build func(ctx context.Context) (Service, error)
+	svc   Service
+}
+
+func (d *deferred) Name() string { return d.name }
+
+func (d *deferred) Start(ctx context.Context) error {
+	svc, err := d.build(ctx)
+	if err != nil {
+		return err
+	}
+	d.svc = svc
+	return svc.Start(ctx)
+}
+
+func (d *deferred) Run(ctx context.Context) error { return d.svc.Run(ctx) }
+
+func (d *deferred) Stop(ctx context.Context) error {
+	if d.svc == nil {
+		return nil
+	}
+	return d.svc.Stop(ctx)
+}
+
+// Ready reports the built service's readiness.
+func (d *deferred) Ready() error {
+	if r, ok := d.svc.(Readier); ok {
+		return r.Ready()
+	}
+	return nil
+}
+
+// Unwrap returns the built service (nil before Start).
+func (d *deferred) Unwrap() Service { return d.svc }
+
+// Unwrap returns the service inside a Deferred one, or s itself.
+func Unwrap(s Service) Service {
+	if d, ok := s.(interface{ Unwrap() Service }); ok {
+		return d.Unwrap()
+	}
+	return s
 }

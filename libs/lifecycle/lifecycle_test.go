@@ -142,7 +142,7 @@ func TestStartFailure(t *testing.T) {
 	err := result(t, run(g, t.Context()))
 	require.ErrorIs(t, err, boom)
 	assert.Contains(t, err.Error(), "start b")
-	assert.Equal(t, []string{"start a", "start b", "stop a"}, j.list(), "c never starts, b is not stopped, a is")
+	assert.Equal(t, []string{"start a", "start b", "stop b", "stop a"}, j.list(), "c never starts; b, whose start failed, is stopped to release what it acquired, then a")
 	require.ErrorIs(t, g.Ready(), boom)
 	assert.Empty(t, a.runCtx, "nothing runs when a start failed")
 }
@@ -211,4 +211,30 @@ func TestReadyStates(t *testing.T) {
 	cancel()
 	require.NoError(t, result(t, done))
 	require.Error(t, g.Ready())
+}
+
+func TestDeferredIsBuiltWhenStarted(t *testing.T) {
+	j := &journal{}
+	built := 0
+	a := newFake(j, "a")
+	d := lifecycle.Deferred("d", func(context.Context) (lifecycle.Service, error) {
+		built++
+		require.Equal(t, []string{"start a"}, j.list(), "built after the services before it started")
+		return newFake(j, "d"), nil
+	})
+	assert.Nil(t, lifecycle.Unwrap(d), "nothing is built by the constructor")
+	g := lifecycle.NewGroup(zerolog.Nop(), a, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	require.Eventually(t, func() bool { return g.Ready() == nil }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, 1, built)
+	assert.Equal(t, "d", lifecycle.Unwrap(d).Name())
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, []string{"start a", "start d", "stop d", "stop a"}, j.list())
+
+	failing := lifecycle.Deferred("f", func(context.Context) (lifecycle.Service, error) { return nil, errors.New("no connection") })
+	err := lifecycle.NewGroup(zerolog.Nop(), failing).Run(context.Background())
+	assert.ErrorContains(t, err, "start f: no connection")
 }

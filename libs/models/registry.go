@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/kvwatch"
 )
 
@@ -35,16 +37,12 @@ type Registry struct {
 }
 
 // Open creates or binds the registry's bucket.
-func Open(ctx context.Context, js jetstream.JetStream, store artifacts.Store, replicas int, memory bool) (*Registry, error) {
-	storage := jetstream.FileStorage
-	if memory {
-		storage = jetstream.MemoryStorage
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 5, Storage: storage, Replicas: max(replicas, 1)})
+func Open(ctx context.Context, js jetstream.JetStream, store artifacts.Store, o kv.Options) (*Registry, error) {
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: Bucket, History: 5}, o)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", Bucket, err)
+		return nil, err
 	}
-	return &Registry{kv: kv, store: store, cache: map[string]*Model{}}, nil
+	return &Registry{kv: b, store: store, cache: map[string]*Model{}}, nil
 }
 
 func key(tenant, name string) string { return tenant + "." + name }
@@ -58,56 +56,34 @@ func (r *Registry) Get(ctx context.Context, tenant, name string) (*Model, error)
 	if ok {
 		return m, nil
 	}
-	m, _, err := r.get(ctx, tenant, name)
-	return m, err
+	return r.get(ctx, tenant, name)
 }
 
-func (r *Registry) get(ctx context.Context, tenant, name string) (*Model, uint64, error) {
-	e, err := r.kv.Get(ctx, key(tenant, name))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-		return nil, 0, fmt.Errorf("%w: model %q", ErrNotFound, name)
+func (r *Registry) get(ctx context.Context, tenant, name string) (*Model, error) {
+	m, _, err := kv.Get[Model](ctx, r.kv, key(tenant, name))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, fmt.Errorf("%w: model %q", ErrNotFound, name)
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("get model %s: %w", name, err)
-	}
-	var m Model
-	if err := json.Unmarshal(e.Value(), &m); err != nil {
-		return nil, 0, fmt.Errorf("decode model %s: %w", name, err)
-	}
-	return &m, e.Revision(), nil
+	return m, err
 }
 
 // update applies change to a model with compare-and-set (creating it when
 // create is true and it is missing).
 func (r *Registry) update(ctx context.Context, tenant, name string, create bool, change func(*Model) error) (*Model, error) {
-	for {
-		m, rev, err := r.get(ctx, tenant, name)
-		if errors.Is(err, ErrNotFound) && create {
-			m, rev, err = &Model{Tenant: tenant, Name: name}, 0, nil
+	m, err := kv.Update(ctx, r.kv, key(tenant, name), create, func(m *Model) error {
+		if m == nil {
+			return fmt.Errorf("%w: model %q", ErrNotFound, name)
 		}
-		if err != nil {
-			return nil, err
+		if m.Name == "" {
+			m.Tenant, m.Name = tenant, name
 		}
-		if err := change(m); err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(m)
-		if err != nil {
-			return nil, fmt.Errorf("encode model %s: %w", name, err)
-		}
-		if rev == 0 {
-			_, err = r.kv.Create(ctx, key(tenant, name), b)
-		} else {
-			_, err = r.kv.Update(ctx, key(tenant, name), b, rev)
-		}
-		if err == nil {
-			r.remember(m)
-			return m, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("store model %s: %w", name, err)
-		}
+		return change(m)
+	})
+	if err != nil {
+		return nil, err
 	}
+	r.remember(m)
+	return m, nil
 }
 
 // Push stores a new version from a model file already validated by the
@@ -119,7 +95,7 @@ func (r *Registry) Push(ctx context.Context, tenant, name string, file []byte, v
 	v.Digest = hex.EncodeToString(sum[:])
 	v.Size = int64(len(file))
 	v.CreatedAt = time.Now().UTC()
-	staging := fmt.Sprintf("%s/models/%s/blobs/%s", tenant, name, v.Digest)
+	staging := contracts.ModelBlobKey(tenant, name, v.Digest)
 	if _, err := r.store.Put(ctx, staging, bytes.NewReader(file), int64(len(file))); err != nil {
 		return Version{}, fmt.Errorf("store model file: %w", err)
 	}
@@ -198,7 +174,7 @@ func (r *Registry) List(ctx context.Context, tenant string) ([]*Model, error) {
 	}
 	var out []*Model
 	for k := range lister.Keys() {
-		m, _, err := r.get(ctx, tenant, k[len(tenant)+1:])
+		m, err := r.get(ctx, tenant, k[len(tenant)+1:])
 		if err != nil {
 			return nil, err
 		}
@@ -291,7 +267,7 @@ func (r *Registry) All(ctx context.Context) ([]*Model, error) {
 	var out []*Model
 	for k := range lister.Keys() {
 		tenant, name, _ := strings.Cut(k, ".")
-		m, _, err := r.get(ctx, tenant, name)
+		m, err := r.get(ctx, tenant, name)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/natsembed/natstest"
 )
@@ -31,7 +32,7 @@ func openRegistry(t *testing.T) *registryEnv {
 	_, _, js := natstest.Start(t)
 	store, err := artifacts.NewLocal(t.TempDir())
 	require.NoError(t, err)
-	reg, err := models.Open(t.Context(), js, store, 1, false)
+	reg, err := models.Open(t.Context(), js, store, kv.Options{})
 	require.NoError(t, err)
 	return &registryEnv{js: js, store: store, reg: reg}
 }
@@ -193,7 +194,7 @@ func TestRegistryWatch(t *testing.T) {
 	}
 
 	// Another replica moves an alias: this registry's cache follows.
-	other, err := models.Open(ctx, e.js, e.store, 1, false)
+	other, err := models.Open(ctx, e.js, e.store, kv.Options{})
 	require.NoError(t, err)
 	_, err = other.Push(ctx, "acme", "risk", []byte("v2"), logistic(1))
 	require.NoError(t, err)

@@ -16,12 +16,6 @@ import (
 	"github.com/partita/partita/libs/work"
 )
 
-// CSVKey is where the result rows are kept.
-func CSVKey(tenant, job string) string { return tenant + "/jobs/" + job + "/result.csv" }
-
-// MetaKey is where the summary and part reports are kept.
-func MetaKey(tenant, job string) string { return tenant + "/jobs/" + job + "/result.meta.json" }
-
 // Meta is the result besides its rows.
 type Meta struct {
 	Columns       []string          `json:"columns"`

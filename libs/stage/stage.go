@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/work"
 )
@@ -35,14 +36,33 @@ func Fail(code, format string, args ...any) error {
 // Work is a stage's logic for one part. On success it returns the part,
 // changed, and the stage it goes to next. On error it must leave p.Rows as
 // it found them. It must honour ctx.
-type Work func(ctx context.Context, job *jobs.Job, p *work.Part) (next bus.Stage, err error)
+type Work func(ctx context.Context, job *jobs.Job, p *work.Part) (next contracts.Stage, err error)
+
+// Parts decodes and encodes part messages (libs/work.Codec).
+type Parts interface {
+	Decode(ctx context.Context, msg *message.Message) (*work.Part, error)
+	Encode(ctx context.Context, stage contracts.Stage, p *work.Part) (*message.Message, error)
+}
+
+// Publisher hands part messages to the next stage (libs/bus.Publisher).
+type Publisher interface {
+	Publish(topic string, msgs ...*message.Message) error
+}
+
+// Tracker knows the jobs: their fixed parts, whether they ended, and it
+// cancels the work of jobs that end (libs/jobs.Tracker).
+type Tracker interface {
+	Job(ctx context.Context, tenant, id string) (*jobs.Job, error)
+	Ended(tenant, id string) bool
+	Begin(ctx context.Context, tenant, id string) (context.Context, func())
+}
 
 // Handler runs Work for every message of a stage.
 type Handler struct {
-	Stage   bus.Stage
-	Codec   work.Codec
-	Pub     *bus.Publisher
-	Tracker *jobs.Tracker
+	Stage   contracts.Stage
+	Parts   Parts
+	Pub     Publisher
+	Tracker Tracker
 	Log     zerolog.Logger
 	Work    Work
 }
@@ -50,7 +70,10 @@ type Handler struct {
 // Handle is a Watermill consumer handler: nil acks, an error nacks.
 func (h *Handler) Handle(msg *message.Message) error {
 	base := msg.Context()
-	p, err := h.Codec.Decode(base, msg)
+	p, err := h.Parts.Decode(base, msg)
+	if errors.Is(err, contracts.ErrNewerContract) {
+		return err // a newer replica will take it
+	}
 	if err != nil {
 		h.Log.Error().Err(err).Str("subject", msg.Metadata.Get(bus.MetaSubject)).Msg("undecodable part message dropped")
 		return nil
@@ -96,9 +119,9 @@ func (h *Handler) Handle(msg *message.Message) error {
 var errPartTimeout = errors.New("part deadline exceeded")
 
 // run calls Work but returns at the deadline even if Work ignores ctx.
-func (h *Handler) run(ctx context.Context, job *jobs.Job, p *work.Part) (bus.Stage, error) {
+func (h *Handler) run(ctx context.Context, job *jobs.Job, p *work.Part) (contracts.Stage, error) {
 	type result struct {
-		next bus.Stage
+		next contracts.Stage
 		err  error
 		part work.Part
 	}
@@ -119,8 +142,8 @@ func (h *Handler) run(ctx context.Context, job *jobs.Job, p *work.Part) (bus.Sta
 	}
 }
 
-func (h *Handler) forward(ctx context.Context, next bus.Stage, p *work.Part) error {
-	msg, err := h.Codec.Encode(ctx, next, p)
+func (h *Handler) forward(ctx context.Context, next contracts.Stage, p *work.Part) error {
+	msg, err := h.Parts.Encode(ctx, next, p)
 	if err != nil {
 		return err
 	}
@@ -131,5 +154,5 @@ func (h *Handler) forward(ctx context.Context, next bus.Stage, p *work.Part) err
 func (h *Handler) fail(ctx context.Context, p *work.Part, code, message string) error {
 	p.Error = &jobs.PartError{Part: p.ID(), Stage: string(h.Stage), Code: code, Message: message}
 	h.Log.Info().Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Str("code", code).Str("reason", message).Msg("part failed")
-	return h.forward(ctx, bus.Aggregate, p)
+	return h.forward(ctx, contracts.Aggregate, p)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/kvwatch"
 )
 
@@ -66,14 +67,14 @@ type cached struct {
 const authCacheTTL = 5 * time.Second
 
 // Open creates or binds the buckets.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
-	t, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: TenantsBucket, History: 1, Replicas: max(replicas, 1)})
+func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Store, error) {
+	t, err := kv.Open(ctx, js, kv.Bucket{Name: TenantsBucket}, o)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", TenantsBucket, err)
+		return nil, err
 	}
-	k, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: KeysBucket, History: 1, Replicas: max(replicas, 1)})
+	k, err := kv.Open(ctx, js, kv.Bucket{Name: KeysBucket}, o)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", KeysBucket, err)
+		return nil, err
 	}
 	return &Store{tenants: t, keys: k, cache: map[string]cached{}}, nil
 }
@@ -162,18 +163,11 @@ func (s *Store) put(ctx context.Context, t *Tenant) error {
 
 // Get returns a tenant.
 func (s *Store) Get(ctx context.Context, name string) (*Tenant, error) {
-	e, err := s.tenants.Get(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+	t, _, err := kv.Get[Tenant](ctx, s.tenants, name)
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get tenant %s: %w", name, err)
-	}
-	var t Tenant
-	if err := json.Unmarshal(e.Value(), &t); err != nil {
-		return nil, fmt.Errorf("decode tenant %s: %w", name, err)
-	}
-	return &t, nil
+	return t, err
 }
 
 // List returns every tenant.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/natsembed/natstest"
 	"github.com/partita/partita/libs/tenants"
 )
@@ -18,7 +19,7 @@ import (
 func open(t *testing.T) (*tenants.Store, jetstream.JetStream) {
 	t.Helper()
 	_, _, js := natstest.Start(t)
-	s, err := tenants.Open(t.Context(), js, 1)
+	s, err := tenants.Open(t.Context(), js, kv.Options{})
 	require.NoError(t, err)
 	return s, js
 }
@@ -27,7 +28,7 @@ func open(t *testing.T) (*tenants.Store, jetstream.JetStream) {
 // empty auth cache.
 func fresh(t *testing.T, js jetstream.JetStream) *tenants.Store {
 	t.Helper()
-	s, err := tenants.Open(t.Context(), js, 1)
+	s, err := tenants.Open(t.Context(), js, kv.Options{})
 	require.NoError(t, err)
 	return s
 }

@@ -2,7 +2,6 @@ package webhooks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/kv"
 )
 
 // Outcome is what became of one delivery attempt.
@@ -44,64 +44,42 @@ type AttemptLog struct {
 	kv jetstream.KeyValue
 }
 
-// OpenAttemptLog binds (or creates) the log bucket.
-func OpenAttemptLog(ctx context.Context, js jetstream.JetStream) (*AttemptLog, error) {
-	kv, err := openBucket(ctx, js, LogBucket)
+// OpenAttemptLog creates or binds the log bucket.
+func OpenAttemptLog(ctx context.Context, js jetstream.JetStream, o kv.Options) (*AttemptLog, error) {
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: LogBucket}, o)
 	if err != nil {
 		return nil, err
 	}
-	return &AttemptLog{kv: kv}, nil
+	return &AttemptLog{kv: b}, nil
 }
+
+// attempts is the value kept per job.
+type attempts []Attempt
 
 // Attempts returns a job's delivery attempts, oldest first; none if the
 // job had no webhook deliveries.
 func (l *AttemptLog) Attempts(ctx context.Context, tenant, job string) ([]Attempt, error) {
-	as, _, err := l.load(ctx, jobs.Key(tenant, job))
-	return as, err
-}
-
-// record appends an attempt to its job's log with compare-and-set.
-func (l *AttemptLog) record(ctx context.Context, tenant, job string, a Attempt) error {
-	key := jobs.Key(tenant, job)
-	for {
-		as, rev, err := l.load(ctx, key)
-		if err != nil {
-			return err
-		}
-		as = append(as, a)
-		if len(as) > maxLogged {
-			as = as[len(as)-maxLogged:]
-		}
-		b, err := json.Marshal(as)
-		if err != nil {
-			return fmt.Errorf("encode attempts of %s: %w", key, err)
-		}
-		if rev == 0 {
-			_, err = l.kv.Create(ctx, key, b)
-		} else {
-			_, err = l.kv.Update(ctx, key, b, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("record attempt of %s: %w", key, err)
-		}
-	}
-}
-
-// load returns a log and its revision (0 if there is none yet).
-func (l *AttemptLog) load(ctx context.Context, key string) ([]Attempt, uint64, error) {
-	e, err := l.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, nil
+	as, _, err := kv.Get[attempts](ctx, l.kv, jobs.Key(tenant, job))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("get attempts of %s: %w", key, err)
+		return nil, err
 	}
-	var as []Attempt
-	if err := json.Unmarshal(e.Value(), &as); err != nil {
-		return nil, 0, fmt.Errorf("decode attempts of %s: %w", key, err)
+	return *as, nil
+}
+
+// Record appends an attempt to its job's log with compare-and-set.
+func (l *AttemptLog) Record(ctx context.Context, tenant, job string, a Attempt) error {
+	_, err := kv.Update(ctx, l.kv, jobs.Key(tenant, job), true, func(as *attempts) error {
+		*as = append(*as, a)
+		if len(*as) > maxLogged {
+			*as = (*as)[len(*as)-maxLogged:]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record attempt of job %s: %w", job, err)
 	}
-	return as, e.Revision(), nil
+	return nil
 }

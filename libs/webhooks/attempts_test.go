@@ -15,7 +15,7 @@ func TestAttemptLogAppendsConcurrently(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 10 {
 		wg.Go(func() {
-			assert.NoError(t, h.log.record(t.Context(), tenant, "job1", Attempt{Event: "job.succeeded", Attempt: i + 1, At: time.Now(), Outcome: Retrying}))
+			assert.NoError(t, h.log.Record(t.Context(), tenant, "job1", Attempt{Event: "job.succeeded", Attempt: i + 1, At: time.Now(), Outcome: Retrying}))
 		})
 	}
 	wg.Wait()
@@ -35,7 +35,7 @@ func TestAttemptLogAppendsConcurrently(t *testing.T) {
 func TestAttemptLogKeepsTheLatest(t *testing.T) {
 	h := newHarness(t)
 	for i := range maxLogged + 5 {
-		require.NoError(t, h.log.record(t.Context(), tenant, "job1", Attempt{Event: fmt.Sprint(i), Outcome: Delivered}))
+		require.NoError(t, h.log.Record(t.Context(), tenant, "job1", Attempt{Event: fmt.Sprint(i), Outcome: Delivered}))
 	}
 	as, err := h.log.Attempts(t.Context(), tenant, "job1")
 	require.NoError(t, err)

@@ -4,12 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/partita/partita/libs/kv"
 )
 
 // secretPrefix marks a Standard Webhooks signing secret.
@@ -40,27 +39,29 @@ type Secrets struct {
 	now func() time.Time
 }
 
-// OpenSecrets binds (or creates) the secrets bucket.
-func OpenSecrets(ctx context.Context, js jetstream.JetStream) (*Secrets, error) {
-	kv, err := openBucket(ctx, js, SecretsBucket)
+// OpenSecrets creates or binds the secrets bucket.
+func OpenSecrets(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Secrets, error) {
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: SecretsBucket}, o)
 	if err != nil {
 		return nil, err
 	}
-	return &Secrets{kv: kv, now: time.Now}, nil
+	return &Secrets{kv: b, now: time.Now}, nil
 }
 
 // Get returns the tenant's secret, creating one on first use.
 func (s *Secrets) Get(ctx context.Context, tenant string) (Secret, error) {
-	for {
-		sec, _, err := s.load(ctx, tenant)
-		if err == nil || !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return sec, err
+	sec, err := kv.Update(ctx, s.kv, tenant, true, func(sec *Secret) error {
+		if sec.Current != "" {
+			return kv.ErrUnchanged
 		}
-		if sec, err = s.create(ctx, tenant); !errors.Is(err, jetstream.ErrKeyExists) {
-			return sec, err
-		}
-		// Created by someone else meanwhile: read theirs.
+		fresh, err := newSecret(s.now())
+		*sec = fresh
+		return err
+	})
+	if err != nil {
+		return Secret{}, fmt.Errorf("secret of tenant %s: %w", tenant, err)
 	}
+	return *sec, nil
 }
 
 // Rotate gives the tenant a new current secret and keeps the current one
@@ -69,65 +70,22 @@ func (s *Secrets) Rotate(ctx context.Context, tenant string, grace time.Duration
 	if grace < 0 {
 		return Secret{}, fmt.Errorf("rotate secret of tenant %s: negative grace %s", tenant, grace)
 	}
-	for {
-		old, rev, err := s.load(ctx, tenant)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			sec, err := s.create(ctx, tenant)
-			if errors.Is(err, jetstream.ErrKeyExists) {
-				continue
-			}
-			return sec, err
-		}
+	sec, err := kv.Update(ctx, s.kv, tenant, true, func(sec *Secret) error {
+		fresh, err := newSecret(s.now())
 		if err != nil {
-			return Secret{}, err
+			return err
 		}
-		sec, err := newSecret(s.now())
-		if err != nil {
-			return Secret{}, err
+		if sec.Current != "" {
+			until := s.now().Add(grace).UTC()
+			fresh.Previous, fresh.PreviousUntil = sec.Current, &until
 		}
-		until := s.now().Add(grace).UTC()
-		sec.Previous, sec.PreviousUntil = old.Current, &until
-		b, err := json.Marshal(sec)
-		if err != nil {
-			return Secret{}, fmt.Errorf("encode secret of tenant %s: %w", tenant, err)
-		}
-		_, err = s.kv.Update(ctx, tenant, b, rev)
-		switch {
-		case err == nil:
-			return sec, nil
-		case !errors.Is(err, jetstream.ErrKeyExists):
-			return Secret{}, fmt.Errorf("rotate secret of tenant %s: %w", tenant, err)
-		}
-		// Rotated concurrently: rotate again from the newer secret.
-	}
-}
-
-func (s *Secrets) load(ctx context.Context, tenant string) (Secret, uint64, error) {
-	e, err := s.kv.Get(ctx, tenant)
+		*sec = fresh
+		return nil
+	})
 	if err != nil {
-		return Secret{}, 0, fmt.Errorf("get secret of tenant %s: %w", tenant, err)
+		return Secret{}, fmt.Errorf("rotate secret of tenant %s: %w", tenant, err)
 	}
-	var sec Secret
-	if err := json.Unmarshal(e.Value(), &sec); err != nil {
-		return Secret{}, 0, fmt.Errorf("decode secret of tenant %s: %w", tenant, err)
-	}
-	return sec, e.Revision(), nil
-}
-
-// create stores a first secret; jetstream.ErrKeyExists if there is one.
-func (s *Secrets) create(ctx context.Context, tenant string) (Secret, error) {
-	sec, err := newSecret(s.now())
-	if err != nil {
-		return Secret{}, err
-	}
-	b, err := json.Marshal(sec)
-	if err != nil {
-		return Secret{}, fmt.Errorf("encode secret of tenant %s: %w", tenant, err)
-	}
-	if _, err := s.kv.Create(ctx, tenant, b); err != nil {
-		return Secret{}, fmt.Errorf("create secret of tenant %s: %w", tenant, err)
-	}
-	return sec, nil
+	return *sec, nil
 }
 
 // newSecret is whsec_ and 32 random bytes in base64.

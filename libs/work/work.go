@@ -1,4 +1,5 @@
-// Package work is the message passed between stages for one part of a job:
+// Package work is the part message passed between stages (its headers are
+// defined in libs/contracts): one part of a job:
 // its identity, its rows (inline, or in the artifact store when large — a
 // claim check), and what the stages learned about it.
 package work
@@ -16,33 +17,10 @@ import (
 
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/table"
 )
-
-// Header keys of a part message.
-const (
-	HeaderTenant = "Partita-Tenant"
-	HeaderJob    = "Partita-Job"
-	HeaderPart   = "Partita-Part"
-	HeaderKind   = "Partita-Kind"
-	HeaderRef    = "Partita-Ref"
-	HeaderRows   = "Partita-Rows"
-	HeaderModel  = "Partita-Model"
-	HeaderSolver = "Partita-Solver"
-	HeaderError  = "Partita-Error"
-	HeaderTotal  = "Partita-Total"
-	HeaderBusy   = "Partita-Busy"
-)
-
-// Kinds of message on the aggregate stream.
-const (
-	KindPart      = "part"
-	KindSplitDone = "split-done"
-)
-
-// SplitDonePart is the part token of the splitter's end-of-split message.
-const SplitDonePart = "total"
 
 // Part is one part of a job as it moves through the stages.
 type Part struct {
@@ -68,8 +46,8 @@ func (p *Part) AddBusy(stage string, d time.Duration) {
 
 // ID is the part's token in subjects and keys.
 func (p *Part) ID() string {
-	if p.Kind == KindSplitDone {
-		return SplitDonePart
+	if p.Kind == contracts.KindSplitDone {
+		return contracts.SplitDonePart
 	}
 	return strconv.Itoa(p.Index)
 }
@@ -90,53 +68,49 @@ type Codec struct {
 	InlineMax int
 }
 
-// PartKey is the object key of a part's rows written by a stage.
-func PartKey(tenant, job, part string, stage bus.Stage) string {
-	return fmt.Sprintf("%s/jobs/%s/parts/%s/%s.csv", tenant, job, part, stage)
-}
-
 // Encode builds the message that hands p to stage.
-func (c Codec) Encode(ctx context.Context, stage bus.Stage, p *Part) (*message.Message, error) {
+func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*message.Message, error) {
 	id := p.ID()
 	var payload []byte
 	meta := message.Metadata{
-		HeaderTenant: p.Tenant,
-		HeaderJob:    p.Job,
-		HeaderPart:   id,
-		HeaderKind:   p.Kind,
+		contracts.HeaderTenant:   p.Tenant,
+		contracts.HeaderJob:      p.Job,
+		contracts.HeaderPart:     id,
+		contracts.HeaderKind:     p.Kind,
+		contracts.HeaderContract: contracts.VersionValue,
 	}
 	if p.Rows != nil {
 		payload = p.Rows.Encode()
-		meta[HeaderRows] = strconv.Itoa(len(p.Rows.Rows))
+		meta[contracts.HeaderRows] = strconv.Itoa(len(p.Rows.Rows))
 		if len(payload) > c.InlineMax {
-			key := PartKey(p.Tenant, p.Job, id, stage)
+			key := contracts.PartKey(p.Tenant, p.Job, id, stage)
 			if _, err := c.Store.Put(ctx, key, bytes.NewReader(payload), int64(len(payload))); err != nil {
 				return nil, fmt.Errorf("store part %s of job %s: %w", id, p.Job, err)
 			}
-			meta[HeaderRef] = key
+			meta[contracts.HeaderRef] = key
 			payload = nil
 		}
 	} else if p.RowCount > 0 {
-		meta[HeaderRows] = strconv.Itoa(p.RowCount)
+		meta[contracts.HeaderRows] = strconv.Itoa(p.RowCount)
 	}
 	if p.Model != "" {
-		meta[HeaderModel] = p.Model
+		meta[contracts.HeaderModel] = p.Model
 	}
-	if p.Total > 0 || p.Kind == KindSplitDone {
-		meta[HeaderTotal] = strconv.Itoa(p.Total)
+	if p.Total > 0 || p.Kind == contracts.KindSplitDone {
+		meta[contracts.HeaderTotal] = strconv.Itoa(p.Total)
 	}
-	if err := setJSON(meta, HeaderSolver, p.Solver); err != nil {
+	if err := setJSON(meta, contracts.HeaderSolver, p.Solver); err != nil {
 		return nil, err
 	}
-	if err := setJSON(meta, HeaderError, p.Error); err != nil {
+	if err := setJSON(meta, contracts.HeaderError, p.Error); err != nil {
 		return nil, err
 	}
 	if len(p.Busy) > 0 {
-		if err := setJSON(meta, HeaderBusy, &p.Busy); err != nil {
+		if err := setJSON(meta, contracts.HeaderBusy, &p.Busy); err != nil {
 			return nil, err
 		}
 	}
-	msg := message.NewMessage(bus.MsgID(stage, p.Job, id), payload)
+	msg := message.NewMessage(contracts.MsgID(stage, p.Job, id), payload)
 	msg.Metadata = meta
 	msg.SetContext(ctx)
 	return msg, nil
@@ -166,42 +140,45 @@ func (c Codec) Decode(ctx context.Context, msg *message.Message) (*Part, error) 
 // DecodeMeta reads a part's identity and reports from a message, not its rows.
 func DecodeMeta(msg *message.Message) (*Part, error) {
 	m := msg.Metadata
-	p := &Part{Tenant: m.Get(HeaderTenant), Job: m.Get(HeaderJob), Kind: m.Get(HeaderKind), Model: m.Get(HeaderModel)}
-	if !bus.ValidToken(p.Tenant) || !bus.ValidToken(p.Job) {
+	if err := contracts.CheckVersion(m.Get); err != nil {
+		return nil, err
+	}
+	p := &Part{Tenant: m.Get(contracts.HeaderTenant), Job: m.Get(contracts.HeaderJob), Kind: m.Get(contracts.HeaderKind), Model: m.Get(contracts.HeaderModel)}
+	if !contracts.ValidToken(p.Tenant) || !contracts.ValidToken(p.Job) {
 		return nil, fmt.Errorf("part message without tenant or job (subject %s)", m.Get(bus.MetaSubject))
 	}
 	if p.Kind == "" {
-		p.Kind = KindPart
+		p.Kind = contracts.KindPart
 	}
-	if t := m.Get(HeaderTotal); t != "" {
+	if t := m.Get(contracts.HeaderTotal); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil {
-			return nil, fmt.Errorf("part message: bad %s %q", HeaderTotal, t)
+			return nil, fmt.Errorf("part message: bad %s %q", contracts.HeaderTotal, t)
 		}
 		p.Total = n
 	}
-	if p.Kind == KindPart {
-		n, err := strconv.Atoi(m.Get(HeaderPart))
+	if p.Kind == contracts.KindPart {
+		n, err := strconv.Atoi(m.Get(contracts.HeaderPart))
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("part message: bad part %q", m.Get(HeaderPart))
+			return nil, fmt.Errorf("part message: bad part %q", m.Get(contracts.HeaderPart))
 		}
 		p.Index = n
 	}
-	if r := m.Get(HeaderRows); r != "" {
+	if r := m.Get(contracts.HeaderRows); r != "" {
 		n, err := strconv.Atoi(r)
 		if err != nil {
-			return nil, fmt.Errorf("part message: bad %s %q", HeaderRows, r)
+			return nil, fmt.Errorf("part message: bad %s %q", contracts.HeaderRows, r)
 		}
 		p.RowCount = n
 	}
-	if err := getJSON(m, HeaderSolver, &p.Solver); err != nil {
+	if err := getJSON(m, contracts.HeaderSolver, &p.Solver); err != nil {
 		return nil, err
 	}
-	if err := getJSON(m, HeaderError, &p.Error); err != nil {
+	if err := getJSON(m, contracts.HeaderError, &p.Error); err != nil {
 		return nil, err
 	}
 	var busy *map[string]float64
-	if err := getJSON(m, HeaderBusy, &busy); err != nil {
+	if err := getJSON(m, contracts.HeaderBusy, &busy); err != nil {
 		return nil, err
 	}
 	if busy != nil {
@@ -213,7 +190,7 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) error {
 	m := msg.Metadata
 	payload := msg.Payload
-	if ref := m.Get(HeaderRef); ref != "" {
+	if ref := m.Get(contracts.HeaderRef); ref != "" {
 		rc, _, err := c.Store.Get(ctx, ref)
 		if err != nil {
 			return fmt.Errorf("fetch part rows %s: %w", ref, err)
@@ -226,7 +203,7 @@ func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) erro
 	if len(payload) > 0 {
 		rows, err := table.Decode(payload)
 		if err != nil {
-			return fmt.Errorf("part %s of job %s: %w", m.Get(HeaderPart), p.Job, err)
+			return fmt.Errorf("part %s of job %s: %w", m.Get(contracts.HeaderPart), p.Job, err)
 		}
 		p.Rows = rows
 		p.RowCount = len(rows.Rows)

@@ -8,17 +8,17 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
-	"github.com/partita/partita/libs/lifecycle"
-	"github.com/partita/partita/libs/platform"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -44,16 +44,75 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Module is the aggregator as a target of a Partita process.
-func Module() app.Module {
-	cfg := &Config{}
-	return app.Module{Name: "aggregator", Config: cfg, Build: func(p *platform.Platform, _ app.Health) lifecycle.Service { return New(*cfg, p) }}
+// Jobs is the job lifecycle the aggregator drives (libs/jobs.Store): it
+// counts parts, closes the count, ends the job and forgets its count.
+type Jobs interface {
+	Get(ctx context.Context, tenant, id string) (*jobs.Job, error)
+	FanIn(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
+	ActiveKeys(ctx context.Context) ([]string, error)
+	Count(ctx context.Context, tenant, id string, marks []jobs.Mark, total *int, tolerated float64) (jobs.Counted, error)
+	Close(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
+	End(ctx context.Context, tenant, id string, e jobs.Ending) (*jobs.Job, bool, error)
+	Forget(ctx context.Context, tenant, id string) error
+}
+
+// Tracker knows the jobs' fixed parts and whether they ended (libs/jobs.Tracker).
+type Tracker interface {
+	Job(ctx context.Context, tenant, id string) (*jobs.Job, error)
+	Ended(tenant, id string) bool
+}
+
+// Meter accumulates each tenant's usage (libs/jobs.Meter).
+type Meter interface {
+	Add(ctx context.Context, tenant string, status jobs.Status, u jobs.JobUsage) error
+}
+
+// Results is where results are written and a job's part files removed (the artifact store).
+type Results interface {
+	Put(ctx context.Context, key string, r io.Reader, size int64) (artifacts.ObjectInfo, error)
+	DeletePrefix(ctx context.Context, prefix string) error
+}
+
+// Parts decodes part messages, fetching claim-checked rows (libs/work.Codec).
+type Parts interface {
+	Decode(ctx context.Context, msg *message.Message) (*work.Part, error)
+}
+
+// Streams reads the parts waiting in the aggregate stream and purges
+// ended jobs from the stages (libs/bus.Streams).
+type Streams interface {
+	Last(ctx context.Context, stage contracts.Stage, subject string) (*message.Message, error)
+	ReadJob(ctx context.Context, stage contracts.Stage, tenant, job string) ([]*message.Message, error)
+	PurgeJob(ctx context.Context, stage contracts.Stage, tenant, job string) error
+}
+
+// Events publishes job events (libs/bus.Publisher).
+type Events interface {
+	PublishEvent(ctx context.Context, e contracts.Event) error
+}
+
+// Consumers makes the router of the aggregate stream (libs/bus.Consumers).
+type Consumers interface {
+	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
+}
+
+// Deps is what the aggregator is given by the composition root.
+type Deps struct {
+	Consumers Consumers
+	Jobs      Jobs
+	Tracker   Tracker
+	Meter     Meter
+	Results   Results
+	Parts     Parts
+	Streams   Streams
+	Events    Events
+	Log       zerolog.Logger
 }
 
 // Service is the aggregator.
 type Service struct {
 	cfg    Config
-	p      *platform.Platform
+	deps   Deps
 	log    zerolog.Logger
 	router *message.Router
 	commit *committer
@@ -63,20 +122,21 @@ type Service struct {
 }
 
 // New returns the aggregator; it does nothing until Start.
-func New(cfg Config, p *platform.Platform) *Service { return &Service{cfg: cfg, p: p} }
+func New(cfg Config, deps Deps) *Service {
+	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "aggregator").Logger()}
+}
 
 // Name implements lifecycle.Service.
 func (s *Service) Name() string { return "aggregator" }
 
 // Start subscribes to the aggregate stream.
 func (s *Service) Start(context.Context) error {
-	s.log = s.p.Log.With().Str("service", "aggregator").Logger()
-	opts := bus.DefaultConsumer(bus.Aggregate, "aggregator", s.cfg.Workers)
+	opts := bus.DefaultConsumer(contracts.Aggregate, "aggregator", s.cfg.Workers)
 	opts.MaxDeliver = s.cfg.MaxDeliver
 	opts.MaxAckPending = max(opts.MaxAckPending, s.cfg.Workers)
-	s.commit = newCommitter(s.p.Jobs, s.tolerated, s.log)
+	s.commit = newCommitter(s.deps.Jobs, s.tolerated, s.log)
 	var err error
-	s.router, err = bus.ConsumerRouter(s.p.JS, s.log, "aggregate", opts, s.handle)
+	s.router, err = s.deps.Consumers.Router("aggregate", opts, s.handle)
 	return err
 }
 
@@ -90,7 +150,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Stop closes the router and waits for the committer, watchdog and finalizations.
 func (s *Service) Stop(context.Context) error {
-	err := s.router.Close()
+	var err error
+	if s.router != nil {
+		err = s.router.Close()
+	}
 	s.wg.Wait()
 	return err
 }
@@ -98,15 +161,18 @@ func (s *Service) Stop(context.Context) error {
 func (s *Service) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	p, err := work.DecodeMeta(msg)
+	if errors.Is(err, contracts.ErrNewerContract) {
+		return err // a newer replica will take it
+	}
 	if err != nil {
 		s.log.Error().Err(err).Msg("undecodable aggregate message dropped")
 		return nil
 	}
-	if s.p.Tracker.Ended(p.Tenant, p.Job) {
+	if s.deps.Tracker.Ended(p.Tenant, p.Job) {
 		return nil
 	}
 	req := &request{tenant: p.Tenant, job: p.Job, done: make(chan outcome, 1)}
-	if p.Kind == work.KindSplitDone {
+	if p.Kind == contracts.KindSplitDone {
 		req.total = p.Total
 		req.splitDone = true
 	} else {
@@ -123,7 +189,7 @@ func (s *Service) handle(msg *message.Message) error {
 }
 
 func (s *Service) tolerated(ctx context.Context, tenant, id string) float64 {
-	j, err := s.p.Tracker.Job(ctx, tenant, id)
+	j, err := s.deps.Tracker.Job(ctx, tenant, id)
 	if err != nil {
 		return 0
 	}

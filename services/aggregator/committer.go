@@ -2,12 +2,16 @@ package aggregator
 
 import (
 	"context"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/partita/partita/libs/jobs"
 )
+
+// Counter counts parts of jobs (libs/jobs.Store).
+type Counter interface {
+	Count(ctx context.Context, tenant, id string, marks []jobs.Mark, total *int, tolerated float64) (jobs.Counted, error)
+}
 
 // committer applies fan-in marks in groups: every request that arrives
 // while a group is being written joins the next group, so one
@@ -15,7 +19,7 @@ import (
 // written at once. A request is answered only after its group is stored,
 // so the message is acked only once it is counted.
 type committer struct {
-	store     *jobs.Store
+	store     Counter
 	tolerated func(ctx context.Context, tenant, job string) float64 // failures.tolerated_percent
 	log       zerolog.Logger
 	in        chan *request
@@ -43,7 +47,7 @@ const (
 
 const maxGroup = 1024
 
-func newCommitter(store *jobs.Store, tolerated func(context.Context, string, string) float64, log zerolog.Logger) *committer {
+func newCommitter(store Counter, tolerated func(context.Context, string, string) float64, log zerolog.Logger) *committer {
 	return &committer{store: store, tolerated: tolerated, log: log, in: make(chan *request, maxGroup)}
 }
 
@@ -110,27 +114,21 @@ func (c *committer) commitJob(ctx context.Context, rs []*request) outcome {
 			marks = append(marks, *r.mark)
 		}
 	}
-	tolerated := c.tolerated(ctx, tenant, id)
-	var overBefore bool
-	now := time.Now().UTC()
-	f, wasComplete, err := c.store.UpdateFanIn(ctx, tenant, id, func(f *jobs.FanIn) {
-		overBefore = f.SplitDone && f.FailedPercent() > tolerated
-		f.Apply(marks, now)
-		for _, r := range rs {
-			if r.splitDone && !f.SplitDone && !f.Closed {
-				f.SplitDone, f.Total = true, r.total
-				f.LastProgress, f.SplitAt = now, now
-			}
+	var total *int
+	for _, r := range rs {
+		if r.splitDone {
+			total = &r.total
 		}
-	})
+	}
+	counted, err := c.store.Count(ctx, tenant, id, marks, total, c.tolerated(ctx, tenant, id))
 	if err != nil {
 		c.log.Warn().Err(err).Str("tenant", tenant).Str("job", id).Msg("fan-in commit failed; parts will be redelivered")
 		return outcome{err: err}
 	}
 	switch {
-	case f.Complete() && !wasComplete:
+	case counted.Completed:
 		return outcome{trigger: triggerComplete}
-	case f.SplitDone && f.FailedPercent() > tolerated && !overBefore:
+	case counted.OverTolerance:
 		return outcome{trigger: triggerFailedParts}
 	}
 	return outcome{}

@@ -10,13 +10,9 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/partita/partita/libs/bus"
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/results"
 	"github.com/partita/partita/libs/work"
@@ -43,7 +39,7 @@ func (s *Service) startFinalize(ctx context.Context, tenant, id string, why trig
 // the final event and removes the job's working state. Every step is
 // idempotent: a crash at any point is repaired by the next finalize.
 func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) error {
-	j, err := s.p.Jobs.Get(ctx, tenant, id)
+	j, err := s.deps.Jobs.Get(ctx, tenant, id)
 	if errors.Is(err, jobs.ErrNotFound) {
 		return s.cleanup(ctx, tenant, id, true)
 	}
@@ -55,7 +51,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	}
 	// Close the count first: a part arriving from now on is not counted,
 	// and the result holds exactly the counted parts.
-	f, _, err := s.p.Jobs.UpdateFanIn(ctx, tenant, id, func(f *jobs.FanIn) { f.Closed = true })
+	f, err := s.deps.Jobs.Close(ctx, tenant, id)
 	if err != nil {
 		return err
 	}
@@ -64,38 +60,17 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if err != nil {
 		return fmt.Errorf("assemble result: %w", err)
 	}
-	now := time.Now().UTC()
-	var firstEnd bool // this finalization is the one that records usage
-	j, err = s.p.Jobs.Update(ctx, tenant, id, func(j *jobs.Job) error {
-		firstEnd = j.Usage == nil
-		if firstEnd {
-			j.Usage = &jobs.JobUsage{Parts: f.Total, Rows: f.Rows, Inferences: f.ScoredRows, InputBytes: j.Input.Bytes,
-				ResultBytes: res.Bytes, Seconds: f.Busy, Models: f.Models}
-		}
-		if !j.Status.Terminal() {
-			if err := j.Move(status, now); err != nil {
-				return err
-			}
-			j.Error = jobErr
-		}
-		j.Parts = f.Total
-		j.Progress = jobs.Progress(f, nil, j.Spec.Optimize != nil)
-		j.Timings = j.ComputeTimings(f.SplitAt)
-		j.Errors = f.Errors
-		j.Models = modelUses(f.Models)
-		j.Result = res
-		return nil
-	})
+	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res})
 	if err != nil {
 		return err
 	}
-	if firstEnd {
+	if first {
 		// A crash right here loses this job's usage (never counts it twice).
-		if err := s.p.Meter.Add(ctx, tenant, j.Status, *j.Usage); err != nil {
+		if err := s.deps.Meter.Add(ctx, tenant, j.Status, *j.Usage); err != nil {
 			s.log.Error().Err(err).Str("tenant", tenant).Str("job", id).Msg("usage not recorded")
 		}
 	}
-	if err := events.Publish(ctx, s.p.Pub, events.Event{Type: events.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {
+	if err := s.deps.Events.PublishEvent(ctx, contracts.Event{Type: contracts.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {
 		return err
 	}
 	s.log.Info().Str("tenant", tenant).Str("job", id).Str("status", string(j.Status)).Int("parts", f.Total).Int("rows", res.Rows).Msg("job ended")
@@ -119,17 +94,6 @@ func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) 
 	return jobs.Succeeded, nil
 }
 
-func modelUses(m map[string]int) []jobs.ModelUse {
-	var out []jobs.ModelUse
-	for ref, n := range m {
-		name, v, _ := strings.Cut(ref, "@")
-		var version int
-		fmt.Sscan(v, &version)
-		out = append(out, jobs.ModelUse{Name: name, Version: version, Parts: n})
-	}
-	return out
-}
-
 // assemble writes the result files: rows under the result columns, in
 // part order (streamed part by part, so memory does not grow with the
 // result) or, with aggregate.sort, sorted in memory; the summary is folded
@@ -140,17 +104,13 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 	sum := newSummarizer(columns, j.Spec.Aggregate.Summary)
 	var write func(w *csv.Writer) error
 	if j.Spec.Aggregate.Sort == "" && f.SplitDone {
-		st, err := s.p.JS.Stream(ctx, bus.Aggregate.Stream())
-		if err != nil {
-			return nil, fmt.Errorf("aggregate stream: %w", err)
-		}
 		write = func(w *csv.Writer) error {
 			fctx, cancel := context.WithCancel(ctx)
 			defer cancel() // stops the reads ahead if writing fails
-			fetched := s.fetchInOrder(fctx, st, j, f.Total)
+			fetched := s.fetchInOrder(fctx, j, f.Total)
 			for r := range fetched {
 				p, err := r.part, r.err
-				if errors.Is(err, jetstream.ErrMsgNotFound) {
+				if errors.Is(err, bus.ErrNoMessage) {
 					continue // never finished (timed out or cancelled job)
 				}
 				if err == nil && !f.Done.Has(p.Index) {
@@ -210,8 +170,8 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 		}
 		pw.CloseWithError(err)
 	}()
-	csvKey := results.CSVKey(j.Tenant, j.ID)
-	info, err := s.p.Store.Put(ctx, csvKey, pr, -1)
+	csvKey := contracts.ResultCSVKey(j.Tenant, j.ID)
+	info, err := s.deps.Results.Put(ctx, csvKey, pr, -1)
 	pr.CloseWithError(err) // unblock the writer if Put gave up early
 	if err != nil {
 		return nil, err
@@ -221,7 +181,7 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 	if err != nil {
 		return nil, fmt.Errorf("encode result meta: %w", err)
 	}
-	if _, err := s.p.Store.Put(ctx, results.MetaKey(j.Tenant, j.ID), bytes.NewReader(mb), int64(len(mb))); err != nil {
+	if _, err := s.deps.Results.Put(ctx, contracts.ResultMetaKey(j.Tenant, j.ID), bytes.NewReader(mb), int64(len(mb))); err != nil {
 		return nil, err
 	}
 	return &jobs.Result{Key: csvKey, Rows: sum.row, Bytes: info.Size}, nil
@@ -238,7 +198,7 @@ type fetched struct {
 
 // fetchInOrder reads parts 0..n-1 with up to fetchWindow reads in flight
 // and yields them in order. The consumer must drain the channel or cancel ctx.
-func (s *Service) fetchInOrder(ctx context.Context, st jetstream.Stream, j *jobs.Job, n int) <-chan fetched {
+func (s *Service) fetchInOrder(ctx context.Context, j *jobs.Job, n int) <-chan fetched {
 	out := make(chan fetched, fetchWindow)
 	slots := make(chan chan fetched, fetchWindow)
 	go func() {
@@ -251,7 +211,7 @@ func (s *Service) fetchInOrder(ctx context.Context, st jetstream.Stream, j *jobs
 				return
 			}
 			go func() {
-				p, err := s.getPart(ctx, st, j, idx)
+				p, err := s.getPart(ctx, j, idx)
 				slot <- fetched{p, err}
 			}()
 		}
@@ -270,12 +230,12 @@ func (s *Service) fetchInOrder(ctx context.Context, st jetstream.Stream, j *jobs
 }
 
 // getPart reads one part's message from the aggregate stream by subject.
-func (s *Service) getPart(ctx context.Context, st jetstream.Stream, j *jobs.Job, idx int) (*work.Part, error) {
-	raw, err := st.GetLastMsgForSubject(ctx, bus.Aggregate.Subject(j.Tenant, j.ID, strconv.Itoa(idx)))
+func (s *Service) getPart(ctx context.Context, j *jobs.Job, idx int) (*work.Part, error) {
+	msg, err := s.deps.Streams.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(j.Tenant, j.ID, strconv.Itoa(idx)))
 	if err != nil {
 		return nil, fmt.Errorf("read part %d: %w", idx, err)
 	}
-	return s.p.Codec.Decode(ctx, bus.RawToMessage(raw))
+	return s.deps.Parts.Decode(ctx, msg)
 }
 
 // resultColumns are the input columns, then the score output, then the decision variable.
@@ -288,44 +248,22 @@ func resultColumns(j *jobs.Job) []string {
 	return cols
 }
 
-// readParts reads the job's messages from the aggregate stream with an
-// ordered consumer, keeping one message per part.
+// readParts reads the job's messages from the aggregate stream, keeping
+// one message per part.
 func (s *Service) readParts(ctx context.Context, j *jobs.Job) (map[int]*work.Part, error) {
-	cons, err := s.p.JS.OrderedConsumer(ctx, bus.Aggregate.Stream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.Aggregate.JobFilter(j.Tenant, j.ID)},
-	})
+	msgs, err := s.deps.Streams.ReadJob(ctx, contracts.Aggregate, j.Tenant, j.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read parts: %w", err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read parts: %w", err)
+		return nil, err
 	}
 	parts := map[int]*work.Part{}
-	remaining := int(info.NumPending)
-	for remaining > 0 {
-		batch, err := cons.Fetch(min(remaining, 1000), jetstream.FetchMaxWait(5*time.Second))
+	for _, m := range msgs {
+		p, err := s.deps.Parts.Decode(ctx, m)
 		if err != nil {
-			return nil, fmt.Errorf("read parts: %w", err)
+			return nil, err
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			p, err := s.p.Codec.Decode(ctx, bus.ToMessage(m))
-			if err != nil {
-				return nil, err
-			}
-			if p.Kind == work.KindPart {
-				parts[p.Index] = p
-			}
+		if p.Kind == contracts.KindPart {
+			parts[p.Index] = p
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("read parts: %w", err)
-		}
-		if got == 0 {
-			return nil, fmt.Errorf("read parts: %d messages missing from %s", remaining, bus.Aggregate.Stream())
-		}
-		remaining -= got
 	}
 	return parts, nil
 }
@@ -334,18 +272,18 @@ func (s *Service) readParts(ctx context.Context, j *jobs.Job) (map[int]*work.Par
 // stream, its fan-in record, claim-checked part files and, for a job that
 // ended early (leftover work), its messages still queued at the stages.
 func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers bool) error {
-	if err := bus.PurgeJob(ctx, s.p.JS, bus.Aggregate, tenant, id); err != nil {
+	if err := s.deps.Streams.PurgeJob(ctx, contracts.Aggregate, tenant, id); err != nil {
 		return err
 	}
 	if leftovers {
-		for _, st := range []bus.Stage{bus.Score, bus.Optimize} {
-			if err := bus.PurgeJob(ctx, s.p.JS, st, tenant, id); err != nil {
+		for _, st := range []contracts.Stage{contracts.Score, contracts.Optimize} {
+			if err := s.deps.Streams.PurgeJob(ctx, st, tenant, id); err != nil {
 				return err
 			}
 		}
 	}
-	if err := s.p.Store.DeletePrefix(ctx, tenant+"/jobs/"+id+"/parts/"); err != nil {
+	if err := s.deps.Results.DeletePrefix(ctx, contracts.PartsPrefix(tenant, id)); err != nil {
 		return err
 	}
-	return s.p.Jobs.DeleteFanIn(ctx, tenant, id)
+	return s.deps.Jobs.Forget(ctx, tenant, id)
 }

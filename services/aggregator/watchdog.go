@@ -28,7 +28,7 @@ func (s *Service) watchdog(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		keys, err := s.p.Jobs.ActiveKeys(ctx)
+		keys, err := s.deps.Jobs.ActiveKeys(ctx)
 		if err != nil {
 			s.log.Warn().Err(err).Msg("watchdog: list active jobs")
 			continue
@@ -46,7 +46,7 @@ func (s *Service) watchdog(ctx context.Context) {
 }
 
 func (s *Service) check(ctx context.Context, tenant, id string) trigger {
-	j, err := s.p.Jobs.Get(ctx, tenant, id)
+	j, err := s.deps.Jobs.Get(ctx, tenant, id)
 	if errors.Is(err, jobs.ErrNotFound) {
 		return triggerEnded // a fan-in record without a job: clean it up
 	}
@@ -56,7 +56,7 @@ func (s *Service) check(ctx context.Context, tenant, id string) trigger {
 	if j.Status.Terminal() {
 		return triggerEnded
 	}
-	f, err := s.p.Jobs.FanIn(ctx, tenant, id)
+	f, err := s.deps.Jobs.FanIn(ctx, tenant, id)
 	if err != nil {
 		return ""
 	}

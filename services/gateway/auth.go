@@ -20,7 +20,7 @@ func (s *Service) auth(next http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Missing API key", "send Authorization: Bearer <api key>")
 			return
 		}
-		t, err := s.p.Tenants.Authenticate(r.Context(), strings.TrimSpace(key))
+		t, err := s.deps.Tenants.Authenticate(r.Context(), strings.TrimSpace(key))
 		if errors.Is(err, tenants.ErrBadKey) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="partita", error="invalid_token"`)
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Invalid API key", "the API key is unknown or was rotated")

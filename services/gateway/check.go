@@ -18,7 +18,7 @@ func (s *Service) checkModel(ctx context.Context, tenant string, sp *spec.Spec) 
 	refuse := func(status int, code, path, msg string) *Problem {
 		return &Problem{Status: status, Code: code, Title: "The spec's model cannot score it", Detail: msg, Errors: []FieldError{{Path: path, Message: msg}}}
 	}
-	m, err := s.p.Models.Get(ctx, tenant, sp.Score.Model)
+	m, err := s.deps.Registry.Get(ctx, tenant, sp.Score.Model)
 	if errors.Is(err, models.ErrNotFound) {
 		return refuse(http.StatusUnprocessableEntity, "model_not_found", "score.model", fmt.Sprintf("model %q is not in your registry", sp.Score.Model))
 	}

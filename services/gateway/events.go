@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 )
 
 // SSE timing: how often progress is re-read, and the keep-alive comment.
@@ -45,7 +45,7 @@ func (s *Service) jobEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	last := s.view(r.Context(), j)
 	if j.Status.Terminal() {
-		send(events.Final(j.Status), last)
+		send(contracts.Final(j.Status), last)
 		return
 	}
 	send("status", last)
@@ -63,13 +63,13 @@ func (s *Service) jobEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-progress.C:
-			cur, err := s.p.Jobs.Get(r.Context(), j.Tenant, j.ID)
+			cur, err := s.deps.Jobs.Get(r.Context(), j.Tenant, j.ID)
 			if err != nil {
 				continue
 			}
 			v := s.view(r.Context(), cur)
 			if cur.Status.Terminal() {
-				send(events.Final(cur.Status), v)
+				send(contracts.Final(cur.Status), v)
 				return
 			}
 			if v.Status != last.Status || !reflect.DeepEqual(v.Progress, last.Progress) {

@@ -8,18 +8,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/libs/lifecycle"
-	"github.com/partita/partita/libs/platform"
+	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/spec"
+	"github.com/partita/partita/libs/tenants"
 	"github.com/partita/partita/libs/webhooks"
 )
 
@@ -51,25 +55,106 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Module is the gateway as a target of a Partita process.
-func Module() app.Module {
-	cfg := &Config{}
-	return app.Module{Name: "gateway", Config: cfg, Build: func(p *platform.Platform, h app.Health) lifecycle.Service { return New(*cfg, p, h) }}
+// Tenants resolves API keys to tenants (libs/tenants.Store).
+type Tenants interface {
+	Authenticate(ctx context.Context, key string) (*tenants.Tenant, error)
+}
+
+// Jobs is the job records the API shows and the cancel transition it asks
+// for (libs/jobs.Store).
+type Jobs interface {
+	Get(ctx context.Context, tenant, id string) (*jobs.Job, error)
+	List(ctx context.Context, tenant string, o jobs.ListOptions) ([]*jobs.Job, string, error)
+	FanIn(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
+	Cancel(ctx context.Context, tenant, id string) (*jobs.Job, bool, error)
+}
+
+// Streams counts a job's parts still queued at a stage (libs/bus.Streams).
+type Streams interface {
+	Pending(ctx context.Context, stage contracts.Stage, tenant, job string) (int, error)
+}
+
+// Store keeps uploads and results (the artifact store).
+type Store interface {
+	Put(ctx context.Context, key string, r io.Reader, size int64) (artifacts.ObjectInfo, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, artifacts.ObjectInfo, error)
+	Delete(ctx context.Context, key string) error
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// Idempotency remembers submit Idempotency-Keys (libs/jobs.Idempotency).
+type Idempotency interface {
+	Claim(ctx context.Context, tenant, key, fingerprint, jobID string) (*jobs.IdemRecord, error)
+	Answered(ctx context.Context, tenant, key string, status int) error
+	Release(ctx context.Context, tenant, key string) error
+}
+
+// Usage reads a tenant's accumulated usage (libs/jobs.Meter).
+type Usage interface {
+	Get(ctx context.Context, tenant string) (*jobs.Usage, error)
+}
+
+// Registry is the model registry behind /v1/models (libs/models.Registry).
+type Registry interface {
+	Get(ctx context.Context, tenant, name string) (*models.Model, error)
+	List(ctx context.Context, tenant string) ([]*models.Model, error)
+	Push(ctx context.Context, tenant, name string, file []byte, v models.Version) (models.Version, error)
+	SetAlias(ctx context.Context, tenant, name, alias string, a models.Alias) (*models.Model, error)
+	DeleteVersion(ctx context.Context, tenant, name string, number int) (*models.Model, error)
+}
+
+// Secrets are the tenants' webhook signing secrets (libs/webhooks.Secrets).
+type Secrets interface {
+	Get(ctx context.Context, tenant string) (webhooks.Secret, error)
+	Rotate(ctx context.Context, tenant string, grace time.Duration) (webhooks.Secret, error)
+}
+
+// Attempts is the webhook delivery log shown on jobs (libs/webhooks.AttemptLog).
+type Attempts interface {
+	Attempts(ctx context.Context, tenant, job string) ([]webhooks.Attempt, error)
+}
+
+// EventFeed delivers every job event as it is published (a core NATS
+// subscription on the events subjects: no state, nothing to ack).
+type EventFeed interface {
+	Follow(fn func(e *contracts.Event)) (stop func(), err error)
+}
+
+// Publisher hands submitted jobs to ingest and publishes events (libs/bus.Publisher).
+type Publisher interface {
+	Publish(topic string, msgs ...*message.Message) error
+	PublishEvent(ctx context.Context, e contracts.Event) error
+}
+
+// Deps is what the gateway is given by the composition root.
+type Deps struct {
+	Tenants     Tenants
+	Jobs        Jobs
+	Streams     Streams
+	Store       Store
+	Idempotency Idempotency
+	Usage       Usage
+	Registry    Registry
+	Secrets     Secrets
+	Attempts    Attempts
+	Events      EventFeed
+	Pub         Publisher
+	Outbound    safehttp.Options // what input URLs and webhook URLs may reach
+	ONNX        func() error     // nil when ONNX Runtime is loaded, else why not
+	Ready       func() error     // the whole process is ready (/readyz)
+	Log         zerolog.Logger
 }
 
 // Service is the gateway.
 type Service struct {
-	cfg        Config
-	p          *platform.Platform
-	health     app.Health
-	log        zerolog.Logger
-	limits     spec.Limits
-	waiters    *waiters
-	secrets    *webhooks.Secrets
-	deliveries *webhooks.AttemptLog
-	sub        *nats.Subscription
-	ln         net.Listener
-	srv        *http.Server
+	cfg     Config
+	deps    Deps
+	log     zerolog.Logger
+	limits  spec.Limits
+	waiters *waiters
+	stop    func()
+	ln      net.Listener
+	srv     *http.Server
 
 	openapiOnce sync.Once
 	openapi     []byte
@@ -77,8 +162,10 @@ type Service struct {
 }
 
 // New returns the gateway; it does nothing until Start.
-func New(cfg Config, p *platform.Platform, health app.Health) *Service {
-	return &Service{cfg: cfg, p: p, health: health}
+func New(cfg Config, deps Deps) *Service {
+	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "gateway").Logger(),
+		limits:  spec.Limits{MaxRowsPerPart: cfg.MaxRowsPart, MaxJobTotal: spec.DefaultLimits.MaxJobTotal},
+		waiters: newWaiters()}
 }
 
 // Name implements lifecycle.Service.
@@ -87,26 +174,13 @@ func (s *Service) Name() string { return "gateway" }
 // Addr is the address the API listens on, once started.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
-// Start subscribes to job events and opens the listener.
-func (s *Service) Start(ctx context.Context) error {
-	s.log = s.p.Log.With().Str("service", "gateway").Logger()
-	s.limits = spec.Limits{MaxRowsPerPart: s.cfg.MaxRowsPart, MaxJobTotal: spec.DefaultLimits.MaxJobTotal}
-	s.waiters = newWaiters()
-	var err error
-	if s.secrets, err = webhooks.OpenSecrets(ctx, s.p.JS); err != nil {
-		return err
-	}
-	if s.deliveries, err = webhooks.OpenAttemptLog(ctx, s.p.JS); err != nil {
-		return err
-	}
-	sub, err := s.p.NC.Subscribe("partita.events.>", s.waiters.dispatch)
+// Start follows job events and opens the listener.
+func (s *Service) Start(context.Context) error {
+	stop, err := s.deps.Events.Follow(s.waiters.dispatch)
 	if err != nil {
-		return fmt.Errorf("subscribe to events: %w", err)
+		return fmt.Errorf("follow job events: %w", err)
 	}
-	s.sub = sub
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return err
-	}
+	s.stop = stop
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
@@ -131,8 +205,8 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Stop shuts the server down gracefully.
 func (s *Service) Stop(ctx context.Context) error {
-	if s.sub != nil {
-		_ = s.sub.Unsubscribe()
+	if s.stop != nil {
+		s.stop()
 	}
 	if s.srv == nil {
 		return nil

@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/partita/partita/libs/artifacts"
-	"github.com/partita/partita/libs/bus"
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/results"
 	"github.com/partita/partita/libs/spec"
@@ -61,7 +60,7 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 	if !j.Status.Terminal() {
 		v.Progress, v.Parts, v.Timings = s.liveProgress(ctx, j)
 	} else if j.Spec.Delivery.Webhook != "" {
-		v.Webhooks, _ = s.deliveries.Attempts(ctx, j.Tenant, j.ID)
+		v.Webhooks, _ = s.deps.Attempts.Attempts(ctx, j.Tenant, j.ID)
 	}
 	return v
 }
@@ -69,13 +68,13 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 // liveProgress derives a running job's progress from its fan-in record
 // and the parts waiting in the work streams.
 func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]jobs.StageProgress, int, *jobs.Timings) {
-	f, err := s.p.Jobs.FanIn(ctx, j.Tenant, j.ID)
+	f, err := s.deps.Jobs.FanIn(ctx, j.Tenant, j.ID)
 	if err != nil {
 		return nil, 0, nil
 	}
 	pending := map[string]int{}
-	for _, st := range []bus.Stage{bus.Score, bus.Optimize} {
-		if n, err := bus.Pending(ctx, s.p.JS, st, j.Tenant, j.ID); err == nil {
+	for _, st := range []contracts.Stage{contracts.Score, contracts.Optimize} {
+		if n, err := s.deps.Streams.Pending(ctx, st, j.Tenant, j.ID); err == nil {
 			pending[string(st)] = n
 		}
 	}
@@ -84,8 +83,8 @@ func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]job
 
 func (s *Service) loadJob(w http.ResponseWriter, r *http.Request) *jobs.Job {
 	id := r.PathValue("id")
-	j, err := s.p.Jobs.Get(r.Context(), tenantOf(r), id)
-	if errors.Is(err, jobs.ErrNotFound) || !bus.ValidToken(id) {
+	j, err := s.deps.Jobs.Get(r.Context(), tenantOf(r), id)
+	if errors.Is(err, jobs.ErrNotFound) || !contracts.ValidToken(id) {
 		writeProblem(w, http.StatusNotFound, "job_not_found", "No such job", fmt.Sprintf("job %q does not exist", id))
 		return nil
 	}
@@ -136,7 +135,7 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		o.Limit = n
 	}
-	list, next, err := s.p.Jobs.List(r.Context(), tenantOf(r), o)
+	list, next, err := s.deps.Jobs.List(r.Context(), tenantOf(r), o)
 	if err != nil {
 		s.log.Error().Err(err).Msg("list jobs")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot list jobs", "try again shortly")
@@ -167,7 +166,7 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
 		if j.Result.Bytes > s.cfg.PresignOver {
-			url, err := s.p.Store.PresignGet(r.Context(), j.Result.Key, 15*time.Minute)
+			url, err := s.deps.Store.PresignGet(r.Context(), j.Result.Key, 15*time.Minute)
 			if err == nil {
 				http.Redirect(w, r, url, http.StatusTemporaryRedirect)
 				return
@@ -176,7 +175,7 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request) {
 				s.log.Warn().Err(err).Msg("presign result; streaming it instead")
 			}
 		}
-		rc, _, err := s.p.Store.Get(r.Context(), j.Result.Key)
+		rc, _, err := s.deps.Store.Get(r.Context(), j.Result.Key)
 		if err != nil {
 			s.storeProblem(w, err)
 			return
@@ -215,7 +214,7 @@ func (s *Service) writeJobWithResult(w http.ResponseWriter, r *http.Request, j *
 }
 
 func (s *Service) writeResultJSON(ctx context.Context, w io.Writer, j *jobs.Job, withJob bool) error {
-	mrc, _, err := s.p.Store.Get(ctx, results.MetaKey(j.Tenant, j.ID))
+	mrc, _, err := s.deps.Store.Get(ctx, contracts.ResultMetaKey(j.Tenant, j.ID))
 	if err != nil {
 		return err
 	}
@@ -225,7 +224,7 @@ func (s *Service) writeResultJSON(ctx context.Context, w io.Writer, j *jobs.Job,
 	if err != nil {
 		return fmt.Errorf("decode result meta: %w", err)
 	}
-	rc, _, err := s.p.Store.Get(ctx, j.Result.Key)
+	rc, _, err := s.deps.Store.Get(ctx, j.Result.Key)
 	if err != nil {
 		return err
 	}
@@ -248,27 +247,16 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 	if j == nil {
 		return
 	}
-	j, err := s.p.Jobs.Update(r.Context(), j.Tenant, j.ID, func(j *jobs.Job) error {
-		if j.Status.Terminal() {
-			return nil
-		}
-		j.Error = &jobs.Error{Code: "canceled", Message: "canceled by the client"}
-		return j.Move(jobs.Canceled, time.Now().UTC())
-	})
+	// The job's count is closed before the answer: no part finishes afterwards.
+	j, canceled, err := s.deps.Jobs.Cancel(r.Context(), j.Tenant, j.ID)
 	if err != nil {
-		s.log.Error().Err(err).Msg("cancel job")
+		s.log.Error().Err(err).Str("tenant", tenantOf(r)).Str("job", r.PathValue("id")).Msg("cancel job")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the job", "try again shortly")
 		return
 	}
-	// Close the job's count before answering: no part finishes afterwards.
-	if _, _, err := s.p.Jobs.UpdateFanIn(r.Context(), j.Tenant, j.ID, func(f *jobs.FanIn) { f.Closed = true }); err != nil {
-		s.log.Error().Err(err).Msg("close the count of a cancelled job")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the job", "try again shortly")
-		return
-	}
-	if j.Status == jobs.Canceled {
-		if err := events.Publish(r.Context(), s.p.Pub, events.Event{Type: events.Final(jobs.Canceled), Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
-			s.log.Warn().Err(err).Msg("publish cancel event")
+	if canceled {
+		if err := s.deps.Pub.PublishEvent(r.Context(), contracts.Event{Type: contracts.Final(jobs.Canceled), Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
+			s.log.Warn().Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("publish cancel event")
 		}
 	}
 	writeJSON(w, http.StatusOK, s.view(r.Context(), j))
@@ -276,7 +264,7 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 
 // getUsage handles GET /v1/usage: the tenant's usage over its ended jobs.
 func (s *Service) getUsage(w http.ResponseWriter, r *http.Request) {
-	u, _, err := s.p.Meter.Get(r.Context(), tenantOf(r))
+	u, err := s.deps.Usage.Get(r.Context(), tenantOf(r))
 	if err != nil {
 		s.log.Error().Err(err).Msg("usage")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read usage", "try again shortly")

@@ -70,7 +70,7 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 			kind = models.KindONNX
 		}
 		if kind == models.KindONNX {
-			if err := s.p.ONNX(); err != nil {
+			if err := s.deps.ONNX(); err != nil {
 				writeProblem(w, http.StatusServiceUnavailable, "onnx_unavailable", "ONNX Runtime is not available", err.Error())
 				return
 			}
@@ -86,7 +86,7 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot validate the model", err.Error())
 		return
 	}
-	v, err = s.p.Models.Push(r.Context(), tenantOf(r), name, file, v)
+	v, err = s.deps.Registry.Push(r.Context(), tenantOf(r), name, file, v)
 	if err != nil {
 		s.log.Error().Err(err).Msg("push model")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot store the model", "try again shortly")
@@ -117,7 +117,7 @@ func remoteVersion(body []byte) (models.Version, error) {
 
 // listModels handles GET /v1/models.
 func (s *Service) listModels(w http.ResponseWriter, r *http.Request) {
-	ms, err := s.p.Models.List(r.Context(), tenantOf(r))
+	ms, err := s.deps.Registry.List(r.Context(), tenantOf(r))
 	if err != nil {
 		s.log.Error().Err(err).Msg("list models")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot list models", "try again shortly")
@@ -135,7 +135,7 @@ func (s *Service) getModel(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m, err := s.p.Models.Get(r.Context(), tenantOf(r), name)
+	m, err := s.deps.Registry.Get(r.Context(), tenantOf(r), name)
 	if s.modelError(w, err) {
 		return
 	}
@@ -181,7 +181,7 @@ func (s *Service) setAlias(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "bad_body", "Bad alias weights", "the weights add up to 0")
 		return
 	}
-	m, err := s.p.Models.SetAlias(r.Context(), tenantOf(r), name, alias, models.Alias{Version: body.Version, Weights: body.Weights})
+	m, err := s.deps.Registry.SetAlias(r.Context(), tenantOf(r), name, alias, models.Alias{Version: body.Version, Weights: body.Weights})
 	if s.modelError(w, err) {
 		return
 	}
@@ -199,7 +199,7 @@ func (s *Service) deleteVersion(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "bad_version", "Bad version", "a version is a positive number")
 		return
 	}
-	m, err := s.p.Models.DeleteVersion(r.Context(), tenantOf(r), name, n)
+	m, err := s.deps.Registry.DeleteVersion(r.Context(), tenantOf(r), name, n)
 	if errors.Is(err, models.ErrInUse) {
 		writeProblem(w, http.StatusConflict, "version_in_use", "The version is in use", err.Error())
 		return

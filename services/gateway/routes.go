@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"reflect"
 
-	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/libs/health"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
 )
@@ -136,9 +136,9 @@ func (s *Service) routes() []route {
 		{method: "GET", path: "/v1/usage", id: "getUsage", tag: "usage", auth: true, handler: s.getUsage,
 			summary:   "The tenant's usage over its ended jobs: jobs by status, parts, rows, inferences, bytes stored, seconds each stage worked, parts per model version.",
 			responses: responses(map[int]body{200: {desc: "usage", contentType: "application/json", typ: typeOf[jobs.Usage]()}})},
-		{method: "GET", path: "/healthz", id: "healthz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,
+		{method: "GET", path: "/healthz", id: "healthz", tag: "operations", handler: health.Handler(s.deps.Ready).ServeHTTP,
 			summary: "Liveness.", responses: map[int]body{200: {desc: "alive", contentType: "text/plain"}}},
-		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: app.AdminHandler(s.health).ServeHTTP,
+		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: health.Handler(s.deps.Ready).ServeHTTP,
 			summary:   "Readiness: every service of the process running, NATS and the store reachable.",
 			responses: map[int]body{200: {desc: "ready", contentType: "text/plain"}, 503: {desc: "not ready, with the reason", contentType: "text/plain"}}},
 		{method: "GET", path: "/openapi.json", id: "openapi", tag: "operations", handler: s.serveOpenAPI,

@@ -14,19 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/partita/partita/libs/bus"
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/spec"
 )
-
-// ingestRequest is what the ingest stage reads (services/ingest.Request).
-type ingestRequest struct {
-	Job *jobs.Job `json:"job"`
-}
 
 // submit handles POST /v1/jobs: multipart with a `spec` and an `input`
 // part. The input streams into the artifact store; ingest validates it and
@@ -50,17 +42,17 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
 	id := jobs.NewID()
-	inputKey := tenant + "/jobs/" + id + "/input"
+	inputKey := contracts.InputKey(tenant, id)
 	sp, size, fingerprint, prob := s.receive(r, inputKey)
 	if prob != nil {
-		_ = s.p.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+		_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
 		writeProblemDoc(w, prob)
 		return
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		rec, err := s.p.Idem.Claim(r.Context(), tenant, key, fingerprint, id)
+		rec, err := s.deps.Idempotency.Claim(r.Context(), tenant, key, fingerprint, id)
 		if rec != nil || err != nil {
-			_ = s.p.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+			_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
 			s.replay(w, r, rec, err, wait)
 			return
 		}
@@ -68,9 +60,9 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			ctx := context.WithoutCancel(r.Context())
 			if rw.status/100 == 2 {
-				_ = s.p.Idem.Answered(ctx, tenant, key, rw.status)
+				_ = s.deps.Idempotency.Answered(ctx, tenant, key, rw.status)
 			} else {
-				_ = s.p.Idem.Release(ctx, tenant, key)
+				_ = s.deps.Idempotency.Release(ctx, tenant, key)
 			}
 		}()
 		w = rw
@@ -80,11 +72,10 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 
 	evs, stop := s.waiters.watch(tenant, id)
 	defer stop()
-	b, _ := json.Marshal(ingestRequest{Job: job}) // a Job always marshals
-	msg := message.NewMessage(bus.MsgID(bus.Ingest, id, "job"), b)
+	subject, msg := contracts.NewIngestRequest(job)
 	msg.SetContext(r.Context())
-	if err := s.p.Pub.Publish(bus.Ingest.Subject(tenant, id), msg); err != nil {
-		_ = s.p.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+	if err := s.deps.Pub.Publish(subject, msg); err != nil {
+		_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
 		s.log.Error().Err(err).Msg("publish ingest request")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot queue the job", "the message bus did not accept the job; try again")
 		return
@@ -99,7 +90,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		select {
 		case e := <-evs:
 			switch {
-			case e.Type == events.Rejected:
+			case e.Type == contracts.Rejected:
 				writeProblemDoc(w, &Problem{Status: e.Problem.Status, Code: e.Problem.Code, Title: e.Problem.Title, Detail: e.Problem.Detail, Line: e.Problem.Line,
 					Errors: pathErrors(e.Problem.Path, e.Problem.Detail)})
 				return
@@ -110,7 +101,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 					s.accepted(w, r, e.Job, http.StatusCreated)
 				}
 				return
-			case e.Type == events.Ingested && waitDone == nil:
+			case e.Type == contracts.Ingested && waitDone == nil:
 				if wait <= 0 {
 					s.accepted(w, r, job, http.StatusCreated)
 					return
@@ -142,7 +133,7 @@ func pathErrors(path, detail string) []FieldError {
 // accepted answers with the job's current state: 201 when created without
 // waiting, 202 when the wait ran out, with Location and Retry-After.
 func (s *Service) accepted(w http.ResponseWriter, r *http.Request, job *jobs.Job, status int) {
-	if cur, err := s.p.Jobs.Get(r.Context(), job.Tenant, job.ID); err == nil {
+	if cur, err := s.deps.Jobs.Get(r.Context(), job.Tenant, job.ID); err == nil {
 		job = cur
 	}
 	w.Header().Set("Location", "/v1/jobs/"+job.ID)
@@ -163,7 +154,7 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request, rec *jobs.IdemR
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the Idempotency-Key", "try again shortly")
 		return
 	}
-	job, err := s.p.Jobs.Get(r.Context(), tenantOf(r), rec.JobID)
+	job, err := s.deps.Jobs.Get(r.Context(), tenantOf(r), rec.JobID)
 	if err != nil {
 		// The first request is still being ingested.
 		w.Header().Set("Retry-After", "1")
@@ -270,7 +261,7 @@ func (s *Service) receiveMultipart(r *http.Request, inputKey string) ([]byte, in
 				return nil, 0, "", bodyProblem(err)
 			}
 		case "input":
-			info, err := s.p.Store.Put(r.Context(), inputKey, io.TeeReader(part, inputHash), -1)
+			info, err := s.deps.Store.Put(r.Context(), inputKey, io.TeeReader(part, inputHash), -1)
 			if err != nil {
 				return nil, 0, "", bodyProblem(err)
 			}
@@ -323,14 +314,14 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), inputFetchTimeout)
 	defer cancel()
-	if err := safehttp.CheckURL(ctx, req.InputURL, s.p.OutboundOptions(0)); err != nil {
+	if err := safehttp.CheckURL(ctx, req.InputURL, s.deps.Outbound); err != nil {
 		return nil, 0, "", refuse(err.Error())
 	}
 	get, err := http.NewRequestWithContext(ctx, http.MethodGet, req.InputURL, nil)
 	if err != nil {
 		return nil, 0, "", refuse(err.Error())
 	}
-	resp, err := s.p.OutboundClient(0).Do(get)
+	resp, err := safehttp.NewClient(s.deps.Outbound).Do(get)
 	if err != nil {
 		return nil, 0, "", refuse(err.Error())
 	}
@@ -342,7 +333,7 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is %d bytes; the limit is %d", resp.ContentLength, s.cfg.MaxUpload)}
 	}
 	body := io.LimitReader(resp.Body, s.cfg.MaxUpload+1)
-	info, err := s.p.Store.Put(ctx, inputKey, body, -1)
+	info, err := s.deps.Store.Put(ctx, inputKey, body, -1)
 	if err != nil {
 		return nil, 0, "", refuse("reading it failed: " + err.Error())
 	}

@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"strings"
 	"sync"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 )
 
@@ -14,21 +11,21 @@ import (
 // subscription per gateway serves every waiter.
 type waiters struct {
 	mu   sync.Mutex
-	subs map[string]map[chan *events.Event]struct{} // job key → channels
+	subs map[string]map[chan *contracts.Event]struct{} // job key → channels
 }
 
 func newWaiters() *waiters {
-	return &waiters{subs: map[string]map[chan *events.Event]struct{}{}}
+	return &waiters{subs: map[string]map[chan *contracts.Event]struct{}{}}
 }
 
 // watch returns a channel of the job's events and a function to stop.
 // Call it before causing the events, so none is missed.
-func (w *waiters) watch(tenant, id string) (<-chan *events.Event, func()) {
+func (w *waiters) watch(tenant, id string) (<-chan *contracts.Event, func()) {
 	key := jobs.Key(tenant, id)
-	ch := make(chan *events.Event, 16)
+	ch := make(chan *contracts.Event, 16)
 	w.mu.Lock()
 	if w.subs[key] == nil {
-		w.subs[key] = map[chan *events.Event]struct{}{}
+		w.subs[key] = map[chan *contracts.Event]struct{}{}
 	}
 	w.subs[key][ch] = struct{}{}
 	w.mu.Unlock()
@@ -42,25 +39,12 @@ func (w *waiters) watch(tenant, id string) (<-chan *events.Event, func()) {
 	}
 }
 
-// dispatch is the NATS handler of partita.events.>.
-func (w *waiters) dispatch(m *nats.Msg) {
-	// partita.events.<tenant>.<job>.<type>
-	parts := strings.SplitN(m.Subject, ".", 5)
-	if len(parts) != 5 {
-		return
-	}
-	key := jobs.Key(parts[2], parts[3])
+// dispatch hands an event to the requests waiting on its job.
+func (w *waiters) dispatch(e *contracts.Event) {
+	key := jobs.Key(e.Tenant, e.JobID)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	subs := w.subs[key]
-	if len(subs) == 0 {
-		return
-	}
-	e, err := events.Decode(m.Data)
-	if err != nil {
-		return
-	}
-	for ch := range subs {
+	for ch := range w.subs[key] {
 		select {
 		case ch <- e:
 		default: // a waiter that does not read loses intermediate events, never blocks others

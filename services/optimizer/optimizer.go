@@ -9,17 +9,17 @@ import (
 	"errors"
 	"flag"
 	"math"
+	goruntime "runtime"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/app"
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
-	"github.com/partita/partita/libs/lifecycle"
-	"github.com/partita/partita/libs/platform"
 	"github.com/partita/partita/libs/qp"
 	"github.com/partita/partita/libs/stage"
 	"github.com/partita/partita/libs/work"
@@ -34,7 +34,7 @@ type Config struct {
 
 // RegisterFlags sets defaults and flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.IntVar(&c.Workers, "optimizer.workers", 16, "parts optimized at once by this process")
+	fs.IntVar(&c.Workers, "optimizer.workers", goruntime.GOMAXPROCS(0), "parts optimized at once by this process (default: the cores available)")
 	fs.DurationVar(&c.AckWait, "optimizer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
 	fs.IntVar(&c.MaxDeliver, "optimizer.max-deliver", 5, "attempts per part before it fails")
 }
@@ -47,16 +47,25 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Module is the optimizer as a target of a Partita process.
-func Module() app.Module {
-	cfg := &Config{}
-	return app.Module{Name: "optimizer", Config: cfg, Build: func(p *platform.Platform, _ app.Health) lifecycle.Service { return New(*cfg, p) }}
+// Consumers makes the router of the optimize stream (libs/bus.Consumers).
+type Consumers interface {
+	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
+}
+
+// Deps is what the optimizer is given by the composition root.
+type Deps struct {
+	Consumers Consumers
+	Tenants   bus.TenantSource // one consumer per tenant, served round-robin
+	Parts     stage.Parts
+	Pub       stage.Publisher
+	Tracker   stage.Tracker
+	Log       zerolog.Logger
 }
 
 // Service is the optimize stage.
 type Service struct {
 	cfg    Config
-	p      *platform.Platform
+	deps   Deps
 	router *message.Router
 
 	mu       sync.Mutex
@@ -64,8 +73,8 @@ type Service struct {
 }
 
 // New returns the optimizer; it does nothing until Start.
-func New(cfg Config, p *platform.Platform) *Service {
-	return &Service{cfg: cfg, p: p, programs: map[string]*Program{}}
+func New(cfg Config, deps Deps) *Service {
+	return &Service{cfg: cfg, deps: deps, programs: map[string]*Program{}}
 }
 
 // Name implements lifecycle.Service.
@@ -73,13 +82,13 @@ func (s *Service) Name() string { return "optimizer" }
 
 // Start subscribes to the optimize stream.
 func (s *Service) Start(context.Context) error {
-	log := s.p.Log.With().Str("service", "optimizer").Logger()
-	opts := bus.DefaultConsumer(bus.Optimize, "optimizer", s.cfg.Workers)
-	opts.Tenants, opts.TenantPrefetch = s.p.Tenants, opts.Workers
+	log := s.deps.Log.With().Str("service", "optimizer").Logger()
+	opts := bus.DefaultConsumer(contracts.Optimize, "optimizer", s.cfg.Workers)
+	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, opts.Workers
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
-	h := &stage.Handler{Stage: bus.Optimize, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.optimize}
+	h := &stage.Handler{Stage: contracts.Optimize, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Log: log, Work: s.optimize}
 	var err error
-	s.router, err = bus.ConsumerRouter(s.p.JS, log, "optimize", opts, h.Handle)
+	s.router, err = s.deps.Consumers.Router("optimize", opts, h.Handle)
 	return err
 }
 
@@ -87,7 +96,12 @@ func (s *Service) Start(context.Context) error {
 func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
 
 // Stop closes the router.
-func (s *Service) Stop(context.Context) error { return s.router.Close() }
+func (s *Service) Stop(context.Context) error {
+	if s.router == nil {
+		return nil
+	}
+	return s.router.Close()
+}
 
 func (s *Service) program(j *jobs.Job) (*Program, error) {
 	key := jobs.Key(j.Tenant, j.ID)
@@ -107,9 +121,9 @@ func (s *Service) program(j *jobs.Job) (*Program, error) {
 	return p, nil
 }
 
-func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (bus.Stage, error) {
+func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (contracts.Stage, error) {
 	if j.Spec.Optimize == nil {
-		return bus.Aggregate, nil
+		return contracts.Aggregate, nil
 	}
 	prog, err := s.program(j)
 	if err != nil {
@@ -127,7 +141,7 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (bus.
 	report.SolveMS = float64(time.Since(start).Microseconds()) / 1000
 	p.Rows = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return formatX(x[i]) })
 	p.Solver = report
-	return bus.Aggregate, nil
+	return contracts.Aggregate, nil
 }
 
 // Solve solves a built part: the QP, or branch and bound for one_per_group.

@@ -17,9 +17,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
-	"github.com/partita/partita/libs/platform"
 	"github.com/partita/partita/libs/stage"
 	"github.com/partita/partita/libs/work"
 	"github.com/partita/partita/services/scorer/runtime"
@@ -58,10 +58,34 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Registry is the model registry the scorer reads (libs/models.Registry).
+type Registry interface {
+	Get(ctx context.Context, tenant, name string) (*models.Model, error)
+	All(ctx context.Context) ([]*models.Model, error)
+	Watch(ctx context.Context, fn func(*models.Model)) error
+	File(ctx context.Context, v models.Version) ([]byte, error)
+}
+
+// Consumers makes the router of the score stream (libs/bus.Consumers).
+type Consumers interface {
+	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
+}
+
+// Deps is what the scorer is given by the composition root.
+type Deps struct {
+	Consumers Consumers
+	Registry  Registry
+	Parts     stage.Parts
+	Pub       stage.Publisher
+	Tracker   stage.Tracker
+	Runtimes  runtime.Runtimes // by model kind
+	Log       zerolog.Logger
+}
+
 // Service is the scorer.
 type Service struct {
 	cfg        Config
-	p          *platform.Platform
+	deps       Deps
 	runtimes   runtime.Runtimes
 	router     *message.Router
 	middleware []message.HandlerMiddleware
@@ -73,9 +97,21 @@ type Service struct {
 	cold map[string]error // model ("tenant/name") → why its last warm-up failed
 }
 
+// Option changes how the scorer is composed.
+type Option func(*Service)
+
+// WithRuntimes replaces the model runtimes (by kind).
+func WithRuntimes(rs runtime.Runtimes) Option { return func(s *Service) { s.runtimes = rs } }
+
+// WithMiddleware wraps the score handler (tracing, fault injection).
+func WithMiddleware(mw ...message.HandlerMiddleware) Option {
+	return func(s *Service) { s.middleware = append(s.middleware, mw...) }
+}
+
 // New returns the scorer; it does nothing until Start.
-func New(cfg Config, p *platform.Platform, opts ...Option) *Service {
-	s := &Service{cfg: cfg, p: p, runtimes: runtime.Runtimes{"logistic": runtime.Logistic{}}, cache: newModelCache(cfg.CacheBytes), cold: map[string]error{}}
+func New(cfg Config, deps Deps, opts ...Option) *Service {
+	s := &Service{cfg: cfg, deps: deps, runtimes: deps.Runtimes, cache: newModelCache(cfg.CacheBytes), cold: map[string]error{},
+		log: deps.Log.With().Str("service", "scorer").Logger()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -89,23 +125,21 @@ func (s *Service) Name() string { return "scorer" }
 // score stage. A model that fails to warm leaves the scorer not ready
 // (its parts fail with model_load); it does not stop the process.
 func (s *Service) Start(ctx context.Context) error {
-	log := s.p.Log.With().Str("service", "scorer").Logger()
-	s.log = log
-	opts := bus.DefaultConsumer(bus.Score, "scorer", s.cfg.Workers)
+	opts := bus.DefaultConsumer(contracts.Score, "scorer", s.cfg.Workers)
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
-	h := &stage.Handler{Stage: bus.Score, Codec: s.p.Codec, Pub: s.p.Pub, Tracker: s.p.Tracker, Log: log, Work: s.score}
+	h := &stage.Handler{Stage: contracts.Score, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Log: s.log, Work: s.score}
 	var err error
-	if s.router, err = bus.ConsumerRouter(s.p.JS, log, "score", opts, h.Handle, s.middleware...); err != nil {
+	if s.router, err = s.deps.Consumers.Router("score", opts, h.Handle, s.middleware...); err != nil {
 		return err
 	}
-	all, err := s.p.Models.All(ctx)
+	all, err := s.deps.Registry.All(ctx)
 	if err != nil {
 		return err
 	}
 	for _, m := range all {
 		s.warm(ctx, m)
 	}
-	return s.p.Models.Watch(ctx, func(m *models.Model) { go s.warm(context.WithoutCancel(ctx), m) })
+	return s.deps.Registry.Watch(ctx, func(m *models.Model) { go s.warm(context.WithoutCancel(ctx), m) })
 }
 
 // warm loads every version the model's aliases point to and runs one
@@ -151,14 +185,17 @@ func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
 
 // Stop closes the router and the loaded models.
 func (s *Service) Stop(context.Context) error {
-	err := s.router.Close()
+	var err error
+	if s.router != nil {
+		err = s.router.Close()
+	}
 	s.cache.close()
 	return err
 }
 
-func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (bus.Stage, error) {
+func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (contracts.Stage, error) {
 	sp := job.Spec.Score
-	m, err := s.p.Models.Get(ctx, p.Tenant, sp.Model)
+	m, err := s.deps.Registry.Get(ctx, p.Tenant, sp.Model)
 	if errors.Is(err, models.ErrNotFound) {
 		return "", stage.Fail("model_not_found", "%v", err)
 	}
@@ -190,9 +227,9 @@ func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (bus.S
 	p.Rows = p.Rows.WithColumn(sp.Output, func(i int) string { return strconv.FormatFloat(float64(y[i]), 'g', -1, 32) })
 	p.Model = models.Ref(sp.Model, v.Number)
 	if job.Spec.Optimize != nil {
-		return bus.Optimize, nil
+		return contracts.Optimize, nil
 	}
-	return bus.Aggregate, nil
+	return contracts.Aggregate, nil
 }
 
 // features builds the row-major float32 input from the spec's columns.
@@ -222,7 +259,7 @@ func (s *Service) model(ctx context.Context, v models.Version) (runtime.Model, e
 }
 
 func (s *Service) load(ctx context.Context, v models.Version) (runtime.Model, error) {
-	file, err := s.p.Models.File(ctx, v)
+	file, err := s.deps.Registry.File(ctx, v)
 	if err != nil {
 		return nil, err
 	}

@@ -16,12 +16,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/app"
+	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/bus"
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
-	"github.com/partita/partita/libs/lifecycle"
-	"github.com/partita/partita/libs/platform"
 	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/work"
 )
@@ -46,33 +44,72 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Module is the splitter as a target of a Partita process.
-func Module() app.Module {
-	cfg := &Config{}
-	return app.Module{Name: "splitter", Config: cfg, Build: func(p *platform.Platform, _ app.Health) lifecycle.Service { return New(*cfg, p) }}
+// Jobs is the job records the splitter reads and activates (libs/jobs.Store).
+type Jobs interface {
+	Activate(ctx context.Context, tenant, id string) (*jobs.Job, bool, error)
+}
+
+// Tracker tells whether a job ended and cancels work of ended jobs (libs/jobs.Tracker).
+type Tracker interface {
+	Begin(ctx context.Context, tenant, id string) (context.Context, func())
+	Ended(tenant, id string) bool
+}
+
+// Inputs is where the uploaded inputs are (the artifact store).
+type Inputs interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, artifacts.ObjectInfo, error)
+}
+
+// Parts encodes parts into messages, claim-checking large ones (libs/work.Codec).
+type Parts interface {
+	Encode(ctx context.Context, stage contracts.Stage, p *work.Part) (*message.Message, error)
+}
+
+// Publisher hands messages and events to the bus (libs/bus.Publisher).
+type Publisher interface {
+	Publish(topic string, msgs ...*message.Message) error
+	PublishEach(ctx context.Context, subjects []string, msgs []*message.Message) error
+	PublishEvent(ctx context.Context, e contracts.Event) error
+}
+
+// Consumers makes the router of the split stream (libs/bus.Consumers).
+type Consumers interface {
+	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
+}
+
+// Deps is what the splitter is given by the composition root.
+type Deps struct {
+	Consumers Consumers
+	Jobs      Jobs
+	Tracker   Tracker
+	Inputs    Inputs
+	Parts     Parts
+	Pub       Publisher
+	Log       zerolog.Logger
 }
 
 // Service is the split stage.
 type Service struct {
 	cfg    Config
-	p      *platform.Platform
+	deps   Deps
 	log    zerolog.Logger
 	router *message.Router
 }
 
 // New returns the splitter; it does nothing until Start.
-func New(cfg Config, p *platform.Platform) *Service { return &Service{cfg: cfg, p: p} }
+func New(cfg Config, deps Deps) *Service {
+	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "splitter").Logger()}
+}
 
 // Name implements lifecycle.Service.
 func (s *Service) Name() string { return "splitter" }
 
 // Start subscribes to the split stream.
 func (s *Service) Start(context.Context) error {
-	s.log = s.p.Log.With().Str("service", "splitter").Logger()
-	opts := bus.DefaultConsumer(bus.Split, "splitter", s.cfg.Workers)
+	opts := bus.DefaultConsumer(contracts.Split, "splitter", s.cfg.Workers)
 	opts.AckWait = time.Minute
 	var err error
-	s.router, err = bus.ConsumerRouter(s.p.JS, s.log, "split", opts, s.handle)
+	s.router, err = s.deps.Consumers.Router("split", opts, s.handle)
 	return err
 }
 
@@ -80,18 +117,23 @@ func (s *Service) Start(context.Context) error {
 func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
 
 // Stop closes the router.
-func (s *Service) Stop(context.Context) error { return s.router.Close() }
+func (s *Service) Stop(context.Context) error {
+	if s.router == nil {
+		return nil
+	}
+	return s.router.Close()
+}
 
 func (s *Service) handle(msg *message.Message) error {
-	tenant, id := msg.Metadata.Get(work.HeaderTenant), msg.Metadata.Get(work.HeaderJob)
-	started := false
-	j, err := s.p.Jobs.Update(msg.Context(), tenant, id, func(j *jobs.Job) error {
-		started = j.Status == jobs.Queued
-		if started {
-			return j.Move(jobs.Running, time.Now().UTC())
-		}
+	tenant, id, err := contracts.DecodeSplitRequest(msg)
+	if errors.Is(err, contracts.ErrNewerContract) {
+		return err // a newer replica will take it
+	}
+	if err != nil {
+		s.log.Error().Err(err).Msg("undecodable split request dropped")
 		return nil
-	})
+	}
+	j, started, err := s.deps.Jobs.Activate(msg.Context(), tenant, id)
 	if errors.Is(err, jobs.ErrNotFound) {
 		s.log.Warn().Str("tenant", tenant).Str("job", id).Msg("split of an unknown job dropped")
 		return nil
@@ -102,30 +144,30 @@ func (s *Service) handle(msg *message.Message) error {
 	if j.Status.Terminal() {
 		return nil
 	}
-	ctx, done := s.p.Tracker.Begin(msg.Context(), tenant, id)
+	ctx, done := s.deps.Tracker.Begin(msg.Context(), tenant, id)
 	defer done()
 	if started {
-		_ = events.Publish(ctx, s.p.Pub, events.Event{Type: events.Running, Tenant: tenant, JobID: id})
+		_ = s.deps.Pub.PublishEvent(ctx, contracts.Event{Type: contracts.Running, Tenant: tenant, JobID: id})
 	}
 	n, err := s.split(ctx, j)
 	if err != nil {
-		if s.p.Tracker.Ended(tenant, id) {
+		if s.deps.Tracker.Ended(tenant, id) {
 			return nil
 		}
 		return fmt.Errorf("split job %s: %w", id, err)
 	}
-	marker := &work.Part{Tenant: tenant, Job: id, Kind: work.KindSplitDone, Total: n}
-	m, err := s.p.Codec.Encode(ctx, bus.Aggregate, marker)
+	marker := &work.Part{Tenant: tenant, Job: id, Kind: contracts.KindSplitDone, Total: n}
+	m, err := s.deps.Parts.Encode(ctx, contracts.Aggregate, marker)
 	if err != nil {
 		return err
 	}
 	s.log.Debug().Str("tenant", tenant).Str("job", id).Int("parts", n).Msg("split")
-	return s.p.Pub.Publish(bus.Aggregate.Subject(tenant, id, work.SplitDonePart), m)
+	return s.deps.Pub.Publish(contracts.Aggregate.Subject(tenant, id, contracts.SplitDonePart), m)
 }
 
 // split streams the input and publishes its parts; it returns how many.
 func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
-	rc, _, err := s.p.Store.Get(ctx, j.Input.Key)
+	rc, _, err := s.deps.Inputs.Get(ctx, j.Input.Key)
 	if err != nil {
 		return 0, fmt.Errorf("open input: %w", err)
 	}
@@ -143,18 +185,18 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		if len(msgs) == 0 {
 			return nil
 		}
-		err := s.p.Pub.PublishEach(ctx, subjects, msgs)
+		err := s.deps.Pub.PublishEach(ctx, subjects, msgs)
 		subjects, msgs = subjects[:0], msgs[:0]
 		return err
 	}
 	emit := func(rows [][]string) error {
-		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: work.KindPart, Index: n, Rows: &table.Rows{Columns: rd.Header(), Rows: rows}}
+		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: contracts.KindPart, Index: n, Rows: &table.Rows{Columns: rd.Header(), Rows: rows}}
 		n++
-		m, err := s.p.Codec.Encode(ctx, bus.Score, p)
+		m, err := s.deps.Parts.Encode(ctx, contracts.Score, p)
 		if err != nil {
 			return err
 		}
-		subjects = append(subjects, bus.Score.Subject(j.Tenant, j.ID, p.ID()))
+		subjects = append(subjects, contracts.Score.Subject(j.Tenant, j.ID, p.ID()))
 		msgs = append(msgs, m)
 		if len(msgs) >= s.cfg.PublishBatch {
 			return flush()

@@ -1,13 +1,13 @@
-// Command aggregator runs the aggregate stage and the job watchdog alone.
+// Command aggregator runs Partita's aggregator service alone: the same composition as
+// `partita serve --target=aggregator` (internal/compose).
 package main
 
 import (
 	"os"
 
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/services/aggregator"
+	"github.com/partita/partita/internal/compose"
 )
 
 func main() {
-	app.Main("aggregator", []app.Module{aggregator.Module()}, []string{"aggregator"}, os.Args[1:])
+	compose.Main("aggregator", []string{compose.Aggregator}, os.Args[1:])
 }

@@ -1,13 +1,13 @@
-// Command gateway runs the REST API alone.
+// Command gateway runs Partita's gateway service alone: the same composition as
+// `partita serve --target=gateway` (internal/compose).
 package main
 
 import (
 	"os"
 
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/services/gateway"
+	"github.com/partita/partita/internal/compose"
 )
 
 func main() {
-	app.Main("gateway", []app.Module{gateway.Module()}, []string{"gateway"}, os.Args[1:])
+	compose.Main("gateway", []string{compose.Gateway}, os.Args[1:])
 }

@@ -1,13 +1,13 @@
-// Command ingest runs the ingest stage alone.
+// Command ingest runs Partita's ingest service alone: the same composition as
+// `partita serve --target=ingest` (internal/compose).
 package main
 
 import (
 	"os"
 
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/services/ingest"
+	"github.com/partita/partita/internal/compose"
 )
 
 func main() {
-	app.Main("ingest", []app.Module{ingest.Module()}, []string{"ingest"}, os.Args[1:])
+	compose.Main("ingest", []string{compose.Ingest}, os.Args[1:])
 }

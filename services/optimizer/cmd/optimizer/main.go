@@ -1,13 +1,13 @@
-// Command optimizer runs the optimize stage alone.
+// Command optimizer runs Partita's optimizer service alone: the same composition as
+// `partita serve --target=optimizer` (internal/compose).
 package main
 
 import (
 	"os"
 
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/services/optimizer"
+	"github.com/partita/partita/internal/compose"
 )
 
 func main() {
-	app.Main("optimizer", []app.Module{optimizer.Module()}, []string{"optimizer"}, os.Args[1:])
+	compose.Main("optimizer", []string{compose.Optimizer}, os.Args[1:])
 }

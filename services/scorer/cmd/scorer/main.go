@@ -1,13 +1,13 @@
-// Command scorer runs the score stage alone.
+// Command scorer runs Partita's scorer service alone: the same composition as
+// `partita serve --target=scorer` (internal/compose).
 package main
 
 import (
 	"os"
 
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/services/scorer"
+	"github.com/partita/partita/internal/compose"
 )
 
 func main() {
-	app.Main("scorer", []app.Module{scorer.Module()}, []string{"scorer"}, os.Args[1:])
+	compose.Main("scorer", []string{compose.Scorer}, os.Args[1:])
 }

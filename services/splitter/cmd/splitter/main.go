@@ -1,13 +1,13 @@
-// Command splitter runs the split stage alone.
+// Command splitter runs Partita's splitter service alone: the same composition as
+// `partita serve --target=splitter` (internal/compose).
 package main
 
 import (
 	"os"
 
-	"github.com/partita/partita/libs/app"
-	"github.com/partita/partita/services/splitter"
+	"github.com/partita/partita/internal/compose"
 )
 
 func main() {
-	app.Main("splitter", []app.Module{splitter.Module()}, []string{"splitter"}, os.Args[1:])
+	compose.Main("splitter", []string{compose.Splitter}, os.Args[1:])
 }

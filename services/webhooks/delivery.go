@@ -13,8 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	records "github.com/partita/partita/libs/webhooks"
 )
 
 // maxDrained is how much of a receiver's answer is read (and discarded)
@@ -31,7 +32,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	e, err := events.Decode(msg.Data())
+	e, err := contracts.DecodeEvent(msg.Data(), msg.Headers().Get)
 	if err != nil {
 		log.Error().Err(err).Msg("undecodable event; dropped")
 		_ = msg.Term()
@@ -43,7 +44,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	a, delay := d.attempt(ctx, e, url, int(meta.NumDelivered))
-	if err := d.attempts.record(ctx, e.Tenant, e.JobID, a); err != nil {
+	if err := d.deps.Attempts.Record(ctx, e.Tenant, e.JobID, a); err != nil {
 		log.Error().Err(err).Msg("cannot log webhook attempt")
 	}
 	ev := log.Info()
@@ -52,7 +53,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	ev.Str("tenant", e.Tenant).Str("job", e.JobID).Str("event", e.Type).Int("attempt", a.Attempt).
 		Int("status", a.StatusCode).Str("outcome", string(a.Outcome)).Msg("webhook attempt")
-	if a.Outcome == Retrying {
+	if a.Outcome == records.Retrying {
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.Warn().Err(err).Msg("nak failed; retried after the ack wait")
 		}
@@ -69,7 +70,7 @@ func ack(msg jetstream.Msg, log zerolog.Logger) {
 
 // target returns the job's webhook URL if the event is one the job asked
 // for: one of spec.delivery.events, or any final event if it lists none.
-func target(e *events.Event) (string, bool) {
+func target(e *contracts.Event) (string, bool) {
 	if e.Job == nil || e.Job.Spec == nil || e.Job.Spec.Delivery.Webhook == "" {
 		return "", false
 	}
@@ -83,14 +84,14 @@ func target(e *events.Event) (string, bool) {
 
 // attempt makes attempt n and says what became of it, with the wait before
 // the next one when it is to be retried.
-func (d *Dispatcher) attempt(ctx context.Context, e *events.Event, url string, n int) (Attempt, time.Duration) {
-	a := Attempt{Event: e.Type, URL: url, Attempt: n, At: d.now().UTC()}
-	off, err := d.disabled.disabled(ctx, e.Tenant, url)
+func (d *Dispatcher) attempt(ctx context.Context, e *contracts.Event, url string, n int) (records.Attempt, time.Duration) {
+	a := records.Attempt{Event: e.Type, URL: url, Attempt: n, At: d.now().UTC()}
+	off, err := d.deps.Endpoints.Disabled(ctx, e.Tenant, url)
 	if err != nil {
 		return d.failed(a, err)
 	}
 	if off {
-		a.Outcome = Skipped
+		a.Outcome = records.Skipped
 		return a, 0
 	}
 	a.StatusCode, err = d.post(ctx, e, url, a.At)
@@ -98,10 +99,10 @@ func (d *Dispatcher) attempt(ctx context.Context, e *events.Event, url string, n
 	case err != nil:
 		return d.failed(a, err)
 	case a.StatusCode >= 200 && a.StatusCode < 300:
-		a.Outcome = Delivered
+		a.Outcome = records.Delivered
 	case a.StatusCode == http.StatusGone:
-		a.Outcome = Disabled
-		if err := d.disabled.disable(ctx, e.Tenant, url, a.At); err != nil {
+		a.Outcome = records.Disabled
+		if err := d.deps.Endpoints.Disable(ctx, e.Tenant, url, a.At); err != nil {
 			a.Error = err.Error()
 		}
 	default:
@@ -111,21 +112,21 @@ func (d *Dispatcher) attempt(ctx context.Context, e *events.Event, url string, n
 }
 
 // failed marks a failed attempt as retrying, or exhausted after the last.
-func (d *Dispatcher) failed(a Attempt, err error) (Attempt, time.Duration) {
+func (d *Dispatcher) failed(a records.Attempt, err error) (records.Attempt, time.Duration) {
 	a.Error = err.Error()
 	delay, ok := retryDelay(d.cfg.Schedule, a.Attempt, 2*rand.Float64()-1)
 	if !ok {
-		a.Outcome = Exhausted
+		a.Outcome = records.Exhausted
 		return a, 0
 	}
 	next := a.At.Add(delay)
-	a.Outcome, a.NextAttemptAt = Retrying, &next
+	a.Outcome, a.NextAttemptAt = records.Retrying, &next
 	return a, delay
 }
 
 // post sends the signed event and returns the receiver's status code.
-func (d *Dispatcher) post(ctx context.Context, e *events.Event, url string, at time.Time) (int, error) {
-	sec, err := d.secrets.Get(ctx, e.Tenant)
+func (d *Dispatcher) post(ctx context.Context, e *contracts.Event, url string, at time.Time) (int, error) {
+	sec, err := d.deps.Secrets.Get(ctx, e.Tenant)
 	if err != nil {
 		return 0, err
 	}

@@ -1,20 +1,47 @@
-// Package platform is what every Partita service shares: the NATS
-// connection (embedded or remote), the streams and buckets, the artifact
-// store, job state and the model registry, started and stopped as one
-// lifecycle component that the services depend on.
-package platform
+package compose
 
 import (
 	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/logging"
+	"github.com/partita/partita/services/aggregator"
+	"github.com/partita/partita/services/gateway"
+	"github.com/partita/partita/services/ingest"
+	"github.com/partita/partita/services/optimizer"
+	"github.com/partita/partita/services/scorer"
+	"github.com/partita/partita/services/splitter"
+	"github.com/partita/partita/services/webhooks"
 )
 
-// Config locates NATS and the artifact store.
+// Config is the whole configuration of a Partita process: where NATS and
+// the artifact store are, logs, the admin endpoint, and every service's
+// settings. It is loaded in one place (libs/config: defaults, strict YAML,
+// PARTITA_* environment, flags, then Validate); YAML has one section per
+// part: platform, log, admin_addr, and each service under its name.
 type Config struct {
+	Platform  Platform
+	Log       logging.Config
+	AdminAddr string
+
+	Ingest     ingest.Config
+	Splitter   splitter.Config
+	Scorer     scorer.Config
+	Optimizer  optimizer.Config
+	Aggregator aggregator.Config
+	Gateway    gateway.Config
+	Webhooks   webhooks.Config
+}
+
+// Platform locates NATS and the artifact store, and sets what every
+// stream and bucket honours.
+type Platform struct {
 	NATSURL    string           `yaml:"nats_url"`    // "" runs an embedded nats-server
 	NATSListen string           `yaml:"nats_listen"` // embedded server's TCP address, "" for none
 	DataDir    string           `yaml:"data_dir"`    // embedded JetStream store and local artifacts
@@ -27,15 +54,82 @@ type Config struct {
 }
 
 // Outbound is the policy of outbound calls to addresses users give
-// (webhook URLs, remote model endpoints): internal addresses are refused
-// unless allowed here.
+// (webhook URLs, input URLs, remote model endpoints): internal addresses
+// are refused unless allowed here.
 type Outbound struct {
 	AllowLoopback bool `yaml:"allow_loopback"`
 	AllowPrivate  bool `yaml:"allow_private"`
 }
 
-// RegisterFlags sets the defaults and the flags.
+// section is one part of the configuration: its YAML key and value.
+type section struct {
+	key string
+	cfg interface {
+		RegisterFlags(fs *flag.FlagSet)
+		Validate() error
+	}
+}
+
+func (c *Config) services() []section {
+	return []section{
+		{"ingest", &c.Ingest}, {"splitter", &c.Splitter}, {"scorer", &c.Scorer}, {"optimizer", &c.Optimizer},
+		{"aggregator", &c.Aggregator}, {"gateway", &c.Gateway}, {"webhooks", &c.Webhooks},
+	}
+}
+
+// RegisterFlags sets the defaults and registers every flag.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Platform.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	fs.StringVar(&c.AdminAddr, "admin-addr", "", "address of /healthz and /readyz for processes without the gateway (e.g. :9090); empty for none")
+	for _, s := range c.services() {
+		s.cfg.RegisterFlags(fs)
+	}
+}
+
+// Validate checks every part and fills derived defaults.
+func (c *Config) Validate() error {
+	errs := []error{c.Platform.Validate(), c.Log.Validate()}
+	for _, s := range c.services() {
+		errs = append(errs, s.cfg.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+// UnmarshalYAML reads the sections strictly: an unknown section or field is an error.
+func (c *Config) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return errors.New("config file must be a mapping")
+	}
+	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr}
+	for _, s := range c.services() {
+		sections[s.key] = s.cfg
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i].Value, n.Content[i+1]
+		dst, ok := sections[key]
+		if !ok {
+			return fmt.Errorf("line %d: unknown section %q", n.Content[i].Line, key)
+		}
+		if err := decodeStrict(val, dst); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+func decodeStrict(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+// RegisterFlags sets the defaults and the flags.
+func (c *Platform) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty runs an embedded nats-server with JetStream")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "TCP address of the embedded nats-server (e.g. 127.0.0.1:4222); empty for in-process only")
 	fs.StringVar(&c.DataDir, "data-dir", ".partita", "folder for the embedded JetStream store and local artifacts")
@@ -56,8 +150,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Store.CreateBucket, "s3-create-bucket", true, "create the bucket when it is missing")
 }
 
-// Validate checks the configuration and fills derived defaults.
-func (c *Config) Validate() error {
+// Validate checks the platform settings and fills derived defaults.
+func (c *Platform) Validate() error {
 	var errs []error
 	if c.NATSURL == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir is required with an embedded nats-server"))

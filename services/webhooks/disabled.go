@@ -12,7 +12,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// endpoints remembers the URLs that answered 410 Gone, per tenant.
+// DisabledBucket keeps the endpoints that answered 410: <tenant>.<sha256(url)>.
+const DisabledBucket = "partita_webhook_disabled"
+
+// Endpoints remembers the URLs that answered 410 Gone, per tenant.
+type Endpoints interface {
+	Disabled(ctx context.Context, tenant, url string) (bool, error)
+	Disable(ctx context.Context, tenant, url string, at time.Time) error
+}
+
+// NewEndpoints keeps disabled endpoints in kv (the DisabledBucket).
+func NewEndpoints(kv jetstream.KeyValue) Endpoints { return endpoints{kv: kv} }
+
 type endpoints struct {
 	kv jetstream.KeyValue
 }
@@ -29,7 +40,7 @@ type disabledEndpoint struct {
 	DisabledAt time.Time `json:"disabled_at"`
 }
 
-func (e endpoints) disabled(ctx context.Context, tenant, url string) (bool, error) {
+func (e endpoints) Disabled(ctx context.Context, tenant, url string) (bool, error) {
 	_, err := e.kv.Get(ctx, endpointKey(tenant, url))
 	switch {
 	case err == nil:
@@ -41,7 +52,7 @@ func (e endpoints) disabled(ctx context.Context, tenant, url string) (bool, erro
 	}
 }
 
-func (e endpoints) disable(ctx context.Context, tenant, url string, at time.Time) error {
+func (e endpoints) Disable(ctx context.Context, tenant, url string, at time.Time) error {
 	b, err := json.Marshal(disabledEndpoint{URL: url, DisabledAt: at})
 	if err != nil {
 		return fmt.Errorf("encode disabled endpoint: %w", err)

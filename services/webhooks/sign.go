@@ -12,7 +12,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 )
 
@@ -24,7 +24,7 @@ type payload struct {
 }
 
 // encodePayload is the body of an event's delivery; it is the same on every attempt.
-func encodePayload(e *events.Event) ([]byte, error) {
+func encodePayload(e *contracts.Event) ([]byte, error) {
 	b, err := json.Marshal(payload{Type: e.Type, Timestamp: e.Timestamp.UTC().Format(time.RFC3339), Data: e.Job})
 	if err != nil {
 		return nil, fmt.Errorf("encode webhook of %s %s: %w", e.JobID, e.Type, err)
@@ -34,7 +34,7 @@ func encodePayload(e *events.Event) ([]byte, error) {
 
 // messageID is the webhook-id of an event: the same on every attempt, so
 // that receivers can drop duplicates.
-func messageID(e *events.Event) string { return e.JobID + "." + e.Type }
+func messageID(e *contracts.Event) string { return e.JobID + "." + e.Type }
 
 // signature is the webhook-signature header: one v1 signature of
 // "id.timestamp.body" per secret, separated by spaces.

@@ -15,8 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	records "github.com/partita/partita/libs/webhooks"
 )
 
 func TestRetriedUntilDeliveredOnce(t *testing.T) {
@@ -29,7 +30,7 @@ func TestRetriedUntilDeliveredOnce(t *testing.T) {
 		return http.StatusOK
 	})
 	h.start(testConfig())
-	evs := []events.Event{
+	evs := []contracts.Event{
 		finalEvent(jobs.Succeeded, rcv.URL+"/hooks"),
 		finalEvent(jobs.Failed, rcv.URL+"/hooks"),
 	}
@@ -39,12 +40,12 @@ func TestRetriedUntilDeliveredOnce(t *testing.T) {
 
 	for _, c := range evs {
 		log := h.waitLog(c.JobID, ended)
-		assert.Equal(t, []Outcome{Retrying, Retrying, Retrying, Delivered}, outcomes(log))
+		assert.Equal(t, []records.Outcome{records.Retrying, records.Retrying, records.Retrying, records.Delivered}, outcomes(log))
 		for i, a := range log {
 			assert.Equal(t, i+1, a.Attempt)
 			assert.Equal(t, c.Type, a.Event)
 			assert.Equal(t, rcv.URL+"/hooks", a.URL)
-			if a.Outcome == Retrying {
+			if a.Outcome == records.Retrying {
 				assert.Equal(t, http.StatusServiceUnavailable, a.StatusCode)
 				assert.Equal(t, "receiver answered 503 Service Unavailable", a.Error)
 				require.NotNil(t, a.NextAttemptAt)
@@ -104,17 +105,17 @@ func TestPendingDeliverySurvivesRestart(t *testing.T) {
 	stop := h.start(cfg)
 	e := finalEvent(jobs.Succeeded, rcv.URL)
 	h.publish(e)
-	h.waitLog(e.JobID, func(as []Attempt) bool { return len(as) > 0 })
+	h.waitLog(e.JobID, func(as []records.Attempt) bool { return len(as) > 0 })
 	stop()
 
 	up.Store(true) // only a dispatcher started from now on can see a 200
 	h.start(cfg)
 	log := h.waitLog(e.JobID, ended)
 	last := log[len(log)-1]
-	assert.Equal(t, Delivered, last.Outcome)
+	assert.Equal(t, records.Delivered, last.Outcome)
 	assert.Greater(t, last.Attempt, 1)
 	for _, a := range log[:len(log)-1] {
-		assert.Equal(t, Retrying, a.Outcome)
+		assert.Equal(t, records.Retrying, a.Outcome)
 	}
 	got := rcv.byID(e.JobID + "." + e.Type)
 	require.NotEmpty(t, got)
@@ -135,7 +136,7 @@ func TestGoneDisablesTheURL(t *testing.T) {
 	h.publish(first)
 	log := h.waitLog(first.JobID, ended)
 	require.Len(t, log, 1)
-	assert.Equal(t, Disabled, log[0].Outcome)
+	assert.Equal(t, records.Disabled, log[0].Outcome)
 	assert.Equal(t, http.StatusGone, log[0].StatusCode)
 	kv, err := h.js.KeyValue(t.Context(), DisabledBucket)
 	require.NoError(t, err)
@@ -147,7 +148,7 @@ func TestGoneDisablesTheURL(t *testing.T) {
 	h.publish(next)
 	log = h.waitLog(next.JobID, ended)
 	require.Len(t, log, 1)
-	assert.Equal(t, Skipped, log[0].Outcome)
+	assert.Equal(t, records.Skipped, log[0].Outcome)
 	assert.Zero(t, log[0].StatusCode)
 	assert.Empty(t, gone.byID(next.JobID+"."+next.Type), "a disabled URL is not sent to")
 	assert.Len(t, gone.deliveries(), 1)
@@ -155,7 +156,7 @@ func TestGoneDisablesTheURL(t *testing.T) {
 	elsewhere := finalEvent(jobs.Failed, other.URL)
 	h.publish(elsewhere)
 	log = h.waitLog(elsewhere.JobID, ended)
-	assert.Equal(t, []Outcome{Delivered}, outcomes(log), "other URLs of the tenant still get events")
+	assert.Equal(t, []records.Outcome{records.Delivered}, outcomes(log), "other URLs of the tenant still get events")
 }
 
 func TestRedirectIsAFailure(t *testing.T) {
@@ -171,7 +172,7 @@ func TestRedirectIsAFailure(t *testing.T) {
 	e := finalEvent(jobs.Succeeded, rcv.URL)
 	h.publish(e)
 	log := h.waitLog(e.JobID, ended)
-	assert.Equal(t, []Outcome{Retrying, Delivered}, outcomes(log))
+	assert.Equal(t, []records.Outcome{records.Retrying, records.Delivered}, outcomes(log))
 	assert.Equal(t, http.StatusFound, log[0].StatusCode)
 	for _, d := range rcv.deliveries() {
 		assert.NotEqual(t, "/moved", d.path, "redirects are not followed")
@@ -221,13 +222,13 @@ func TestForbiddenURLIsNeverContacted(t *testing.T) {
 		assert.Contains(t, a.Error, "forbidden address", "attempt %d", i+1)
 		assert.Zero(t, a.StatusCode)
 	}
-	assert.Equal(t, Exhausted, log[len(log)-1].Outcome)
+	assert.Equal(t, records.Exhausted, log[len(log)-1].Outcome)
 	assert.Empty(t, rcv.deliveries(), "the loopback receiver was contacted")
 }
 
 func TestTarget(t *testing.T) {
 	for _, c := range []struct {
-		e    events.Event
+		e    contracts.Event
 		want bool
 	}{
 		{finalEvent(jobs.Succeeded, "https://example.test/"), true},
@@ -235,7 +236,7 @@ func TestTarget(t *testing.T) {
 		{finalEvent(jobs.Canceled, "https://example.test/", "job.canceled", "job.failed"), true},
 		{finalEvent(jobs.Succeeded, "https://example.test/", "job.failed"), false},
 		{finalEvent(jobs.Succeeded, ""), false},
-		{events.Event{Type: "job.succeeded", Tenant: tenant, JobID: "x"}, false},
+		{contracts.Event{Type: "job.succeeded", Tenant: tenant, JobID: "x"}, false},
 	} {
 		url, ok := target(&c.e)
 		assert.Equal(t, c.want, ok, "%s %v", c.e.Type, c.e.Job)

@@ -2,6 +2,8 @@ package webhooks
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,10 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/bus"
-	"github.com/partita/partita/libs/events"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/natsembed"
 	"github.com/partita/partita/libs/spec"
+	records "github.com/partita/partita/libs/webhooks"
 )
 
 const tenant = "acme"
@@ -29,9 +33,10 @@ const tenant = "acme"
 type harness struct {
 	t       *testing.T
 	js      jetstream.JetStream
+	secrets *records.Secrets
+	log     *records.AttemptLog
+	logKV   jetstream.KeyValue
 	pub     *bus.Publisher
-	secrets *Secrets
-	log     *AttemptLog
 }
 
 func newHarness(t *testing.T) *harness {
@@ -45,11 +50,13 @@ func newHarness(t *testing.T) *harness {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	require.NoError(t, bus.Provision(t.Context(), js, bus.StreamOptions{}))
-	secrets, err := OpenSecrets(t.Context(), js)
+	secrets, err := records.OpenSecrets(t.Context(), js, kv.Options{})
 	require.NoError(t, err)
-	log, err := OpenAttemptLog(t.Context(), js)
+	log, err := records.OpenAttemptLog(t.Context(), js, kv.Options{})
 	require.NoError(t, err)
-	return &harness{t: t, js: js, pub: bus.NewPublisher(js), secrets: secrets, log: log}
+	logKV, err := js.KeyValue(t.Context(), records.LogBucket)
+	require.NoError(t, err)
+	return &harness{t: t, js: js, pub: bus.NewPublisher(js), secrets: secrets, log: log, logKV: logKV}
 }
 
 // testConfig retries within milliseconds.
@@ -67,7 +74,10 @@ func testConfig() Config {
 func (h *harness) start(cfg Config, setup ...func(*Dispatcher)) (stop func()) {
 	h.t.Helper()
 	require.NoError(h.t, cfg.Validate())
-	d := NewDispatcher(cfg, h.js, zerolog.New(zerolog.NewTestWriter(h.t)))
+	disabled, err := kv.Open(h.t.Context(), h.js, kv.Bucket{Name: DisabledBucket}, kv.Options{})
+	require.NoError(h.t, err)
+	d := New(cfg, Deps{Consumers: h.js, Secrets: h.secrets, Attempts: h.log, Endpoints: NewEndpoints(disabled),
+		Log: zerolog.New(zerolog.NewTestWriter(h.t))})
 	for _, f := range setup {
 		f(d)
 	}
@@ -88,30 +98,30 @@ func (h *harness) start(cfg Config, setup ...func(*Dispatcher)) (stop func()) {
 }
 
 // finalEvent is the end of a new job whose spec delivers to url.
-func finalEvent(status jobs.Status, url string, only ...string) events.Event {
+func finalEvent(status jobs.Status, url string, only ...string) contracts.Event {
 	now := time.Now().UTC().Truncate(time.Second)
 	j := &jobs.Job{
 		ID: jobs.NewID(), Tenant: tenant, Status: status, CreatedAt: now, EndedAt: &now,
 		Spec:   &spec.Spec{Input: spec.Input{Format: "csv"}, Delivery: spec.Delivery{Webhook: url, Events: only}},
 		Result: &jobs.Result{Key: tenant + "/jobs/x/result.csv", Rows: 3, Bytes: 42},
 	}
-	return events.Event{Type: events.Final(status), Tenant: tenant, JobID: j.ID, Timestamp: now, Job: j}
+	return contracts.Event{Type: contracts.Final(status), Tenant: tenant, JobID: j.ID, Timestamp: now, Job: j}
 }
 
-func (h *harness) publish(e events.Event) {
+func (h *harness) publish(e contracts.Event) {
 	h.t.Helper()
-	require.NoError(h.t, events.Publish(h.t.Context(), h.pub, e))
+	require.NoError(h.t, h.pub.PublishEvent(h.t.Context(), e))
 }
 
 // waitLog watches a job's attempt log until done accepts it.
-func (h *harness) waitLog(job string, done func([]Attempt) bool) []Attempt {
+func (h *harness) waitLog(job string, done func([]records.Attempt) bool) []records.Attempt {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(h.t.Context(), 30*time.Second)
 	defer cancel()
-	w, err := h.log.kv.Watch(ctx, jobs.Key(tenant, job))
+	w, err := h.logKV.Watch(ctx, jobs.Key(tenant, job))
 	require.NoError(h.t, err)
 	defer func() { _ = w.Stop() }()
-	var last []Attempt
+	var last []records.Attempt
 	for {
 		select {
 		case e := <-w.Updates():
@@ -129,10 +139,12 @@ func (h *harness) waitLog(job string, done func([]Attempt) bool) []Attempt {
 }
 
 // ended reports a log whose last attempt is final.
-func ended(as []Attempt) bool { return len(as) > 0 && as[len(as)-1].Outcome != Retrying }
+func ended(as []records.Attempt) bool {
+	return len(as) > 0 && as[len(as)-1].Outcome != records.Retrying
+}
 
-func outcomes(as []Attempt) []Outcome {
-	out := make([]Outcome, len(as))
+func outcomes(as []records.Attempt) []records.Outcome {
+	out := make([]records.Outcome, len(as))
 	for i, a := range as {
 		out[i] = a.Outcome
 	}
@@ -223,7 +235,7 @@ func verifier(t *testing.T, secret string) *standardwebhooks.Webhook {
 	return wh
 }
 
-func (h *harness) secret() Secret {
+func (h *harness) secret() records.Secret {
 	h.t.Helper()
 	s, err := h.secrets.Get(h.t.Context(), tenant)
 	require.NoError(h.t, err)
@@ -235,3 +247,12 @@ type clock struct{ ahead atomic.Int64 }
 
 func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.ahead.Load())) }
 func (c *clock) advance(d time.Duration) { c.ahead.Add(int64(d)) }
+
+// newSecret is a fresh whsec_ signing secret.
+func newSecret(t *testing.T) string {
+	t.Helper()
+	key := make([]byte, 32)
+	_, err := rand.Read(key)
+	require.NoError(t, err)
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
+}

@@ -1,7 +1,4 @@
-// Package bus is Partita's messaging on NATS JetStream: the streams and
-// consumers of every stage, subject names, and Watermill's Publisher and
-// Subscriber implemented on the nats.go jetstream package.
-package bus
+package contracts
 
 import (
 	"fmt"
@@ -26,6 +23,9 @@ var Stages = []Stage{Ingest, Split, Score, Optimize, Aggregate}
 // Stream returns the name of the stage's work stream.
 func (s Stage) Stream() string { return "PARTITA_" + strings.ToUpper(string(s)) }
 
+// StreamSubjects matches every subject of the stage's stream.
+func (s Stage) StreamSubjects() string { return "partita.work." + string(s) + ".>" }
+
 // Subject is the subject of one unit of work: partita.work.<stage>.<tenant>.<job>[.<part>].
 func (s Stage) Subject(tenant, job string, part ...string) string {
 	subj := "partita.work." + string(s) + "." + tenant + "." + job
@@ -33,6 +33,11 @@ func (s Stage) Subject(tenant, job string, part ...string) string {
 		subj += "." + p
 	}
 	return subj
+}
+
+// TenantFilter matches every subject of a tenant in the stage's stream.
+func (s Stage) TenantFilter(tenant string) string {
+	return "partita.work." + string(s) + "." + tenant + ".>"
 }
 
 // JobFilter matches every subject of a job in the stage's stream.
@@ -43,19 +48,37 @@ func (s Stage) JobFilter(tenant, job string) string {
 // EventsStream is the stream of job events.
 const EventsStream = "PARTITA_EVENTS"
 
+// AllEvents matches every job event.
+const AllEvents = "partita.events.>"
+
 // EventSubject is partita.events.<tenant>.<job>.<type>.
 func EventSubject(tenant, job, typ string) string {
 	return "partita.events." + tenant + "." + job + "." + typ
 }
 
+// FinalEvents matches the final event of every job (job.<status>).
+func FinalEvents() string { return EventSubject("*", "*", "job.>") }
+
 // JobEvents matches every event of a job.
 func JobEvents(tenant, job string) string { return "partita.events." + tenant + "." + job + ".>" }
+
+// ParseEventSubject reads the tenant and job of an event subject.
+func ParseEventSubject(subject string) (tenant, job string, ok bool) {
+	parts := strings.SplitN(subject, ".", 5)
+	if len(parts) != 5 || parts[0] != "partita" || parts[1] != "events" {
+		return "", "", false
+	}
+	return parts[2], parts[3], true
+}
 
 // MsgID is the Nats-Msg-Id of a unit of work, so that a retried publish
 // of the same (job, part, stage) is not a second message.
 func MsgID(stage Stage, job, part string) string {
 	return fmt.Sprintf("%s.%s.%s", job, part, stage)
 }
+
+// JobToken is the part token of messages about a whole job (ingest, split).
+const JobToken = "job"
 
 // ValidToken reports whether s can be one token of a subject.
 func ValidToken(s string) bool {

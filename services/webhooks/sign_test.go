@@ -58,18 +58,15 @@ func TestSignatureCoversBodyIDAndTimestamp(t *testing.T) {
 }
 
 func TestSignatureHeader(t *testing.T) {
-	a, err := newSecret(time.Now())
-	require.NoError(t, err)
-	b, err := newSecret(time.Now())
-	require.NoError(t, err)
+	a, b := newSecret(t), newSecret(t)
 	at := time.Now()
 	body := []byte(`{"type":"job.succeeded"}`)
-	req, err := newRequest(t.Context(), "https://example.test/", "job1.job.succeeded", at, body, []string{a.Current, b.Current})
+	req, err := newRequest(t.Context(), "https://example.test/", "job1.job.succeeded", at, body, []string{a, b})
 	require.NoError(t, err)
 
 	sigs := strings.Split(req.Header.Get(standardwebhooks.HeaderWebhookSignature), " ")
 	require.Len(t, sigs, 2)
-	for i, s := range []string{a.Current, b.Current} {
+	for i, s := range []string{a, b} {
 		assert.True(t, strings.HasPrefix(sigs[i], "v1,"))
 		one := req.Header.Clone()
 		one.Set(standardwebhooks.HeaderWebhookSignature, sigs[i])

@@ -1,7 +1,9 @@
-// Package webhooks delivers job events to the webhook URL of a job's spec,
-// as Standard Webhooks v1: signed with the tenant's secret, retried on a
-// schedule of hours kept in JetStream (a pending delivery survives
-// restarts), with every attempt logged on the job.
+// Package webhooks is the webhook dispatcher service: it delivers job
+// events to the webhook URL of a job's spec, as Standard Webhooks v1:
+// signed with the tenant's secret, retried on a schedule of hours kept in
+// JetStream (a pending delivery survives restarts), with every attempt
+// logged on the job. It consumes the events stream with its own durable
+// consumer, shared by every replica.
 package webhooks
 
 import (
@@ -16,8 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/safehttp"
+	records "github.com/partita/partita/libs/webhooks"
 )
 
 // Consumer is the durable consumer of job events shared by every replica.
@@ -34,45 +37,56 @@ const (
 	pullRetry = time.Second
 )
 
-// Dispatcher delivers job events to webhooks.
-type Dispatcher struct {
-	cfg Config
-	js  jetstream.JetStream
-	log zerolog.Logger
-	now func() time.Time // of attempts and of secrets' grace periods
-
-	cons     jetstream.Consumer
-	client   *http.Client
-	secrets  *Secrets
-	disabled endpoints
-	attempts *AttemptLog
+// Secrets are the tenants' signing secrets (libs/webhooks.Secrets).
+type Secrets interface {
+	Get(ctx context.Context, tenant string) (records.Secret, error)
 }
 
-// NewDispatcher returns the dispatcher; it does nothing until Start.
-func NewDispatcher(cfg Config, js jetstream.JetStream, log zerolog.Logger) *Dispatcher {
-	return &Dispatcher{cfg: cfg, js: js, log: log.With().Str("service", "webhooks").Logger(), now: time.Now}
+// Attempts is the log of delivery attempts shown on jobs (libs/webhooks.AttemptLog).
+type Attempts interface {
+	Record(ctx context.Context, tenant, job string, a records.Attempt) error
+}
+
+// Consumers creates the durable consumer of the events stream (a jetstream.JetStream).
+type Consumers interface {
+	CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error)
+}
+
+// Deps is what the dispatcher is given by the composition root.
+type Deps struct {
+	Consumers Consumers
+	Secrets   Secrets
+	Attempts  Attempts
+	Endpoints Endpoints // URLs that answered 410 (NewEndpoints)
+	Log       zerolog.Logger
+}
+
+// Dispatcher delivers job events to webhooks.
+type Dispatcher struct {
+	cfg  Config
+	deps Deps
+	log  zerolog.Logger
+	now  func() time.Time // of attempts and signatures
+
+	cons   jetstream.Consumer
+	client *http.Client
+}
+
+// New returns the dispatcher; it does nothing until Start.
+func New(cfg Config, deps Deps) *Dispatcher {
+	return &Dispatcher{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "webhooks").Logger(), now: time.Now}
 }
 
 // Name implements lifecycle.Service.
 func (d *Dispatcher) Name() string { return "webhooks" }
 
-// Start opens the buckets and creates or updates the durable consumer.
-// The events stream must exist (bus.Provision).
+// Start creates or updates the durable consumer. The events stream must
+// exist (bus.Provision).
 func (d *Dispatcher) Start(ctx context.Context) error {
 	var err error
-	if d.secrets, err = OpenSecrets(ctx, d.js); err != nil {
-		return err
-	}
-	d.secrets.now = d.now
-	if d.attempts, err = OpenAttemptLog(ctx, d.js); err != nil {
-		return err
-	}
-	if d.disabled.kv, err = openBucket(ctx, d.js, DisabledBucket); err != nil {
-		return err
-	}
-	d.cons, err = d.js.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+	d.cons, err = d.deps.Consumers.CreateOrUpdateConsumer(ctx, contracts.EventsStream, jetstream.ConsumerConfig{
 		Durable:       Consumer,
-		FilterSubject: bus.EventSubject("*", "*", "job.>"),
+		FilterSubject: contracts.FinalEvents(),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       d.cfg.RequestTimeout + ackMargin,
 		MaxDeliver:    len(d.cfg.Schedule) + 1,

@@ -1,0 +1,275 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/bus"
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/kv"
+	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/libs/natsembed"
+	"github.com/partita/partita/libs/onnxrt"
+	"github.com/partita/partita/libs/safehttp"
+	"github.com/partita/partita/libs/tenants"
+	"github.com/partita/partita/libs/webhooks"
+	"github.com/partita/partita/libs/work"
+)
+
+// adapters are the connections and stores built once per process and
+// shared by its services; each adapter module fills its fields when it
+// starts, before any module that depends on it is built.
+type adapters struct {
+	cfg *Config
+	log zerolog.Logger
+
+	// natsModule
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	embedded *natsembed.Server
+	// busModule
+	pub       *bus.Publisher
+	streams   *bus.Streams
+	consumers bus.Consumers
+	// stateModule
+	jobs     *jobs.Store
+	meter    *jobs.Meter
+	tenants  *tenants.Store
+	secrets  *webhooks.Secrets
+	attempts *webhooks.AttemptLog
+	// storeModule
+	store artifacts.Store
+	parts work.Codec
+	// registryModule
+	registry *models.Registry
+	// trackerModule
+	tracker *jobs.Tracker
+}
+
+func (a *adapters) kvOptions() kv.Options {
+	return kv.Options{Replicas: a.cfg.Platform.Replicas, Memory: a.cfg.Platform.Memory}
+}
+
+func (a *adapters) outbound(timeout time.Duration) safehttp.Options {
+	o := a.cfg.Platform.Outbound
+	return safehttp.Options{AllowLoopback: o.AllowLoopback, AllowPrivate: o.AllowPrivate, Timeout: timeout}
+}
+
+// ErrNoONNX is why ONNX models cannot be used without ONNX Runtime.
+var ErrNoONNX = errors.New("ONNX Runtime is not configured (set --ort-lib or PARTITA_ORT_LIB; `make onnxruntime` fetches it)")
+
+// onnx reports whether ONNX Runtime is configured, or why not.
+func (a *adapters) onnx() error {
+	if a.cfg.Platform.ORTLib == "" {
+		return ErrNoONNX
+	}
+	return nil
+}
+
+// component is an adapter module as a lifecycle.Service.
+type component struct {
+	name  string
+	start func(ctx context.Context) error
+	run   func(ctx context.Context) error // nil: wait for ctx
+	stop  func(ctx context.Context) error // nil: nothing to release
+	ready func() error                    // nil: ready once started
+}
+
+func (c *component) Name() string                    { return c.name }
+func (c *component) Start(ctx context.Context) error { return c.start(ctx) }
+func (c *component) Run(ctx context.Context) error {
+	if c.run == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return c.run(ctx)
+}
+func (c *component) Stop(ctx context.Context) error {
+	if c.stop == nil {
+		return nil
+	}
+	return c.stop(ctx)
+}
+func (c *component) Ready() error {
+	if c.ready == nil {
+		return nil
+	}
+	return c.ready()
+}
+
+// natsModule connects to NATS, starting the embedded server when no URL is set.
+func (a *adapters) natsModule() *component {
+	p := a.cfg.Platform
+	return &component{name: modNATS,
+		start: func(context.Context) error {
+			if p.NATSURL == "" {
+				srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(p.DataDir, "jetstream"), Listen: p.NATSListen})
+				if err != nil {
+					return err
+				}
+				a.embedded = srv
+				if a.nc, err = srv.Connect("partita"); err != nil {
+					return err
+				}
+				if url := srv.ClientURL(); url != "" {
+					a.log.Info().Str("url", url).Msg("embedded nats-server listening")
+				}
+			} else {
+				nc, err := nats.Connect(p.NATSURL, nats.Name("partita"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(500*time.Millisecond))
+				if err != nil {
+					return fmt.Errorf("connect to nats %s: %w", p.NATSURL, err)
+				}
+				a.nc = nc
+			}
+			js, err := jetstream.New(a.nc, jetstream.WithPublishAsyncMaxPending(4096))
+			if err != nil {
+				return fmt.Errorf("jetstream: %w", err)
+			}
+			a.js = js
+			return nil
+		},
+		run: func(ctx context.Context) error {
+			closed := make(chan struct{})
+			a.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-closed:
+				return errors.New("nats connection closed")
+			}
+		},
+		stop: func(context.Context) error {
+			if a.nc != nil {
+				a.nc.SetClosedHandler(nil)
+				_ = a.nc.Drain()
+				a.nc.Close()
+			}
+			if a.embedded != nil {
+				a.embedded.Shutdown()
+			}
+			return nil
+		},
+		ready: func() error {
+			if a.nc == nil || !a.nc.IsConnected() {
+				return errors.New("nats is not connected")
+			}
+			return nil
+		},
+	}
+}
+
+// busModule provisions the streams and makes the publisher, the stream
+// reader and the consumer factory.
+func (a *adapters) busModule() *component {
+	return &component{name: modBus, start: func(ctx context.Context) error {
+		if err := bus.Provision(ctx, a.js, bus.StreamOptions{Replicas: a.cfg.Platform.Replicas, Memory: a.cfg.Platform.Memory}); err != nil {
+			return err
+		}
+		a.pub = bus.NewPublisher(a.js)
+		a.streams = bus.NewStreams(a.js)
+		a.consumers = bus.Consumers{JS: a.js, Log: a.log}
+		return nil
+	}}
+}
+
+// stateModule opens the KV buckets several services share.
+func (a *adapters) stateModule() *component {
+	return &component{name: modState, start: func(ctx context.Context) error {
+		o := a.kvOptions()
+		var err error
+		if a.jobs, err = jobs.Open(ctx, a.js, o); err != nil {
+			return err
+		}
+		if a.meter, err = jobs.OpenMeter(ctx, a.js, o); err != nil {
+			return err
+		}
+		if a.tenants, err = tenants.Open(ctx, a.js, o); err != nil {
+			return err
+		}
+		if a.secrets, err = webhooks.OpenSecrets(ctx, a.js, o); err != nil {
+			return err
+		}
+		a.attempts, err = webhooks.OpenAttemptLog(ctx, a.js, o)
+		return err
+	}}
+}
+
+// storeModule opens the artifact store and checks that it answers.
+func (a *adapters) storeModule() *component {
+	return &component{name: modStore,
+		start: func(ctx context.Context) error {
+			var err error
+			if a.store, err = artifacts.Open(ctx, a.cfg.Platform.Store); err != nil {
+				return fmt.Errorf("artifact store: %w", err)
+			}
+			checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := artifacts.CheckReachable(checkCtx, a.store); err != nil {
+				return fmt.Errorf("artifact store unreachable: %w", err)
+			}
+			a.parts = work.Codec{Store: a.store, InlineMax: a.cfg.Platform.InlineMax}
+			return nil
+		},
+		stop: func(context.Context) error {
+			if a.store == nil {
+				return nil
+			}
+			return a.store.Close()
+		},
+	}
+}
+
+// registryModule opens the model registry.
+func (a *adapters) registryModule() *component {
+	return &component{name: modRegistry, start: func(ctx context.Context) error {
+		var err error
+		a.registry, err = models.Open(ctx, a.js, a.store, a.kvOptions())
+		return err
+	}}
+}
+
+// trackerModule follows job records for the stages that drop work of ended jobs.
+func (a *adapters) trackerModule() *component {
+	return &component{name: modTracker, start: func(ctx context.Context) error {
+		a.tracker = jobs.NewTracker(a.jobs)
+		return a.tracker.Start(ctx)
+	}}
+}
+
+// onnxModule loads ONNX Runtime when it is configured.
+func (a *adapters) onnxModule() *component {
+	return &component{name: modONNX, start: func(context.Context) error {
+		if lib := a.cfg.Platform.ORTLib; lib != "" {
+			return onnxrt.Init(lib)
+		}
+		return nil
+	}}
+}
+
+// eventFeed follows job events on a core NATS subscription (gateway.EventFeed).
+type eventFeed struct{ nc *nats.Conn }
+
+func (f eventFeed) Follow(fn func(*contracts.Event)) (func(), error) {
+	sub, err := f.nc.Subscribe(contracts.AllEvents, func(m *nats.Msg) {
+		if e, err := contracts.DecodeEvent(m.Data, m.Header.Get); err == nil {
+			fn(e)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to events: %w", err)
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}

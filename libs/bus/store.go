@@ -1,0 +1,130 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/contracts"
+)
+
+// ErrNoMessage is returned when a subject has no message in its stream.
+var ErrNoMessage = errors.New("bus: no message for the subject")
+
+// Streams reads and trims the stage streams by subject: a job's parts
+// waiting at the aggregator, how many of a job's parts are still queued at
+// a stage, and the purge of an ended job.
+type Streams struct {
+	js jetstream.JetStream
+
+	mu      sync.Mutex
+	streams map[contracts.Stage]jetstream.Stream
+}
+
+// NewStreams reads the streams of js.
+func NewStreams(js jetstream.JetStream) *Streams {
+	return &Streams{js: js, streams: map[contracts.Stage]jetstream.Stream{}}
+}
+
+func (s *Streams) stream(ctx context.Context, stage contracts.Stage) (jetstream.Stream, error) {
+	s.mu.Lock()
+	st, ok := s.streams[stage]
+	s.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := s.js.Stream(ctx, stage.Stream())
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stage.Stream(), err)
+	}
+	s.mu.Lock()
+	s.streams[stage] = st
+	s.mu.Unlock()
+	return st, nil
+}
+
+// Last returns the last message of a subject of the stage's stream, or ErrNoMessage.
+func (s *Streams) Last(ctx context.Context, stage contracts.Stage, subject string) (*message.Message, error) {
+	st, err := s.stream(ctx, stage)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%s: %w", subject, ErrNoMessage)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", subject, err)
+	}
+	return RawToMessage(raw), nil
+}
+
+// ReadJob returns every message of a job in the stage's stream, in stream order.
+func (s *Streams) ReadJob(ctx context.Context, stage contracts.Stage, tenant, job string) ([]*message.Message, error) {
+	cons, err := s.js.OrderedConsumer(ctx, stage.Stream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{stage.JobFilter(tenant, job)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read job %s from %s: %w", job, stage.Stream(), err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read job %s from %s: %w", job, stage.Stream(), err)
+	}
+	var out []*message.Message
+	remaining := int(info.NumPending)
+	for remaining > 0 {
+		batch, err := cons.Fetch(min(remaining, 1000), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("read job %s from %s: %w", job, stage.Stream(), err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			out = append(out, ToMessage(m))
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, fmt.Errorf("read job %s from %s: %w", job, stage.Stream(), err)
+		}
+		if got == 0 {
+			return nil, fmt.Errorf("read job %s: %d messages missing from %s", job, remaining, stage.Stream())
+		}
+		remaining -= got
+	}
+	return out, nil
+}
+
+// Pending counts a job's messages still in a stage's stream: for work-queue
+// stages, the parts not yet done there.
+func (s *Streams) Pending(ctx context.Context, stage contracts.Stage, tenant, job string) (int, error) {
+	st, err := s.stream(ctx, stage)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(stage.JobFilter(tenant, job)))
+	if err != nil {
+		return 0, fmt.Errorf("stream %s info: %w", stage.Stream(), err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n, nil
+}
+
+// PurgeJob removes a job's messages from a stage's stream.
+func (s *Streams) PurgeJob(ctx context.Context, stage contracts.Stage, tenant, job string) error {
+	st, err := s.stream(ctx, stage)
+	if err != nil {
+		return err
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(stage.JobFilter(tenant, job))); err != nil {
+		return fmt.Errorf("purge job %s from %s: %w", job, stage.Stream(), err)
+	}
+	return nil
+}

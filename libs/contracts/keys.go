@@ -1,0 +1,31 @@
+package contracts
+
+import "fmt"
+
+// Object keys of a job in the artifact store. Every key starts with the
+// tenant, then jobs/<id>/.
+
+// JobPrefix holds every object of a job.
+func JobPrefix(tenant, job string) string { return tenant + "/jobs/" + job + "/" }
+
+// InputKey is the uploaded input of a job.
+func InputKey(tenant, job string) string { return JobPrefix(tenant, job) + "input" }
+
+// PartsPrefix holds the claim-checked parts of a job.
+func PartsPrefix(tenant, job string) string { return JobPrefix(tenant, job) + "parts/" }
+
+// PartKey is the object key of a part's rows written for a stage.
+func PartKey(tenant, job, part string, stage Stage) string {
+	return fmt.Sprintf("%s%s/%s.csv", PartsPrefix(tenant, job), part, stage)
+}
+
+// ResultCSVKey is where the result rows are kept.
+func ResultCSVKey(tenant, job string) string { return JobPrefix(tenant, job) + "result.csv" }
+
+// ResultMetaKey is where the result's summary and part reports are kept.
+func ResultMetaKey(tenant, job string) string { return JobPrefix(tenant, job) + "result.meta.json" }
+
+// ModelBlobKey is where a model file of a tenant is kept, by digest.
+func ModelBlobKey(tenant, model, digest string) string {
+	return fmt.Sprintf("%s/models/%s/blobs/%s", tenant, model, digest)
+}

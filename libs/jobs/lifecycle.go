@@ -1,0 +1,214 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/kv"
+)
+
+// The lifecycle of a job and its fan-in record, as named operations of the
+// Store. Each transition has one writer:
+//
+//	Record    ingest      the job exists (queued) and its count starts
+//	Activate  splitter    queued → running, once
+//	Count     aggregator  parts (and the split's total) are counted, once each
+//	Close     aggregator  the count takes no more parts (finalization)
+//	Cancel    gateway     the job is canceled and its count closed, before answering
+//	End       aggregator  the final status, result, usage and report are recorded
+//	Forget    aggregator  the count of an ended job is dropped
+//
+// A service asks for a transition; it never edits a record itself.
+
+// ErrExists is returned when recording a job whose id is taken.
+var ErrExists = errors.New("jobs: job exists")
+
+// Record creates a job and starts its count, so that the watchdog can time
+// out a job that is never split. Recording a job again (a redelivered
+// ingest request) is not an error: the first record stands.
+func (s *Store) Record(ctx context.Context, j *Job) error {
+	created, err := kv.Create(ctx, s.jobs, Key(j.Tenant, j.ID), j)
+	if err != nil {
+		return fmt.Errorf("record job %s: %w", j.ID, err)
+	}
+	_, err = s.updateFanIn(ctx, j.Tenant, j.ID, func(f *FanIn) error {
+		if !f.LastProgress.IsZero() {
+			return kv.ErrUnchanged
+		}
+		f.LastProgress = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("start the count of job %s: %w", j.ID, err)
+	}
+	if !created {
+		return ErrExists
+	}
+	return nil
+}
+
+// Activate moves a queued job to running. It returns the job and whether
+// this call started it (false for a job already running or ended).
+func (s *Store) Activate(ctx context.Context, tenant, id string) (*Job, bool, error) {
+	started := false
+	j, err := s.update(ctx, tenant, id, func(j *Job) error {
+		started = j.Status == Queued // set on every try: a lost race retries the change
+		if !started {
+			return kv.ErrUnchanged
+		}
+		return j.Move(Running, time.Now().UTC())
+	})
+	return j, started, err
+}
+
+// Counted is the outcome of a Count.
+type Counted struct {
+	FanIn *FanIn
+	// Completed is set by the Count that made the job complete (every part
+	// the splitter made has arrived).
+	Completed bool
+	// OverTolerance is set by the Count that made more parts fail than
+	// failures.tolerated_percent allows.
+	OverTolerance bool
+}
+
+// Count adds the marks not counted yet to a job's count and, when total
+// is not nil, the number of parts the split made. tolerated is the job's
+// failures.tolerated_percent. A closed count takes nothing.
+func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, total *int, tolerated float64) (Counted, error) {
+	var wasComplete, wasOver bool
+	now := time.Now().UTC()
+	f, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
+		wasComplete = f.Complete() // read on every try: a lost race retries the change
+		wasOver = f.SplitDone && f.FailedPercent() > tolerated
+		n := f.Apply(marks, now)
+		split := total != nil && !f.SplitDone && !f.Closed
+		if split {
+			f.SplitDone, f.Total = true, *total
+			f.LastProgress, f.SplitAt = now, now
+		}
+		if n == 0 && !split {
+			return kv.ErrUnchanged
+		}
+		return nil
+	})
+	if err != nil {
+		return Counted{}, fmt.Errorf("count parts of job %s: %w", id, err)
+	}
+	return Counted{
+		FanIn:         f,
+		Completed:     f.Complete() && !wasComplete,
+		OverTolerance: f.SplitDone && f.FailedPercent() > tolerated && !wasOver,
+	}, nil
+}
+
+// Close ends a job's count: from now on no part is counted, so a result
+// holds exactly the parts counted until now. It returns the final count.
+func (s *Store) Close(ctx context.Context, tenant, id string) (*FanIn, error) {
+	f, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
+		if f.Closed {
+			return kv.ErrUnchanged
+		}
+		f.Closed = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("close the count of job %s: %w", id, err)
+	}
+	return f, nil
+}
+
+// Cancel moves a job that has not ended to canceled and closes its count,
+// so that no part finishes after the caller answered. It returns the job
+// and whether this call canceled it (false for a job already ended).
+func (s *Store) Cancel(ctx context.Context, tenant, id string) (*Job, bool, error) {
+	canceled := false
+	j, err := s.update(ctx, tenant, id, func(j *Job) error {
+		canceled = !j.Status.Terminal() // set on every try: a lost race retries the change
+		if !canceled {
+			return kv.ErrUnchanged
+		}
+		j.Error = &Error{Code: "canceled", Message: "canceled by the client"}
+		return j.Move(Canceled, time.Now().UTC())
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := s.Close(ctx, tenant, id); err != nil {
+		return nil, false, err
+	}
+	return j, canceled, nil
+}
+
+// Ending is how a job ended, as finalization found it.
+type Ending struct {
+	Status Status // the final status, unless the job already has one (cancel)
+	Error  *Error
+	FanIn  *FanIn // the closed count
+	Result *Result
+}
+
+// End records a job's end: its final status (unless it already ended, as
+// a canceled job has), its result, report and usage. It returns the job and
+// whether this call is the first to end it (the one that records usage).
+func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, bool, error) {
+	first := false
+	now := time.Now().UTC()
+	f := e.FanIn
+	j, err := s.update(ctx, tenant, id, func(j *Job) error {
+		first = j.Usage == nil
+		if first {
+			j.Usage = &JobUsage{Parts: f.Total, Rows: f.Rows, Inferences: f.ScoredRows, InputBytes: j.Input.Bytes,
+				ResultBytes: resultBytes(e.Result), Seconds: f.Busy, Models: f.Models}
+		}
+		if !j.Status.Terminal() {
+			if err := j.Move(e.Status, now); err != nil {
+				return err
+			}
+			j.Error = e.Error
+		}
+		j.Parts = f.Total
+		j.Progress = Progress(f, nil, j.Spec.Optimize != nil)
+		j.Timings = j.ComputeTimings(f.SplitAt)
+		j.Errors = f.Errors
+		j.Models = ModelUses(f.Models)
+		j.Result = e.Result
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("end job %s: %w", id, err)
+	}
+	return j, first, nil
+}
+
+func resultBytes(r *Result) int64 {
+	if r == nil {
+		return 0
+	}
+	return r.Bytes
+}
+
+// Forget drops the count of an ended job.
+func (s *Store) Forget(ctx context.Context, tenant, id string) error {
+	if err := s.fanin.Purge(ctx, Key(tenant, id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("forget the count of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// ModelUses lists the model versions of a count ("name@version" → parts).
+func ModelUses(m map[string]int) []ModelUse {
+	var out []ModelUse
+	for ref, n := range m {
+		name, v, _ := strings.Cut(ref, "@")
+		version, _ := strconv.Atoi(v)
+		out = append(out, ModelUse{Name: name, Version: version, Parts: n})
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+// Package kv opens Partita's JetStream KV buckets with the process's
+// replicas and storage settings, and updates JSON records in them with
+// compare-and-set: the one place where a bucket is created and where a
+// record is read, changed and written back.
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options are the process-wide settings every bucket honours.
+type Options struct {
+	Replicas int  // 1 for one server, 3 on an R3 cluster
+	Memory   bool // memory storage (benchmarks); file otherwise
+}
+
+// Bucket describes one bucket.
+type Bucket struct {
+	Name    string
+	History uint8         // values kept per key; 1 when zero
+	TTL     time.Duration // age after which values expire; 0 keeps them
+}
+
+// Open creates the bucket or updates it to the settings, and binds it.
+// It is safe to run from many replicas at once.
+func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jetstream.KeyValue, error) {
+	cfg := jetstream.KeyValueConfig{
+		Bucket:   b.Name,
+		History:  max(b.History, 1),
+		TTL:      b.TTL,
+		Replicas: max(o.Replicas, 1),
+		Storage:  jetstream.FileStorage,
+	}
+	if o.Memory {
+		cfg.Storage = jetstream.MemoryStorage
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", b.Name, err)
+	}
+	return kv, nil
+}
+
+// ErrNotFound is returned by Get and Update for a key that does not exist.
+var ErrNotFound = errors.New("kv: not found")
+
+// ErrUnchanged, returned by a change function, ends Update without
+// writing: the record is already as wanted.
+var ErrUnchanged = errors.New("kv: unchanged")
+
+// Get reads a JSON record and its revision.
+func Get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (*T, uint64, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, fmt.Errorf("%s %s: %w", kv.Bucket(), key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get %s %s: %w", kv.Bucket(), key, err)
+	}
+	var v T
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return nil, 0, fmt.Errorf("decode %s %s: %w", kv.Bucket(), key, err)
+	}
+	return &v, e.Revision(), nil
+}
+
+// Update reads the record under key, calls change with it, and writes it
+// back only if nobody wrote it meanwhile, retrying from the read otherwise.
+// A missing record is passed to change as nil when create is false
+// (change must then return an error, e.g. ErrNotFound) and as a new zero
+// value when create is true (then it is created). change may return
+// ErrUnchanged to stop without writing (Update returns the record and nil),
+// or any other error to abort (Update returns the record and that error).
+func Update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, change func(v *T) error) (*T, error) {
+	for {
+		v, rev, err := Get[T](ctx, kv, key)
+		switch {
+		case errors.Is(err, ErrNotFound) && create:
+			v, rev = new(T), 0
+		case errors.Is(err, ErrNotFound):
+			if err := change(nil); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s %s: %w", kv.Bucket(), key, ErrNotFound)
+		case err != nil:
+			return nil, err
+		}
+		if err := change(v); errors.Is(err, ErrUnchanged) {
+			return v, nil
+		} else if err != nil {
+			return v, err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s %s: %w", kv.Bucket(), key, err)
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, key, b)
+		} else {
+			_, err = kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("write %s %s: %w", kv.Bucket(), key, err)
+		}
+	}
+}
+
+// Create writes a new JSON record; it reports false when the key exists.
+func Create[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T) (bool, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode %s %s: %w", kv.Bucket(), key, err)
+	}
+	if _, err := kv.Create(ctx, key, b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return false, nil
+		}
+		return false, fmt.Errorf("create %s %s: %w", kv.Bucket(), key, err)
+	}
+	return true, nil
+}

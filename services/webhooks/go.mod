@@ -1,0 +1,72 @@
+module github.com/partita/partita/services/webhooks
+
+go 1.26.0
+
+replace (
+	github.com/partita/partita => ../..
+	github.com/partita/partita/libs => ../../libs
+	github.com/partita/partita/services/aggregator => ../aggregator
+	github.com/partita/partita/services/gateway => ../gateway
+	github.com/partita/partita/services/ingest => ../ingest
+	github.com/partita/partita/services/optimizer => ../optimizer
+	github.com/partita/partita/services/scorer => ../scorer
+	github.com/partita/partita/services/splitter => ../splitter
+)
+
+require (
+	github.com/nats-io/nats.go v1.55.0
+	github.com/partita/partita v0.0.0-00010101000000-000000000000
+	github.com/partita/partita/libs v0.0.0-00010101000000-000000000000
+	github.com/rs/zerolog v1.35.1
+	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
+	github.com/stretchr/testify v1.12.1
+)
+
+require (
+	github.com/ThreeDotsLabs/watermill v1.5.1 // indirect
+	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/danielgtaylor/huma/v2 v2.37.2 // indirect
+	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/expr-lang/expr v1.17.8 // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.20.0 // indirect
+	github.com/klauspost/cpuid/v2 v2.4.0 // indirect
+	github.com/klauspost/crc32 v1.3.0 // indirect
+	github.com/lithammer/shortuuid/v3 v3.0.7 // indirect
+	github.com/mattn/go-colorable v0.1.15 // indirect
+	github.com/mattn/go-isatty v0.0.22 // indirect
+	github.com/minio/crc64nvme v1.1.1 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/minio/md5-simd v1.1.2 // indirect
+	github.com/minio/minio-go/v7 v7.4.0 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
+	github.com/nats-io/nats-server/v2 v2.15.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/oklog/ulid v1.3.1 // indirect
+	github.com/oklog/ulid/v2 v2.1.2 // indirect
+	github.com/partita/partita/services/aggregator v0.0.0-00010101000000-000000000000 // indirect
+	github.com/partita/partita/services/gateway v0.0.0-00010101000000-000000000000 // indirect
+	github.com/partita/partita/services/ingest v0.0.0-00010101000000-000000000000 // indirect
+	github.com/partita/partita/services/optimizer v0.0.0-00010101000000-000000000000 // indirect
+	github.com/partita/partita/services/scorer v0.0.0-00010101000000-000000000000 // indirect
+	github.com/partita/partita/services/splitter v0.0.0-00010101000000-000000000000 // indirect
+	github.com/philhofer/fwd v1.2.0 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	github.com/rs/xid v1.6.0 // indirect
+	github.com/sony/gobreaker v1.0.0 // indirect
+	github.com/tinylib/msgp v1.6.4 // indirect
+	github.com/yalue/onnxruntime_go v1.27.0 // indirect
+	github.com/zeebo/xxh3 v1.1.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+	gopkg.in/ini.v1 v1.67.3 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)
