@@ -102,17 +102,7 @@ func TestValidToken(t *testing.T) {
 	}
 }
 
-func TestSubjects(t *testing.T) {
-	assert.Equal(t, "PARTITA_SCORE", contracts.Score.Stream())
-	assert.Equal(t, "partita.work.score.acme.j1", contracts.Score.Subject("acme", "j1"))
-	assert.Equal(t, "partita.work.score.acme.j1.0007", contracts.Score.Subject("acme", "j1", "0007"))
-	assert.Equal(t, "partita.work.score.acme.j1.>", contracts.Score.JobFilter("acme", "j1"))
-	assert.Equal(t, "partita.events.acme.j1.succeeded", contracts.EventSubject("acme", "j1", "succeeded"))
-	assert.Equal(t, "partita.events.acme.j1.>", contracts.JobEvents("acme", "j1"))
-	assert.Equal(t, "j1.0007.score", contracts.MsgID(contracts.Score, "j1", "0007"))
-	assert.NotEqual(t, contracts.MsgID(contracts.Score, "j1", "0007"), contracts.MsgID(contracts.Optimize, "j1", "0007"), "stages of one part are distinct messages")
-	assert.Equal(t, []contracts.Stage{contracts.Ingest, contracts.Split, contracts.Score, contracts.Optimize, contracts.Aggregate}, contracts.Stages)
-
+func TestStreamConfigs(t *testing.T) {
 	cfgs := StreamConfigs(StreamOptions{})
 	require.Len(t, cfgs, len(contracts.Stages)+1)
 	for _, c := range cfgs {

@@ -1,0 +1,94 @@
+package kv_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/kv"
+	"github.com/partita/partita/libs/natsembed/natstest"
+)
+
+type counter struct{ N int }
+
+func TestOpenHonoursTheSettings(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	_, err := kv.Open(t.Context(), js, kv.Bucket{Name: "t_mem", History: 3, TTL: time.Hour}, kv.Options{Memory: true})
+	require.NoError(t, err)
+	_, err = kv.Open(t.Context(), js, kv.Bucket{Name: "t_file"}, kv.Options{})
+	require.NoError(t, err)
+	// Opening again (another replica, or the next start) binds the same bucket.
+	_, err = kv.Open(t.Context(), js, kv.Bucket{Name: "t_file"}, kv.Options{})
+	require.NoError(t, err)
+
+	mem, err := js.Stream(t.Context(), "KV_t_mem")
+	require.NoError(t, err)
+	assert.Equal(t, jetstream.MemoryStorage, mem.CachedInfo().Config.Storage)
+	assert.Equal(t, int64(3), mem.CachedInfo().Config.MaxMsgsPerSubject)
+	assert.Equal(t, time.Hour, mem.CachedInfo().Config.MaxAge)
+	file, err := js.Stream(t.Context(), "KV_t_file")
+	require.NoError(t, err)
+	assert.Equal(t, jetstream.FileStorage, file.CachedInfo().Config.Storage)
+	assert.Equal(t, 1, file.CachedInfo().Config.Replicas)
+	assert.Equal(t, int64(1), file.CachedInfo().Config.MaxMsgsPerSubject, "history 1 by default")
+}
+
+func TestUpdateLosesNoConcurrentChange(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	b, err := kv.Open(t.Context(), js, kv.Bucket{Name: "t"}, kv.Options{})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			_, err := kv.Update(t.Context(), b, "k", true, func(c *counter) error { c.N++; return nil })
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	got, _, err := kv.Get[counter](t.Context(), b, "k")
+	require.NoError(t, err)
+	assert.Equal(t, 20, got.N, "every racing writer's change is kept")
+}
+
+func TestUpdateUnchangedAbortAndMissing(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := t.Context()
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: "t"}, kv.Options{})
+	require.NoError(t, err)
+
+	_, err = kv.Update(ctx, b, "none", false, func(c *counter) error {
+		assert.Nil(t, c, "a missing record is nil without create")
+		return nil
+	})
+	assert.ErrorIs(t, err, kv.ErrNotFound)
+	_, _, err = kv.Get[counter](ctx, b, "none")
+	assert.ErrorIs(t, err, kv.ErrNotFound)
+
+	created, err := kv.Create(ctx, b, "k", &counter{N: 1})
+	require.NoError(t, err)
+	assert.True(t, created)
+	created, err = kv.Create(ctx, b, "k", &counter{N: 5})
+	require.NoError(t, err)
+	assert.False(t, created, "the first record stands")
+
+	_, rev, err := kv.Get[counter](ctx, b, "k")
+	require.NoError(t, err)
+	got, err := kv.Update(ctx, b, "k", false, func(c *counter) error { return kv.ErrUnchanged })
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.N)
+	_, rev2, err := kv.Get[counter](ctx, b, "k")
+	require.NoError(t, err)
+	assert.Equal(t, rev, rev2, "an unchanged record is not written")
+
+	boom := errors.New("refused")
+	_, err = kv.Update(ctx, b, "k", false, func(c *counter) error { c.N = 100; return boom })
+	assert.ErrorIs(t, err, boom)
+	got, _, err = kv.Get[counter](ctx, b, "k")
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.N, "an aborted change is not stored")
+}
