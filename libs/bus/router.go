@@ -41,6 +41,13 @@ func (l wmLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	return wmLogger{log: l.log.With().Fields(map[string]any(fields)).Logger()}
 }
 
+// Routers makes the router of a stage service: what a service declares it
+// needs of the bus to consume its stream (Consumers is the JetStream one,
+// tests may give another).
+type Routers interface {
+	Router(topic string, opts ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
+}
+
 // Consumers makes the routers of stage services on one JetStream.
 type Consumers struct {
 	JS  jetstream.JetStream

@@ -91,14 +91,9 @@ type Events interface {
 	PublishEvent(ctx context.Context, e contracts.Event) error
 }
 
-// Consumers makes the router of the aggregate stream (libs/bus.Consumers).
-type Consumers interface {
-	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
-}
-
 // Deps is what the aggregator is given by the composition root.
 type Deps struct {
-	Consumers Consumers
+	Consumers bus.Routers
 	Jobs      Jobs
 	Tracker   Tracker
 	Meter     Meter

@@ -47,14 +47,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Consumers makes the router of the optimize stream (libs/bus.Consumers).
-type Consumers interface {
-	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
-}
-
 // Deps is what the optimizer is given by the composition root.
 type Deps struct {
-	Consumers Consumers
+	Consumers bus.Routers
 	Tenants   bus.TenantSource // one consumer per tenant, served round-robin
 	Parts     stage.Parts
 	Pub       stage.Publisher

@@ -66,14 +66,9 @@ type Registry interface {
 	File(ctx context.Context, v models.Version) ([]byte, error)
 }
 
-// Consumers makes the router of the score stream (libs/bus.Consumers).
-type Consumers interface {
-	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
-}
-
 // Deps is what the scorer is given by the composition root.
 type Deps struct {
-	Consumers Consumers
+	Consumers bus.Routers
 	Registry  Registry
 	Parts     stage.Parts
 	Pub       stage.Publisher

@@ -72,14 +72,9 @@ type Publisher interface {
 	PublishEvent(ctx context.Context, e contracts.Event) error
 }
 
-// Consumers makes the router of the split stream (libs/bus.Consumers).
-type Consumers interface {
-	Router(topic string, opts bus.ConsumerOptions, h message.NoPublishHandlerFunc, mw ...message.HandlerMiddleware) (*message.Router, error)
-}
-
 // Deps is what the splitter is given by the composition root.
 type Deps struct {
-	Consumers Consumers
+	Consumers bus.Routers
 	Jobs      Jobs
 	Tracker   Tracker
 	Inputs    Inputs
