@@ -19,6 +19,7 @@ require (
 	github.com/partita/partita v0.0.0-00010101000000-000000000000
 	github.com/partita/partita/libs v0.0.0-00010101000000-000000000000
 	github.com/rs/zerolog v1.35.1
+	github.com/stretchr/testify v1.12.1
 )
 
 require (
