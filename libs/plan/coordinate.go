@@ -1,0 +1,444 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/partita/partita/libs/qp"
+)
+
+// Bounds gives a coupling row's bounds l ≤ a_jᵀx ≤ u (±Inf when open).
+type Bounds func(k Key) (l, u float64)
+
+// Limits bound the coordination.
+type Limits struct {
+	MaxRounds int     // rounds of re-solves before the plan is given up
+	EpsRel    float64 // relative tolerance on coupling rows and on the duality gap
+	EpsAbs    float64 // absolute tolerance on coupling rows
+}
+
+// DefaultLimits are the limits a job gets.
+func DefaultLimits() Limits { return Limits{MaxRounds: 100, EpsRel: 1e-7, EpsAbs: 1e-9} }
+
+// State is the coordinator's state, kept with the job between rounds.
+type State struct {
+	Round  int             `json:"round"`           // the round being evaluated (0: the first solve of every part)
+	Trial  map[Key]float64 `json:"trial,omitempty"` // its prices (none: all zero)
+	Pred   float64         `json:"pred"`            // the dual increase the model predicted for Trial
+	Center *Point          `json:"center,omitempty"`
+	Mu     float64         `json:"mu"` // regularisation of the Newton model
+	// Secant is the model's curvature of −g, learnt from the rounds by a
+	// damped BFGS update: the parts' exact curvature is only local, and
+	// near-linear objectives have little of it between the rows' kinks.
+	Secant *Matrix       `json:"secant,omitempty"`
+	Ranges map[Key]Range `json:"ranges,omitempty"`
+	// Best is the round whose plan holds every coupling row with the least
+	// objective: with the best dual value it bounds the optimum from both sides.
+	Best     *Best       `json:"best,omitempty"`
+	BestDual float64     `json:"best_dual"`
+	Log      []RoundInfo `json:"log,omitempty"` // the last rounds
+}
+
+// Point is evaluated prices with the round's reports.
+type Point struct {
+	Round  int             `json:"round"`
+	Lambda map[Key]float64 `json:"lambda,omitempty"`
+	Sum    Sum             `json:"sum"`
+	Dual   float64         `json:"dual"`
+}
+
+// Best is a round whose parts' solutions together hold the coupling rows.
+type Best struct {
+	Round     int             `json:"round"`
+	Objective float64         `json:"objective"` // Σ f_p, minimisation sense
+	Sum       Sum             `json:"sum"`
+	Lambda    map[Key]float64 `json:"lambda,omitempty"`
+}
+
+// RoundInfo is one round, for the job's report.
+type RoundInfo struct {
+	Round    int     `json:"round"`
+	Dual     float64 `json:"dual"`
+	Residual float64 `json:"residual"` // worst coupling row violation, in tolerances
+	Accepted bool    `json:"accepted"`
+	Mu       float64 `json:"mu"`
+}
+
+const maxLog = 200
+
+// Outcome is what the coordinator decided after a round.
+type Outcome string
+
+// Outcomes.
+const (
+	Continue   Outcome = "continue"    // re-solve the parts at Decision.Prices
+	Optimal    Outcome = "optimal"     // Best is the job's optimum (gap within tolerance)
+	Feasible   Outcome = "feasible"    // Best holds every row; the gap is over tolerance at the round limit
+	Infeasible Outcome = "infeasible"  // the coupling rows cannot all hold
+	RoundLimit Outcome = "round_limit" // MaxRounds without convergence
+)
+
+// Decision is the outcome of a round.
+type Decision struct {
+	Outcome Outcome
+	Prices  map[Key]float64 // with Continue: the next round's prices
+	Gap     float64         // relative gap between Best's objective and the best dual value
+	Reason  string          // with Infeasible: which row and why
+}
+
+// ErrModel is returned when the Newton model cannot be solved.
+var ErrModel = errors.New("plan: the coordination model could not be solved")
+
+// Step takes the reports of the round just completed and decides: the plan
+// is optimal, infeasible, out of rounds, or the next prices to evaluate.
+func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (State, Decision, error) {
+	dual := sum.Lagrangian - support(st.Trial, bounds)
+	info := RoundInfo{Round: st.Round, Dual: dual}
+	if st.Center != nil {
+		st.Secant.update(st.Center.Lambda, st.Trial, st.Center.Sum.Activity, sum.Activity)
+	}
+	accepted := st.Center == nil
+	if !accepted {
+		actual := dual - st.Center.Dual
+		noise := 1e-12 * (1 + math.Abs(dual))
+		accepted = actual >= 0.1*st.Pred-noise || (st.Pred <= noise && actual >= -noise)
+		switch {
+		case accepted && actual >= 0.75*st.Pred:
+			st.Mu /= 8
+		case !accepted:
+			st.Mu = math.Max(8*st.Mu, 1e-3*st.Secant.meanDiag())
+		}
+	}
+	if accepted {
+		st.Center = &Point{Round: st.Round, Lambda: st.Trial, Sum: sum, Dual: dual}
+	}
+	if st.Round == 0 {
+		st.Ranges = sum.Range
+		st.BestDual = dual
+	}
+	st.BestDual = math.Max(st.BestDual, dual)
+	evaluated := &Point{Round: st.Round, Lambda: st.Trial, Sum: sum, Dual: dual}
+	if feasibility(evaluated, bounds, lim) <= 1 && (st.Best == nil || sum.Objective < st.Best.Objective) {
+		st.Best = &Best{Round: st.Round, Objective: sum.Objective, Sum: sum, Lambda: st.Trial}
+	}
+	c := st.Center
+	residual := residual(c, bounds, lim)
+	info.Accepted, info.Residual, info.Mu = accepted, residual, st.Mu
+	st.Log = append(st.Log, info)
+	if len(st.Log) > maxLog {
+		st.Log = st.Log[len(st.Log)-maxLog:]
+	}
+	if why := infeasible(st.Ranges, bounds, lim); why != "" {
+		return st, Decision{Outcome: Infeasible, Reason: why}, nil
+	}
+	gap := st.Gap()
+	if st.Best != nil && gap <= lim.EpsRel {
+		return st, Decision{Outcome: Optimal, Gap: gap}, nil
+	}
+	if st.Round+1 >= lim.MaxRounds {
+		if st.Best != nil {
+			return st, Decision{Outcome: Feasible, Gap: gap}, nil
+		}
+		return st, Decision{Outcome: RoundLimit, Reason: worstRow(c, bounds, lim) + " still violated"}, nil
+	}
+	if st.Secant == nil {
+		st.Secant = newMatrix(c, initialMu(c, bounds))
+	}
+	next, pred, err := newtonStep(ctx, c, bounds, st.Secant, st.Mu)
+	if err != nil {
+		return st, Decision{}, err
+	}
+	if lambdaHuge(next) {
+		return st, Decision{Outcome: Infeasible, Reason: worstRow(c, bounds, lim) + " cannot hold: its price grows without bound"}, nil
+	}
+	st.Round++
+	st.Trial, st.Pred = next, pred
+	return st, Decision{Outcome: Continue, Prices: next}, nil
+}
+
+// Gap is the relative gap between the best plan that holds the coupling
+// rows and the best dual value (+Inf without such a plan).
+func (st State) Gap() float64 {
+	if st.Best == nil {
+		return math.Inf(1)
+	}
+	return math.Max(st.Best.Objective-st.BestDual, 0) / math.Max(1, math.Abs(st.Best.Objective))
+}
+
+// feasibility is the worst violation of a coupling row, in tolerances.
+func feasibility(p *Point, bounds Bounds, lim Limits) float64 {
+	worst := 0.0
+	for _, k := range p.Sum.Keys() {
+		s, tol := p.Sum.Activity[k], tolerance(p, k, bounds, lim)
+		l, u := bounds(k)
+		worst = math.Max(worst, math.Max(math.Max(l-s, s-u), 0)/tol)
+	}
+	return worst
+}
+
+// support is σ(λ) = Σ_j max(λ_j u_j, λ_j l_j), the support function of [l, u].
+func support(lambda map[Key]float64, bounds Bounds) float64 {
+	s := 0.0
+	for k, v := range lambda {
+		l, u := bounds(k)
+		switch {
+		case v > 0:
+			s += v * u
+		case v < 0:
+			s += v * l
+		}
+	}
+	return s
+}
+
+// tolerance of a coupling row at a point.
+func tolerance(p *Point, k Key, bounds Bounds, lim Limits) float64 {
+	l, u := bounds(k)
+	scale := p.Sum.Scale[k]
+	for _, b := range []float64{l, u} {
+		if !math.IsInf(b, 0) {
+			scale = math.Max(scale, math.Abs(b))
+		}
+	}
+	return lim.EpsAbs + lim.EpsRel*scale
+}
+
+// residual is the worst violation of a coupling row or of complementarity
+// (a priced row not at its bound), in tolerances.
+func residual(p *Point, bounds Bounds, lim Limits) float64 {
+	worst := 0.0
+	for _, k := range p.Sum.Keys() {
+		worst = math.Max(worst, rowResidual(p, k, bounds, lim))
+	}
+	return worst
+}
+
+func rowResidual(p *Point, k Key, bounds Bounds, lim Limits) float64 {
+	s, tol := p.Sum.Activity[k], tolerance(p, k, bounds, lim)
+	l, u := bounds(k)
+	r := math.Max(math.Max(l-s, s-u), 0)
+	switch lam := p.Lambda[k]; {
+	case lam > 0:
+		r = math.Max(r, u-s)
+	case lam < 0:
+		r = math.Max(r, s-l)
+	}
+	return r / tol
+}
+
+func worstRow(p *Point, bounds Bounds, lim Limits) string {
+	worst, key := -1.0, ""
+	for _, k := range p.Sum.Keys() {
+		if r := rowResidual(p, k, bounds, lim); r > worst {
+			worst, key = r, k
+		}
+	}
+	return key
+}
+
+// infeasible names a coupling row that no choice within the parts' own
+// bounds can satisfy.
+func infeasible(ranges map[Key]Range, bounds Bounds, lim Limits) string {
+	for k, r := range ranges {
+		l, u := bounds(k)
+		tol := lim.EpsAbs + lim.EpsRel*math.Max(math.Abs(r.Min), math.Abs(r.Max))
+		if !r.NoMin && r.Min > u+tol {
+			return fmt.Sprintf("%s: its least possible value %g is above its max %g", k, r.Min, u)
+		}
+		if !r.NoMax && r.Max < l-tol {
+			return fmt.Sprintf("%s: its greatest possible value %g is below its min %g", k, r.Max, l)
+		}
+	}
+	return ""
+}
+
+func lambdaHuge(lambda map[Key]float64) bool {
+	for _, v := range lambda {
+		if math.Abs(v) > 1e15 || math.IsNaN(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// gradient of the dual's smooth part at a point, for one row: the row's
+// activity less the bound its price points at (the support's subgradient).
+func dualGradient(p *Point, k Key, bounds Bounds) float64 {
+	s := p.Sum.Activity[k]
+	l, u := bounds(k)
+	switch {
+	case s > u:
+		return s - u
+	case s < l:
+		return s - l
+	}
+	return 0
+}
+
+// initialMu scales the first regularisation to the curvature the parts
+// reported, or, where they reported none (every row at a bound), so that
+// the first step moves a price by about the price that moves the rows.
+func initialMu(p *Point, bounds Bounds) float64 {
+	keys := p.Sum.Keys()
+	trace := 0.0
+	for _, k := range keys {
+		trace += p.Sum.Curvature[curvKey(k, k)]
+	}
+	if trace > 0 {
+		return 1e-3 * trace / float64(len(keys))
+	}
+	mu := 0.0
+	for _, k := range keys {
+		g := math.Abs(dualGradient(p, k, bounds))
+		if price := p.Sum.Price[k]; price > 0 {
+			mu = math.Max(mu, g/price)
+		} else {
+			mu = math.Max(mu, g/(1+math.Abs(p.Lambda[k])))
+		}
+	}
+	if mu == 0 {
+		mu = 1
+	}
+	return mu
+}
+
+// newtonStep maximises the regularised model of the dual around p,
+//
+//	m(λ) = g(λc) + sᵀ(λ−λc) − ½(λ−λc)ᵀ(M + μI)(λ−λc) − σ(λ) + σ(λc),
+//
+// with s the coupling activities and M the parts' curvature, as a small QP
+// over the prices split by sign (λ = λ⁺ − λ⁻, σ linear in them). It returns
+// the maximiser and the increase the model predicts.
+func newtonStep(ctx context.Context, p *Point, bounds Bounds, B *Matrix, mu float64) (map[Key]float64, float64, error) {
+	keys := p.Sum.Keys()
+	m := len(keys)
+	// H = B + μI, dense (m is the number of coupling rows).
+	H := make([][]float64, m)
+	for a, j := range keys {
+		H[a] = make([]float64, m)
+		for b, k := range keys {
+			H[a][b] = B.at(j, k)
+		}
+		H[a][a] += mu
+	}
+	lc := make([]float64, m)
+	s := make([]float64, m)
+	for i, k := range keys {
+		lc[i], s[i] = p.Lambda[k], p.Sum.Activity[k]
+	}
+	// Variables: per row, λ⁺ (when u is finite) and λ⁻ (when l is finite),
+	// or one free λ for an equality row. λ = B z.
+	type variable struct {
+		row  int
+		sign float64 // +1 for λ⁺ or free, −1 for λ⁻
+		cost float64 // its coefficient in σ
+		free bool
+	}
+	var vars []variable
+	for i, k := range keys {
+		l, u := bounds(k)
+		switch {
+		case l == u:
+			vars = append(vars, variable{row: i, sign: 1, cost: u, free: true})
+		default:
+			if !math.IsInf(u, 1) {
+				vars = append(vars, variable{row: i, sign: 1, cost: u})
+			}
+			if !math.IsInf(l, -1) {
+				vars = append(vars, variable{row: i, sign: -1, cost: -l})
+			}
+		}
+	}
+	n := len(vars)
+	if n == 0 {
+		return map[Key]float64{}, 0, nil
+	}
+	// minimise ½ zᵀ BᵀHB z − (Bᵀ(Hλc + s))ᵀ z + costᵀ z
+	hl := make([]float64, m)
+	for a := range m {
+		for b := range m {
+			hl[a] += H[a][b] * lc[b]
+		}
+	}
+	pt := qp.NewTriplets(n, n)
+	q := make([]float64, n)
+	for x, vx := range vars {
+		for y := x; y < n; y++ {
+			vy := vars[y]
+			if h := vx.sign * vy.sign * H[vx.row][vy.row]; h != 0 {
+				pt.Add(x, y, h)
+			}
+		}
+		q[x] = -vx.sign*(hl[vx.row]+s[vx.row]) + vx.cost
+	}
+	P, err := pt.CSC()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
+	}
+	at := qp.NewTriplets(n, n)
+	lo, hi := make([]float64, n), make([]float64, n)
+	for x, v := range vars {
+		at.Add(x, x, 1)
+		lo[x], hi[x] = 0, math.Inf(1)
+		if v.free {
+			lo[x] = math.Inf(-1)
+		}
+	}
+	A, err := at.CSC()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
+	}
+	set := qp.DefaultSettings()
+	set.EpsAbs, set.EpsRel, set.MaxIter = 1e-12, 1e-12, 200000
+	res, err := qp.Solve(ctx, &qp.Problem{P: P, Q: q, A: A, L: lo, U: hi}, set)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
+	}
+	if res.Status != qp.StatusOptimal {
+		return nil, 0, fmt.Errorf("%w: %s after %d iterations", ErrModel, res.Status, res.Iterations)
+	}
+	lambda := make([]float64, m)
+	for x, v := range vars {
+		lambda[v.row] += v.sign * res.X[x]
+	}
+	next := make(map[Key]float64, m)
+	for i, k := range keys {
+		// Keep each price in its row's domain (the QP's iterate may cross
+		// zero by rounding): ≥ 0 for a row with only a max, ≤ 0 with only a min.
+		l, u := bounds(k)
+		if math.IsInf(l, -1) {
+			lambda[i] = math.Max(lambda[i], 0)
+		}
+		if math.IsInf(u, 1) {
+			lambda[i] = math.Min(lambda[i], 0)
+		}
+		if lambda[i] != 0 {
+			next[k] = lambda[i]
+		}
+	}
+	// predicted increase m(λ) − m(λc)
+	pred := 0.0
+	d := make([]float64, m)
+	for i := range m {
+		d[i] = lambda[i] - lc[i]
+		pred += s[i] * d[i]
+	}
+	for a := range m {
+		for b := range m {
+			pred -= 0.5 * d[a] * H[a][b] * d[b]
+		}
+	}
+	pred += support(p.Lambda, bounds) - support(next, bounds)
+	return next, pred, nil
+}
+
+func splitCurvKey(s string) (Key, Key) {
+	for i := range len(s) {
+		if s[i] == '|' {
+			return s[:i], s[i+1:]
+		}
+	}
+	return s, s
+}

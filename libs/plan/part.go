@@ -1,0 +1,245 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/partita/partita/libs/qp"
+)
+
+// Sparse is a coupling row's coefficients over a part's variables.
+type Sparse struct {
+	Index []int
+	Value []float64
+}
+
+// Part is one part's share of the job's QP: its own problem (the rows
+// only it has, variable bounds among them) and its coefficients in the
+// coupling rows. P must be diagonal (one variable per row of data).
+type Part struct {
+	Local    *qp.Problem
+	Coupling map[Key]Sparse
+	// Lower and Upper are the variable bounds (±Inf when open), for the
+	// ranges of the coupling rows and the active set.
+	Lower, Upper []float64
+}
+
+// Coupled reports whether the part has a share in any coupling row.
+func (p *Part) Coupled() bool { return len(p.Coupling) > 0 }
+
+// Solve solves the part at prices λ and returns its solver result and its
+// report. The result's Objective is the part's own objective f_p(x).
+func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings) (*qp.Result, Report, error) {
+	loc := *p.Local
+	loc.Q = slices.Clone(p.Local.Q)
+	for k, a := range p.Coupling {
+		if lam := prices[k]; lam != 0 {
+			for t, i := range a.Index {
+				loc.Q[i] += lam * a.Value[t]
+			}
+		}
+	}
+	res, err := qp.Solve(ctx, &loc, s)
+	if err != nil || res.Status != qp.StatusOptimal {
+		return res, Report{}, err
+	}
+	x := res.X
+	diag := diagonal(p.Local.P, len(x))
+	obj := 0.0
+	for i, xi := range x {
+		obj += 0.5*diag[i]*xi*xi + p.Local.Q[i]*xi
+	}
+	res.Objective = obj
+	r := Report{Objective: obj, Lagrangian: obj}
+	if !p.Coupled() {
+		return res, r, nil
+	}
+	r.Activity, r.Scale, r.Price, r.Range = map[Key]float64{}, map[Key]float64{}, map[Key]float64{}, map[Key]Range{}
+	for k, a := range p.Coupling {
+		act, scale, lo, hi := 0.0, 0.0, 0.0, 0.0
+		var ratios []float64
+		for t, i := range a.Index {
+			v := a.Value[t]
+			act += v * x[i]
+			scale += math.Abs(v * x[i])
+			lo += math.Min(v*p.Lower[i], v*p.Upper[i])
+			hi += math.Max(v*p.Lower[i], v*p.Upper[i])
+			if v != 0 {
+				ratios = append(ratios, math.Abs(diag[i]*x[i]+p.Local.Q[i])/math.Abs(v))
+			}
+		}
+		if math.IsNaN(lo) { // 0·Inf: a zero coefficient on an open variable
+			lo = 0
+		}
+		if math.IsNaN(hi) {
+			hi = 0
+		}
+		r.Activity[k], r.Scale[k] = act, scale
+		r.Lagrangian += prices[k] * act
+		r.Range[k] = NewRange(lo, hi)
+		if len(ratios) > 0 {
+			slices.Sort(ratios)
+			r.Price[k] = ratios[len(ratios)/2]
+		}
+	}
+	curv, err := p.curvature(res, diag)
+	if err != nil {
+		return res, Report{}, err
+	}
+	r.Curvature = curv
+	return res, r, nil
+}
+
+func diagonal(P *qp.CSC, n int) []float64 {
+	d := make([]float64, n)
+	for j := range n {
+		for t := P.ColPtr[j]; t < P.ColPtr[j+1]; t++ {
+			if P.RowIdx[t] == j {
+				d[j] += P.Val[t]
+			}
+		}
+	}
+	return d
+}
+
+// curvature is A_c S A_cᵀ, S the sensitivity of the solution to the
+// linear term on the active set: variables at a bound are fixed; the other
+// active rows E restrict the free ones, S = D⁻¹ − D⁻¹Eᵀ(E D⁻¹ Eᵀ)⁻¹E D⁻¹
+// with D the (diagonal) curvature of the free variables.
+func (p *Part) curvature(res *qp.Result, diag []float64) ([]Curv, error) {
+	x := res.X
+	n := len(x)
+	fixed := make([]bool, n)
+	for i := range n {
+		tol := 1e-9 * math.Max(1, math.Max(math.Abs(p.Lower[i]), math.Abs(p.Upper[i])))
+		fixed[i] = x[i]-p.Lower[i] <= tol || p.Upper[i]-x[i] <= tol
+	}
+	floor := 0.0
+	for _, d := range diag {
+		floor = math.Max(floor, d)
+	}
+	floor = math.Max(floor*1e-9, 1e-12)
+	dinv := make([]float64, n)
+	for i := range n {
+		if !fixed[i] {
+			dinv[i] = 1 / math.Max(diag[i], floor)
+		}
+	}
+	// Active rows of the part's own problem that are not variable bounds.
+	A := p.Local.A
+	ax := make([]float64, A.Rows)
+	rowsOf := make([][]int, A.Rows) // free columns of each row
+	vals := make([][]float64, A.Rows)
+	single := make([]int, A.Rows) // nonzeros per row, to tell variable bounds apart
+	for j := range A.Cols {
+		for t := A.ColPtr[j]; t < A.ColPtr[j+1]; t++ {
+			r := A.RowIdx[t]
+			ax[r] += A.Val[t] * x[j]
+			single[r]++
+			if !fixed[j] {
+				rowsOf[r] = append(rowsOf[r], j)
+				vals[r] = append(vals[r], A.Val[t])
+			}
+		}
+	}
+	var active []int
+	for r := range A.Rows {
+		if single[r] <= 1 || len(rowsOf[r]) == 0 {
+			continue
+		}
+		tol := 1e-9 * math.Max(1, math.Abs(ax[r]))
+		if (ax[r]-p.Local.L[r] <= tol || p.Local.U[r]-ax[r] <= tol) && res.Y[r] != 0 {
+			active = append(active, r)
+		}
+	}
+	keys := make([]Key, 0, len(p.Coupling))
+	for k := range p.Coupling {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	m, e := len(keys), len(active)
+	// W = D⁻¹ A_cᵀ (n × m), as dense columns over the free variables.
+	M := mat.NewDense(m, m, nil)
+	cols := make([][]float64, m)
+	for a, k := range keys {
+		col := make([]float64, n)
+		c := p.Coupling[k]
+		for t, i := range c.Index {
+			col[i] += c.Value[t]
+		}
+		cols[a] = col
+	}
+	for a := range m {
+		for b := a; b < m; b++ {
+			v := 0.0
+			for i := range n {
+				v += cols[a][i] * dinv[i] * cols[b][i]
+			}
+			M.Set(a, b, v)
+			M.Set(b, a, v)
+		}
+	}
+	if e > 0 {
+		C := mat.NewSymDense(e, nil)
+		G := mat.NewDense(e, m, nil)
+		for u, r := range active {
+			for w := u; w < e; w++ {
+				v := 0.0
+				// Σ_i E_ui D⁻¹_i E_wi over the free columns of both rows
+				for t, i := range rowsOf[r] {
+					for t2, i2 := range rowsOf[active[w]] {
+						if i == i2 {
+							v += vals[r][t] * dinv[i] * vals[active[w]][t2]
+						}
+					}
+				}
+				C.SetSym(u, w, v)
+			}
+			for a := range m {
+				v := 0.0
+				for t, i := range rowsOf[r] {
+					v += vals[r][t] * dinv[i] * cols[a][i]
+				}
+				G.Set(u, a, v)
+			}
+		}
+		var chol mat.Cholesky
+		if !chol.Factorize(C) {
+			// Dependent active rows: regularise slightly.
+			reg := mat.NewSymDense(e, nil)
+			tr := 0.0
+			for u := range e {
+				tr += C.At(u, u)
+			}
+			for u := range e {
+				for w := u; w < e; w++ {
+					reg.SetSym(u, w, C.At(u, w))
+				}
+				reg.SetSym(u, u, C.At(u, u)+1e-10*(tr/float64(e)+1e-300))
+			}
+			if !chol.Factorize(reg) {
+				return nil, fmt.Errorf("plan: the part's active rows are degenerate")
+			}
+		}
+		var CG mat.Dense
+		if err := chol.SolveTo(&CG, G); err != nil {
+			return nil, fmt.Errorf("plan: sensitivity: %w", err)
+		}
+		var GtCG mat.Dense
+		GtCG.Mul(G.T(), &CG)
+		M.Sub(M, &GtCG)
+	}
+	var out []Curv
+	for a := range m {
+		for b := a; b < m; b++ {
+			if v := M.At(a, b); v != 0 {
+				out = append(out, Curv{J: keys[a], K: keys[b], V: v})
+			}
+		}
+	}
+	return out, nil
+}
