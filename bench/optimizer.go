@@ -45,7 +45,7 @@ func Optimizer(ctx context.Context, o Options) ([]Result, error) {
 	script, scipyErr := scipyScript()
 	var out []Result
 	for _, n := range o.Sizes([]int{100, 1000, 5000}) {
-		built, err := prog.Build(fleetPart(n))
+		built, err := prog.Build(fleetPart(n), optimizer.Layout{Single: true}) // one part: every constraint is its own
 		if err != nil {
 			return nil, err
 		}

@@ -68,7 +68,7 @@ func TestCLIAgainstDev(t *testing.T) {
 	stdout, code = run("submit", "--spec", infeasible, "--input", data, "--wait")
 	require.Equal(t, 1, code, "a failed job exits 1: %s", stdout)
 	require.Contains(t, stdout, "failed")
-	require.Contains(t, stdout, "parts_failed")
+	require.Contains(t, stdout, "infeasible")
 
 	stdout, code = run("submit", "--spec", badModel, "--input", data, "--wait")
 	require.Equal(t, 1, code, "a refused submit exits 1: %s", stdout)

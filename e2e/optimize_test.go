@@ -1,26 +1,30 @@
 package e2e
 
 import (
+	"context"
 	"maps"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/partita/partita/libs/qp"
 	"github.com/stretchr/testify/require"
 )
 
 // TestOnePerGroupPicksTheBestRowPerGroup runs select: one_per_group with a
-// budget and compares each part's plan with brute-force enumeration.
+// budget per part (scope: part) and compares each part's plan with
+// brute-force enumeration.
 func TestOnePerGroupPicksTheBestRowPerGroup(t *testing.T) {
 	h := start(t, harnessOptions{})
 	spec := scoreSpec("csv", "dga-risk", 5000, `optimize:
   sense: maximize
   variable: {name: x}
   objective: {linear: "risk * outage_cost"}
-  constraints: [{name: budget, coef: "repair_cost", max: 150000}]
+  constraints: [{name: budget, coef: "repair_cost", max: 150000, scope: part}]
   select: {one_per_group: asset_group}
 `)
 	// 3 sites, each a part of 12 rows in 3 groups of 4 (the group column is added).
@@ -86,62 +90,188 @@ func TestOnePerGroupPicksTheBestRowPerGroup(t *testing.T) {
 	}
 }
 
-// TestFleetPlanBeatsGreedy runs examples/fleet/spec.yaml and checks the
-// plan keeps every budget and beats highest-risk-per-cost-first.
-func TestFleetPlanBeatsGreedy(t *testing.T) {
-	h := start(t, harnessOptions{})
-	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/spec.yaml"))
-	require.NoError(t, err)
-	r := h.submit(string(spec), fleetCSV(t, 2_000, 8), map[string]string{"Prefer": "wait=60"})
-	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-	res := h.result(jobID(t, r))
-	type asset struct{ lin, quad, cost, crew, x float64 }
-	bySite := map[string][]asset{}
+// fleetAsset is one row of a fleet result.
+type fleetAsset struct {
+	site                  string
+	lin, quad, cost, crew float64
+	x                     float64
+}
+
+func fleetAssets(t *testing.T, res *jobResult) []fleetAsset {
+	t.Helper()
+	var as []fleetAsset
 	for _, rr := range res.Rows {
 		crew := rr["crew_hours"].(float64)
-		bySite[rr["site"].(string)] = append(bySite[rr["site"].(string)], asset{
-			lin: rr["risk"].(float64) * rr["outage_cost"].(float64), quad: -0.001 * crew * crew,
-			cost: rr["repair_cost"].(float64), crew: crew, x: rr["x"].(float64)})
+		x, ok := rr["x"].(float64)
+		require.True(t, ok, "every row has its x: %v", rr)
+		as = append(as, fleetAsset{site: rr["site"].(string), lin: rr["risk"].(float64) * rr["outage_cost"].(float64),
+			quad: -0.001 * crew * crew, cost: rr["repair_cost"].(float64), crew: crew, x: x})
 	}
-	objective := func(as []asset, x func(asset) float64) float64 {
-		v := 0.0
-		for _, a := range as {
-			v += a.lin*x(a) + a.quad*x(a)*x(a)
-		}
-		return v
-	}
-	var plan, greedy float64
-	for site, as := range bySite {
-		spend, hours := 0.0, 0.0
-		for _, a := range as {
-			spend += a.cost * a.x
-			hours += a.crew * a.x
-		}
-		require.LessOrEqual(t, spend, 250000*(1+1e-5), "budget of %s", site)
-		require.LessOrEqual(t, hours, 400*(1+1e-5), "crew hours of %s", site)
-		plan += objective(as, func(a asset) float64 { return a.x })
+	return as
+}
 
-		// Greedy: highest risk-per-cost first, whole repairs, until the budget runs out.
-		order := slices.Clone(as)
-		slices.SortFunc(order, func(a, b asset) int { return cmpDesc(a.lin/a.cost, b.lin/b.cost) })
-		chosen := map[*asset]bool{}
-		spend, hours = 0, 0
-		for i := range order {
-			a := &order[i]
-			if spend+a.cost <= 250000 && hours+a.crew <= 400 {
-				chosen[a] = true
-				spend += a.cost
-				hours += a.crew
-			}
+func fleetObjective(as []fleetAsset, x func(i int) float64) float64 {
+	v := 0.0
+	for i, a := range as {
+		v += a.lin*x(i) + a.quad*x(i)*x(i)
+	}
+	return v
+}
+
+// centralFleetPlan solves the fleet plan of the result's scored rows as one
+// QP over the whole fleet (the answer the job must give, however split).
+func centralFleetPlan(t *testing.T, as []fleetAsset, budget, crewCap float64) float64 {
+	t.Helper()
+	n := len(as)
+	sites := map[string]int{}
+	for _, a := range as {
+		if _, ok := sites[a.site]; !ok {
+			sites[a.site] = len(sites)
 		}
-		for i := range order {
-			if chosen[&order[i]] {
-				greedy += order[i].lin + order[i].quad
-			}
+	}
+	pt, at := qp.NewTriplets(n, n), qp.NewTriplets(n+1+len(sites), n)
+	q := make([]float64, n)
+	var l, u []float64
+	for i, a := range as {
+		pt.Add(i, i, -2*a.quad)
+		q[i] = -a.lin
+		at.Add(i, i, 1)
+		at.Add(n, i, a.cost)
+		at.Add(n+1+sites[a.site], i, a.crew)
+		l, u = append(l, 0), append(u, 1)
+	}
+	l, u = append(l, math.Inf(-1)), append(u, budget)
+	for range sites {
+		l, u = append(l, math.Inf(-1)), append(u, crewCap)
+	}
+	P, err := pt.CSC()
+	require.NoError(t, err)
+	A, err := at.CSC()
+	require.NoError(t, err)
+	s := qp.DefaultSettings()
+	s.EpsAbs, s.EpsRel = 1e-9, 1e-9
+	res, err := qp.Solve(context.Background(), &qp.Problem{P: P, Q: q, A: A, L: l, U: u}, s)
+	require.NoError(t, err)
+	require.Equal(t, qp.StatusOptimal, res.Status)
+	return -res.Objective
+}
+
+// TestFleetPlanIsJobWide runs examples/fleet/spec.yaml: the budget holds
+// over the whole fleet and each site's crew cap over the site, whatever
+// the parts, and the plan is the central optimum of the same scored rows
+// and beats highest-risk-per-cost-first.
+func TestFleetPlanIsJobWide(t *testing.T) {
+	h := start(t, harnessOptions{})
+	specDoc, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/spec.yaml"))
+	require.NoError(t, err)
+	r := h.submit(string(specDoc), fleetCSV(t, 2_000, 8), map[string]string{"Prefer": "wait=60"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, "succeeded", r.json(t)["status"], "%s", r.Body)
+	res := h.result(jobID(t, r))
+	as := fleetAssets(t, res)
+	require.Len(t, as, 2000)
+
+	spend := 0.0
+	hours := map[string]float64{}
+	for _, a := range as {
+		spend += a.cost * a.x
+		hours[a.site] += a.crew * a.x
+	}
+	require.LessOrEqual(t, spend, 250000*(1+1e-6), "the fleet budget holds over the whole fleet")
+	for site, hh := range hours {
+		require.LessOrEqual(t, hh, 400*(1+1e-6), "crew hours of %s", site)
+	}
+	plan := fleetObjective(as, func(i int) float64 { return as[i].x })
+	central := centralFleetPlan(t, as, 250000, 400)
+	require.InDelta(t, central, plan, 1e-4*math.Abs(central), "the job's plan is the central optimum")
+
+	report := r.json(t)["plan"].(map[string]any)
+	require.Contains(t, []any{"optimal", "feasible"}, report["status"])
+	require.Greater(t, report["rounds"].(float64), 1.0)
+	require.InDelta(t, plan, report["objective"].(float64), 1e-6*math.Abs(plan))
+	var budgetRow map[string]any
+	for _, row := range report["coupling"].([]any) {
+		if row.(map[string]any)["constraint"] == "budget" {
+			budgetRow = row.(map[string]any)
+		}
+	}
+	require.NotNil(t, budgetRow, "the budget spans parts: it is coordinated")
+	require.InDelta(t, spend, budgetRow["value"].(float64), 1e-6*spend)
+	require.Greater(t, budgetRow["price"].(float64), 0.0, "a binding budget has a price")
+
+	// Greedy: highest risk-per-cost first, whole repairs, within the fleet
+	// budget and each site's crew hours.
+	order := make([]int, len(as))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmpDesc(as[a].lin/as[a].cost, as[b].lin/as[b].cost) })
+	greedy, left, crewLeft := 0.0, 250000.0, map[string]float64{}
+	for _, i := range order {
+		a := as[i]
+		if _, ok := crewLeft[a.site]; !ok {
+			crewLeft[a.site] = 400
+		}
+		if a.cost <= left && a.crew <= crewLeft[a.site] {
+			left -= a.cost
+			crewLeft[a.site] -= a.crew
+			greedy += a.lin + a.quad
 		}
 	}
 	require.Greater(t, plan, greedy, "the optimized plan (%g) should beat greedy (%g)", plan, greedy)
-	t.Logf("fleet plan objective %.6g vs greedy %.6g (+%.2f%%)", plan, greedy, 100*(plan-greedy)/greedy)
+	t.Logf("fleet plan %.8g (central %.8g) in %v rounds; greedy %.6g", plan, central, report["rounds"], greedy)
+}
+
+// TestPlanDoesNotDependOnTheSplit runs the same fleet split three ways:
+// one part, parts of one site, parts of 60 rows (sites spread over several
+// parts, so the crew caps are coordinated too): the same plan.
+func TestPlanDoesNotDependOnTheSplit(t *testing.T) {
+	h := start(t, harnessOptions{})
+	specDoc, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/spec.yaml"))
+	require.NoError(t, err)
+	data := fleetCSV(t, 600, 4)
+	var objectives []float64
+	for _, split := range []string{"split:    {max_rows: 5000}", "split:    {by: site, max_rows: 5000}", "split:    {by: site, max_rows: 60}"} {
+		sp := strings.Replace(string(specDoc), "split:    {by: site, max_rows: 5000}", split, 1)
+		require.Contains(t, sp, split)
+		r := h.submit(sp, data, map[string]string{"Prefer": "wait=60"})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		require.Equal(t, "succeeded", r.json(t)["status"], "%s: %s", split, r.Body)
+		as := fleetAssets(t, h.result(jobID(t, r)))
+		spend := 0.0
+		hours := map[string]float64{}
+		for _, a := range as {
+			spend += a.cost * a.x
+			hours[a.site] += a.crew * a.x
+		}
+		require.LessOrEqual(t, spend, 250000*(1+1e-6), split)
+		for site, hh := range hours {
+			require.LessOrEqual(t, hh, 400*(1+1e-6), "%s: crew of %s", split, site)
+		}
+		objectives = append(objectives, fleetObjective(as, func(i int) float64 { return as[i].x }))
+	}
+	for i, o := range objectives[1:] {
+		require.InDelta(t, objectives[0], o, 1e-4*math.Abs(objectives[0]), "split %d", i+1)
+	}
+	t.Logf("objectives %v", objectives)
+}
+
+// An impossible job-wide row fails the job with a clear reason naming it.
+func TestInfeasibleJobWideConstraint(t *testing.T) {
+	h := start(t, harnessOptions{})
+	spec := scoreSpec("csv", "dga-risk", 50, `optimize:
+  sense: maximize
+  variable: {name: x, lower: 0, upper: 1}
+  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
+  constraints: [{name: spend_at_least, coef: "repair_cost", min: 1e12}]
+`)
+	r := h.submit(spec, fleetCSV(t, 200, 4), map[string]string{"Prefer": "wait=60"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	j := r.json(t)
+	require.Equal(t, "failed", j["status"], "%s", r.Body)
+	e := j["error"].(map[string]any)
+	require.Equal(t, "infeasible", e["code"])
+	require.Contains(t, e["message"], "spend_at_least")
 }
 
 func cmpDesc(a, b float64) int {

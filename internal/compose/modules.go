@@ -131,7 +131,7 @@ func initScorer(c *composition) lifecycle.Service {
 func initOptimizer(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Optimizer, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
-		return optimizer.New(c.cfg.Optimizer, optimizer.Deps{Consumers: a.consumers, Tenants: a.tenants, Parts: a.parts,
+		return optimizer.New(c.cfg.Optimizer, optimizer.Deps{Consumers: a.consumers, Tenants: a.tenants, Scored: a.streams, Parts: a.parts,
 			Pub: a.pub, Tracker: a.tracker, Log: a.log}), nil
 	})
 }
@@ -140,7 +140,7 @@ func initAggregator(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Aggregator, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
 		return aggregator.New(c.cfg.Aggregator, aggregator.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
-			Meter: a.meter, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Log: a.log}), nil
+			Meter: a.meter, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Log: a.log}), nil
 	})
 }
 

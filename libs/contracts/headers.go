@@ -13,12 +13,20 @@ const (
 	HeaderError  = "Partita-Error"
 	HeaderTotal  = "Partita-Total"
 	HeaderBusy   = "Partita-Busy"
+	HeaderWhole  = "Partita-Whole"  // "true": the part holds every row of its split.by group
+	HeaderSingle = "Partita-Single" // "true": the part is the job's only part
+	HeaderRound  = "Partita-Round"  // the coordination round of a re-solve and of its result
+	HeaderPrices = "Partita-Prices" // the prices of the coupling rows for a re-solve (JSON)
+	HeaderReport = "Partita-Report" // a part's report to the plan's coordinator (JSON)
 )
 
 // Kinds of message on the aggregate stream.
 const (
 	KindPart      = "part"
 	KindSplitDone = "split-done"
+	// KindRound is a re-solve of a part at new prices (optimize stream)
+	// and its result, the decision variable only (aggregate stream).
+	KindRound = "round"
 )
 
 // SplitDonePart is the part token of the splitter's end-of-split message.

@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"time"
+
+	"github.com/partita/partita/libs/plan"
 )
 
 // MaxPartErrors bounds the part errors kept on a job.
@@ -28,7 +30,33 @@ type FanIn struct {
 	// no part is counted, so nothing finishes after a cancel was answered.
 	Closed bool               `json:"closed,omitempty"`
 	Busy   map[string]float64 `json:"busy,omitempty"` // seconds each stage worked, over counted parts
+	// Plan is the coordination of the job-wide plan, once a part reported
+	// a share in a coupling row.
+	Plan *Plan `json:"plan,omitempty"`
 }
+
+// Plan is a job's coordination across parts (libs/plan): which parts share
+// coupling rows, the reports of the current round, and the coordinator's
+// state. Round 0 is every part's first solve; each later round re-solves
+// the participants at new prices.
+type Plan struct {
+	Participants     Bitmap     `json:"participants"`
+	ParticipantCount int        `json:"participant_count"`
+	Done             Bitmap     `json:"done"` // reports of the current round
+	DoneCount        int        `json:"done_count"`
+	Sum              plan.Sum   `json:"sum"`
+	State            plan.State `json:"state"`
+	RoundStarted     time.Time  `json:"round_started"`
+	// Outcome is set once the coordinator decided (optimal, feasible,
+	// infeasible, round_limit); Reason says why for the last two.
+	Outcome plan.Outcome `json:"outcome,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	// Failed is the first re-solve that failed.
+	Failed *PartError `json:"failed,omitempty"`
+}
+
+// RoundComplete reports whether every participant reported in the current round.
+func (p *Plan) RoundComplete() bool { return p.DoneCount >= p.ParticipantCount }
 
 // Mark is one part arriving at the aggregator.
 type Mark struct {
@@ -37,6 +65,12 @@ type Mark struct {
 	Model string             // "name@version", "" when unscored
 	Error *PartError         // nil for a part that succeeded
 	Busy  map[string]float64 // seconds each stage worked on the part
+	// Report is the part's report to the plan's coordinator (round Round).
+	Report *plan.Report
+	// Resolve marks a re-solve of a coordination round (Round ≥ 1): it
+	// counts only in its round, not as the part's arrival.
+	Resolve bool
+	Round   int
 }
 
 // Apply adds the marks not counted yet and reports how many were new.
@@ -47,8 +81,25 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 	}
 	n := 0
 	for _, m := range marks {
+		if m.Resolve {
+			if f.countRound(m) {
+				n++
+			}
+			continue
+		}
 		if !f.Done.Set(m.Part) {
 			continue
+		}
+		if m.Report != nil && m.Error == nil { // round 0: the part's first solve
+			if f.Plan == nil {
+				f.Plan = &Plan{}
+			}
+			if f.Plan.Participants.Set(m.Part) {
+				f.Plan.ParticipantCount++
+				f.Plan.Done.Set(m.Part)
+				f.Plan.DoneCount++
+				f.Plan.Sum.Add(*m.Report)
+			}
 		}
 		n++
 		f.DoneCount++
@@ -83,6 +134,28 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 	}
 	return n
 }
+
+// countRound counts a re-solve in the current round, once.
+func (f *FanIn) countRound(m Mark) bool {
+	p := f.Plan
+	if p == nil || p.Outcome != "" || m.Round != p.State.Round || !p.Participants.Has(m.Part) || !p.Done.Set(m.Part) {
+		return false
+	}
+	p.DoneCount++
+	if m.Error != nil {
+		if p.Failed == nil {
+			p.Failed = m.Error
+		}
+		return true
+	}
+	if m.Report != nil {
+		p.Sum.Add(*m.Report)
+	}
+	return true
+}
+
+// Coupled reports whether the job's plan needs coordination across parts.
+func (f *FanIn) Coupled() bool { return f.Plan != nil && f.Plan.ParticipantCount > 0 }
 
 // Complete reports whether every part the splitter made has arrived.
 func (f *FanIn) Complete() bool { return f.SplitDone && f.DoneCount >= f.Total }

@@ -62,6 +62,7 @@ type Job struct {
 	Models    []ModelUse               `json:"models,omitempty"`
 	Result    *Result                  `json:"result,omitempty"`
 	Usage     *JobUsage                `json:"usage,omitempty"` // set once, when the job ends
+	Plan      *PlanReport              `json:"plan,omitempty"`  // the job-wide plan's coordination, when parts shared constraints
 	Error     *Error                   `json:"error,omitempty"`
 }
 
@@ -130,6 +131,29 @@ type Result struct {
 	Key   string `json:"key"`
 	Rows  int    `json:"rows"`
 	Bytes int64  `json:"bytes"`
+}
+
+// PlanReport is how the job-wide plan was coordinated across parts.
+type PlanReport struct {
+	Status    string    `json:"status"`           // optimal | feasible | infeasible | round_limit
+	Rounds    int       `json:"rounds"`           // rounds of solves, the first included
+	Objective float64   `json:"objective"`        // of the plan, in the spec's sense
+	Bound     float64   `json:"bound"`            // the best bound on the optimum (dual value), in the spec's sense
+	Gap       float64   `json:"gap"`              // |objective − bound| / max(1, |objective|)
+	Reason    string    `json:"reason,omitempty"` // why a plan is infeasible or did not converge
+	Coupling  []PlanRow `json:"coupling"`         // the constraints that span parts, at the plan
+}
+
+// PlanRow is one coupling constraint (per group value) at the plan.
+type PlanRow struct {
+	Constraint string   `json:"constraint"`
+	Group      string   `json:"group,omitempty"`
+	Value      float64  `json:"value"`
+	Min        *float64 `json:"min,omitempty"`
+	Max        *float64 `json:"max,omitempty"`
+	// Price is the change of the objective per unit the row's binding
+	// bound is relaxed (its shadow price; 0 when the row is not binding).
+	Price float64 `json:"price"`
 }
 
 // Error is why a job did not succeed.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/partita/partita/libs/kv"
+	"github.com/partita/partita/libs/plan"
 )
 
 // The lifecycle of a job and its fan-in record, as named operations of the
@@ -18,7 +19,10 @@ import (
 //
 //	Record    ingest      the job exists (queued) and its count starts
 //	Activate  splitter    queued → running, once
-//	Count     aggregator  parts (and the split's total) are counted, once each
+//	Count     aggregator  parts (and the split's total) are counted, once each;
+//	                      so are the re-solves of each coordination round
+//	NextRound aggregator  the plan's coordinator starts the next round
+//	Decide    aggregator  the plan's coordinator ends the coordination
 //	Close     aggregator  the count takes no more parts (finalization)
 //	Cancel    gateway     the job is canceled and its count closed, before answering
 //	End       aggregator  the final status, result, usage and report are recorded
@@ -76,17 +80,22 @@ type Counted struct {
 	// OverTolerance is set by the Count that made more parts fail than
 	// failures.tolerated_percent allows.
 	OverTolerance bool
+	// RoundDone is set by the Count that completed a coordination round
+	// (every participant re-solved); RoundFailed by the one that counted
+	// the first failed re-solve.
+	RoundDone, RoundFailed bool
 }
 
 // Count adds the marks not counted yet to a job's count and, when total
 // is not nil, the number of parts the split made. tolerated is the job's
 // failures.tolerated_percent. A closed count takes nothing.
 func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, total *int, tolerated float64) (Counted, error) {
-	var wasComplete, wasOver bool
+	var wasComplete, wasOver, wasRoundDone, wasRoundFailed bool
 	now := time.Now().UTC()
 	f, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
 		wasComplete = f.Complete() // read on every try: a lost race retries the change
 		wasOver = f.SplitDone && f.FailedPercent() > tolerated
+		wasRoundDone, wasRoundFailed = f.resolvedRound(), f.Plan != nil && f.Plan.Failed != nil
 		n := f.Apply(marks, now)
 		split := total != nil && !f.SplitDone && !f.Closed
 		if split {
@@ -105,7 +114,53 @@ func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, tota
 		FanIn:         f,
 		Completed:     f.Complete() && !wasComplete,
 		OverTolerance: f.SplitDone && f.FailedPercent() > tolerated && !wasOver,
+		RoundDone:     f.resolvedRound() && !wasRoundDone,
+		RoundFailed:   f.Plan != nil && f.Plan.Failed != nil && !wasRoundFailed,
 	}, nil
+}
+
+// resolvedRound reports whether every participant re-solved in a round ≥ 1.
+func (f *FanIn) resolvedRound() bool {
+	return f.Coupled() && f.Plan.Outcome == "" && f.Plan.State.Round > 0 && f.Plan.RoundComplete()
+}
+
+// NextRound starts coordination round st.Round (the coordinator's state
+// after round from), unless another coordinator did: it reports whether
+// this call moved the plan on.
+func (s *Store) NextRound(ctx context.Context, tenant, id string, from int, st plan.State) (bool, error) {
+	moved := false
+	now := time.Now().UTC()
+	_, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
+		p := f.Plan
+		moved = p != nil && p.Outcome == "" && p.State.Round == from && !f.Closed
+		if !moved {
+			return kv.ErrUnchanged
+		}
+		p.State, p.Done, p.DoneCount, p.Sum, p.RoundStarted = st, nil, 0, plan.Sum{}, now
+		f.LastProgress = now
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("start round %d of job %s: %w", st.Round, id, err)
+	}
+	return moved, nil
+}
+
+// Decide ends the coordination of a job's plan after round from with an
+// outcome (the state's Best is the plan), unless it was decided already.
+func (s *Store) Decide(ctx context.Context, tenant, id string, from int, st plan.State, outcome plan.Outcome, reason string) (*FanIn, error) {
+	f, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
+		p := f.Plan
+		if p == nil || p.Outcome != "" || p.State.Round != from {
+			return kv.ErrUnchanged
+		}
+		p.State, p.Outcome, p.Reason = st, outcome, reason
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decide the plan of job %s: %w", id, err)
+	}
+	return f, nil
 }
 
 // Close ends a job's count: from now on no part is counted, so a result
@@ -152,6 +207,7 @@ type Ending struct {
 	Error  *Error
 	FanIn  *FanIn // the closed count
 	Result *Result
+	Plan   *PlanReport
 }
 
 // End records a job's end: its final status (unless it already ended, as
@@ -179,6 +235,7 @@ func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, boo
 		j.Errors = f.Errors
 		j.Models = ModelUses(f.Models)
 		j.Result = e.Result
+		j.Plan = e.Plan
 		return nil
 	})
 	if err != nil {

@@ -63,15 +63,27 @@ type Objective struct {
 	Quadratic string `yaml:"quadratic" json:"quadratic,omitempty"`
 }
 
-// Constraint is sum(coef_i * x_i) bounded by Min/Max/Equal, over all rows or per group.
+// Constraint is sum(coef_i * x_i) bounded by Min/Max/Equal, over all rows
+// of the job or per value of Group over all rows of the job, however the
+// job was split; with Scope "part", over each part's rows instead.
 type Constraint struct {
 	Name  string   `yaml:"name" json:"name"`
 	Group string   `yaml:"group" json:"group,omitempty"`
+	Scope string   `yaml:"scope" json:"scope,omitempty"` // "job" (default) or "part"
 	Coef  string   `yaml:"coef" json:"coef"`
 	Min   *float64 `yaml:"min" json:"min,omitempty"`
 	Max   *float64 `yaml:"max" json:"max,omitempty"`
 	Equal *float64 `yaml:"equal" json:"equal,omitempty"`
 }
+
+// Scopes of a constraint.
+const (
+	ScopeJob  = "job"  // over every row of the job (the default)
+	ScopePart = "part" // over each part's rows
+)
+
+// PerPart reports whether a constraint holds over each part separately.
+func (c Constraint) PerPart() bool { return c.Scope == ScopePart }
 
 // Select is `none` (continuous x) or one row per group set to 1.
 type Select struct {
@@ -264,6 +276,9 @@ func (o *Optimize) validate(scoreOutput string) Errors {
 		}
 		if c.Group != "" && !validColumn(c.Group) {
 			add(p+".group", "is not a valid column name: %q", c.Group)
+		}
+		if c.Scope != "" && c.Scope != ScopeJob && c.Scope != ScopePart {
+			add(p+".scope", "must be job or part, got %q", c.Scope)
 		}
 		switch {
 		case c.Equal != nil && (c.Min != nil || c.Max != nil):

@@ -19,6 +19,7 @@ import (
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/table"
 )
 
@@ -34,6 +35,11 @@ type Part struct {
 	Error       *jobs.PartError
 	Total       int                // parts made by the splitter, on split-done
 	Busy        map[string]float64 // seconds each stage worked on the part
+	Whole       bool               // the rows are every row of their split.by group
+	Single      bool               // the part is the job's only part
+	Round       int                // with KindRound: the coordination round
+	Prices      map[string]float64 // with KindRound on the optimize stream: the coupling rows' prices
+	Report      *plan.Report       // the part's report to the plan's coordinator
 }
 
 // AddBusy records that a stage worked d on the part.
@@ -46,8 +52,11 @@ func (p *Part) AddBusy(stage string, d time.Duration) {
 
 // ID is the part's token in subjects and keys.
 func (p *Part) ID() string {
-	if p.Kind == contracts.KindSplitDone {
+	switch p.Kind {
+	case contracts.KindSplitDone:
 		return contracts.SplitDonePart
+	case contracts.KindRound:
+		return strconv.Itoa(p.Index) + ".r" + strconv.Itoa(p.Round)
 	}
 	return strconv.Itoa(p.Index)
 }
@@ -75,7 +84,7 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 	meta := message.Metadata{
 		contracts.HeaderTenant:   p.Tenant,
 		contracts.HeaderJob:      p.Job,
-		contracts.HeaderPart:     id,
+		contracts.HeaderPart:     partToken(p),
 		contracts.HeaderKind:     p.Kind,
 		contracts.HeaderContract: contracts.VersionValue,
 	}
@@ -109,6 +118,23 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 		if err := setJSON(meta, contracts.HeaderBusy, &p.Busy); err != nil {
 			return nil, err
 		}
+	}
+	if p.Whole {
+		meta[contracts.HeaderWhole] = "true"
+	}
+	if p.Single {
+		meta[contracts.HeaderSingle] = "true"
+	}
+	if p.Kind == contracts.KindRound {
+		meta[contracts.HeaderRound] = strconv.Itoa(p.Round)
+	}
+	if len(p.Prices) > 0 {
+		if err := setJSON(meta, contracts.HeaderPrices, &p.Prices); err != nil {
+			return nil, err
+		}
+	}
+	if err := setJSON(meta, contracts.HeaderReport, p.Report); err != nil {
+		return nil, err
 	}
 	msg := message.NewMessage(contracts.MsgID(stage, p.Job, id), payload)
 	msg.Metadata = meta
@@ -157,12 +183,30 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 		}
 		p.Total = n
 	}
-	if p.Kind == contracts.KindPart {
+	if p.Kind == contracts.KindPart || p.Kind == contracts.KindRound {
 		n, err := strconv.Atoi(m.Get(contracts.HeaderPart))
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("part message: bad part %q", m.Get(contracts.HeaderPart))
 		}
 		p.Index = n
+	}
+	if p.Kind == contracts.KindRound {
+		n, err := strconv.Atoi(m.Get(contracts.HeaderRound))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("part message: bad %s %q", contracts.HeaderRound, m.Get(contracts.HeaderRound))
+		}
+		p.Round = n
+	}
+	p.Whole, p.Single = m.Get(contracts.HeaderWhole) == "true", m.Get(contracts.HeaderSingle) == "true"
+	var prices *map[string]float64
+	if err := getJSON(m, contracts.HeaderPrices, &prices); err != nil {
+		return nil, err
+	}
+	if prices != nil {
+		p.Prices = *prices
+	}
+	if err := getJSON(m, contracts.HeaderReport, &p.Report); err != nil {
+		return nil, err
 	}
 	if r := m.Get(contracts.HeaderRows); r != "" {
 		n, err := strconv.Atoi(r)
@@ -222,4 +266,13 @@ func getJSON[T any](m message.Metadata, key string, dst **T) error {
 	}
 	*dst = &v
 	return nil
+}
+
+// partToken is the HeaderPart value: the part's number ("total" for the
+// split-done marker), also for a round, whose round is in HeaderRound.
+func partToken(p *Part) string {
+	if p.Kind == contracts.KindSplitDone {
+		return contracts.SplitDonePart
+	}
+	return strconv.Itoa(p.Index)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -54,6 +55,8 @@ type Jobs interface {
 	Close(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
 	End(ctx context.Context, tenant, id string, e jobs.Ending) (*jobs.Job, bool, error)
 	Forget(ctx context.Context, tenant, id string) error
+	NextRound(ctx context.Context, tenant, id string, from int, st plan.State) (bool, error)
+	Decide(ctx context.Context, tenant, id string, from int, st plan.State, outcome plan.Outcome, reason string) (*jobs.FanIn, error)
 }
 
 // Tracker knows the jobs' fixed parts and whether they ended (libs/jobs.Tracker).
@@ -73,9 +76,16 @@ type Results interface {
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 
-// Parts decodes part messages, fetching claim-checked rows (libs/work.Codec).
+// Parts decodes part messages, fetching claim-checked rows, and encodes
+// the re-solves of coordination rounds (libs/work.Codec).
 type Parts interface {
 	Decode(ctx context.Context, msg *message.Message) (*work.Part, error)
+	Encode(ctx context.Context, stage contracts.Stage, p *work.Part) (*message.Message, error)
+}
+
+// Publisher sends the re-solves of a coordination round to the optimizer (libs/bus.Publisher).
+type Publisher interface {
+	PublishEach(ctx context.Context, subjects []string, msgs []*message.Message) error
 }
 
 // Streams reads the parts waiting in the aggregate stream and purges
@@ -101,6 +111,7 @@ type Deps struct {
 	Parts     Parts
 	Streams   Streams
 	Events    Events
+	Pub       Publisher
 	Log       zerolog.Logger
 }
 
@@ -171,7 +182,10 @@ func (s *Service) handle(msg *message.Message) error {
 		req.total = p.Total
 		req.splitDone = true
 	} else {
-		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Error: p.Error, Busy: p.Busy}
+		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Error: p.Error, Busy: p.Busy, Report: p.Report}
+		if p.Kind == contracts.KindRound {
+			req.mark = &jobs.Mark{Part: p.Index, Resolve: true, Round: p.Round, Report: p.Report, Error: p.Error}
+		}
 	}
 	o, err := s.commit.add(ctx, req)
 	if err != nil {

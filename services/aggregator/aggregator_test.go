@@ -14,6 +14,7 @@ import (
 
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/work"
@@ -319,6 +320,12 @@ func (f *fakeJobs) End(context.Context, string, string, jobs.Ending) (*jobs.Job,
 	return nil, false, errors.New("not used by these tests")
 }
 
+func (f *fakeJobs) NextRound(context.Context, string, string, int, plan.State) (bool, error) {
+	return false, errors.New("not used by these tests")
+}
+func (f *fakeJobs) Decide(context.Context, string, string, int, plan.State, plan.Outcome, string) (*jobs.FanIn, error) {
+	return nil, errors.New("not used by these tests")
+}
 func (f *fakeJobs) Forget(context.Context, string, string) error {
 	return errors.New("not used by these tests")
 }

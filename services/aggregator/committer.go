@@ -42,6 +42,7 @@ type trigger string
 
 const (
 	triggerComplete    trigger = "complete"     // every part arrived
+	triggerRound       trigger = "round"        // every participant of a coordination round re-solved
 	triggerFailedParts trigger = "failed_parts" // more parts failed than tolerated
 )
 
@@ -128,7 +129,9 @@ func (c *committer) commitJob(ctx context.Context, rs []*request) outcome {
 	switch {
 	case counted.Completed:
 		return outcome{trigger: triggerComplete}
-	case counted.OverTolerance:
+	case counted.RoundDone:
+		return outcome{trigger: triggerRound}
+	case counted.OverTolerance, counted.RoundFailed:
 		return outcome{trigger: triggerFailedParts}
 	}
 	return outcome{}

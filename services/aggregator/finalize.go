@@ -10,10 +10,12 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/results"
 	"github.com/partita/partita/libs/work"
 )
@@ -49,6 +51,18 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if j.Status.Terminal() && j.Result != nil {
 		return s.cleanup(ctx, tenant, id, true) // already finished; a late part re-created state
 	}
+	if why == triggerComplete || why == triggerRound {
+		f, err := s.deps.Jobs.FanIn(ctx, tenant, id)
+		if err != nil {
+			return err
+		}
+		if f.Coupled() && !j.Status.Terminal() {
+			decided, err := s.coordinate(ctx, j, f)
+			if err != nil || !decided {
+				return err // the next round runs; its end calls finalize again
+			}
+		}
+	}
 	// Close the count first: a part arriving from now on is not counted,
 	// and the result holds exactly the counted parts.
 	f, err := s.deps.Jobs.Close(ctx, tenant, id)
@@ -60,7 +74,11 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if err != nil {
 		return fmt.Errorf("assemble result: %w", err)
 	}
-	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res})
+	var pr *jobs.PlanReport
+	if f.Coupled() && j.Spec.Optimize != nil {
+		pr = planReport(j.Spec.Optimize, f.Plan)
+	}
+	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res, Plan: pr})
 	if err != nil {
 		return err
 	}
@@ -87,6 +105,16 @@ func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) 
 		return jobs.TimedOut, &jobs.Error{Code: "job_idle", Message: fmt.Sprintf("no part finished for %s (timeouts.job_idle)", j.Spec.Timeouts.JobIdle.D())}
 	case triggerTotal:
 		return jobs.TimedOut, &jobs.Error{Code: "job_total", Message: fmt.Sprintf("the job ran longer than %s (timeouts.job_total)", j.Spec.Timeouts.JobTotal.D())}
+	}
+	if p := f.Plan; p != nil && f.Coupled() {
+		switch {
+		case p.Failed != nil:
+			return jobs.Failed, &jobs.Error{Code: p.Failed.Code, Message: fmt.Sprintf("part %s failed in a round of the job-wide plan: %s", p.Failed.Part, p.Failed.Message)}
+		case p.Outcome == plan.Infeasible:
+			return jobs.Failed, &jobs.Error{Code: "infeasible", Message: "the job-wide constraints cannot all hold: " + describeRow(j, p.Reason)}
+		case p.Outcome == plan.RoundLimit:
+			return jobs.Failed, &jobs.Error{Code: "plan_not_converged", Message: fmt.Sprintf("no plan holding every job-wide constraint within %d rounds: %s", p.State.Round+1, describeRow(j, p.Reason))}
+		}
 	}
 	if f.FailedPercent() > j.Spec.Failures.TolerantPercent {
 		return jobs.Failed, &jobs.Error{Code: "parts_failed", Message: fmt.Sprintf("%d of %d parts failed; failures.tolerated_percent is %g", f.FailedCount, f.Total, j.Spec.Failures.TolerantPercent)}
@@ -119,6 +147,9 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 				if err != nil {
 					return err
 				}
+				if err := s.applyPlan(ctx, j, f, p); err != nil {
+					return err
+				}
 				meta.Parts = append(meta.Parts, report(p))
 				for _, row := range layout(columns, p) {
 					sum.add(row)
@@ -143,6 +174,9 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 		slices.Sort(ids)
 		var rows [][]string
 		for _, id := range ids {
+			if err := s.applyPlan(ctx, j, f, parts[id]); err != nil {
+				return nil, err
+			}
 			meta.Parts = append(meta.Parts, report(parts[id]))
 			rows = append(rows, layout(columns, parts[id])...)
 		}
@@ -286,4 +320,40 @@ func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers bool
 		return err
 	}
 	return s.deps.Jobs.Forget(ctx, tenant, id)
+}
+
+// applyPlan puts the plan's decision variable into a part's rows when the
+// plan was found in a later round than the part's first solve.
+func (s *Service) applyPlan(ctx context.Context, j *jobs.Job, f *jobs.FanIn, p *work.Part) error {
+	x, solver, err := s.planX(ctx, j, f, p.Index)
+	if err != nil || x == nil || p.Rows == nil {
+		return err
+	}
+	col := p.Rows.Col(j.Spec.Optimize.Variable.Name)
+	if col < 0 || len(x) != len(p.Rows.Rows) {
+		return fmt.Errorf("part %d: the plan's round has %d values for %d rows", p.Index, len(x), len(p.Rows.Rows))
+	}
+	for i, r := range p.Rows.Rows {
+		r[col] = x[i]
+	}
+	p.Solver = solver
+	return nil
+}
+
+// describeRow names a coupling row of a coordinator's reason by its
+// constraint ("budget" or "crew (site=s3)") instead of its key.
+func describeRow(j *jobs.Job, reason string) string {
+	key, rest, _ := strings.Cut(reason, ":")
+	if i, ok := plan.Constraint(strings.Fields(key + " ")[0]); ok && i < len(j.Spec.Optimize.Constraints) {
+		c := j.Spec.Optimize.Constraints[i]
+		name := c.Name
+		if g := plan.Group(strings.Fields(key + " ")[0]); g != "" {
+			name += fmt.Sprintf(" (%s=%s)", c.Group, g)
+		}
+		if rest == "" {
+			return name + strings.TrimPrefix(key, strings.Fields(key + " ")[0])
+		}
+		return name + ":" + rest
+	}
+	return reason
 }

@@ -61,9 +61,17 @@ func (s *Service) check(ctx context.Context, tenant, id string) trigger {
 		return ""
 	}
 	now := time.Now()
+	if f.Complete() {
+		p := f.Plan
+		switch {
+		case !f.Coupled() || p.Outcome != "" || p.Failed != nil:
+			return triggerComplete
+		case p.State.Round == 0 || p.RoundComplete():
+			return triggerRound // a round ended and its coordination did not run (crash)
+		}
+		s.repairRound(ctx, j, f)
+	}
 	switch {
-	case f.Complete():
-		return triggerComplete
 	case now.Sub(j.CreatedAt) > j.Spec.Timeouts.JobTotal.D():
 		return triggerTotal
 	}

@@ -37,9 +37,19 @@ type JobView struct {
 	Errors    []jobs.PartError              `json:"errors,omitempty"`
 	Error     *jobs.Error                   `json:"error,omitempty"`
 	Usage     *jobs.JobUsage                `json:"usage"`
+	Plan      *PlanView                     `json:"plan,omitempty"`
 	Spec      *spec.Spec                    `json:"spec"`
 	Webhooks  []webhooks.Attempt            `json:"webhook_attempts,omitempty"`
 	Links     map[string]string             `json:"links"`
+}
+
+// PlanView is the coordination of a job-wide plan: while it runs, the
+// round and how many of its parts re-solved; once ended, the report.
+type PlanView struct {
+	*jobs.PlanReport
+	Round     int `json:"round"`      // the round running (0: every part's first solve)
+	PartsDone int `json:"parts_done"` // of the round
+	Parts     int `json:"parts"`      // parts that share coupling rows
 }
 
 // ModelView is the model the spec asked for.
@@ -54,11 +64,14 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 		Model: ModelView{Name: j.Spec.Score.Model, Version: j.Spec.Score.Version},
 		Usage: j.Usage,
 		Links: map[string]string{"self": "/v1/jobs/" + j.ID, "result": "/v1/jobs/" + j.ID + "/result"}}
+	if j.Plan != nil {
+		v.Plan = &PlanView{PlanReport: j.Plan, Round: j.Plan.Rounds - 1}
+	}
 	if v.Usage == nil { // not ended yet: what is known so far
 		v.Usage = &jobs.JobUsage{Rows: j.Input.Rows, InputBytes: j.Input.Bytes, Parts: j.Parts}
 	}
 	if !j.Status.Terminal() {
-		v.Progress, v.Parts, v.Timings = s.liveProgress(ctx, j)
+		v.Progress, v.Parts, v.Timings, v.Plan = s.liveProgress(ctx, j)
 	} else if j.Spec.Delivery.Webhook != "" {
 		v.Webhooks, _ = s.deps.Attempts.Attempts(ctx, j.Tenant, j.ID)
 	}
@@ -67,10 +80,14 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 
 // liveProgress derives a running job's progress from its fan-in record
 // and the parts waiting in the work streams.
-func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]jobs.StageProgress, int, *jobs.Timings) {
+func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]jobs.StageProgress, int, *jobs.Timings, *PlanView) {
 	f, err := s.deps.Jobs.FanIn(ctx, j.Tenant, j.ID)
 	if err != nil {
-		return nil, 0, nil
+		return nil, 0, nil, nil
+	}
+	var pv *PlanView
+	if f.Coupled() {
+		pv = &PlanView{Round: f.Plan.State.Round, PartsDone: f.Plan.DoneCount, Parts: f.Plan.ParticipantCount}
 	}
 	pending := map[string]int{}
 	for _, st := range []contracts.Stage{contracts.Score, contracts.Optimize} {
@@ -78,7 +95,7 @@ func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]job
 			pending[string(st)] = n
 		}
 	}
-	return jobs.Progress(f, pending, j.Spec.Optimize != nil), f.Total, j.ComputeTimings(f.SplitAt)
+	return jobs.Progress(f, pending, j.Spec.Optimize != nil), f.Total, j.ComputeTimings(f.SplitAt), pv
 }
 
 func (s *Service) loadJob(w http.ResponseWriter, r *http.Request) *jobs.Job {

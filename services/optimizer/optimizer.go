@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"math"
 	goruntime "runtime"
 	"strconv"
@@ -20,8 +21,10 @@ import (
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/qp"
 	"github.com/partita/partita/libs/stage"
+	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -47,10 +50,17 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Scored reads a part's scored rows back for a re-solve: they wait in the
+// aggregate stream (libs/bus.Streams).
+type Scored interface {
+	Last(ctx context.Context, stage contracts.Stage, subject string) (*message.Message, error)
+}
+
 // Deps is what the optimizer is given by the composition root.
 type Deps struct {
 	Consumers bus.Routers
 	Tenants   bus.TenantSource // one consumer per tenant, served round-robin
+	Scored    Scored
 	Parts     stage.Parts
 	Pub       stage.Publisher
 	Tracker   stage.Tracker
@@ -124,19 +134,80 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 	if err != nil {
 		return "", err
 	}
-	built, err := prog.Build(p.Rows)
+	if p.Kind == contracts.KindRound {
+		return contracts.Aggregate, s.resolve(ctx, j, prog, p)
+	}
+	built, err := prog.Build(p.Rows, Layout{SplitBy: j.Spec.Split.By, Whole: p.Whole, Single: p.Single})
 	if err != nil {
 		return "", err
 	}
 	start := time.Now()
-	x, report, err := Solve(ctx, built)
-	if err != nil {
+	var x []float64
+	var report *work.Solver
+	if built.Part.Coupled() {
+		rep, res, err := solvePart(ctx, built, nil)
+		if err != nil {
+			return "", err
+		}
+		x, report, p.Report = res.X, rep, res.report
+	} else if x, report, err = Solve(ctx, built); err != nil {
 		return "", err
 	}
 	report.SolveMS = float64(time.Since(start).Microseconds()) / 1000
 	p.Rows = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return formatX(x[i]) })
 	p.Solver = report
 	return contracts.Aggregate, nil
+}
+
+// resolve solves a part again at the prices of a coordination round: its
+// scored rows are read back from the aggregate stream (they are never
+// scored twice) and only the decision variable goes back, with the report.
+func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *work.Part) error {
+	msg, err := s.deps.Scored.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(p.Tenant, p.Job, strconv.Itoa(p.Index)))
+	if err != nil {
+		return fmt.Errorf("read part %d for round %d: %w", p.Index, p.Round, err)
+	}
+	base, err := s.deps.Parts.Decode(ctx, msg)
+	if err != nil {
+		return fmt.Errorf("read part %d for round %d: %w", p.Index, p.Round, err)
+	}
+	built, err := prog.Build(base.Rows, Layout{SplitBy: j.Spec.Split.By, Whole: base.Whole, Single: base.Single})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rep, res, err := solvePart(ctx, built, p.Prices)
+	if err != nil {
+		return err
+	}
+	rep.SolveMS = float64(time.Since(start).Microseconds()) / 1000
+	name := j.Spec.Optimize.Variable.Name
+	rows := &table.Rows{Columns: []string{name}, Rows: make([][]string, len(res.X))}
+	for i, v := range res.X {
+		rows.Rows[i] = []string{formatX(v)}
+	}
+	p.Rows, p.RowCount, p.Solver, p.Report, p.Prices = rows, len(res.X), rep, res.report, nil
+	return nil
+}
+
+type partResult struct {
+	X      []float64
+	report *plan.Report
+}
+
+// solvePart solves a part that shares coupling rows at the given prices.
+func solvePart(ctx context.Context, b *Built, prices map[string]float64) (*work.Solver, *partResult, error) {
+	if b.Groups != nil {
+		return nil, nil, stage.Fail("coupled_selection", "select.one_per_group with a constraint over rows of several parts is not supported yet; give the constraint scope: part")
+	}
+	res, rep, err := b.Part.Solve(ctx, prices, qp.DefaultSettings())
+	if err != nil {
+		return nil, nil, stage.Fail("bad_problem", "%v", err)
+	}
+	if res.Status != qp.StatusOptimal {
+		return nil, nil, stage.Fail(res.Status.String(), "the part's problem is %s after %d iterations", res.Status, res.Iterations)
+	}
+	return &work.Solver{Status: res.Status.String(), Iterations: res.Iterations, Objective: b.Objective(res.Objective)}, &partResult{X: res.X, report: &rep}, nil
 }
 
 // Solve solves a built part: the QP, or branch and bound for one_per_group.

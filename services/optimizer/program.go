@@ -8,6 +8,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/qp"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/stage"
@@ -60,16 +61,36 @@ func compile(path, code string) (*vm.Program, error) {
 
 // Built is a part's QP and what is needed to read its solution.
 type Built struct {
+	// Problem holds the part's own rows: per-part constraints, and the
+	// job-wide ones whose rows all lie in this part.
 	Problem *qp.Problem
 	Groups  [][]int // rows of each one_per_group group, when select is set (exactly one x = 1 each)
-	sign    float64 // +1 minimize, −1 maximize: the user's objective is sign·(QP objective)
+	// Part is the part's share of the job-wide plan: Problem and its
+	// coefficients in the coupling rows (constraints whose rows lie in
+	// other parts too). Coupled() is false when the part stands alone.
+	Part *plan.Part
+	sign float64 // +1 minimize, −1 maximize: the user's objective is sign·(QP objective)
+}
+
+// Layout is what the splitter said about a part: whether it holds every
+// row of its split.by group, and whether it is the job's only part.
+type Layout struct {
+	SplitBy string
+	Whole   bool
+	Single  bool
+}
+
+// local reports whether a constraint's row for one group value ("" for
+// the row over every row) lies only in this part.
+func (l Layout) local(c spec.Constraint) bool {
+	return c.PerPart() || l.Single || (c.Group != "" && c.Group == l.SplitBy && l.Whole)
 }
 
 // Objective converts a QP objective to the user's objective.
 func (b *Built) Objective(v float64) float64 { return b.sign * v }
 
 // Build evaluates the program over a part's rows.
-func (p *Program) Build(rows *table.Rows) (*Built, error) {
+func (p *Program) Build(rows *table.Rows, layout Layout) (*Built, error) {
 	n := len(rows.Rows)
 	env := make(map[string]any, len(rows.Columns))
 	sign := 1.0
@@ -156,6 +177,19 @@ func (p *Program) Build(rows *table.Rows) (*Built, error) {
 			addRow([]int{i}, nil, lower, upper)
 		}
 	}
+	part := &plan.Part{Coupling: map[plan.Key]plan.Sparse{}, Lower: make([]float64, n), Upper: make([]float64, n)}
+	for i := range n {
+		part.Lower[i], part.Upper[i] = lower, upper
+	}
+	couple := func(key plan.Key, members []int, coef []float64) {
+		var a plan.Sparse
+		for _, i := range members {
+			if coef[i] != 0 {
+				a.Index, a.Value = append(a.Index, i), append(a.Value, coef[i])
+			}
+		}
+		part.Coupling[key] = a
+	}
 	all := make([]int, n)
 	for i := range all {
 		all[i] = i
@@ -173,12 +207,22 @@ func (p *Program) Build(rows *table.Rows) (*Built, error) {
 				hi = *c.Max
 			}
 		}
+		local := layout.local(c)
 		if c.Group == "" {
-			addRow(all, coefs[k], lo, hi)
+			if local {
+				addRow(all, coefs[k], lo, hi)
+			} else {
+				couple(plan.RowKey(k, ""), all, coefs[k])
+			}
 			continue
 		}
+		gc := rows.Col(c.Group)
 		for _, members := range groupRows(rows, c.Group) {
-			addRow(members, coefs[k], lo, hi)
+			if local {
+				addRow(members, coefs[k], lo, hi)
+			} else {
+				couple(plan.RowKey(k, rows.Rows[members[0]][gc]), members, coefs[k])
+			}
 		}
 	}
 	// one_per_group's rows (one 1 per group) are added by the branch and bound.
@@ -190,7 +234,9 @@ func (p *Program) Build(rows *table.Rows) (*Built, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build A: %w", err)
 	}
-	return &Built{Problem: &qp.Problem{P: P, Q: q, A: A, L: l, U: u}, Groups: groups, sign: sign}, nil
+	prob := &qp.Problem{P: P, Q: q, A: A, L: l, U: u}
+	part.Local = prob
+	return &Built{Problem: prob, Groups: groups, Part: part, sign: sign}, nil
 }
 
 // groupRows lists the row indexes of each value of a column, in order of first appearance.

@@ -31,7 +31,7 @@ func build(t *testing.T, optimize string, rows *table.Rows) (*Built, error) {
 	t.Helper()
 	prog, err := Compile(parseSpec(t, optimize).Optimize)
 	require.NoError(t, err)
-	return prog.Build(rows)
+	return prog.Build(rows, Layout{Single: true}) // every constraint local, as in a one-part job
 }
 
 func tbl(header string, rows ...string) *table.Rows {

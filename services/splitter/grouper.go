@@ -7,6 +7,7 @@ type Grouper struct {
 	maxRows int
 	order   []string // group values in order of first appearance
 	groups  map[string][][]string
+	cut     map[string]bool // groups that already filled a part
 }
 
 // NewGrouper groups by column by (none when "") with parts of at most maxRows.
@@ -17,7 +18,7 @@ func NewGrouper(header []string, by string, maxRows int) *Grouper {
 			col = i
 		}
 	}
-	return &Grouper{col: col, maxRows: maxRows, groups: map[string][][]string{}}
+	return &Grouper{col: col, maxRows: maxRows, groups: map[string][][]string{}, cut: map[string]bool{}}
 }
 
 // Add adds a row and returns a full part when the row completed one.
@@ -33,6 +34,7 @@ func (g *Grouper) Add(row []string) [][]string {
 	rows = append(rows, row)
 	if len(rows) >= g.maxRows {
 		g.groups[key] = nil
+		g.cut[key] = true
 		return rows
 	}
 	g.groups[key] = rows
@@ -40,13 +42,14 @@ func (g *Grouper) Add(row []string) [][]string {
 }
 
 // Rest returns the parts left at the end of the input, in order of each
-// group's first appearance.
-func (g *Grouper) Rest() [][][]string {
-	var out [][][]string
+// group's first appearance, and for each whether it holds every row of its
+// group (the group never filled a part). Without grouping no part is whole.
+func (g *Grouper) Rest() (parts [][][]string, whole []bool) {
 	for _, k := range g.order {
 		if rows := g.groups[k]; len(rows) > 0 {
-			out = append(out, rows)
+			parts = append(parts, rows)
+			whole = append(whole, g.col >= 0 && !g.cut[k])
 		}
 	}
-	return out
+	return parts, whole
 }

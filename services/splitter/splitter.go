@@ -184,8 +184,9 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		subjects, msgs = subjects[:0], msgs[:0]
 		return err
 	}
-	emit := func(rows [][]string) error {
-		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: contracts.KindPart, Index: n, Rows: &table.Rows{Columns: rd.Header(), Rows: rows}}
+	emit := func(rows [][]string, whole, single bool) error {
+		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: contracts.KindPart, Index: n, Rows: &table.Rows{Columns: rd.Header(), Rows: rows},
+			Whole: whole, Single: single}
 		n++
 		m, err := s.deps.Parts.Encode(ctx, contracts.Score, p)
 		if err != nil {
@@ -208,13 +209,15 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 			return 0, err
 		}
 		if full := g.Add(row); full != nil {
-			if err := emit(full); err != nil {
+			if err := emit(full, false, false); err != nil {
 				return 0, err
 			}
 		}
 	}
-	for _, rest := range g.Rest() {
-		if err := emit(rest); err != nil {
+	rest, whole := g.Rest()
+	single := n == 0 && len(rest) == 1
+	for i, r := range rest {
+		if err := emit(r, whole[i], single); err != nil {
 			return 0, err
 		}
 	}

@@ -78,9 +78,27 @@ func TestGrouper(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tc.full, full)
-			assert.Equal(t, tc.rest, g.Rest())
+			rest, _ := g.Rest()
+			assert.Equal(t, tc.rest, rest)
 		})
 	}
+}
+
+// A group is whole in its part unless it filled a part before; without
+// grouping no part is whole (its rows may share any group value).
+func TestGrouperTellsWholeGroups(t *testing.T) {
+	g := NewGrouper([]string{"id", "site"}, "site", 2)
+	for _, r := range [][]string{{"1", "a"}, {"2", "b"}, {"3", "a"}, {"4", "a"}} {
+		g.Add(r)
+	}
+	rest, whole := g.Rest()
+	assert.Equal(t, [][][]string{{{"4", "a"}}, {{"2", "b"}}}, rest, "in order of first appearance")
+	assert.Equal(t, []bool{false, true}, whole, "a was cut at two rows; b is whole")
+
+	none := NewGrouper([]string{"id", "site"}, "", 10)
+	none.Add([]string{"1", "a"})
+	_, whole = none.Rest()
+	assert.Equal(t, []bool{false}, whole)
 }
 
 // fakeJobs answers Activate with a fixed job.

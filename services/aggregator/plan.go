@@ -1,0 +1,176 @@
+package aggregator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/plan"
+	"github.com/partita/partita/libs/spec"
+	"github.com/partita/partita/libs/work"
+)
+
+// roundRepairAfter is how long a coordination round may make no progress
+// before its missing re-solves are sent again (a crash between starting a
+// round and sending it, or a lost message); sends are deduplicated.
+const roundRepairAfter = 10 * time.Second
+
+// coordinate runs the plan's coordinator on a completed round: it starts
+// the next round, or decides the plan (then the job is finalized). It
+// reports whether the plan is decided.
+func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (bool, error) {
+	p := f.Plan
+	if p.Outcome != "" || p.Failed != nil {
+		return true, nil
+	}
+	if p.State.Round == 0 && !f.Complete() || p.State.Round > 0 && !p.RoundComplete() {
+		return false, nil // the round is still running
+	}
+	from := p.State.Round
+	st, dec, err := plan.Step(ctx, p.State, p.Sum, bounds(j.Spec.Optimize), plan.DefaultLimits())
+	if err != nil {
+		return false, fmt.Errorf("coordinate round %d: %w", from, err)
+	}
+	if dec.Outcome != plan.Continue {
+		if _, err := s.deps.Jobs.Decide(ctx, j.Tenant, j.ID, from, st, dec.Outcome, dec.Reason); err != nil {
+			return false, err
+		}
+		s.log.Info().Str("tenant", j.Tenant).Str("job", j.ID).Str("outcome", string(dec.Outcome)).Int("rounds", st.Round+1).
+			Float64("gap", st.Gap()).Msg("plan decided")
+		return true, nil
+	}
+	if _, err := s.deps.Jobs.NextRound(ctx, j.Tenant, j.ID, from, st); err != nil {
+		return false, err
+	}
+	s.log.Debug().Str("tenant", j.Tenant).Str("job", j.ID).Int("round", st.Round).Int("parts", p.ParticipantCount).Msg("plan round")
+	return false, s.sendRound(ctx, j, p.Participants, nil, st.Round, dec.Prices)
+}
+
+// sendRound sends the re-solves of a round to the optimizer for every
+// participant not in done.
+func (s *Service) sendRound(ctx context.Context, j *jobs.Job, participants, done jobs.Bitmap, round int, prices map[plan.Key]float64) error {
+	var subjects []string
+	var msgs []*message.Message
+	for i := range len(participants) * 8 {
+		if !participants.Has(i) || done.Has(i) {
+			continue
+		}
+		part := &work.Part{Tenant: j.Tenant, Job: j.ID, Index: i, Kind: contracts.KindRound, Round: round, Prices: prices}
+		m, err := s.deps.Parts.Encode(ctx, contracts.Optimize, part)
+		if err != nil {
+			return err
+		}
+		subjects = append(subjects, contracts.Optimize.Subject(j.Tenant, j.ID, part.ID()))
+		msgs = append(msgs, m)
+		if len(msgs) == 512 {
+			if err := s.deps.Pub.PublishEach(ctx, subjects, msgs); err != nil {
+				return err
+			}
+			subjects, msgs = subjects[:0], msgs[:0]
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return s.deps.Pub.PublishEach(ctx, subjects, msgs)
+}
+
+// repairRound re-sends the missing re-solves of a round that stalled.
+func (s *Service) repairRound(ctx context.Context, j *jobs.Job, f *jobs.FanIn) {
+	p := f.Plan
+	if p.State.Round == 0 || p.Outcome != "" || p.RoundComplete() || time.Since(f.LastProgress) < roundRepairAfter {
+		return
+	}
+	if err := s.sendRound(ctx, j, p.Participants, p.Done, p.State.Round, p.State.Trial); err != nil {
+		s.log.Warn().Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("repair plan round")
+	}
+}
+
+// bounds gives the coordinator each coupling row's bounds from the spec.
+func bounds(o *spec.Optimize) plan.Bounds {
+	return func(k plan.Key) (float64, float64) {
+		i, ok := plan.Constraint(k)
+		if !ok || i >= len(o.Constraints) {
+			return math.Inf(-1), math.Inf(1)
+		}
+		c := o.Constraints[i]
+		if c.Equal != nil {
+			return *c.Equal, *c.Equal
+		}
+		lo, hi := math.Inf(-1), math.Inf(1)
+		if c.Min != nil {
+			lo = *c.Min
+		}
+		if c.Max != nil {
+			hi = *c.Max
+		}
+		return lo, hi
+	}
+}
+
+// planReport is the job's report of its plan, in the spec's sense.
+func planReport(o *spec.Optimize, p *jobs.Plan) *jobs.PlanReport {
+	sign := 1.0 // the QP minimises sign·objective
+	if o.Sense == "maximize" {
+		sign = -1
+	}
+	st := p.State
+	r := &jobs.PlanReport{Status: string(p.Outcome), Rounds: st.Round + 1, Reason: p.Reason, Bound: sign * st.BestDual, Gap: st.Gap()}
+	if math.IsInf(r.Gap, 0) {
+		r.Gap = 0 // no plan holds the rows: the reason says why
+	}
+	at := st.Center
+	var sum plan.Sum
+	var lambda map[plan.Key]float64
+	switch {
+	case st.Best != nil:
+		sum, lambda, r.Objective = st.Best.Sum, st.Best.Lambda, sign*st.Best.Objective
+	case at != nil:
+		sum, lambda, r.Objective = at.Sum, at.Lambda, sign*at.Sum.Objective
+	}
+	for _, k := range sum.Keys() {
+		i, _ := plan.Constraint(k)
+		c := o.Constraints[i]
+		row := jobs.PlanRow{Constraint: c.Name, Group: plan.Group(k), Value: sum.Activity[k], Min: c.Min, Max: c.Max,
+			Price: -sign * lambda[k]}
+		if c.Equal != nil {
+			row.Min, row.Max = c.Equal, c.Equal
+		}
+		if row.Price == 0 {
+			row.Price = 0 // no "-0"
+		}
+		r.Coupling = append(r.Coupling, row)
+	}
+	return r
+}
+
+// planX reads the decision variable of a participant part from the round
+// of the plan, when it is not the first solve; nil when the part's own
+// rows already hold it.
+func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, idx int) ([]string, *work.Solver, error) {
+	p := f.Plan
+	if p == nil || p.State.Best == nil || p.State.Best.Round == 0 || !p.Participants.Has(idx) {
+		return nil, nil, nil
+	}
+	round := p.State.Best.Round
+	id := strconv.Itoa(idx) + ".r" + strconv.Itoa(round)
+	msg, err := s.deps.Streams.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(j.Tenant, j.ID, id))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read round %d of part %d: %w", round, idx, err)
+	}
+	part, err := s.deps.Parts.Decode(ctx, msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	x := make([]string, len(part.Rows.Rows))
+	for i, r := range part.Rows.Rows {
+		x[i] = r[0]
+	}
+	return x, part.Solver, nil
+}
