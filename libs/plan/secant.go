@@ -7,7 +7,7 @@ import (
 
 // Matrix is a symmetric matrix over coupling rows, dense in Keys order.
 type Matrix struct {
-	Keys []Key      `json:"keys"`
+	Keys []Key       `json:"keys"`
 	V    [][]float64 `json:"v"`
 }
 
