@@ -26,6 +26,7 @@ func Scenarios() []Scenario {
 		{"qbiq-replay", "5,000 parts on a remote model of latency 100 ms at concurrency 500", QbiqReplay},
 		{"scorer", "rows/s of the score stage on the ONNX fleet model against an ONNX Runtime loop", Scorer},
 		{"optimizer", "QP solve time of fleet parts of 100, 1,000, 5,000 variables against SciPy", Optimizer},
+		{"plan", "the job-wide fleet plan of 200,000 assets in parts of 200 and 5,000 against one central solve", Plan},
 		{"memory", "RSS of partita dev idle and during a 10,000-part job", Memory},
 	}
 }

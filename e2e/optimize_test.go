@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/partita/partita/libs/qp"
+	"github.com/partita/partita/internal/fleetplan"
 	"github.com/stretchr/testify/require"
 )
 
@@ -90,70 +90,15 @@ func TestOnePerGroupPicksTheBestRowPerGroup(t *testing.T) {
 	}
 }
 
-// fleetAsset is one row of a fleet result.
-type fleetAsset struct {
-	site                  string
-	lin, quad, cost, crew float64
-	x                     float64
-}
-
-func fleetAssets(t *testing.T, res *jobResult) []fleetAsset {
+func fleetAssets(t *testing.T, res *jobResult) []fleetplan.Asset {
 	t.Helper()
-	var as []fleetAsset
+	var as []fleetplan.Asset
 	for _, rr := range res.Rows {
-		crew := rr["crew_hours"].(float64)
-		x, ok := rr["x"].(float64)
-		require.True(t, ok, "every row has its x: %v", rr)
-		as = append(as, fleetAsset{site: rr["site"].(string), lin: rr["risk"].(float64) * rr["outage_cost"].(float64),
-			quad: -0.001 * crew * crew, cost: rr["repair_cost"].(float64), crew: crew, x: x})
+		a, err := fleetplan.FromRow(rr)
+		require.NoError(t, err, "every row has its x")
+		as = append(as, a)
 	}
 	return as
-}
-
-func fleetObjective(as []fleetAsset, x func(i int) float64) float64 {
-	v := 0.0
-	for i, a := range as {
-		v += a.lin*x(i) + a.quad*x(i)*x(i)
-	}
-	return v
-}
-
-// centralFleetPlan solves the fleet plan of the result's scored rows as one
-// QP over the whole fleet (the answer the job must give, however split).
-func centralFleetPlan(t *testing.T, as []fleetAsset, budget, crewCap float64) float64 {
-	t.Helper()
-	n := len(as)
-	sites := map[string]int{}
-	for _, a := range as {
-		if _, ok := sites[a.site]; !ok {
-			sites[a.site] = len(sites)
-		}
-	}
-	pt, at := qp.NewTriplets(n, n), qp.NewTriplets(n+1+len(sites), n)
-	q := make([]float64, n)
-	var l, u []float64
-	for i, a := range as {
-		pt.Add(i, i, -2*a.quad)
-		q[i] = -a.lin
-		at.Add(i, i, 1)
-		at.Add(n, i, a.cost)
-		at.Add(n+1+sites[a.site], i, a.crew)
-		l, u = append(l, 0), append(u, 1)
-	}
-	l, u = append(l, math.Inf(-1)), append(u, budget)
-	for range sites {
-		l, u = append(l, math.Inf(-1)), append(u, crewCap)
-	}
-	P, err := pt.CSC()
-	require.NoError(t, err)
-	A, err := at.CSC()
-	require.NoError(t, err)
-	s := qp.DefaultSettings()
-	s.EpsAbs, s.EpsRel = 1e-9, 1e-9
-	res, err := qp.Solve(context.Background(), &qp.Problem{P: P, Q: q, A: A, L: l, U: u}, s)
-	require.NoError(t, err)
-	require.Equal(t, qp.StatusOptimal, res.Status)
-	return -res.Objective
 }
 
 // TestFleetPlanIsJobWide runs examples/fleet/spec.yaml: the budget holds
@@ -174,15 +119,16 @@ func TestFleetPlanIsJobWide(t *testing.T) {
 	spend := 0.0
 	hours := map[string]float64{}
 	for _, a := range as {
-		spend += a.cost * a.x
-		hours[a.site] += a.crew * a.x
+		spend += a.Cost * a.X
+		hours[a.Site] += a.Crew * a.X
 	}
 	require.LessOrEqual(t, spend, 250000*(1+1e-6), "the fleet budget holds over the whole fleet")
 	for site, hh := range hours {
 		require.LessOrEqual(t, hh, 400*(1+1e-6), "crew hours of %s", site)
 	}
-	plan := fleetObjective(as, func(i int) float64 { return as[i].x })
-	central := centralFleetPlan(t, as, 250000, 400)
+	plan := fleetplan.Objective(as, func(i int) float64 { return as[i].X })
+	central, _, err := fleetplan.Central(context.Background(), as, 250000, 400)
+	require.NoError(t, err)
 	require.InDelta(t, central, plan, 1e-4*math.Abs(central), "the job's plan is the central optimum")
 
 	report := r.json(t)["plan"].(map[string]any)
@@ -205,17 +151,17 @@ func TestFleetPlanIsJobWide(t *testing.T) {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmpDesc(as[a].lin/as[a].cost, as[b].lin/as[b].cost) })
+	slices.SortFunc(order, func(a, b int) int { return cmpDesc(as[a].Lin/as[a].Cost, as[b].Lin/as[b].Cost) })
 	greedy, left, crewLeft := 0.0, 250000.0, map[string]float64{}
 	for _, i := range order {
 		a := as[i]
-		if _, ok := crewLeft[a.site]; !ok {
-			crewLeft[a.site] = 400
+		if _, ok := crewLeft[a.Site]; !ok {
+			crewLeft[a.Site] = 400
 		}
-		if a.cost <= left && a.crew <= crewLeft[a.site] {
-			left -= a.cost
-			crewLeft[a.site] -= a.crew
-			greedy += a.lin + a.quad
+		if a.Cost <= left && a.Crew <= crewLeft[a.Site] {
+			left -= a.Cost
+			crewLeft[a.Site] -= a.Crew
+			greedy += a.Lin + a.Quad
 		}
 	}
 	require.Greater(t, plan, greedy, "the optimized plan (%g) should beat greedy (%g)", plan, greedy)
@@ -241,14 +187,14 @@ func TestPlanDoesNotDependOnTheSplit(t *testing.T) {
 		spend := 0.0
 		hours := map[string]float64{}
 		for _, a := range as {
-			spend += a.cost * a.x
-			hours[a.site] += a.crew * a.x
+			spend += a.Cost * a.X
+			hours[a.Site] += a.Crew * a.X
 		}
 		require.LessOrEqual(t, spend, 250000*(1+1e-6), split)
 		for site, hh := range hours {
 			require.LessOrEqual(t, hh, 400*(1+1e-6), "%s: crew of %s", split, site)
 		}
-		objectives = append(objectives, fleetObjective(as, func(i int) float64 { return as[i].x }))
+		objectives = append(objectives, fleetplan.Objective(as, func(i int) float64 { return as[i].X }))
 	}
 	for i, o := range objectives[1:] {
 		require.InDelta(t, objectives[0], o, 1e-4*math.Abs(objectives[0]), "split %d", i+1)

@@ -1,10 +1,12 @@
 package plan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/partita/partita/libs/qp"
 )
@@ -34,8 +36,12 @@ type State struct {
 	// near-linear objectives have little of it between the rows' kinks.
 	Secant *Matrix       `json:"secant,omitempty"`
 	Ranges map[Key]Range `json:"ranges,omitempty"`
-	// Best is the round whose plan holds every coupling row with the least
-	// objective: with the best dual value it bounds the optimum from both sides.
+	// Evals are the rounds' coupling activities and objectives, the
+	// candidates of the plan.
+	Evals []Eval `json:"evals,omitempty"`
+	// Best is the plan: a convex combination of rounds' solutions that
+	// holds every coupling row with the least objective bound. With the best
+	// dual value it bounds the optimum from both sides.
 	Best     *Best       `json:"best,omitempty"`
 	BestDual float64     `json:"best_dual"`
 	Log      []RoundInfo `json:"log,omitempty"` // the last rounds
@@ -49,12 +55,37 @@ type Point struct {
 	Dual   float64         `json:"dual"`
 }
 
-// Best is a round whose parts' solutions together hold the coupling rows.
-type Best struct {
+// Eval is one round's coupling activities and objective.
+type Eval struct {
 	Round     int             `json:"round"`
-	Objective float64         `json:"objective"` // Σ f_p, minimisation sense
-	Sum       Sum             `json:"sum"`
-	Lambda    map[Key]float64 `json:"lambda,omitempty"`
+	Activity  map[Key]float64 `json:"activity,omitempty"`
+	Objective float64         `json:"objective"`
+}
+
+// Best is the plan: x = Σ_k Weights[k]·x(round k), every part's decision
+// blended from the same rounds. As the objective is convex and the
+// coupling rows linear, the blend holds the rows its activities say
+// (Activity) and its objective is at most Objective.
+type Best struct {
+	Weights   map[int]float64 `json:"weights"`
+	Objective float64         `json:"objective"` // Σ_k w_k f(round k) ≥ f(x), minimisation sense
+	Activity  map[Key]float64 `json:"activity,omitempty"`
+	Lambda    map[Key]float64 `json:"lambda,omitempty"` // the prices of the round of the largest weight
+}
+
+// Rounds lists the rounds of the blend, by decreasing weight.
+func (b *Best) Rounds() []int {
+	rs := make([]int, 0, len(b.Weights))
+	for r := range b.Weights {
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(x, y int) int {
+		if b.Weights[x] != b.Weights[y] {
+			return cmp.Compare(b.Weights[y], b.Weights[x])
+		}
+		return cmp.Compare(x, y)
+	})
+	return rs
 }
 
 // RoundInfo is one round, for the job's report.
@@ -67,6 +98,9 @@ type RoundInfo struct {
 }
 
 const maxLog = 200
+
+// maxEvals bounds the rounds a plan may blend.
+const maxEvals = 64
 
 // Outcome is what the coordinator decided after a round.
 type Outcome string
@@ -119,9 +153,22 @@ func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (St
 		st.BestDual = dual
 	}
 	st.BestDual = math.Max(st.BestDual, dual)
-	evaluated := &Point{Round: st.Round, Lambda: st.Trial, Sum: sum, Dual: dual}
-	if feasibility(evaluated, bounds, lim) <= 1 && (st.Best == nil || sum.Objective < st.Best.Objective) {
-		st.Best = &Best{Round: st.Round, Objective: sum.Objective, Sum: sum, Lambda: st.Trial}
+	st.Evals = append(st.Evals, Eval{Round: st.Round, Activity: sum.Activity, Objective: sum.Objective})
+	if len(st.Evals) > maxEvals {
+		st.Evals = st.Evals[len(st.Evals)-maxEvals:]
+	}
+	if best, err := blend(ctx, st.Evals, sum.Keys(), sum.Scale, bounds, lim); err != nil {
+		return st, Decision{}, err
+	} else if best != nil && (st.Best == nil || best.Objective < st.Best.Objective) {
+		lambdas := map[int]map[Key]float64{st.Round: st.Trial}
+		if st.Center != nil {
+			lambdas[st.Center.Round] = st.Center.Lambda
+		}
+		best.Lambda = lambdas[best.Rounds()[0]]
+		if best.Lambda == nil && st.Best != nil {
+			best.Lambda = st.Best.Lambda
+		}
+		st.Best = best
 	}
 	c := st.Center
 	residual := residual(c, bounds, lim)
@@ -441,4 +488,84 @@ func splitCurvKey(s string) (Key, Key) {
 		}
 	}
 	return s, s
+}
+
+// blend finds the convex combination of the evaluated rounds that holds
+// every coupling row with the least objective (a small LP), or nil when no
+// combination holds them.
+func blend(ctx context.Context, evals []Eval, keys []Key, scale map[Key]float64, bounds Bounds, lim Limits) (*Best, error) {
+	n := len(evals)
+	at := qp.NewTriplets(len(keys)+1+n, n)
+	var lo, hi []float64
+	for r, k := range keys {
+		l, u := bounds(k)
+		sc := scale[k]
+		for _, b := range []float64{l, u} {
+			if !math.IsInf(b, 0) {
+				sc = math.Max(sc, math.Abs(b))
+			}
+		}
+		tol := (lim.EpsAbs + lim.EpsRel*sc) / 10 // well inside the rows' tolerance
+		for c, e := range evals {
+			if v := e.Activity[k]; v != 0 {
+				at.Add(r, c, v)
+			}
+		}
+		lo, hi = append(lo, l-tol), append(hi, u+tol)
+	}
+	for c := range n {
+		at.Add(len(keys), c, 1)
+		at.Add(len(keys)+1+c, c, 1)
+	}
+	lo, hi = append(lo, 1), append(hi, 1)
+	for range n {
+		lo, hi = append(lo, 0), append(hi, 1)
+	}
+	A, err := at.CSC()
+	if err != nil {
+		return nil, err
+	}
+	P, err := qp.NewTriplets(n, n).CSC()
+	if err != nil {
+		return nil, err
+	}
+	q := make([]float64, n)
+	fscale := 1.0
+	for _, e := range evals {
+		fscale = math.Max(fscale, math.Abs(e.Objective))
+	}
+	for c, e := range evals {
+		q[c] = e.Objective / fscale
+	}
+	set := qp.DefaultSettings()
+	set.EpsAbs, set.EpsRel, set.MaxIter = 1e-11, 1e-11, 100000
+	res, err := qp.Solve(ctx, &qp.Problem{P: P, Q: q, A: A, L: lo, U: hi}, set)
+	if err != nil {
+		return nil, fmt.Errorf("%w: blend: %v", ErrModel, err)
+	}
+	if res.Status != qp.StatusOptimal {
+		return nil, nil // no combination holds the rows (yet)
+	}
+	b := &Best{Weights: map[int]float64{}, Activity: map[Key]float64{}}
+	total := 0.0
+	for c, w := range res.X {
+		if w > 1e-12 {
+			b.Weights[evals[c].Round] = w
+			total += w
+		}
+	}
+	for r, w := range b.Weights {
+		b.Weights[r] = w / total
+	}
+	for _, e := range evals {
+		w := b.Weights[e.Round]
+		if w == 0 {
+			continue
+		}
+		b.Objective += w * e.Objective
+		for _, k := range keys {
+			b.Activity[k] += w * e.Activity[k]
+		}
+	}
+	return b, nil
 }

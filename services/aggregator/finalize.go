@@ -325,8 +325,11 @@ func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers bool
 // applyPlan puts the plan's decision variable into a part's rows when the
 // plan was found in a later round than the part's first solve.
 func (s *Service) applyPlan(ctx context.Context, j *jobs.Job, f *jobs.FanIn, p *work.Part) error {
-	x, solver, err := s.planX(ctx, j, f, p.Index)
-	if err != nil || x == nil || p.Rows == nil {
+	if p.Rows == nil {
+		return nil
+	}
+	x, solver, err := s.planX(ctx, j, f, p)
+	if err != nil || x == nil {
 		return err
 	}
 	col := p.Rows.Col(j.Spec.Optimize.Variable.Name)

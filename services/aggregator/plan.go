@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -125,19 +126,22 @@ func planReport(o *spec.Optimize, p *jobs.Plan) *jobs.PlanReport {
 	if math.IsInf(r.Gap, 0) {
 		r.Gap = 0 // no plan holds the rows: the reason says why
 	}
-	at := st.Center
-	var sum plan.Sum
-	var lambda map[plan.Key]float64
+	var activity, lambda map[plan.Key]float64
 	switch {
 	case st.Best != nil:
-		sum, lambda, r.Objective = st.Best.Sum, st.Best.Lambda, sign*st.Best.Objective
-	case at != nil:
-		sum, lambda, r.Objective = at.Sum, at.Lambda, sign*at.Sum.Objective
+		activity, lambda, r.Objective = st.Best.Activity, st.Best.Lambda, sign*st.Best.Objective
+	case st.Center != nil:
+		activity, lambda, r.Objective = st.Center.Sum.Activity, st.Center.Lambda, sign*st.Center.Sum.Objective
 	}
-	for _, k := range sum.Keys() {
+	keys := make([]plan.Key, 0, len(activity))
+	for k := range activity {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		i, _ := plan.Constraint(k)
 		c := o.Constraints[i]
-		row := jobs.PlanRow{Constraint: c.Name, Group: plan.Group(k), Value: sum.Activity[k], Min: c.Min, Max: c.Max,
+		row := jobs.PlanRow{Constraint: c.Name, Group: plan.Group(k), Value: activity[k], Min: c.Min, Max: c.Max,
 			Price: -sign * lambda[k]}
 		if c.Equal != nil {
 			row.Min, row.Max = c.Equal, c.Equal
@@ -150,27 +154,73 @@ func planReport(o *spec.Optimize, p *jobs.Plan) *jobs.PlanReport {
 	return r
 }
 
-// planX reads the decision variable of a participant part from the round
-// of the plan, when it is not the first solve; nil when the part's own
-// rows already hold it.
-func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, idx int) ([]string, *work.Solver, error) {
+// planX blends the decision variable of a participant part from the
+// rounds of the plan (x = Σ w_k x_k); nil when the part's own rows, from
+// its first solve, already hold it.
+func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, base *work.Part) ([]string, *work.Solver, error) {
 	p := f.Plan
-	if p == nil || p.State.Best == nil || p.State.Best.Round == 0 || !p.Participants.Has(idx) {
+	if p == nil || p.State.Best == nil || !p.Participants.Has(base.Index) {
 		return nil, nil, nil
 	}
-	round := p.State.Best.Round
-	id := strconv.Itoa(idx) + ".r" + strconv.Itoa(round)
-	msg, err := s.deps.Streams.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(j.Tenant, j.ID, id))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read round %d of part %d: %w", round, idx, err)
+	w := p.State.Best.Weights
+	if len(w) == 1 && w[0] == 1 {
+		return nil, nil, nil
 	}
-	part, err := s.deps.Parts.Decode(ctx, msg)
-	if err != nil {
-		return nil, nil, err
+	col := base.Rows.Col(j.Spec.Optimize.Variable.Name)
+	if col < 0 {
+		return nil, nil, fmt.Errorf("part %d has no column %s", base.Index, j.Spec.Optimize.Variable.Name)
 	}
-	x := make([]string, len(part.Rows.Rows))
-	for i, r := range part.Rows.Rows {
-		x[i] = r[0]
+	x := make([]float64, len(base.Rows.Rows))
+	var solver *work.Solver
+	for _, round := range p.State.Best.Rounds() {
+		vals := make([]string, len(x))
+		var rs *work.Solver
+		if round == 0 {
+			for i, r := range base.Rows.Rows {
+				vals[i] = r[col]
+			}
+			rs = base.Solver
+		} else {
+			id := strconv.Itoa(base.Index) + ".r" + strconv.Itoa(round)
+			msg, err := s.deps.Streams.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(j.Tenant, j.ID, id))
+			if err != nil {
+				return nil, nil, fmt.Errorf("read round %d of part %d: %w", round, base.Index, err)
+			}
+			part, err := s.deps.Parts.Decode(ctx, msg)
+			if err != nil {
+				return nil, nil, err
+			}
+			if part.Rows == nil || len(part.Rows.Rows) != len(x) {
+				return nil, nil, fmt.Errorf("round %d of part %d: %d values for %d rows", round, base.Index, part.RowCount, len(x))
+			}
+			for i, r := range part.Rows.Rows {
+				vals[i] = r[0]
+			}
+			rs = part.Solver
+		}
+		if solver == nil {
+			solver = rs // of the round of the largest weight
+		}
+		for i, v := range vals {
+			xv, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return nil, nil, fmt.Errorf("round %d of part %d: value %q", round, base.Index, v)
+			}
+			x[i] += w[round] * xv
+		}
 	}
-	return x, part.Solver, nil
+	out := make([]string, len(x))
+	for i, v := range x {
+		out[i] = formatX(v)
+	}
+	return out, solver, nil
+}
+
+// formatX writes a decision, rounding away blending noise below 1e-9.
+func formatX(v float64) string {
+	v = math.Round(v*1e9) / 1e9
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
