@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/partita/partita/internal/client"
+	"github.com/partita/partita/internal/compose"
 	"github.com/partita/partita/internal/devproc"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/services/scorer"
@@ -35,7 +36,7 @@ type Dev struct {
 
 // StartDev starts Partita in process in dir with extra flags.
 func StartDev(ctx context.Context, dir string, args []string, scorerOpts ...scorer.Option) (*Dev, error) {
-	proc, err := devproc.Start(ctx, dir, append([]string{"--log.level", "error"}, args...), zerolog.New(os.Stderr).Level(zerolog.ErrorLevel), scorerOpts...)
+	proc, err := devproc.Start(ctx, dir, append([]string{"--log.level", "error"}, args...), zerolog.New(os.Stderr).Level(zerolog.ErrorLevel), compose.Options{Scorer: scorerOpts})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"net/http"
@@ -9,9 +10,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/partita/partita/internal/fleetplan"
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/services/optimizer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -251,4 +257,59 @@ func joinLines(lines []string) string {
 		s += l + "\n"
 	}
 	return s
+}
+
+// crashOnce fails the first delivery of every message after the handler
+// did its work and published: what a worker killed before its ack does.
+type crashOnce struct {
+	mu      sync.Mutex
+	seen    map[string]bool
+	crashes atomic.Int64
+	rounds  atomic.Int64
+}
+
+func (c *crashOnce) Middleware(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err != nil {
+			return out, err
+		}
+		c.mu.Lock()
+		first := !c.seen[msg.UUID]
+		c.seen[msg.UUID] = true
+		c.mu.Unlock()
+		if first {
+			c.crashes.Add(1)
+			if msg.Metadata.Get(contracts.HeaderRound) != "" {
+				c.rounds.Add(1)
+			}
+			return nil, fmt.Errorf("injected crash after the work of %s", msg.UUID)
+		}
+		return out, nil
+	}
+}
+
+// Every solve of every round is redelivered once after its result was
+// sent: each is counted once per round, and the plan is the same.
+func TestPlanRoundsSurviveRedelivery(t *testing.T) {
+	crash := &crashOnce{seen: map[string]bool{}}
+	h := start(t, harnessOptions{optimizer: []optimizer.Option{optimizer.WithMiddleware(crash.Middleware)}})
+	specDoc, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/spec.yaml"))
+	require.NoError(t, err)
+	r := h.submit(string(specDoc), fleetCSV(t, 600, 4), map[string]string{"Prefer": "wait=60"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, "succeeded", r.json(t)["status"], "%s", r.Body)
+	as := fleetAssets(t, h.result(jobID(t, r)))
+	require.Len(t, as, 600, "every row once")
+	spend := 0.0
+	for _, a := range as {
+		spend += a.Cost * a.X
+	}
+	require.LessOrEqual(t, spend, 250000*(1+1e-6))
+	central, _, err := fleetplan.Central(context.Background(), as, 250000, 400)
+	require.NoError(t, err)
+	plan := fleetplan.Objective(as, func(i int) float64 { return as[i].X })
+	require.InDelta(t, central, plan, 1e-4*math.Abs(central))
+	require.Positive(t, crash.rounds.Load(), "re-solves of later rounds were redelivered too")
+	t.Logf("%d redeliveries (%d of re-solves), %v rounds", crash.crashes.Load(), crash.rounds.Load(), r.json(t)["plan"].(map[string]any)["rounds"])
 }

@@ -72,7 +72,8 @@ type composition struct {
 
 // Options change how services are composed (tests and benchmarks).
 type Options struct {
-	Scorer []scorer.Option // e.g. other runtimes, fault injection
+	Scorer    []scorer.Option    // e.g. other runtimes, fault injection
+	Optimizer []optimizer.Option // e.g. fault injection
 }
 
 func modules() map[string]module {
@@ -132,7 +133,7 @@ func initOptimizer(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Optimizer, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
 		return optimizer.New(c.cfg.Optimizer, optimizer.Deps{Consumers: a.consumers, Tenants: a.tenants, Scored: a.streams, Parts: a.parts,
-			Pub: a.pub, Tracker: a.tracker, Log: a.log}), nil
+			Pub: a.pub, Tracker: a.tracker, Log: a.log}, c.opts.Optimizer...), nil
 	})
 }
 

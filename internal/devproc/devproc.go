@@ -12,7 +12,6 @@ import (
 
 	"github.com/partita/partita/internal/compose"
 	"github.com/partita/partita/libs/config"
-	"github.com/partita/partita/services/scorer"
 )
 
 // Process is a running in-process Partita.
@@ -25,13 +24,13 @@ type Process struct {
 // Start runs every service with its data in dir, the API on a free
 // loopback port, and extra flags in args; it returns once the process is
 // ready. The process ignores ctx's cancellation: call Stop.
-func Start(ctx context.Context, dir string, args []string, log zerolog.Logger, scorerOpts ...scorer.Option) (*Process, error) {
+func Start(ctx context.Context, dir string, args []string, log zerolog.Logger, opts compose.Options) (*Process, error) {
 	cfg := &compose.Config{}
 	all := append([]string{"--data-dir", dir, "--http", "127.0.0.1:0"}, args...)
 	if _, err := config.Load(cfg, "partita", all, func(string) string { return "" }); err != nil {
 		return nil, err
 	}
-	proc, err := compose.Build(cfg, []string{compose.All}, log, compose.Options{Scorer: scorerOpts})
+	proc, err := compose.Build(cfg, []string{compose.All}, log, opts)
 	if err != nil {
 		return nil, err
 	}

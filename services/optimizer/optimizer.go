@@ -69,17 +69,30 @@ type Deps struct {
 
 // Service is the optimize stage.
 type Service struct {
-	cfg    Config
-	deps   Deps
-	router *message.Router
+	cfg        Config
+	deps       Deps
+	router     *message.Router
+	middleware []message.HandlerMiddleware
 
 	mu       sync.Mutex
 	programs map[string]*Program // by job key; compiled once per job
 }
 
+// Option changes how the optimizer is composed.
+type Option func(*Service)
+
+// WithMiddleware wraps the optimize handler (fault injection in tests).
+func WithMiddleware(mw ...message.HandlerMiddleware) Option {
+	return func(s *Service) { s.middleware = append(s.middleware, mw...) }
+}
+
 // New returns the optimizer; it does nothing until Start.
-func New(cfg Config, deps Deps) *Service {
-	return &Service{cfg: cfg, deps: deps, programs: map[string]*Program{}}
+func New(cfg Config, deps Deps, opts ...Option) *Service {
+	s := &Service{cfg: cfg, deps: deps, programs: map[string]*Program{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Name implements lifecycle.Service.
@@ -93,7 +106,7 @@ func (s *Service) Start(context.Context) error {
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
 	h := &stage.Handler{Stage: contracts.Optimize, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Log: log, Work: s.optimize}
 	var err error
-	s.router, err = s.deps.Consumers.Router("optimize", opts, h.Handle)
+	s.router, err = s.deps.Consumers.Router("optimize", opts, h.Handle, s.middleware...)
 	return err
 }
 
