@@ -35,18 +35,17 @@ type FanIn struct {
 	Plan *Plan `json:"plan,omitempty"`
 }
 
-// Plan is a job's coordination across parts (libs/plan): which parts share
-// coupling rows, the reports of the current round, and the coordinator's
-// state. Round 0 is every part's first solve; each later round re-solves
-// the participants at new prices.
+// Plan is the count of a job's coordination across parts (libs/plan):
+// which parts share coupling rows and which re-solved in the current
+// round. The coordinator's state is its own record (PlanRecord), written
+// once per round, so this record stays small.
 type Plan struct {
-	Participants     Bitmap     `json:"participants"`
-	ParticipantCount int        `json:"participant_count"`
-	Done             Bitmap     `json:"done"` // reports of the current round
-	DoneCount        int        `json:"done_count"`
-	Sum              plan.Sum   `json:"sum"`
-	State            plan.State `json:"state"`
-	RoundStarted     time.Time  `json:"round_started"`
+	Participants     Bitmap    `json:"participants"`
+	ParticipantCount int       `json:"participant_count"`
+	Round            int       `json:"round"` // the round running (0: every part's first solve)
+	Done             Bitmap    `json:"done"`  // participants that reported in Round
+	DoneCount        int       `json:"done_count"`
+	RoundStarted     time.Time `json:"round_started"`
 	// Outcome is set once the coordinator decided (optimal, feasible,
 	// infeasible, round_limit); Reason says why for the last two.
 	Outcome plan.Outcome `json:"outcome,omitempty"`
@@ -65,7 +64,9 @@ type Mark struct {
 	Model string             // "name@version", "" when unscored
 	Error *PartError         // nil for a part that succeeded
 	Busy  map[string]float64 // seconds each stage worked on the part
-	// Report is the part's report to the plan's coordinator (round Round).
+	// Report is the part's report to the plan's coordinator: in a first
+	// solve it makes the part a participant (the report itself stays in
+	// the part's message, where the coordinator reads it).
 	Report *plan.Report
 	// Resolve marks a re-solve of a coordination round (Round ≥ 1): it
 	// counts only in its round, not as the part's arrival.
@@ -98,7 +99,6 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 				f.Plan.ParticipantCount++
 				f.Plan.Done.Set(m.Part)
 				f.Plan.DoneCount++
-				f.Plan.Sum.Add(*m.Report)
 			}
 		}
 		n++
@@ -138,18 +138,12 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 // countRound counts a re-solve in the current round, once.
 func (f *FanIn) countRound(m Mark) bool {
 	p := f.Plan
-	if p == nil || p.Outcome != "" || m.Round != p.State.Round || !p.Participants.Has(m.Part) || !p.Done.Set(m.Part) {
+	if p == nil || p.Outcome != "" || m.Round != p.Round || !p.Participants.Has(m.Part) || !p.Done.Set(m.Part) {
 		return false
 	}
 	p.DoneCount++
-	if m.Error != nil {
-		if p.Failed == nil {
-			p.Failed = m.Error
-		}
-		return true
-	}
-	if m.Report != nil {
-		p.Sum.Add(*m.Report)
+	if m.Error != nil && p.Failed == nil {
+		p.Failed = m.Error
 	}
 	return true
 }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 //	                      so are the re-solves of each coordination round
 //	NextRound aggregator  the plan's coordinator starts the next round
 //	Decide    aggregator  the plan's coordinator ends the coordination
+//	SavePlanRecord        the coordinator's own state, once per round
 //	Close     aggregator  the count takes no more parts (finalization)
 //	Cancel    gateway     the job is canceled and its count closed, before answering
 //	End       aggregator  the final status, result, usage and report are recorded
@@ -121,40 +123,73 @@ func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, tota
 
 // resolvedRound reports whether every participant re-solved in a round ≥ 1.
 func (f *FanIn) resolvedRound() bool {
-	return f.Coupled() && f.Plan.Outcome == "" && f.Plan.State.Round > 0 && f.Plan.RoundComplete()
+	return f.Coupled() && f.Plan.Outcome == "" && f.Plan.Round > 0 && f.Plan.RoundComplete()
 }
 
-// NextRound starts coordination round st.Round (the coordinator's state
-// after round from), unless another coordinator did: it reports whether
-// this call moved the plan on.
-func (s *Store) NextRound(ctx context.Context, tenant, id string, from int, st plan.State) (bool, error) {
+// PlanRecord is the coordinator's state of a job's plan, kept beside the
+// fan-in record and written once per round by the coordinator.
+type PlanRecord struct {
+	// Folded is how many rounds the State has taken in (round r folded:
+	// r+1), so that a coordination repeated after a crash does not fold a
+	// round twice.
+	Folded  int          `json:"folded"`
+	State   plan.State   `json:"state"`
+	Outcome plan.Outcome `json:"outcome,omitempty"` // once decided
+	Reason  string       `json:"reason,omitempty"`
+}
+
+// PlanRecord returns a job's coordinator state (empty before the first round ended).
+func (s *Store) PlanRecord(ctx context.Context, tenant, id string) (*PlanRecord, error) {
+	r, _, err := kv.Get[PlanRecord](ctx, s.plans, Key(tenant, id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return &PlanRecord{}, nil
+	}
+	return r, err
+}
+
+// SavePlanRecord stores the coordinator's state. The coordinator is
+// deterministic, so two coordinators of the same round write the same.
+func (s *Store) SavePlanRecord(ctx context.Context, tenant, id string, r *PlanRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode the plan of job %s: %w", id, err)
+	}
+	if _, err := s.plans.Put(ctx, Key(tenant, id), b); err != nil {
+		return fmt.Errorf("save the plan of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// NextRound starts coordination round from+1 unless another coordinator
+// did; it reports whether this call moved the count on.
+func (s *Store) NextRound(ctx context.Context, tenant, id string, from int) (bool, error) {
 	moved := false
 	now := time.Now().UTC()
 	_, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
 		p := f.Plan
-		moved = p != nil && p.Outcome == "" && p.State.Round == from && !f.Closed
+		moved = p != nil && p.Outcome == "" && p.Round == from && !f.Closed
 		if !moved {
 			return kv.ErrUnchanged
 		}
-		p.State, p.Done, p.DoneCount, p.Sum, p.RoundStarted = st, nil, 0, plan.Sum{}, now
+		p.Round, p.Done, p.DoneCount, p.RoundStarted = from+1, nil, 0, now
 		f.LastProgress = now
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("start round %d of job %s: %w", st.Round, id, err)
+		return false, fmt.Errorf("start round %d of job %s: %w", from+1, id, err)
 	}
 	return moved, nil
 }
 
-// Decide ends the coordination of a job's plan after round from with an
-// outcome (the state's Best is the plan), unless it was decided already.
-func (s *Store) Decide(ctx context.Context, tenant, id string, from int, st plan.State, outcome plan.Outcome, reason string) (*FanIn, error) {
+// Decide ends the coordination of a job's plan in round with an outcome,
+// unless it was decided already.
+func (s *Store) Decide(ctx context.Context, tenant, id string, round int, outcome plan.Outcome, reason string) (*FanIn, error) {
 	f, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
 		p := f.Plan
-		if p == nil || p.Outcome != "" || p.State.Round != from {
+		if p == nil || p.Outcome != "" || p.Round != round {
 			return kv.ErrUnchanged
 		}
-		p.State, p.Outcome, p.Reason = st, outcome, reason
+		p.Outcome, p.Reason = outcome, reason
 		return nil
 	})
 	if err != nil {
@@ -251,10 +286,13 @@ func resultBytes(r *Result) int64 {
 	return r.Bytes
 }
 
-// Forget drops the count of an ended job.
+// Forget drops the count and the plan of an ended job.
 func (s *Store) Forget(ctx context.Context, tenant, id string) error {
 	if err := s.fanin.Purge(ctx, Key(tenant, id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("forget the count of job %s: %w", id, err)
+	}
+	if err := s.plans.Purge(ctx, Key(tenant, id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("forget the plan of job %s: %w", id, err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 const (
 	JobsBucket  = "partita_jobs"
 	FanInBucket = "partita_fanin"
+	PlansBucket = "partita_plans" // the coordinator's state of job-wide plans
 )
 
 // ErrNotFound is returned for a job that does not exist (for that tenant).
@@ -29,6 +30,7 @@ var ErrNotFound = errors.New("jobs: job not found")
 type Store struct {
 	jobs  jetstream.KeyValue
 	fanin jetstream.KeyValue
+	plans jetstream.KeyValue
 }
 
 // Open creates or binds the buckets.
@@ -41,7 +43,11 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Store, er
 	if err != nil {
 		return nil, err
 	}
-	return &Store{jobs: jobs, fanin: fanin}, nil
+	plans, err := kv.Open(ctx, js, kv.Bucket{Name: PlansBucket}, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{jobs: jobs, fanin: fanin, plans: plans}, nil
 }
 
 // Get returns a job of a tenant.

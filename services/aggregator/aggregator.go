@@ -55,8 +55,10 @@ type Jobs interface {
 	Close(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
 	End(ctx context.Context, tenant, id string, e jobs.Ending) (*jobs.Job, bool, error)
 	Forget(ctx context.Context, tenant, id string) error
-	NextRound(ctx context.Context, tenant, id string, from int, st plan.State) (bool, error)
-	Decide(ctx context.Context, tenant, id string, from int, st plan.State, outcome plan.Outcome, reason string) (*jobs.FanIn, error)
+	PlanRecord(ctx context.Context, tenant, id string) (*jobs.PlanRecord, error)
+	SavePlanRecord(ctx context.Context, tenant, id string, r *jobs.PlanRecord) error
+	NextRound(ctx context.Context, tenant, id string, from int) (bool, error)
+	Decide(ctx context.Context, tenant, id string, round int, outcome plan.Outcome, reason string) (*jobs.FanIn, error)
 }
 
 // Tracker knows the jobs' fixed parts and whether they ended (libs/jobs.Tracker).

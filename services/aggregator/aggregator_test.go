@@ -320,11 +320,17 @@ func (f *fakeJobs) End(context.Context, string, string, jobs.Ending) (*jobs.Job,
 	return nil, false, errors.New("not used by these tests")
 }
 
-func (f *fakeJobs) NextRound(context.Context, string, string, int, plan.State) (bool, error) {
+func (f *fakeJobs) NextRound(context.Context, string, string, int) (bool, error) {
 	return false, errors.New("not used by these tests")
 }
-func (f *fakeJobs) Decide(context.Context, string, string, int, plan.State, plan.Outcome, string) (*jobs.FanIn, error) {
+func (f *fakeJobs) Decide(context.Context, string, string, int, plan.Outcome, string) (*jobs.FanIn, error) {
 	return nil, errors.New("not used by these tests")
+}
+func (f *fakeJobs) PlanRecord(context.Context, string, string) (*jobs.PlanRecord, error) {
+	return nil, errors.New("not used by these tests")
+}
+func (f *fakeJobs) SavePlanRecord(context.Context, string, string, *jobs.PlanRecord) error {
+	return errors.New("not used by these tests")
 }
 func (f *fakeJobs) Forget(context.Context, string, string) error {
 	return errors.New("not used by these tests")

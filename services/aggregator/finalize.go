@@ -70,13 +70,19 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		return err
 	}
 	status, jobErr := decide(j, f, why)
-	res, err := s.assemble(ctx, j, f)
+	var rec *jobs.PlanRecord // the coordinator's state, for a job-wide plan
+	if f.Coupled() && j.Spec.Optimize != nil {
+		if rec, err = s.deps.Jobs.PlanRecord(ctx, tenant, id); err != nil {
+			return err
+		}
+	}
+	res, err := s.assemble(ctx, j, f, rec)
 	if err != nil {
 		return fmt.Errorf("assemble result: %w", err)
 	}
 	var pr *jobs.PlanReport
-	if f.Coupled() && j.Spec.Optimize != nil {
-		pr = planReport(j.Spec.Optimize, f.Plan)
+	if rec != nil {
+		pr = planReport(j.Spec.Optimize, f.Plan, rec)
 	}
 	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res, Plan: pr})
 	if err != nil {
@@ -113,7 +119,7 @@ func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) 
 		case p.Outcome == plan.Infeasible:
 			return jobs.Failed, &jobs.Error{Code: "infeasible", Message: "the job-wide constraints cannot all hold: " + describeRow(j, p.Reason)}
 		case p.Outcome == plan.RoundLimit:
-			return jobs.Failed, &jobs.Error{Code: "plan_not_converged", Message: fmt.Sprintf("no plan holding every job-wide constraint within %d rounds: %s", p.State.Round+1, describeRow(j, p.Reason))}
+			return jobs.Failed, &jobs.Error{Code: "plan_not_converged", Message: fmt.Sprintf("no plan holding every job-wide constraint within %d rounds: %s", p.Round+1, describeRow(j, p.Reason))}
 		}
 	}
 	if f.FailedPercent() > j.Spec.Failures.TolerantPercent {
@@ -126,7 +132,7 @@ func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) 
 // part order (streamed part by part, so memory does not grow with the
 // result) or, with aggregate.sort, sorted in memory; the summary is folded
 // in as rows go by.
-func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jobs.Result, error) {
+func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jobs.PlanRecord) (*jobs.Result, error) {
 	columns := resultColumns(j)
 	meta := &results.Meta{Columns: columns, TextColumns: j.Input.TextColumns, Parts: []results.Part{}}
 	sum := newSummarizer(columns, j.Spec.Aggregate.Summary)
@@ -147,7 +153,7 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 				if err != nil {
 					return err
 				}
-				if err := s.applyPlan(ctx, j, f, p); err != nil {
+				if err := s.applyPlan(ctx, j, f, rec, p); err != nil {
 					return err
 				}
 				meta.Parts = append(meta.Parts, report(p))
@@ -174,7 +180,7 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (*jo
 		slices.Sort(ids)
 		var rows [][]string
 		for _, id := range ids {
-			if err := s.applyPlan(ctx, j, f, parts[id]); err != nil {
+			if err := s.applyPlan(ctx, j, f, rec, parts[id]); err != nil {
 				return nil, err
 			}
 			meta.Parts = append(meta.Parts, report(parts[id]))
@@ -324,11 +330,11 @@ func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers bool
 
 // applyPlan puts the plan's decision variable into a part's rows when the
 // plan was found in a later round than the part's first solve.
-func (s *Service) applyPlan(ctx context.Context, j *jobs.Job, f *jobs.FanIn, p *work.Part) error {
+func (s *Service) applyPlan(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jobs.PlanRecord, p *work.Part) error {
 	if p.Rows == nil {
 		return nil
 	}
-	x, solver, err := s.planX(ctx, j, f, p)
+	x, solver, err := s.planX(ctx, j, f, rec, p)
 	if err != nil || x == nil {
 		return err
 	}

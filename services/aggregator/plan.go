@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -24,33 +25,101 @@ const roundRepairAfter = 10 * time.Second
 
 // coordinate runs the plan's coordinator on a completed round: it starts
 // the next round, or decides the plan (then the job is finalized). It
-// reports whether the plan is decided.
+// reports whether the plan is decided. Every step is repeatable: the
+// coordinator's record says which rounds it folded in, so a coordination
+// interrupted anywhere is finished by the next one, with the same result.
 func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (bool, error) {
 	p := f.Plan
 	if p.Outcome != "" || p.Failed != nil {
 		return true, nil
 	}
-	if p.State.Round == 0 && !f.Complete() || p.State.Round > 0 && !p.RoundComplete() {
+	if p.Round == 0 && !f.Complete() || p.Round > 0 && !p.RoundComplete() {
 		return false, nil // the round is still running
 	}
-	from := p.State.Round
-	st, dec, err := plan.Step(ctx, p.State, p.Sum, bounds(j.Spec.Optimize), plan.DefaultLimits())
+	rec, err := s.deps.Jobs.PlanRecord(ctx, j.Tenant, j.ID)
 	if err != nil {
-		return false, fmt.Errorf("coordinate round %d: %w", from, err)
-	}
-	if dec.Outcome != plan.Continue {
-		if _, err := s.deps.Jobs.Decide(ctx, j.Tenant, j.ID, from, st, dec.Outcome, dec.Reason); err != nil {
-			return false, err
-		}
-		s.log.Info().Str("tenant", j.Tenant).Str("job", j.ID).Str("outcome", string(dec.Outcome)).Int("rounds", st.Round+1).
-			Float64("gap", st.Gap()).Msg("plan decided")
-		return true, nil
-	}
-	if _, err := s.deps.Jobs.NextRound(ctx, j.Tenant, j.ID, from, st); err != nil {
 		return false, err
 	}
-	s.log.Debug().Str("tenant", j.Tenant).Str("job", j.ID).Int("round", st.Round).Int("parts", p.ParticipantCount).Msg("plan round")
-	return false, s.sendRound(ctx, j, p.Participants, nil, st.Round, dec.Prices)
+	if rec.Folded <= p.Round {
+		sum, err := s.roundSum(ctx, j, p)
+		if err != nil {
+			return false, err
+		}
+		st, dec, err := plan.Step(ctx, rec.State, sum, bounds(j.Spec.Optimize), plan.DefaultLimits())
+		if err != nil {
+			return false, fmt.Errorf("coordinate round %d: %w", p.Round, err)
+		}
+		rec = &jobs.PlanRecord{Folded: p.Round + 1, State: st}
+		if dec.Outcome != plan.Continue {
+			rec.Outcome, rec.Reason = dec.Outcome, dec.Reason
+		}
+		if err := s.deps.Jobs.SavePlanRecord(ctx, j.Tenant, j.ID, rec); err != nil {
+			return false, err
+		}
+	}
+	if rec.Outcome != "" {
+		if _, err := s.deps.Jobs.Decide(ctx, j.Tenant, j.ID, p.Round, rec.Outcome, rec.Reason); err != nil {
+			return false, err
+		}
+		s.log.Info().Str("tenant", j.Tenant).Str("job", j.ID).Str("outcome", string(rec.Outcome)).Int("rounds", p.Round+1).
+			Float64("gap", rec.State.Gap()).Msg("plan decided")
+		return true, nil
+	}
+	if _, err := s.deps.Jobs.NextRound(ctx, j.Tenant, j.ID, p.Round); err != nil {
+		return false, err
+	}
+	s.log.Debug().Str("tenant", j.Tenant).Str("job", j.ID).Int("round", p.Round+1).Int("parts", p.ParticipantCount).Msg("plan round")
+	return false, s.sendRound(ctx, j, p.Participants, nil, p.Round+1, rec.State.Trial)
+}
+
+// roundSum adds up the participants' reports of a round, read from their
+// messages in the aggregate stream (headers only: rows are not fetched).
+func (s *Service) roundSum(ctx context.Context, j *jobs.Job, p *jobs.Plan) (plan.Sum, error) {
+	type got struct {
+		rep *plan.Report
+		err error
+	}
+	var idx []int
+	for i := range len(p.Participants) * 8 {
+		if p.Participants.Has(i) {
+			idx = append(idx, i)
+		}
+	}
+	results := make([]got, len(idx))
+	sem := make(chan struct{}, fetchWindow)
+	var wg sync.WaitGroup
+	for n, i := range idx {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			id := strconv.Itoa(i)
+			if p.Round > 0 {
+				id += ".r" + strconv.Itoa(p.Round)
+			}
+			msg, err := s.deps.Streams.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(j.Tenant, j.ID, id))
+			if err != nil {
+				results[n] = got{err: fmt.Errorf("read the report of part %d in round %d: %w", i, p.Round, err)}
+				return
+			}
+			part, err := work.DecodeMeta(msg)
+			if err == nil && part.Report == nil {
+				err = fmt.Errorf("part %d has no report in round %d", i, p.Round)
+			}
+			results[n] = got{rep: part.Report, err: err}
+			if err != nil {
+				results[n].rep = nil
+			}
+		})
+	}
+	wg.Wait()
+	var sum plan.Sum
+	for _, r := range results {
+		if r.err != nil {
+			return plan.Sum{}, r.err
+		}
+		sum.Add(*r.rep)
+	}
+	return sum, nil
 }
 
 // sendRound sends the re-solves of a round to the optimizer for every
@@ -85,10 +154,14 @@ func (s *Service) sendRound(ctx context.Context, j *jobs.Job, participants, done
 // repairRound re-sends the missing re-solves of a round that stalled.
 func (s *Service) repairRound(ctx context.Context, j *jobs.Job, f *jobs.FanIn) {
 	p := f.Plan
-	if p.State.Round == 0 || p.Outcome != "" || p.RoundComplete() || time.Since(f.LastProgress) < roundRepairAfter {
+	if p.Round == 0 || p.Outcome != "" || p.RoundComplete() || time.Since(f.LastProgress) < roundRepairAfter {
 		return
 	}
-	if err := s.sendRound(ctx, j, p.Participants, p.Done, p.State.Round, p.State.Trial); err != nil {
+	rec, err := s.deps.Jobs.PlanRecord(ctx, j.Tenant, j.ID)
+	if err == nil && rec.State.Round == p.Round {
+		err = s.sendRound(ctx, j, p.Participants, p.Done, p.Round, rec.State.Trial)
+	}
+	if err != nil {
 		s.log.Warn().Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("repair plan round")
 	}
 }
@@ -116,13 +189,13 @@ func bounds(o *spec.Optimize) plan.Bounds {
 }
 
 // planReport is the job's report of its plan, in the spec's sense.
-func planReport(o *spec.Optimize, p *jobs.Plan) *jobs.PlanReport {
+func planReport(o *spec.Optimize, p *jobs.Plan, rec *jobs.PlanRecord) *jobs.PlanReport {
 	sign := 1.0 // the QP minimises sign·objective
 	if o.Sense == "maximize" {
 		sign = -1
 	}
-	st := p.State
-	r := &jobs.PlanReport{Status: string(p.Outcome), Rounds: st.Round + 1, Reason: p.Reason, Bound: sign * st.BestDual, Gap: st.Gap()}
+	st := rec.State
+	r := &jobs.PlanReport{Status: string(p.Outcome), Rounds: p.Round + 1, Reason: p.Reason, Bound: sign * st.BestDual, Gap: st.Gap()}
 	if math.IsInf(r.Gap, 0) {
 		r.Gap = 0 // no plan holds the rows: the reason says why
 	}
@@ -157,12 +230,12 @@ func planReport(o *spec.Optimize, p *jobs.Plan) *jobs.PlanReport {
 // planX blends the decision variable of a participant part from the
 // rounds of the plan (x = Σ w_k x_k); nil when the part's own rows, from
 // its first solve, already hold it.
-func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, base *work.Part) ([]string, *work.Solver, error) {
+func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jobs.PlanRecord, base *work.Part) ([]string, *work.Solver, error) {
 	p := f.Plan
-	if p == nil || p.State.Best == nil || !p.Participants.Has(base.Index) {
+	if p == nil || rec == nil || rec.State.Best == nil || !p.Participants.Has(base.Index) {
 		return nil, nil, nil
 	}
-	w := p.State.Best.Weights
+	w := rec.State.Best.Weights
 	if len(w) == 1 && w[0] == 1 {
 		return nil, nil, nil
 	}
@@ -172,7 +245,7 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, base *w
 	}
 	x := make([]float64, len(base.Rows.Rows))
 	var solver *work.Solver
-	for _, round := range p.State.Best.Rounds() {
+	for _, round := range rec.State.Best.Rounds() {
 		vals := make([]string, len(x))
 		var rs *work.Solver
 		if round == 0 {

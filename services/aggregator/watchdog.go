@@ -66,7 +66,7 @@ func (s *Service) check(ctx context.Context, tenant, id string) trigger {
 		switch {
 		case !f.Coupled() || p.Outcome != "" || p.Failed != nil:
 			return triggerComplete
-		case p.State.Round == 0 || p.RoundComplete():
+		case p.Round == 0 || p.RoundComplete():
 			return triggerRound // a round ended and its coordination did not run (crash)
 		}
 		s.repairRound(ctx, j, f)

@@ -87,7 +87,7 @@ func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]job
 	}
 	var pv *PlanView
 	if f.Coupled() {
-		pv = &PlanView{Round: f.Plan.State.Round, PartsDone: f.Plan.DoneCount, Parts: f.Plan.ParticipantCount}
+		pv = &PlanView{Round: f.Plan.Round, PartsDone: f.Plan.DoneCount, Parts: f.Plan.ParticipantCount}
 	}
 	pending := map[string]int{}
 	for _, st := range []contracts.Stage{contracts.Score, contracts.Optimize} {
