@@ -31,11 +31,12 @@ type State struct {
 	Pred   float64         `json:"pred"`            // the dual increase the model predicted for Trial
 	Center *Point          `json:"center,omitempty"`
 	Mu     float64         `json:"mu"` // regularisation of the Newton model
-	// Secant is the model's curvature of −g, learnt from the rounds by a
-	// damped BFGS update: the parts' exact curvature is only local, and
-	// near-linear objectives have little of it between the rows' kinks.
-	Secant *Matrix       `json:"secant,omitempty"`
-	Ranges map[Key]Range `json:"ranges,omitempty"`
+	Ranges map[Key]Range   `json:"ranges,omitempty"`
+	// Secant learns, by a damped BFGS update over the rounds, the
+	// curvature the parts' exact curvature misses: between the kinks of
+	// nearly linear rows the exact curvature is local and small, and the
+	// dual's average curvature over a step is what the next step needs.
+	Secant *Matrix `json:"secant,omitempty"`
 	// Evals are the rounds' coupling activities and objectives, the
 	// candidates of the plan.
 	Evals []Eval `json:"evals,omitempty"`
@@ -130,8 +131,8 @@ var ErrModel = errors.New("plan: the coordination model could not be solved")
 func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (State, Decision, error) {
 	dual := sum.Lagrangian - support(st.Trial, bounds)
 	info := RoundInfo{Round: st.Round, Dual: dual}
-	if st.Center != nil {
-		st.Secant.update(st.Center.Lambda, st.Trial, st.Center.Sum.Activity, sum.Activity)
+	if st.Center != nil && st.Secant != nil {
+		st.Secant.updateResidual(st.Center, st.Trial, sum.Activity)
 	}
 	accepted := st.Center == nil
 	if !accepted {
@@ -142,7 +143,7 @@ func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (St
 		case accepted && actual >= 0.75*st.Pred:
 			st.Mu /= 8
 		case !accepted:
-			st.Mu = math.Max(8*st.Mu, 1e-3*st.Secant.meanDiag())
+			st.Mu = math.Max(8*st.Mu, 1e-6)
 		}
 	}
 	if accepted {
@@ -157,9 +158,20 @@ func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (St
 	if len(st.Evals) > maxEvals {
 		st.Evals = st.Evals[len(st.Evals)-maxEvals:]
 	}
-	if best, err := blend(ctx, st.Evals, sum.Keys(), sum.Scale, bounds, lim); err != nil {
+	candidates := []*Best{}
+	if evaluated := (&Point{Sum: sum}); feasibility(evaluated, bounds, lim) <= 1 {
+		// This round alone holds the rows.
+		candidates = append(candidates, &Best{Weights: map[int]float64{st.Round: 1}, Objective: sum.Objective, Activity: sum.Activity})
+	}
+	if b, err := blend(ctx, st.Evals, sum.Keys(), sum.Scale, bounds, lim); err != nil {
 		return st, Decision{}, err
-	} else if best != nil && (st.Best == nil || best.Objective < st.Best.Objective) {
+	} else if b != nil {
+		candidates = append(candidates, b)
+	}
+	for _, best := range candidates {
+		if st.Best != nil && best.Objective >= st.Best.Objective {
+			continue
+		}
 		lambdas := map[int]map[Key]float64{st.Round: st.Trial}
 		if st.Center != nil {
 			lambdas[st.Center.Round] = st.Center.Lambda
@@ -190,15 +202,25 @@ func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (St
 		}
 		return st, Decision{Outcome: RoundLimit, Reason: worstRow(c, bounds, lim) + " still violated"}, nil
 	}
+	if st.Mu == 0 {
+		st.Mu = 1e-3
+	}
 	if st.Secant == nil {
-		st.Secant = newMatrix(c, initialMu(c, bounds))
+		st.Secant = newMatrix(c.Sum.Keys())
 	}
 	next, pred, err := newtonStep(ctx, c, bounds, st.Secant, st.Mu)
+	for try := 0; errors.Is(err, ErrModel) && try < 4; try++ {
+		// An ill-conditioned model: regularise it more and solve again.
+		st.Mu *= 100
+		next, pred, err = newtonStep(ctx, c, bounds, st.Secant, st.Mu)
+	}
 	if err != nil {
 		return st, Decision{}, err
 	}
-	if lambdaHuge(next) {
-		return st, Decision{Outcome: Infeasible, Reason: worstRow(c, bounds, lim) + " cannot hold: its price grows without bound"}, nil
+	if k := unboundedPrice(next, c.Sum.Price); k != "" && st.Best == nil {
+		// No row's choice changes past prices this far above what moves
+		// the parts' rows: the dual is unbounded, the rows cannot hold together.
+		return st, Decision{Outcome: Infeasible, Reason: fmt.Sprintf("%s cannot hold with the other coupling rows: its price grows without bound", k)}, nil
 	}
 	st.Round++
 	st.Trial, st.Pred = next, pred
@@ -301,13 +323,24 @@ func infeasible(ranges map[Key]Range, bounds Bounds, lim Limits) string {
 	return ""
 }
 
-func lambdaHuge(lambda map[Key]float64) bool {
-	for _, v := range lambda {
-		if math.Abs(v) > 1e15 || math.IsNaN(v) {
-			return true
+// unboundedPrice names a row whose price is far beyond the prices that
+// move the parts' rows (1e9 times the largest), or "".
+func unboundedPrice(lambda map[Key]float64, price map[Key]float64) Key {
+	scale := 0.0
+	for _, p := range price {
+		scale = math.Max(scale, p)
+	}
+	keys := make([]Key, 0, len(lambda))
+	for k := range lambda {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if v := math.Abs(lambda[k]); v > 1e9*(1+scale) || math.IsNaN(v) {
+			return k
 		}
 	}
-	return false
+	return ""
 }
 
 // gradient of the dual's smooth part at a point, for one row: the row's
@@ -358,17 +391,22 @@ func initialMu(p *Point, bounds Bounds) float64 {
 // with s the coupling activities and M the parts' curvature, as a small QP
 // over the prices split by sign (λ = λ⁺ − λ⁻, σ linear in them). It returns
 // the maximiser and the increase the model predicts.
-func newtonStep(ctx context.Context, p *Point, bounds Bounds, B *Matrix, mu float64) (map[Key]float64, float64, error) {
+func newtonStep(ctx context.Context, p *Point, bounds Bounds, S *Matrix, mu float64) (map[Key]float64, float64, error) {
 	keys := p.Sum.Keys()
 	m := len(keys)
 	// H = B + μI, dense (m is the number of coupling rows).
+	// H = M + S + μD: the parts' exact curvature at p and the secant's, regularised per row
+	// (Levenberg–Marquardt with Marquardt's scaling) by D_j, the row's own
+	// curvature or, where it has none, its activity per unit of the price
+	// that moves the parts' rows — rows' prices differ by orders of
+	// magnitude, so one scalar would shape the trust region badly.
 	H := make([][]float64, m)
 	for a, j := range keys {
 		H[a] = make([]float64, m)
 		for b, k := range keys {
-			H[a][b] = B.at(j, k)
+			H[a][b] = p.Sum.Curvature[curvKey(j, k)] + S.at(j, k)
 		}
-		H[a][a] += mu
+		H[a][a] += mu * scaleOf(p, j)
 	}
 	lc := make([]float64, m)
 	s := make([]float64, m)
@@ -437,13 +475,15 @@ func newtonStep(ctx context.Context, p *Point, bounds Bounds, B *Matrix, mu floa
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
 	}
+	// The step need not maximise the model exactly: its value is measured
+	// by the next round, and pred is the model's value where it lands.
 	set := qp.DefaultSettings()
-	set.EpsAbs, set.EpsRel, set.MaxIter = 1e-12, 1e-12, 200000
+	set.EpsAbs, set.EpsRel, set.MaxIter = 1e-9, 1e-9, 20000
 	res, err := qp.Solve(ctx, &qp.Problem{P: P, Q: q, A: A, L: lo, U: hi}, set)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
 	}
-	if res.Status != qp.StatusOptimal {
+	if res.Status != qp.StatusOptimal && res.Status != qp.StatusMaxIter {
 		return nil, 0, fmt.Errorf("%w: %s after %d iterations", ErrModel, res.Status, res.Iterations)
 	}
 	lambda := make([]float64, m)
@@ -568,4 +608,14 @@ func blend(ctx context.Context, evals []Eval, keys []Key, scale map[Key]float64,
 		}
 	}
 	return b, nil
+}
+
+// scaleOf is the regularisation scale D_j of a coupling row at p.
+func scaleOf(p *Point, k Key) float64 {
+	d := p.Sum.Curvature[curvKey(k, k)]
+	act := math.Max(p.Sum.Scale[k], 1e-12)
+	if price := p.Sum.Price[k]; price > 0 {
+		return d + 1e-3*act/price
+	}
+	return d + 1e-3*act/(1+math.Abs(p.Lambda[k]))
 }

@@ -11,17 +11,11 @@ type Matrix struct {
 	V    [][]float64 `json:"v"`
 }
 
-// newMatrix starts the secant model at the parts' exact curvature at p
-// plus mu on the diagonal.
-func newMatrix(p *Point, mu float64) *Matrix {
-	keys := p.Sum.Keys()
+// newMatrix is a zero matrix over keys.
+func newMatrix(keys []Key) *Matrix {
 	m := &Matrix{Keys: keys, V: make([][]float64, len(keys))}
-	for a, j := range keys {
+	for a := range keys {
 		m.V[a] = make([]float64, len(keys))
-		for b, k := range keys {
-			m.V[a][b] = p.Sum.Curvature[curvKey(j, k)]
-		}
-		m.V[a][a] += mu
 	}
 	return m
 }
@@ -42,34 +36,27 @@ func (m *Matrix) at(j, k Key) float64 {
 	return m.V[a][b]
 }
 
-func (m *Matrix) meanDiag() float64 {
-	if m == nil || len(m.Keys) == 0 {
-		return 0
-	}
-	t := 0.0
-	for a := range m.Keys {
-		t += m.V[a][a]
-	}
-	return t / float64(len(m.Keys))
-}
-
-// update folds in the secant pair of two evaluations: prices from → to and
-// activities sFrom → sTo, where −(sTo − sFrom) ≈ M (to − from) (a damped
-// BFGS update, which keeps the matrix positive definite).
-func (m *Matrix) update(from, to, sFrom, sTo map[Key]float64) {
-	if m == nil {
-		return
-	}
+// updateResidual folds in what the exact curvature at the center c
+// missed over the step to prices to: the activities moved by −y, the
+// exact model predicted M·d, and the secant learns y − M·d (a damped BFGS
+// update of a positive semidefinite matrix; a step the exact model already
+// explains teaches nothing).
+func (m *Matrix) updateResidual(c *Point, to map[Key]float64, sTo map[Key]float64) {
 	n := len(m.Keys)
 	d, y := make([]float64, n), make([]float64, n)
 	nonzero := false
 	for a, k := range m.Keys {
-		d[a] = to[k] - from[k]
-		y[a] = -(sTo[k] - sFrom[k])
+		d[a] = to[k] - c.Lambda[k]
+		y[a] = -(sTo[k] - c.Sum.Activity[k])
 		nonzero = nonzero || d[a] != 0
 	}
 	if !nonzero {
 		return
+	}
+	for a, j := range m.Keys {
+		for b, k := range m.Keys {
+			y[a] -= c.Sum.Curvature[curvKey(j, k)] * d[b]
+		}
 	}
 	Bd := make([]float64, n)
 	for a := range n {
@@ -77,23 +64,27 @@ func (m *Matrix) update(from, to, sFrom, sTo map[Key]float64) {
 			Bd[a] += m.V[a][b] * d[b]
 		}
 	}
-	dBd, yd := dot(d, Bd), dot(y, d)
-	if !(dBd > 0) {
-		return
-	}
-	if yd < 0.2*dBd { // Powell's damping
-		theta := 0.8 * dBd / (dBd - yd)
-		for a := range n {
-			y[a] = theta*y[a] + (1-theta)*Bd[a]
-		}
-		yd = dot(y, d)
-	}
+	yd, dBd := dot(y, d), dot(d, Bd)
 	if !(yd > 0) || math.IsInf(yd, 0) {
 		return
 	}
+	if dBd > 0 {
+		if yd < 0.2*dBd { // Powell's damping
+			theta := 0.8 * dBd / (dBd - yd)
+			for a := range n {
+				y[a] = theta*y[a] + (1-theta)*Bd[a]
+			}
+			yd = dot(y, d)
+		}
+		for a := range n {
+			for b := range n {
+				m.V[a][b] -= Bd[a] * Bd[b] / dBd
+			}
+		}
+	}
 	for a := range n {
 		for b := range n {
-			m.V[a][b] += -Bd[a]*Bd[b]/dBd + y[a]*y[b]/yd
+			m.V[a][b] += y[a] * y[b] / yd
 		}
 	}
 }
