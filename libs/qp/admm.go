@@ -19,6 +19,7 @@ func (s *Solver) Solve(ctx context.Context) (*Result, error) {
 	st := s.settings
 	s.haveTried = false
 	early := earlyPolishSchedule{next: firstEarlyPolish, gap: firstEarlyPolish}
+	adaptive := rhoSchedule{next: st.AdaptiveRhoInterval, gap: st.AdaptiveRhoInterval}
 	for iter := 1; iter <= st.MaxIter; iter++ {
 		if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("qp solve interrupted after %d iterations: %w", iter-1, err)
@@ -30,7 +31,7 @@ func (s *Solver) Solve(ctx context.Context) (*Result, error) {
 		s.admmStep()
 		res.Iterations = iter
 		check := iter%st.CheckInterval == 0 || iter == st.MaxIter
-		adapt := st.AdaptiveRho && iter%st.AdaptiveRhoInterval == 0
+		adapt := st.AdaptiveRho && iter == adaptive.next
 		if !check && !adapt {
 			continue
 		}
@@ -39,9 +40,11 @@ func (s *Solver) Solve(ctx context.Context) (*Result, error) {
 			break
 		}
 		if adapt {
-			if err := s.adaptRho(r); err != nil {
+			changed, err := s.adaptRho(r)
+			if err != nil {
 				return nil, fmt.Errorf("qp solve: %w", err)
 			}
+			adaptive.advance(iter, changed)
 		}
 	}
 	s.finish(res)
@@ -63,6 +66,26 @@ func (s *Solver) deadline(ctx context.Context, start time.Time) (time.Time, bool
 		}
 	}
 	return deadline, ok
+}
+
+// rhoSchedule spaces the adaptations of ρ: the first after
+// AdaptiveRhoInterval iterations, and the gap doubles every time ρ
+// actually changes. ADMM converges for any fixed ρ but not necessarily
+// while ρ keeps moving; on nearly linear problems (a few coupling rows whose
+// duals build up slowly, as in the fleet shape) the residual-ratio estimate
+// swings by orders of magnitude and resetting ρ every few dozen iterations
+// kept the iteration from ever settling. Doubling bounds the number of
+// refactorisations by log₂ of the iteration count, so ρ settles in the end.
+type rhoSchedule struct {
+	next, gap int
+}
+
+// advance schedules the adaptation after the one at iter.
+func (r *rhoSchedule) advance(iter int, changed bool) {
+	if changed {
+		r.gap *= 2
+	}
+	r.next = iter + r.gap
 }
 
 // earlyPolishSchedule spaces early polishing attempts: the first at
@@ -127,8 +150,9 @@ func (s *Solver) admmStep() {
 }
 
 // adaptRho rescales ρ by the square root of the ratio of the relative
-// primal and dual residuals (scaled), and refactorises when it moved enough.
-func (s *Solver) adaptRho(r residuals) error {
+// primal and dual residuals (scaled), and refactorises when it moved enough;
+// it reports whether ρ changed.
+func (s *Solver) adaptRho(r residuals) (bool, error) {
 	prim := r.primScaled / (r.primNormScaled + 1e-10)
 	dual := r.dualScaled / (r.dualNormScaled + 1e-10)
 	next := clamp(s.rho*math.Sqrt(prim/(dual+1e-10)), rhoMin, rhoMax)
@@ -136,9 +160,9 @@ func (s *Solver) adaptRho(r residuals) error {
 	if next > s.rho*tol || next < s.rho/tol {
 		s.rho = next
 		s.setRhoVector()
-		return s.kkt.updateRho(s.negInvRho)
+		return true, s.kkt.updateRho(s.negInvRho)
 	}
-	return nil
+	return false, nil
 }
 
 // finish polishes an optimal point, unscales the iterate into res and fills

@@ -13,9 +13,11 @@ type Settings struct {
 	Sigma float64
 	// Alpha is the relaxation parameter, in (0, 2).
 	Alpha float64
-	// AdaptiveRho rescales ρ every AdaptiveRhoInterval iterations when the
-	// estimate differs from the current ρ by more than AdaptiveRhoTolerance
-	// times (which costs a numeric refactorisation).
+	// AdaptiveRho rescales ρ when the estimate differs from the current ρ
+	// by more than AdaptiveRhoTolerance times (which costs a numeric
+	// refactorisation). The estimate is first taken after
+	// AdaptiveRhoInterval iterations and then every AdaptiveRhoInterval
+	// iterations, a gap that doubles each time ρ changes, so that ρ settles.
 	AdaptiveRho          bool
 	AdaptiveRhoInterval  int
 	AdaptiveRhoTolerance float64
