@@ -17,6 +17,9 @@ type residuals struct {
 	primScaled, primNormScaled   float64
 	dualScaled, dualNormScaled   float64
 	primSatisfied, dualSatisfied bool
+	// worst is the largest ratio of a residual to its tolerance (≤ 1 when
+	// both tests pass).
+	worst float64
 }
 
 // residuals computes Ax, Px and Aᵀy for the current iterate and the primal
@@ -35,9 +38,11 @@ func (s *Solver) residuals() residuals {
 		e := sc.einv[i]
 		res := math.Abs(e * diff)
 		r.prim = math.Max(r.prim, res)
-		if res > st.EpsAbs+st.EpsRel*e*math.Max(math.Abs(s.ax[i]), math.Abs(s.z[i])) {
+		tol := st.EpsAbs + st.EpsRel*e*math.Max(math.Abs(s.ax[i]), math.Abs(s.z[i]))
+		if res > tol {
 			r.primSatisfied = false
 		}
+		r.worst = math.Max(r.worst, res/tol)
 	}
 	for j := 0; j < s.n; j++ {
 		g := s.px[j] + s.q[j] + s.aty[j]
@@ -47,7 +52,9 @@ func (s *Solver) residuals() residuals {
 		r.dual = math.Max(r.dual, math.Abs(d*g))
 		r.dualNorm = math.Max(r.dualNorm, d*math.Max(math.Abs(s.px[j]), math.Max(math.Abs(s.aty[j]), math.Abs(s.q[j]))))
 	}
-	r.dualSatisfied = r.dual <= st.EpsAbs+st.EpsRel*r.dualNorm
+	dualTol := st.EpsAbs + st.EpsRel*r.dualNorm
+	r.dualSatisfied = r.dual <= dualTol
+	r.worst = math.Max(r.worst, r.dual/dualTol)
 	return r
 }
 
