@@ -393,22 +393,16 @@ func (p *ipm) finite() bool {
 }
 
 // progress applies the termination test of ADMM (see residuals) to x and
-// y, with z the projection of Ax on [l, u], and a test of the
-// complementarity gap: unscaled, it must be within EpsAbs +
-// EpsRel·|objective|. It returns the largest ratio of a residual or the
-// gap to its tolerance: the point is optimal when that is at most 1.
+// y, with z the projection of Ax on [l, u], and returns the largest ratio
+// of a residual or the duality gap to its tolerance: the point is optimal
+// when that is at most 1.
 func (p *ipm) progress() float64 {
-	s := p.s
-	st := s.settings
 	p.loadIterate()
-	r := s.residuals()
-	gap := p.mu * float64(p.sides) * s.sc.cinv
-	obj := (0.5*dot(p.px, p.x) + dot(s.q, p.x)) * s.sc.cinv
-	worst := math.Max(r.worst, gap/(st.EpsAbs+st.EpsRel*math.Abs(obj)))
-	if !r.primSatisfied || !r.dualSatisfied {
-		worst = math.Max(worst, 1+1e-9) // as the tests decide, whatever the rounding
+	r := p.s.residuals()
+	if !r.primSatisfied || !r.dualSatisfied || !r.gapSatisfied {
+		return math.Max(r.worst, 1+1e-9) // as the tests decide, whatever the rounding
 	}
-	return worst
+	return r.worst
 }
 
 // loadIterate copies x and y into the solver's iterate, z the projection
