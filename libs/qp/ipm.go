@@ -10,10 +10,17 @@ import (
 
 // Constants of the interior-point method.
 const (
-	// ipmStaticReg is added to the diagonal of P and to every entry of D
-	// in the factorised Newton matrix; refinement against the exact matrix
-	// removes it.
-	ipmStaticReg = 1e-8
+	// The factorised Newton matrix has ipmPrimalReg added to the diagonal
+	// of P and ipmDualReg to every entry of D; refinement against the
+	// exact matrix removes them. The dual one must be tiny: chains of
+	// difference constraints (LISWET, YAO, POWELL20) make the Schur
+	// complement A(P+ρI)⁻¹Aᵀ + D have eigenvalues near 1e-15 on the
+	// active rows, and a larger ipmDualReg (1e-8 or 1e-10) swamps them:
+	// refinement then stalls and the method stops at points that are
+	// feasible only to 1e-7 per row, far from the optimum. Pivots that
+	// come out too small are caught by the dynamic regularisation.
+	ipmPrimalReg = 1e-8
+	ipmDualReg   = 1e-14
 	// Pivots of the wrong sign or smaller than ipmDynEps become
 	// ±ipmDynDelta during the factorisation.
 	ipmDynEps   = 1e-13
@@ -83,17 +90,21 @@ type ipm struct {
 	kkt            *kktSystem
 
 	// Residuals of the current point.
-	ax, px, aty    []float64
-	rd, rpl, rpu   []float64
-	mu             float64
-	dsAff, dzAffL  []float64 // affine slack and dual steps (lower sides)
-	dsAffU, dzAffU []float64
-	dx, dy         []float64
-	dsl, dzl       []float64
-	dsu, dzu       []float64
-	rhs, sol       []float64
-	corr, work     []float64
-	adx            []float64
+	ax, px, aty  []float64
+	rd, rpl, rpu []float64
+	mu           float64
+	rcl, rcu     []float64 // complementarity residuals of the direction being solved
+	zeroN        []float64
+	zeroM        []float64
+	sdx, sdy     []float64 // a saved direction (for the correctors)
+	sdsl, sdzl   []float64
+	sdsu, sdzu   []float64
+	dx, dy       []float64
+	dsl, dzl     []float64
+	dsu, dzu     []float64
+	rhs, sol     []float64
+	corr, work   []float64
+	adx          []float64
 
 	bestX, bestY, bestAx []float64
 
@@ -118,7 +129,8 @@ func newIPM(s *Solver) *ipm {
 		d: vec(m), negD: vec(m),
 		ax: vec(m), px: vec(n), aty: vec(n),
 		rd: vec(n), rpl: vec(m), rpu: vec(m),
-		dsAff: vec(m), dzAffL: vec(m), dsAffU: vec(m), dzAffU: vec(m),
+		rcl: vec(m), rcu: vec(m), zeroN: vec(n), zeroM: vec(m),
+		sdx: vec(n), sdy: vec(m), sdsl: vec(m), sdzl: vec(m), sdsu: vec(m), sdzu: vec(m),
 		dx: vec(n), dy: vec(m),
 		dsl: vec(m), dzl: vec(m), dsu: vec(m), dzu: vec(m),
 		rhs: vec(n + m), sol: vec(n + m), corr: vec(n + m), work: vec(n + m),
@@ -297,17 +309,17 @@ func (p *ipm) start() error {
 // for a pivot that is NaN or infinite).
 func (p *ipm) factor() error {
 	for i, v := range p.d {
-		p.negD[i] = -(v + ipmStaticReg)
+		p.negD[i] = -(v + ipmDualReg)
 	}
 	if p.kkt == nil {
-		k, err := p.s.kkt.withSignedDiagonal(ipmStaticReg, p.negD, ipmDynEps, ipmDynDelta)
+		k, err := p.s.kkt.withSignedDiagonal(ipmPrimalReg, p.negD, ipmDynEps, ipmDynDelta)
 		if err != nil {
 			return fmt.Errorf("qp interior-point method: %w", err)
 		}
 		p.kkt = k
 		return nil
 	}
-	if err := p.kkt.setDiagonal(ipmStaticReg, p.negD); err != nil {
+	if err := p.kkt.setDiagonal(ipmPrimalReg, p.negD); err != nil {
 		return fmt.Errorf("qp interior-point method: %w", err)
 	}
 	return nil
@@ -481,8 +493,9 @@ func (p *ipm) tryPolish(converged bool) bool {
 	return true
 }
 
-// step computes Mehrotra's predictor and corrector directions, moves
-// along the second and returns the step length.
+// step computes Mehrotra's predictor and corrector directions, improves
+// the corrector with Gondzio's centrality correctors while they lengthen
+// the step, moves along it and returns the step length.
 func (p *ipm) step() (float64, error) {
 	for i := 0; i < p.m; i++ {
 		switch p.kind[i] {
@@ -501,30 +514,30 @@ func (p *ipm) step() (float64, error) {
 	if err := p.factor(); err != nil {
 		return 0, err
 	}
-	// Predictor (affine scaling) direction.
-	p.direction(0, false)
-	copy(p.dsAff, p.dsl)
-	copy(p.dzAffL, p.dzl)
-	copy(p.dsAffU, p.dsu)
-	copy(p.dzAffU, p.dzu)
+	// Predictor (affine scaling) direction: s∘z → 0.
+	for i := 0; i < p.m; i++ {
+		p.rcl[i] = p.sl[i] * p.zl[i]
+		p.rcu[i] = p.su[i] * p.zu[i]
+	}
+	p.direction(true)
 	sigma := 0.0
 	if p.sides > 0 && p.mu > 0 {
 		alpha := math.Min(1, p.maxStep())
-		var comp float64
-		for i := 0; i < p.m; i++ {
-			if p.lo[i] {
-				comp += (p.sl[i] + alpha*p.dsl[i]) * (p.zl[i] + alpha*p.dzl[i])
-			}
-			if p.hi[i] {
-				comp += (p.su[i] + alpha*p.dsu[i]) * (p.zu[i] + alpha*p.dzu[i])
-			}
-		}
-		ratio := math.Max(comp/float64(p.sides), 0) / p.mu
+		ratio := math.Max(p.trialComplementarity(alpha), 0) / p.mu
 		sigma = math.Min(ratio*ratio*ratio, 1)
 	}
-	// Combined centring–corrector direction.
-	p.direction(sigma*p.mu, true)
+	// Combined centring–corrector direction: s∘z → σμ, with Mehrotra's
+	// second-order term.
+	target := sigma * p.mu
+	for i := 0; i < p.m; i++ {
+		p.rcl[i] = p.sl[i]*p.zl[i] - target + p.dsl[i]*p.dzl[i]
+		p.rcu[i] = p.su[i]*p.zu[i] - target + p.dsu[i]*p.dzu[i]
+	}
+	p.direction(true)
 	alpha := math.Min(1, ipmStepFrac*p.maxStep())
+	if p.sides > 0 {
+		alpha = p.centralityCorrectors(alpha, target)
+	}
 	for j := range p.x {
 		p.x[j] += alpha * p.dx[j]
 	}
@@ -549,33 +562,128 @@ func (p *ipm) step() (float64, error) {
 	return alpha, nil
 }
 
-// direction solves the Newton system for the complementarity target
-// s∘z = target (plus, for the corrector, Mehrotra's second-order term
-// from the affine direction) and sets dx, dy and the slack and dual steps.
-func (p *ipm) direction(target float64, corrector bool) {
+// trialComplementarity returns the mean of s∘z after a step alpha along
+// the current direction.
+func (p *ipm) trialComplementarity(alpha float64) float64 {
+	var comp float64
+	for i := 0; i < p.m; i++ {
+		if p.lo[i] {
+			comp += (p.sl[i] + alpha*p.dsl[i]) * (p.zl[i] + alpha*p.dzl[i])
+		}
+		if p.hi[i] {
+			comp += (p.su[i] + alpha*p.dsu[i]) * (p.zu[i] + alpha*p.dzu[i])
+		}
+	}
+	return comp / float64(p.sides)
+}
+
+// Gondzio's multiple centrality correctors (J. Gondzio, "Multiple
+// centrality corrections in a primal-dual method for linear programming",
+// Comput. Optim. Appl. 6, 1996; parameters of Colombo and Gondzio 2008).
+const (
+	gondzioMax     = 3    // correctors per iteration
+	gondzioBetaMin = 0.1  // products below βmin·σμ are pushed up,
+	gondzioBetaMax = 10   // above βmax·σμ down
+	gondzioEnlarge = 1.5  // the trial step is this times the current one
+	gondzioAccept  = 1.01 // a corrector is kept when it lengthens the step this much
+)
+
+// centralityCorrectors adds Gondzio correctors to the current direction
+// while each one lengthens the step, and returns the final step length.
+// A corrector asks the Newton system (with zero residuals) to move the
+// products s∘z of a longer trial step into [βmin·σμ, βmax·σμ].
+func (p *ipm) centralityCorrectors(alpha, target float64) float64 {
+	if target <= 0 {
+		target = 0.1 * p.mu
+	}
+	lo, hi := gondzioBetaMin*target, gondzioBetaMax*target
+	for k := 0; k < gondzioMax && alpha < 1; k++ {
+		trial := math.Min(1, gondzioEnlarge*alpha+0.1)
+		p.saveDirection()
+		for i := 0; i < p.m; i++ {
+			p.rcl[i], p.rcu[i] = 0, 0
+			if p.lo[i] {
+				p.rcl[i] = -gondzioTarget((p.sl[i]+trial*p.dsl[i])*(p.zl[i]+trial*p.dzl[i]), lo, hi)
+			}
+			if p.hi[i] {
+				p.rcu[i] = -gondzioTarget((p.su[i]+trial*p.dsu[i])*(p.zu[i]+trial*p.dzu[i]), lo, hi)
+			}
+		}
+		p.direction(false)
+		p.addSavedDirection()
+		next := math.Min(1, ipmStepFrac*p.maxStep())
+		if next < gondzioAccept*alpha {
+			p.restoreDirection()
+			break
+		}
+		alpha = next
+	}
+	return alpha
+}
+
+// gondzioTarget returns the change that moves the product v into
+// [lo, hi], and no further down than −hi.
+func gondzioTarget(v, lo, hi float64) float64 {
+	switch {
+	case v < lo:
+		return lo - v
+	case v > hi:
+		return math.Max(hi-v, -hi)
+	}
+	return 0
+}
+
+func (p *ipm) saveDirection() {
+	copy(p.sdx, p.dx)
+	copy(p.sdy, p.dy)
+	copy(p.sdsl, p.dsl)
+	copy(p.sdzl, p.dzl)
+	copy(p.sdsu, p.dsu)
+	copy(p.sdzu, p.dzu)
+}
+
+func (p *ipm) restoreDirection() {
+	copy(p.dx, p.sdx)
+	copy(p.dy, p.sdy)
+	copy(p.dsl, p.sdsl)
+	copy(p.dzl, p.sdzl)
+	copy(p.dsu, p.sdsu)
+	copy(p.dzu, p.sdzu)
+}
+
+// addSavedDirection adds the saved direction to the current one.
+func (p *ipm) addSavedDirection() {
+	add := func(dst, src []float64) {
+		for k := range dst {
+			dst[k] += src[k]
+		}
+	}
+	add(p.dx, p.sdx)
+	add(p.dy, p.sdy)
+	add(p.dsl, p.sdsl)
+	add(p.dzl, p.sdzl)
+	add(p.dsu, p.sdsu)
+	add(p.dzu, p.sdzu)
+}
+
+// direction solves the Newton system for the complementarity residuals
+// rcl, rcu (the step is to satisfy z∘Δs + s∘Δz = −rc on every side) and,
+// when withResiduals, the primal and dual residuals of the iterate (zero
+// otherwise), and sets dx, dy and the slack and dual steps.
+func (p *ipm) direction(withResiduals bool) {
 	s := p.s
 	n := p.n
+	rd, rpl, rpu := p.rd, p.rpl, p.rpu
+	if !withResiduals {
+		rd, rpl, rpu = p.zeroN, p.zeroM, p.zeroM
+	}
 	for j := 0; j < n; j++ {
-		p.rhs[j] = -p.rd[j]
-	}
-	rcl := func(i int) float64 {
-		v := p.sl[i]*p.zl[i] - target
-		if corrector {
-			v += p.dsAff[i] * p.dzAffL[i]
-		}
-		return v
-	}
-	rcu := func(i int) float64 {
-		v := p.su[i]*p.zu[i] - target
-		if corrector {
-			v += p.dsAffU[i] * p.dzAffU[i]
-		}
-		return v
+		p.rhs[j] = -rd[j]
 	}
 	for i := 0; i < p.m; i++ {
 		switch p.kind[i] {
 		case ipmEquality:
-			p.rhs[n+i] = -p.rpl[i]
+			p.rhs[n+i] = -rpl[i]
 			continue
 		case ipmFree:
 			p.rhs[n+i] = 0
@@ -583,10 +691,10 @@ func (p *ipm) direction(target float64, corrector bool) {
 		}
 		var g float64
 		if p.lo[i] {
-			g += (rcl(i) + p.zl[i]*p.rpl[i]) / p.sl[i]
+			g += (p.rcl[i] + p.zl[i]*rpl[i]) / p.sl[i]
 		}
 		if p.hi[i] {
-			g += (-rcu(i) + p.zu[i]*p.rpu[i]) / p.su[i]
+			g += (-p.rcu[i] + p.zu[i]*rpu[i]) / p.su[i]
 		}
 		p.rhs[n+i] = -g * p.d[i]
 	}
@@ -603,13 +711,31 @@ func (p *ipm) direction(target float64, corrector bool) {
 			p.dy[i] = 0
 			continue
 		}
-		if p.lo[i] {
-			p.dsl[i] = p.adx[i] + p.rpl[i]
-			p.dzl[i] = (-rcl(i) - p.zl[i]*p.dsl[i]) / p.sl[i]
+		// A side whose dual exceeds its slack (heading for active) takes
+		// its dual step from the solved Δy and its slack step from the
+		// complementarity equation: Δz = W·AΔx + … would multiply the
+		// rounding error of AΔx by W = z/s, which grows without bound.
+		lowerActive := p.lo[i] && p.zl[i] > p.sl[i]
+		upperActive := p.hi[i] && p.zu[i] > p.su[i]
+		if lowerActive && upperActive {
+			lowerActive, upperActive = false, false
 		}
-		if p.hi[i] {
-			p.dsu[i] = -p.adx[i] - p.rpu[i]
-			p.dzu[i] = (-rcu(i) - p.zu[i]*p.dsu[i]) / p.su[i]
+		if p.lo[i] && !lowerActive {
+			p.dsl[i] = p.adx[i] + rpl[i]
+			p.dzl[i] = (-p.rcl[i] - p.zl[i]*p.dsl[i]) / p.sl[i]
+		}
+		if p.hi[i] && !upperActive {
+			p.dsu[i] = -p.adx[i] - rpu[i]
+			p.dzu[i] = (-p.rcu[i] - p.zu[i]*p.dsu[i]) / p.su[i]
+		}
+		dy := p.sol[n+i]
+		switch {
+		case lowerActive:
+			p.dzl[i] = p.dzu[i] - dy
+			p.dsl[i] = (-p.rcl[i] - p.sl[i]*p.dzl[i]) / p.zl[i]
+		case upperActive:
+			p.dzu[i] = dy + p.dzl[i]
+			p.dsu[i] = (-p.rcu[i] - p.su[i]*p.dzu[i]) / p.zu[i]
 		}
 		p.dy[i] = p.dzu[i] - p.dzl[i]
 	}
