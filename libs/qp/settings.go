@@ -59,8 +59,10 @@ type Settings struct {
 	MaxIter int
 	// EpsAbs and EpsRel are the absolute and relative tolerances on the
 	// unscaled residuals: every row must satisfy |(Ax)ᵢ−zᵢ| ≤ EpsAbs +
-	// EpsRel·max(|(Ax)ᵢ|, |zᵢ|) (row-wise, stricter than OSQP's norm test)
-	// and ‖Px+q+Aᵀy‖∞ ≤ EpsAbs + EpsRel·max(‖Px‖∞, ‖Aᵀy‖∞, ‖q‖∞).
+	// EpsRel·max(|(Ax)ᵢ|, |zᵢ|) (row-wise, stricter than OSQP's norm test),
+	// ‖Px+q+Aᵀy‖∞ ≤ EpsAbs + EpsRel·max(‖Px‖∞, ‖Aᵀy‖∞, ‖q‖∞), and the
+	// duality gap |f(x) − g(y)| ≤ EpsAbs + EpsRel·max(|f(x)|, |g(y)|) with
+	// g(y) = −½xᵀPx − Σᵢ (uᵢ·max(yᵢ,0) + lᵢ·min(yᵢ,0)).
 	EpsAbs, EpsRel float64
 	// EpsPrimalInf and EpsDualInf are the tolerances of the primal and
 	// dual infeasibility certificates.
