@@ -63,7 +63,8 @@ const (
 )
 
 // ipm is Mehrotra's primal–dual predictor–corrector interior-point method
-// on the scaled problem of a Solver, with the constraints written as
+// with Gondzio's centrality correctors, on the scaled problem of a Solver,
+// with the constraints written as
 //
 //	Ax − s_l = l,  Ax + s_u = u,  s_l, s_u ≥ 0   (finite sides only)
 //
