@@ -20,7 +20,22 @@ func (s *Solver) Solve(ctx context.Context) (*Result, error) {
 	s.haveTried = false
 	early := earlyPolishSchedule{next: firstEarlyPolish, gap: firstEarlyPolish}
 	adaptive := rhoSchedule{next: st.AdaptiveRhoInterval, gap: st.AdaptiveRhoInterval}
-	for iter := 1; iter <= st.MaxIter; iter++ {
+	res.Method = MethodADMM
+	switchAt := -1 // ADMM iteration after which the interior-point method runs
+	switch st.Method {
+	case MethodAuto:
+		switchAt = s.ipmSwitchIteration()
+	case MethodIPM:
+		switchAt = 0
+	}
+	done := false
+	if switchAt == 0 {
+		var err error
+		if done, err = s.runIPM(ctx, deadline, hasDeadline, res); err != nil {
+			return nil, err
+		}
+	}
+	for iter := 1; !done && iter <= st.MaxIter; iter++ {
 		if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("qp solve interrupted after %d iterations: %w", iter-1, err)
 		}
@@ -32,19 +47,24 @@ func (s *Solver) Solve(ctx context.Context) (*Result, error) {
 		res.Iterations = iter
 		check := iter%st.CheckInterval == 0 || iter == st.MaxIter
 		adapt := st.AdaptiveRho && iter == adaptive.next
-		if !check && !adapt {
-			continue
-		}
-		r := s.residuals()
-		if check && s.terminate(r, res, iter, &early) {
-			break
-		}
-		if adapt {
-			changed, err := s.adaptRho(r)
-			if err != nil {
-				return nil, fmt.Errorf("qp solve: %w", err)
+		if check || adapt {
+			r := s.residuals()
+			if check && s.terminate(r, res, iter, &early) {
+				break
 			}
-			adaptive.advance(iter, changed)
+			if adapt {
+				changed, err := s.adaptRho(r)
+				if err != nil {
+					return nil, fmt.Errorf("qp solve: %w", err)
+				}
+				adaptive.advance(iter, changed)
+			}
+		}
+		if iter == switchAt {
+			var err error
+			if done, err = s.runIPM(ctx, deadline, hasDeadline, res); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.finish(res)
@@ -54,6 +74,44 @@ func (s *Solver) Solve(ctx context.Context) (*Result, error) {
 		s.setupReported = true
 	}
 	return res, nil
+}
+
+// runIPM runs the interior-point method and records its outcome in res;
+// it reports whether the solve is over (optimal, or out of time). When the
+// method fails, ADMM continues from its own iterate.
+func (s *Solver) runIPM(ctx context.Context, deadline time.Time, hasDeadline bool, res *Result) (bool, error) {
+	saved := s.saveIterate()
+	out, err := newIPM(s).run(ctx, deadline, hasDeadline)
+	if err != nil {
+		return false, err
+	}
+	res.IPMIterations = out.iterations
+	switch {
+	case out.optimal:
+		res.Status = StatusOptimal
+		res.Method = MethodIPM
+		res.Polished = out.polished
+		return true, nil
+	case out.timeLimit:
+		s.restoreIterate(saved)
+		res.Status = StatusTimeLimit
+		return true, nil
+	}
+	s.restoreIterate(saved)
+	return false, nil
+}
+
+// savedIterate is a copy of the ADMM iterate.
+type savedIterate struct{ x, y, z []float64 }
+
+func (s *Solver) saveIterate() savedIterate {
+	return savedIterate{append([]float64(nil), s.x...), append([]float64(nil), s.y...), append([]float64(nil), s.z...)}
+}
+
+func (s *Solver) restoreIterate(v savedIterate) {
+	copy(s.x, v.x)
+	copy(s.y, v.y)
+	copy(s.z, v.z)
 }
 
 // deadline returns the earlier of the context deadline and the time limit.

@@ -11,6 +11,17 @@
 // adapt during the solve, detection of primal and dual infeasibility, and
 // solution polishing.
 //
+// A second method works on the same factorisation: Mehrotra's primal–dual
+// predictor–corrector interior-point method (with Gondzio's centrality
+// correctors), whose Newton systems have the pattern of the ADMM system
+// (only the diagonal changes), so it reuses the ordering and symbolic
+// analysis. By default (MethodAuto) ADMM runs first
+// and hands over to the interior-point method once its iterations have cost
+// what the interior-point method is estimated to cost, or at MaxIter;
+// ADMM's infeasibility detection resumes if the interior-point method does
+// not converge. Both methods stop on the same tolerances (row-wise primal
+// residual, dual residual and duality gap) and both polish.
+//
 // P is symmetric positive semidefinite and given by its upper triangle; A is
 // any sparse matrix; entries of l and u may be ±Inf, and l[i] = u[i] makes
 // row i an equality. Variable bounds are ordinary rows of A.

@@ -86,17 +86,20 @@ func problemFromBytes(data []byte) *Problem {
 func FuzzSolve(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prob := problemFromBytes(data)
-		st := DefaultSettings()
-		st.MaxIter = 4000
-		res, err := Solve(context.Background(), prob, st)
-		if err != nil {
-			t.Fatalf("unexpected error: %v", err)
-		}
-		if res.Status != StatusOptimal {
-			return
-		}
-		if e := kktError(prob, res.X, res.Y); e > 1e-4 {
-			t.Fatalf("optimal with scaled KKT error %.3g (polished %v, prim %.3g, dual %.3g)", e, res.Polished, res.PrimalResidual, res.DualResidual)
+		for _, method := range []Method{MethodAuto, MethodIPM} {
+			st := DefaultSettings()
+			st.MaxIter = 4000
+			st.Method = method
+			res, err := Solve(context.Background(), prob, st)
+			if err != nil {
+				t.Fatalf("%v: unexpected error: %v", method, err)
+			}
+			if res.Status != StatusOptimal {
+				continue
+			}
+			if e := kktError(prob, res.X, res.Y); e > 1e-4 {
+				t.Fatalf("%v: optimal with scaled KKT error %.3g (by %v, polished %v, prim %.3g, dual %.3g)", method, e, res.Method, res.Polished, res.PrimalResidual, res.DualResidual)
+			}
 		}
 	})
 }

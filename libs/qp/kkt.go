@@ -87,6 +87,29 @@ func (k *kktSystem) withDiagonal(sigma float64, negD []float64) (*kktSystem, err
 	return &other, nil
 }
 
+// withSignedDiagonal is withDiagonal for a system that may be nearly
+// singular (an interior-point Newton system): pivots of the wrong sign or
+// tiny size are replaced by ±delta during the factorisation (positive for
+// the x block, negative for the constraint block), so the inertia is right
+// by construction; the caller removes the perturbation by refinement.
+func (k *kktSystem) withSignedDiagonal(sigma float64, negD []float64, eps, delta float64) (*kktSystem, error) {
+	other := *k
+	other.kx = append([]float64(nil), k.kx...)
+	other.factor = k.factor.ldlSymbolic.numeric()
+	signs := make([]int8, k.n+k.m)
+	for i := range signs {
+		signs[i] = 1
+		if i >= k.n {
+			signs[i] = -1
+		}
+	}
+	other.factor.setSigns(signs, eps, delta)
+	if err := other.setDiagonal(sigma, negD); err != nil {
+		return nil, err
+	}
+	return &other, nil
+}
+
 // setDiagonal refactorises with a new σ and diagonal −d.
 func (k *kktSystem) setDiagonal(sigma float64, negD []float64) error {
 	for j, pos := range k.xDiag {

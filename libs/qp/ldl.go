@@ -26,6 +26,13 @@ type ldlFactor struct {
 	d    []float64
 	dinv []float64
 
+	// Dynamic regularisation (nil signs: none): a pivot k whose sign
+	// differs from signs[k] (of C's order) or whose size is at most
+	// regEps is replaced by signs[k]·regDelta; regCount counts them.
+	signs            []int8
+	regEps, regDelta float64
+	regCount         int
+
 	// Work space of the numeric phase and of solves.
 	y       []float64
 	pattern []int
@@ -142,6 +149,7 @@ func (f *ldlFactor) refactor(kx []float64) error {
 	}
 	n := f.n
 	y, pattern, flag, lnz := f.y, f.pattern, f.flag, f.lnz
+	f.regCount = 0
 	for k := 0; k < n; k++ {
 		y[k] = 0
 		top := n
@@ -178,6 +186,12 @@ func (f *ldlFactor) refactor(kx []float64) error {
 			f.lx[end] = lki
 			lnz[i]++
 		}
+		if f.signs != nil {
+			if sign := float64(f.signs[k]); sign*dk <= f.regEps {
+				dk = sign * f.regDelta
+				f.regCount++
+			}
+		}
 		if dk == 0 || math.IsNaN(dk) || math.IsInf(dk, 0) {
 			return fmt.Errorf("%w: pivot %d is %v", errSingular, k, dk)
 		}
@@ -185,6 +199,27 @@ func (f *ldlFactor) refactor(kx []float64) error {
 		f.dinv[k] = 1 / dk
 	}
 	return nil
+}
+
+// setSigns turns on dynamic regularisation for the next refactorisations:
+// signs[i] is the expected sign of the pivot of row i of the caller's
+// matrix K (not of C).
+func (f *ldlFactor) setSigns(signs []int8, eps, delta float64) {
+	f.signs = make([]int8, f.n)
+	for i, s := range signs {
+		f.signs[f.pinv[i]] = s
+	}
+	f.regEps, f.regDelta = eps, delta
+}
+
+// flops estimates the floating-point work of one numeric factorisation
+// (Σ over columns of L of the squared column count) and of one solve.
+func (f *ldlSymbolic) flops() (factor, solve float64) {
+	for j := 0; j < f.n; j++ {
+		c := float64(f.lp[j+1] - f.lp[j])
+		factor += c*c + c + 1
+	}
+	return factor, 4*float64(f.lp[f.n]) + 3*float64(f.n)
 }
 
 // positivePivots returns the number of positive entries of D, which by

@@ -18,10 +18,14 @@ const (
 // guess, in scaled variables, with its unscaled residuals.
 type polishedPoint struct {
 	x, y []float64
-	// prim is the distance of Ax from [l, u], dual is ‖Px + q + Aᵀy‖∞ and
-	// sign is the largest dual of the wrong sign (unscaled).
-	prim, dual, sign float64
-	dualTol          float64
+	// prim is the distance of Ax from [l, u], dual is ‖Px + q + Aᵀy‖∞,
+	// sign is the largest dual of the wrong sign and gap the duality gap
+	// (unscaled).
+	prim, dual, sign, gap float64
+	dualTol, gapTol       float64
+	// signTol bounds sign: EpsAbs + EpsRel·‖y‖∞ (a wrong sign is measured
+	// against the duals, not against the gradient terms of dualTol).
+	signTol float64
 	// meetsTolerances tells whether the point passes the termination test
 	// (see residuals) with duals of the right sign.
 	meetsTolerances bool
@@ -150,8 +154,10 @@ func (s *Solver) measurePolished(pt *polishedPoint, sides []int8) {
 		pt.dual = math.Max(pt.dual, math.Abs(s.workN[j]+s.q[j]+aty[j])*d)
 		dualNorm = math.Max(dualNorm, d*math.Max(math.Abs(s.workN[j]), math.Max(math.Abs(aty[j]), math.Abs(s.q[j]))))
 	}
+	var yNorm float64
 	for i, side := range sides {
 		v := pt.y[i] * sc.e[i] * sc.cinv
+		yNorm = math.Max(yNorm, math.Abs(v))
 		switch side {
 		case activeLower:
 			pt.sign = math.Max(pt.sign, v)
@@ -160,7 +166,9 @@ func (s *Solver) measurePolished(pt *polishedPoint, sides []int8) {
 		}
 	}
 	pt.dualTol = st.EpsAbs + st.EpsRel*dualNorm
-	pt.meetsTolerances = primOK && pt.dual <= pt.dualTol && pt.sign <= pt.dualTol
+	pt.signTol = st.EpsAbs + st.EpsRel*yNorm
+	pt.gap, pt.gapTol = s.dualityGap(pt.x, s.workN, s.workM, pt.y)
+	pt.meetsTolerances = primOK && pt.dual <= pt.dualTol && pt.sign <= pt.signTol && pt.gap <= pt.gapTol
 }
 
 // polishRounds bounds the active-set corrections of one polishing.
@@ -192,7 +200,7 @@ func (s *Solver) correctActiveSet(pt *polishedPoint, sides []int8) bool {
 	changed := false
 	for i, side := range sides {
 		y := pt.y[i] * sc.e[i] * sc.cinv
-		if (side == activeLower && y > pt.dualTol) || (side == activeUpper && y < -pt.dualTol) {
+		if (side == activeLower && y > pt.signTol) || (side == activeUpper && y < -pt.signTol) {
 			sides[i] = notActive
 			changed = true
 		}

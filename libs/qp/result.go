@@ -52,6 +52,12 @@ type Result struct {
 	Objective float64
 	// Iterations is the number of ADMM iterations run.
 	Iterations int
+	// IPMIterations is the number of interior-point iterations run (0 when
+	// the method did not run).
+	IPMIterations int
+	// Method is MethodIPM when the interior-point method produced X and Y,
+	// MethodADMM otherwise.
+	Method Method
 	// PrimalResidual is ‖Ax − Π(Ax)‖∞ (distance of Ax from [l, u]) and
 	// DualResidual is ‖Px + q + AᵀY‖∞, both unscaled, at X and Y.
 	PrimalResidual, DualResidual float64

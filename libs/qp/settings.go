@@ -5,6 +5,38 @@ import (
 	"time"
 )
 
+// Method selects the algorithm of Solver.Solve.
+type Method int
+
+// Methods. Every method keeps ADMM's infeasibility detection: when the
+// interior-point method does not reach the tolerances, ADMM continues from
+// where it was (MethodAuto) or from the start (MethodIPM).
+const (
+	// MethodAuto runs ADMM and switches to the interior-point method when
+	// ADMM has not converged after as many iterations as the
+	// interior-point method is estimated to cost (from the flop counts of
+	// the factorisation and of a solve; at least 200 iterations and at
+	// most MaxIter). It is the zero value.
+	MethodAuto Method = iota
+	// MethodADMM runs ADMM only.
+	MethodADMM
+	// MethodIPM runs the interior-point method first.
+	MethodIPM
+)
+
+// String returns "auto", "admm" or "ipm".
+func (m Method) String() string {
+	switch m {
+	case MethodAuto:
+		return "auto"
+	case MethodADMM:
+		return "admm"
+	case MethodIPM:
+		return "ipm"
+	}
+	return "unknown"
+}
+
 // Settings tunes the solver. Start from DefaultSettings and change fields.
 type Settings struct {
 	// Rho is the initial ADMM step size ρ (equality rows use 1e3·ρ).
@@ -27,8 +59,10 @@ type Settings struct {
 	MaxIter int
 	// EpsAbs and EpsRel are the absolute and relative tolerances on the
 	// unscaled residuals: every row must satisfy |(Ax)ᵢ−zᵢ| ≤ EpsAbs +
-	// EpsRel·max(|(Ax)ᵢ|, |zᵢ|) (row-wise, stricter than OSQP's norm test)
-	// and ‖Px+q+Aᵀy‖∞ ≤ EpsAbs + EpsRel·max(‖Px‖∞, ‖Aᵀy‖∞, ‖q‖∞).
+	// EpsRel·max(|(Ax)ᵢ|, |zᵢ|) (row-wise, stricter than OSQP's norm test),
+	// ‖Px+q+Aᵀy‖∞ ≤ EpsAbs + EpsRel·max(‖Px‖∞, ‖Aᵀy‖∞, ‖q‖∞), and the
+	// duality gap |f(x) − g(y)| ≤ EpsAbs + EpsRel·max(|f(x)|, |g(y)|) with
+	// g(y) = −½xᵀPx − Σᵢ (uᵢ·max(yᵢ,0) + lᵢ·min(yᵢ,0)).
 	EpsAbs, EpsRel float64
 	// EpsPrimalInf and EpsDualInf are the tolerances of the primal and
 	// dual infeasibility certificates.
@@ -41,6 +75,13 @@ type Settings struct {
 	Polish           bool
 	PolishDelta      float64
 	PolishRefineIter int
+	// Method selects ADMM, the interior-point method, or ADMM with a switch
+	// to the interior-point method (the default); see Method.
+	Method Method
+	// IPMMaxIter bounds the iterations of the interior-point method
+	// (Mehrotra's predictor–corrector on the same sparse LDLᵀ analysis,
+	// with the same tolerances and polishing).
+	IPMMaxIter int
 	// TimeLimit bounds each call of Solver.Solve, from its start (0: no
 	// limit; scaling and factorisation in NewSolver are not counted). A
 	// context deadline is honoured as well; whichever comes first ends the
@@ -67,6 +108,8 @@ func DefaultSettings() Settings {
 		Polish:               true,
 		PolishDelta:          1e-7,
 		PolishRefineIter:     5,
+		Method:               MethodAuto,
+		IPMMaxIter:           100,
 	}
 }
 
@@ -93,6 +136,10 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("%w: CheckInterval = %d must be positive", ErrSettings, s.CheckInterval)
 	case s.Polish && (!(s.PolishDelta > 0) || s.PolishRefineIter < 0):
 		return fmt.Errorf("%w: polishing needs PolishDelta > 0 and PolishRefineIter ≥ 0", ErrSettings)
+	case s.Method < MethodAuto || s.Method > MethodIPM:
+		return fmt.Errorf("%w: unknown Method %d", ErrSettings, int(s.Method))
+	case s.Method != MethodADMM && s.IPMMaxIter <= 0:
+		return fmt.Errorf("%w: IPMMaxIter = %d must be positive", ErrSettings, s.IPMMaxIter)
 	case s.TimeLimit < 0:
 		return fmt.Errorf("%w: TimeLimit = %v is negative", ErrSettings, s.TimeLimit)
 	}

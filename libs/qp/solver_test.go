@@ -154,6 +154,7 @@ func TestMaxIter(t *testing.T) {
 	st := DefaultSettings()
 	st.MaxIter = 5
 	st.Polish = false
+	st.Method = MethodADMM
 	res, err := Solve(context.Background(), fleetProblem(t, 500, 3), st)
 	if err != nil {
 		t.Fatal(err)
