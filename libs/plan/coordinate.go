@@ -219,8 +219,9 @@ func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (St
 	}
 	if k := unboundedPrice(next, c.Sum.Price); k != "" && st.Best == nil {
 		// No row's choice changes past prices this far above what moves
-		// the parts' rows: the dual is unbounded, the rows cannot hold together.
-		return st, Decision{Outcome: Infeasible, Reason: fmt.Sprintf("%s cannot hold with the other coupling rows: its price grows without bound", k)}, nil
+		// the parts' rows: the dual is unbounded, the rows cannot hold
+		// together. Name the row most violated at the center.
+		return st, Decision{Outcome: Infeasible, Reason: fmt.Sprintf("%s cannot hold with the other coupling rows: prices grow without bound (%s)", mostViolated(c, bounds, lim), k)}, nil
 	}
 	st.Round++
 	st.Trial, st.Pred = next, pred
@@ -295,6 +296,19 @@ func rowResidual(p *Point, k Key, bounds Bounds, lim Limits) float64 {
 		r = math.Max(r, s-l)
 	}
 	return r / tol
+}
+
+// mostViolated names the coupling row furthest outside its bounds at p.
+func mostViolated(p *Point, bounds Bounds, lim Limits) string {
+	worst, key := -1.0, ""
+	for _, k := range p.Sum.Keys() {
+		s, tol := p.Sum.Activity[k], tolerance(p, k, bounds, lim)
+		l, u := bounds(k)
+		if v := math.Max(math.Max(l-s, s-u), 0) / tol; v > worst {
+			worst, key = v, k
+		}
+	}
+	return key
 }
 
 func worstRow(p *Point, bounds Bounds, lim Limits) string {
