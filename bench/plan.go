@@ -72,7 +72,7 @@ func Plan(ctx context.Context, o Options) ([]Result, error) {
 			"rounds": last.rounds, "status": last.status, "objective": last.objective, "central_objective": centralObj, "relative_difference": gap},
 			Metric: "time_to_plan", Value: v, Unit: "s", Baseline: base, BaselineUnit: "s",
 			BaselineDesc: "one central solve of the whole QP of the same scored rows (libs/qp), no split, no scoring",
-			Ratio: v / base, Runs: o.Runs,
+			Ratio:        v / base, Runs: o.Runs,
 			Note: fmt.Sprintf("end to end (upload, split, score, %d coordination rounds, aggregate); plan objective within %.1e of the central optimum", last.rounds, gap)})
 	}
 	return out, nil

@@ -357,47 +357,6 @@ func unboundedPrice(lambda map[Key]float64, price map[Key]float64) Key {
 	return ""
 }
 
-// gradient of the dual's smooth part at a point, for one row: the row's
-// activity less the bound its price points at (the support's subgradient).
-func dualGradient(p *Point, k Key, bounds Bounds) float64 {
-	s := p.Sum.Activity[k]
-	l, u := bounds(k)
-	switch {
-	case s > u:
-		return s - u
-	case s < l:
-		return s - l
-	}
-	return 0
-}
-
-// initialMu scales the first regularisation to the curvature the parts
-// reported, or, where they reported none (every row at a bound), so that
-// the first step moves a price by about the price that moves the rows.
-func initialMu(p *Point, bounds Bounds) float64 {
-	keys := p.Sum.Keys()
-	trace := 0.0
-	for _, k := range keys {
-		trace += p.Sum.Curvature[curvKey(k, k)]
-	}
-	if trace > 0 {
-		return 1e-3 * trace / float64(len(keys))
-	}
-	mu := 0.0
-	for _, k := range keys {
-		g := math.Abs(dualGradient(p, k, bounds))
-		if price := p.Sum.Price[k]; price > 0 {
-			mu = math.Max(mu, g/price)
-		} else {
-			mu = math.Max(mu, g/(1+math.Abs(p.Lambda[k])))
-		}
-	}
-	if mu == 0 {
-		mu = 1
-	}
-	return mu
-}
-
 // newtonStep maximises the regularised model of the dual around p,
 //
 //	m(λ) = g(λc) + sᵀ(λ−λc) − ½(λ−λc)ᵀ(M + μI)(λ−λc) − σ(λ) + σ(λc),
@@ -535,13 +494,14 @@ func newtonStep(ctx context.Context, p *Point, bounds Bounds, S *Matrix, mu floa
 	return next, pred, nil
 }
 
-func splitCurvKey(s string) (Key, Key) {
-	for i := range len(s) {
-		if s[i] == '|' {
-			return s[:i], s[i+1:]
-		}
+// scaleOf is the regularisation scale D_j of a coupling row at p.
+func scaleOf(p *Point, k Key) float64 {
+	d := p.Sum.Curvature[curvKey(k, k)]
+	act := math.Max(p.Sum.Scale[k], 1e-12)
+	if price := p.Sum.Price[k]; price > 0 {
+		return d + 1e-3*act/price
 	}
-	return s, s
+	return d + 1e-3*act/(1+math.Abs(p.Lambda[k]))
 }
 
 // blend finds the convex combination of the evaluated rounds that holds
@@ -622,14 +582,4 @@ func blend(ctx context.Context, evals []Eval, keys []Key, scale map[Key]float64,
 		}
 	}
 	return b, nil
-}
-
-// scaleOf is the regularisation scale D_j of a coupling row at p.
-func scaleOf(p *Point, k Key) float64 {
-	d := p.Sum.Curvature[curvKey(k, k)]
-	act := math.Max(p.Sum.Scale[k], 1e-12)
-	if price := p.Sum.Price[k]; price > 0 {
-		return d + 1e-3*act/price
-	}
-	return d + 1e-3*act/(1+math.Abs(p.Lambda[k]))
 }

@@ -3,11 +3,10 @@ package webhooks
 import (
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/kv"
-	"github.com/partita/partita/libs/natsembed"
+	"github.com/partita/partita/libs/natsembed/natstest"
 )
 
 const tenant = "acme"
@@ -21,14 +20,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(t.Name())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, _, js := natstest.Start(t)
 	secrets, err := OpenSecrets(t.Context(), js, kv.Options{})
 	require.NoError(t, err)
 	log, err := OpenAttemptLog(t.Context(), js, kv.Options{})

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -275,4 +276,14 @@ func partToken(p *Part) string {
 		return contracts.SplitDonePart
 	}
 	return strconv.Itoa(p.Index)
+}
+
+// FormatDecision writes a decision variable's value, rounding away solver
+// (or blending) noise below 1e-9.
+func FormatDecision(v float64) string {
+	v = math.Round(v*1e9) / 1e9
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }

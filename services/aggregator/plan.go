@@ -284,16 +284,7 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jo
 	}
 	out := make([]string, len(x))
 	for i, v := range x {
-		out[i] = formatX(v)
+		out[i] = work.FormatDecision(v)
 	}
 	return out, solver, nil
-}
-
-// formatX writes a decision, rounding away blending noise below 1e-9.
-func formatX(v float64) string {
-	v = math.Round(v*1e9) / 1e9
-	if v == 0 {
-		v = 0 // no "-0"
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
 }

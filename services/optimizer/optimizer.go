@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	goruntime "runtime"
 	"strconv"
 	"sync"
@@ -167,7 +166,7 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 		return "", err
 	}
 	report.SolveMS = float64(time.Since(start).Microseconds()) / 1000
-	p.Rows = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return formatX(x[i]) })
+	p.Rows = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return work.FormatDecision(x[i]) })
 	p.Solver = report
 	return contracts.Aggregate, nil
 }
@@ -197,7 +196,7 @@ func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *wo
 	name := j.Spec.Optimize.Variable.Name
 	rows := &table.Rows{Columns: []string{name}, Rows: make([][]string, len(res.X))}
 	for i, v := range res.X {
-		rows.Rows[i] = []string{formatX(v)}
+		rows.Rows[i] = []string{work.FormatDecision(v)}
 	}
 	p.Rows, p.RowCount, p.Solver, p.Report, p.Prices = rows, len(res.X), rep, res.report, nil
 	return nil
@@ -260,13 +259,4 @@ func solveOnePerGroup(ctx context.Context, b *Built) ([]float64, *work.Solver, e
 		return nil, nil, stage.Fail("time_limit", "no feasible choice found within the time limit (%d nodes)", res.Nodes)
 	}
 	return res.X, &work.Solver{Status: res.Status.String(), Iterations: res.Nodes, Objective: b.Objective(res.Objective), Gap: res.Gap}, nil
-}
-
-// formatX writes a solution value, rounding away solver noise below 1e-9.
-func formatX(v float64) string {
-	v = math.Round(v*1e9) / 1e9
-	if v == 0 {
-		v = 0 // no "-0"
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
 }

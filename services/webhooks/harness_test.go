@@ -22,7 +22,7 @@ import (
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/kv"
-	"github.com/partita/partita/libs/natsembed"
+	"github.com/partita/partita/libs/natsembed/natstest"
 	"github.com/partita/partita/libs/spec"
 	records "github.com/partita/partita/libs/webhooks"
 )
@@ -41,14 +41,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(t.Name())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, _, js := natstest.Start(t)
 	require.NoError(t, bus.Provision(t.Context(), js, bus.StreamOptions{}))
 	secrets, err := records.OpenSecrets(t.Context(), js, kv.Options{})
 	require.NoError(t, err)
