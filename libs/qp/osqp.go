@@ -63,7 +63,20 @@ type Solver struct {
 }
 
 // Solve solves p once with settings s (use DefaultSettings() for defaults).
+// A separable problem (P diagonal, every row of A on one variable) that is
+// feasible and bounded is solved in closed form.
 func Solve(ctx context.Context, p *Problem, s Settings) (*Result, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if p.NumVars() > 0 {
+		if res, ok := solveSeparable(p); ok {
+			return res, nil
+		}
+	}
 	solver, err := NewSolver(p, s)
 	if err != nil {
 		return nil, err

@@ -56,6 +56,7 @@ type Result struct {
 	// the method did not run).
 	IPMIterations int
 	// Method is MethodIPM when the interior-point method produced X and Y,
+	// MethodSeparable when Solve solved a separable problem in closed form,
 	// MethodADMM otherwise.
 	Method Method
 	// PrimalResidual is ‖Ax − Π(Ax)‖∞ (distance of Ax from [l, u]) and

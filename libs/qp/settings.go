@@ -22,9 +22,13 @@ const (
 	MethodADMM
 	// MethodIPM runs the interior-point method first.
 	MethodIPM
+	// MethodSeparable is not a setting: it is reported when Solve found the
+	// problem separable (P diagonal, every row of A on one variable) and
+	// solved it in closed form, without iterations.
+	MethodSeparable
 )
 
-// String returns "auto", "admm" or "ipm".
+// String returns "auto", "admm", "ipm" or "separable".
 func (m Method) String() string {
 	switch m {
 	case MethodAuto:
@@ -33,6 +37,8 @@ func (m Method) String() string {
 		return "admm"
 	case MethodIPM:
 		return "ipm"
+	case MethodSeparable:
+		return "separable"
 	}
 	return "unknown"
 }

@@ -1,0 +1,122 @@
+package qp
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// randomSeparable is a separable problem: a diagonal P with zeros among
+// it, and rows on one variable each (some twice, some with a negative
+// coefficient, some empty with 0 in their bounds).
+func randomSeparable(t *testing.T, r *rand.Rand, n int) *Problem {
+	t.Helper()
+	pt := NewTriplets(n, n)
+	q := make([]float64, n)
+	var rows [][2]float64 // variable, coefficient
+	var l, u []float64
+	for j := range n {
+		if r.IntN(4) > 0 {
+			pt.Add(j, j, r.Float64()*10)
+		}
+		q[j] = r.NormFloat64() * 5
+		a := 0.5 + r.Float64()*3
+		if r.IntN(3) == 0 {
+			a = -a
+		}
+		lo, hi := -r.Float64()*4, r.Float64()*4
+		rows = append(rows, [2]float64{float64(j), a})
+		l, u = append(l, lo*math.Abs(a)), append(u, hi*math.Abs(a))
+		if r.IntN(3) == 0 { // a second, tighter bound on the same variable
+			rows = append(rows, [2]float64{float64(j), 1})
+			l, u = append(l, math.Inf(-1)), append(u, hi/2)
+		}
+	}
+	rows = append(rows, [2]float64{-1, 0}) // an empty row
+	l, u = append(l, -1), append(u, 1)
+	at := NewTriplets(len(rows), n)
+	for i, rw := range rows {
+		if rw[0] >= 0 {
+			at.Add(i, int(rw[0]), rw[1])
+		}
+	}
+	P, err := pt.CSC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	A, err := at.CSC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Problem{P: P, Q: q, A: A, L: l, U: u}
+}
+
+// The closed form agrees with the iterative methods and meets the KKT
+// conditions to rounding.
+func TestSeparableMatchesIterative(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 9))
+	for trial := range 50 {
+		p := randomSeparable(t, r, 1+r.IntN(60))
+		res, err := Solve(context.Background(), p, DefaultSettings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != StatusOptimal || res.Method != MethodSeparable || res.Iterations != 0 {
+			t.Fatalf("trial %d: status %v by %v after %d iterations, want optimal in closed form", trial, res.Status, res.Method, res.Iterations)
+		}
+		if e := kktError(p, res.X, res.Y); e > 1e-12 {
+			t.Errorf("trial %d: KKT error %.3g", trial, e)
+		}
+		s := DefaultSettings()
+		s.Method, s.EpsAbs, s.EpsRel = MethodIPM, 1e-10, 1e-10
+		sv, err := NewSolver(p, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, err := sv.Solve(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Status != StatusOptimal {
+			t.Fatalf("trial %d: iterative %v", trial, it.Status)
+		}
+		if e := relErr(res.Objective, it.Objective); e > 1e-7 {
+			t.Errorf("trial %d: objective %.12g, iterative %.12g", trial, res.Objective, it.Objective)
+		}
+	}
+}
+
+// A separable problem without a solution is left to the iterative path,
+// which proves it.
+func TestSeparableInfeasibleAndUnbounded(t *testing.T) {
+	one := func(t *testing.T, p, q float64, l, u []float64, coef []float64) *Result {
+		t.Helper()
+		pt := NewTriplets(1, 1)
+		if p != 0 {
+			pt.Add(0, 0, p)
+		}
+		at := NewTriplets(len(l), 1)
+		for i, c := range coef {
+			if c != 0 {
+				at.Add(i, 0, c)
+			}
+		}
+		P, _ := pt.CSC()
+		A, _ := at.CSC()
+		res, err := Solve(context.Background(), &Problem{P: P, Q: []float64{q}, A: A, L: l, U: u}, DefaultSettings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := one(t, 1, 0, []float64{2, math.Inf(-1)}, []float64{math.Inf(1), 1}, []float64{1, 1}); res.Status != StatusInfeasible {
+		t.Errorf("x ≥ 2 and x ≤ 1: %v", res.Status)
+	}
+	if res := one(t, 1, 0, []float64{1}, []float64{2}, []float64{0}); res.Status != StatusInfeasible {
+		t.Errorf("1 ≤ 0·x ≤ 2: %v", res.Status)
+	}
+	if res := one(t, 0, -1, []float64{0}, []float64{math.Inf(1)}, []float64{1}); res.Status != StatusUnbounded {
+		t.Errorf("min −x over x ≥ 0: %v", res.Status)
+	}
+}
