@@ -293,7 +293,9 @@ func (c *crashOnce) Middleware(h message.HandlerFunc) message.HandlerFunc {
 // sent: each is counted once per round, and the plan is the same.
 func TestPlanRoundsSurviveRedelivery(t *testing.T) {
 	crash := &crashOnce{seen: map[string]bool{}}
-	h := start(t, harnessOptions{optimizer: []optimizer.Option{optimizer.WithMiddleware(crash.Middleware)}})
+	// Nothing kept between rounds: every re-solve reads its part back from
+	// the aggregate stream, as another optimizer process would.
+	h := start(t, harnessOptions{optimizer: []optimizer.Option{optimizer.WithMiddleware(crash.Middleware)}, args: []string{"--optimizer.keep-vars", "0"}})
 	specDoc, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/spec.yaml"))
 	require.NoError(t, err)
 	r := h.submit(string(specDoc), fleetCSV(t, 600, 4), map[string]string{"Prefer": "wait=60"})

@@ -32,6 +32,10 @@ type Config struct {
 	Workers    int           `yaml:"workers"`
 	AckWait    time.Duration `yaml:"ack_wait"`
 	MaxDeliver int           `yaml:"max_deliver"`
+	// KeepVars bounds the variables of the coupled parts' problems kept in
+	// memory for their coordination rounds (0: rebuild every round from
+	// the scored rows).
+	KeepVars int `yaml:"keep_vars"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -39,12 +43,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "optimizer.workers", goruntime.GOMAXPROCS(0), "parts optimized at once by this process (default: the cores available)")
 	fs.DurationVar(&c.AckWait, "optimizer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
 	fs.IntVar(&c.MaxDeliver, "optimizer.max-deliver", 5, "attempts per part before it fails")
+	fs.IntVar(&c.KeepVars, "optimizer.keep-vars", 4_000_000, "variables of coupled parts kept in memory for their coordination rounds (0: rebuild each round from the scored rows)")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if c.Workers < 1 || c.MaxDeliver < 1 || c.AckWait <= 0 {
 		return errors.New("optimizer: workers, max-deliver and ack-wait must be positive")
+	}
+	if c.KeepVars < 0 {
+		return errors.New("optimizer: keep-vars must not be negative")
 	}
 	return nil
 }
@@ -75,6 +83,12 @@ type Service struct {
 
 	mu       sync.Mutex
 	programs map[string]*Program // by job key; compiled once per job
+	// parts keeps the problems of coupled parts for the coordination
+	// rounds, by part key: a round then only changes the prices. Another
+	// process, or one past KeepVars (which empties it), rebuilds a part
+	// from its scored rows.
+	parts     map[string]*Built
+	partsVars int
 }
 
 // Option changes how the optimizer is composed.
@@ -87,7 +101,7 @@ func WithMiddleware(mw ...message.HandlerMiddleware) Option {
 
 // New returns the optimizer; it does nothing until Start.
 func New(cfg Config, deps Deps, opts ...Option) *Service {
-	s := &Service{cfg: cfg, deps: deps, programs: map[string]*Program{}}
+	s := &Service{cfg: cfg, deps: deps, programs: map[string]*Program{}, parts: map[string]*Built{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -161,7 +175,8 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 		if err != nil {
 			return "", err
 		}
-		x, report, p.Report = res.X, rep, res.report
+		x, report, p.Reports = res.X, rep, []plan.Report{*res.report}
+		s.keep(partKey(p), built)
 	} else if x, report, err = Solve(ctx, built); err != nil {
 		return "", err
 	}
@@ -171,35 +186,91 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 	return contracts.Aggregate, nil
 }
 
-// resolve solves a part again at the prices of a coordination round: its
-// scored rows are read back from the aggregate stream (they are never
-// scored twice) and only the decision variable goes back, with the report.
+// resolve solves a part again at each trial's prices of a coordination
+// round: its scored rows are never scored twice (kept, or read back from
+// the aggregate stream), and only the decision variable goes back, a
+// column per trial, with a report per trial.
 func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *work.Part) error {
-	msg, err := s.deps.Scored.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(p.Tenant, p.Job, strconv.Itoa(p.Index)))
-	if err != nil {
-		return fmt.Errorf("read part %d for round %d: %w", p.Index, p.Round, err)
+	if len(p.Trials) == 0 {
+		return stage.Fail("bad_round", "round %d of part %d has no trial prices", p.Round, p.Index)
 	}
-	base, err := s.deps.Parts.Decode(ctx, msg)
-	if err != nil {
-		return fmt.Errorf("read part %d for round %d: %w", p.Index, p.Round, err)
-	}
-	built, err := prog.Build(base.Rows, Layout{SplitBy: j.Spec.Split.By, Whole: base.Whole, Single: base.Single})
+	built, err := s.kept(ctx, j, prog, p)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	rep, res, err := solvePart(ctx, built, p.Prices)
-	if err != nil {
-		return err
+	n := built.Problem.NumVars()
+	rows := &table.Rows{Columns: make([]string, len(p.Trials)), Rows: make([][]string, n)}
+	for i := range rows.Rows {
+		rows.Rows[i] = make([]string, len(p.Trials))
 	}
-	rep.SolveMS = float64(time.Since(start).Microseconds()) / 1000
-	name := j.Spec.Optimize.Variable.Name
-	rows := &table.Rows{Columns: []string{name}, Rows: make([][]string, len(res.X))}
-	for i, v := range res.X {
-		rows.Rows[i] = []string{work.FormatDecision(v)}
+	var first *work.Solver
+	reports := make([]plan.Report, len(p.Trials))
+	for t, prices := range p.Trials {
+		rep, res, err := solvePart(ctx, built, prices)
+		if err != nil {
+			return err
+		}
+		if first == nil {
+			first = rep // the round's solver report: trial 0's, with every trial's iterations
+		} else {
+			first.Iterations += rep.Iterations
+		}
+		rows.Columns[t] = strconv.Itoa(t)
+		for i, v := range res.X {
+			rows.Rows[i][t] = work.FormatDecision(v)
+		}
+		reports[t] = *res.report
 	}
-	p.Rows, p.RowCount, p.Solver, p.Report, p.Prices = rows, len(res.X), rep, res.report, nil
+	first.SolveMS = float64(time.Since(start).Microseconds()) / 1000
+	p.Rows, p.RowCount, p.Solver, p.Reports, p.Trials = rows, n, first, reports, nil
 	return nil
+}
+
+func partKey(p *work.Part) string {
+	return jobs.Key(p.Tenant, p.Job) + "/" + strconv.Itoa(p.Index)
+}
+
+// keep keeps a coupled part's problem for its rounds.
+func (s *Service) keep(key string, b *Built) {
+	n := b.Problem.NumVars()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.parts[key]; ok || n > s.cfg.KeepVars {
+		return
+	}
+	if s.partsVars+n > s.cfg.KeepVars {
+		clear(s.parts)
+		s.partsVars = 0
+	}
+	s.parts[key] = b
+	s.partsVars += n
+}
+
+// kept is the problem of a part for a round: the one kept from its first
+// solve, or one built again from its scored rows, read back from the
+// aggregate stream (they are never scored twice).
+func (s *Service) kept(ctx context.Context, j *jobs.Job, prog *Program, p *work.Part) (*Built, error) {
+	key := partKey(p)
+	s.mu.Lock()
+	b := s.parts[key]
+	s.mu.Unlock()
+	if b != nil {
+		return b, nil
+	}
+	msg, err := s.deps.Scored.Last(ctx, contracts.Aggregate, contracts.Aggregate.Subject(p.Tenant, p.Job, strconv.Itoa(p.Index)))
+	if err != nil {
+		return nil, fmt.Errorf("read part %d for round %d: %w", p.Index, p.Round, err)
+	}
+	base, err := s.deps.Parts.Decode(ctx, msg)
+	if err != nil {
+		return nil, fmt.Errorf("read part %d for round %d: %w", p.Index, p.Round, err)
+	}
+	if b, err = prog.Build(base.Rows, Layout{SplitBy: j.Spec.Split.By, Whole: base.Whole, Single: base.Single}); err != nil {
+		return nil, err
+	}
+	s.keep(key, b)
+	return b, nil
 }
 
 type partResult struct {
