@@ -138,6 +138,10 @@ func SolveOnePerGroup(ctx context.Context, prob *Problem, groups [][]int, opts B
 	if err != nil {
 		return nil, err
 	}
+	if res, ok := selectSeparable(prob, groups, groupOf); ok {
+		res.SolveTime = time.Since(start)
+		return res, nil
+	}
 	if opts.TimeLimit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.TimeLimit)

@@ -177,6 +177,9 @@ func TestOnePerGroupNodeLimit(t *testing.T) {
 		d.P[i][i] = 1
 		d.Q[i] = rng.Float64() - 0.5
 	}
+	for i := 0; i+1 < n; i++ { // neighbours' costs couple (diagonally dominant: P ⪰ 0)
+		d.P[i][i+1], d.P[i+1][i] = 0.3, 0.3
+	}
 	prob := d.problem(t)
 	opts := DefaultBranchOptions()
 	opts.MaxNodes = 3

@@ -14,89 +14,16 @@ import (
 // unbounded: the iterative path then finds the certificate.
 func solveSeparable(p *Problem) (*Result, bool) {
 	start := time.Now()
+	sp, ok := separate(p)
+	if !ok {
+		return nil, false
+	}
 	n, m := p.NumVars(), p.NumRows()
-	d := make([]float64, n)
-	if P := p.P; P != nil {
-		for j := range n {
-			for k := P.ColPtr[j]; k < P.ColPtr[j+1]; k++ {
-				if v := P.Val[k]; v != 0 {
-					if P.RowIdx[k] != j {
-						return nil, false
-					}
-					d[j] += v
-				}
-			}
-		}
-	}
-	lo, hi := make([]float64, n), make([]float64, n)
-	loRow, hiRow := make([]int, n), make([]int, n)
-	for j := range n {
-		lo[j], hi[j], loRow[j], hiRow[j] = math.Inf(-1), math.Inf(1), -1, -1
-	}
-	varOf := make([]int, m) // the variable of each row, −1 when the row is empty
-	for r := range varOf {
-		varOf[r] = -1
-	}
-	if A := p.A; A != nil {
-		for j := range n {
-			for k := A.ColPtr[j]; k < A.ColPtr[j+1]; k++ {
-				if A.Val[k] == 0 {
-					continue
-				}
-				r := A.RowIdx[k]
-				if varOf[r] >= 0 {
-					return nil, false // a row on two variables
-				}
-				varOf[r] = j
-			}
-		}
-	}
-	coef := make([]float64, m)
-	if A := p.A; A != nil {
-		for j := range n {
-			for k := A.ColPtr[j]; k < A.ColPtr[j+1]; k++ {
-				coef[A.RowIdx[k]] += A.Val[k]
-			}
-		}
-	}
-	for r := range m {
-		j, a := varOf[r], coef[r]
-		if j < 0 {
-			if p.L[r] > 0 || p.U[r] < 0 {
-				return nil, false // 0 ∉ [l, u]: infeasible
-			}
-			continue
-		}
-		l, u := p.L[r]/a, p.U[r]/a
-		if a < 0 {
-			l, u = u, l
-		}
-		if l > lo[j] {
-			lo[j], loRow[j] = l, r
-		}
-		if u < hi[j] {
-			hi[j], hiRow[j] = u, r
-		}
-	}
+	d, lo, hi, loRow, hiRow, varOf, coef := sp.d, sp.lo, sp.hi, sp.loRow, sp.hiRow, sp.varOf, sp.coef
 	x := make([]float64, n)
 	for j := range n {
-		if lo[j] > hi[j] {
+		if x[j], ok = sp.minimize(j, p.Q[j]); !ok {
 			return nil, false
-		}
-		switch q := p.Q[j]; {
-		case d[j] < 0:
-			return nil, false // not convex: left to the iterative path's checks
-		case d[j] > 0:
-			x[j] = math.Min(math.Max(-q/d[j], lo[j]), hi[j])
-		case q > 0:
-			x[j] = lo[j]
-		case q < 0:
-			x[j] = hi[j]
-		default:
-			x[j] = math.Min(math.Max(0, lo[j]), hi[j])
-		}
-		if math.IsInf(x[j], 0) {
-			return nil, false // unbounded
 		}
 	}
 	// Duals: Px + q + Aᵀy = 0, the gradient carried by the row that makes
@@ -128,4 +55,148 @@ func solveSeparable(p *Problem) (*Result, bool) {
 	}
 	res.SolveTime = time.Since(start)
 	return res, true
+}
+
+// separable is a separable problem taken apart: the diagonal of P, and
+// each variable's interval with the rows that make its ends.
+type separable struct {
+	d, lo, hi    []float64
+	loRow, hiRow []int     // the row of each end, −1 for none
+	varOf        []int     // the variable of each row, −1 when the row is empty
+	coef         []float64 // each row's coefficient
+}
+
+// separate takes p apart when it is separable (P diagonal with no negative
+// entry, every row of A on at most one variable, every empty row holding
+// 0); it reports false otherwise.
+func separate(p *Problem) (*separable, bool) {
+	n, m := p.NumVars(), p.NumRows()
+	sp := &separable{d: make([]float64, n), lo: make([]float64, n), hi: make([]float64, n),
+		loRow: make([]int, n), hiRow: make([]int, n), varOf: make([]int, m), coef: make([]float64, m)}
+	if P := p.P; P != nil {
+		for j := range n {
+			for k := P.ColPtr[j]; k < P.ColPtr[j+1]; k++ {
+				if v := P.Val[k]; v != 0 {
+					if P.RowIdx[k] != j {
+						return nil, false
+					}
+					sp.d[j] += v
+				}
+			}
+			if sp.d[j] < 0 {
+				return nil, false // not convex: left to the iterative path's checks
+			}
+		}
+	}
+	for j := range n {
+		sp.lo[j], sp.hi[j], sp.loRow[j], sp.hiRow[j] = math.Inf(-1), math.Inf(1), -1, -1
+	}
+	for r := range sp.varOf {
+		sp.varOf[r] = -1
+	}
+	if A := p.A; A != nil {
+		for j := range n {
+			for k := A.ColPtr[j]; k < A.ColPtr[j+1]; k++ {
+				if A.Val[k] == 0 {
+					continue
+				}
+				r := A.RowIdx[k]
+				if sp.varOf[r] >= 0 && sp.varOf[r] != j {
+					return nil, false // a row on two variables
+				}
+				sp.varOf[r] = j
+				sp.coef[r] += A.Val[k]
+			}
+		}
+	}
+	for r := range m {
+		j, a := sp.varOf[r], sp.coef[r]
+		if j < 0 || a == 0 {
+			if p.L[r] > 0 || p.U[r] < 0 {
+				return nil, false // 0 ∉ [l, u]: infeasible
+			}
+			sp.varOf[r] = -1
+			continue
+		}
+		l, u := p.L[r]/a, p.U[r]/a
+		if a < 0 {
+			l, u = u, l
+		}
+		if l > sp.lo[j] {
+			sp.lo[j], sp.loRow[j] = l, r
+		}
+		if u < sp.hi[j] {
+			sp.hi[j], sp.hiRow[j] = u, r
+		}
+	}
+	return sp, true
+}
+
+// minimize is the minimiser of ½d_j x² + q x over variable j's interval,
+// or false when the interval is empty or the minimum unbounded.
+func (sp *separable) minimize(j int, q float64) (float64, bool) {
+	lo, hi := sp.lo[j], sp.hi[j]
+	var x float64
+	switch d := sp.d[j]; {
+	case lo > hi:
+		return 0, false
+	case d > 0:
+		x = math.Min(math.Max(-q/d, lo), hi)
+	case q > 0:
+		x = lo
+	case q < 0:
+		x = hi
+	default:
+		x = math.Min(math.Max(0, lo), hi)
+	}
+	return x, !math.IsInf(x, 0)
+}
+
+// selectSeparable solves one_per_group exactly when the problem is
+// separable: each group takes the member of least cost ½P_ii + q_i among
+// those that may be 1 (every other member must be able to be 0), and the
+// variables outside groups take their closed form. It reports false when
+// the problem is not separable or has no solution, for branch and bound
+// to decide.
+func selectSeparable(p *Problem, groups [][]int, groupOf []int) (*BranchResult, bool) {
+	sp, ok := separate(p)
+	if !ok {
+		return nil, false
+	}
+	n := p.NumVars()
+	holds := func(j int, v float64) bool { return sp.lo[j] <= v && v <= sp.hi[j] }
+	x := make([]float64, n)
+	for _, members := range groups {
+		best, must := -1, -1
+		for _, i := range members {
+			if !holds(i, 0) {
+				if must >= 0 {
+					return nil, false // two members cannot be 0
+				}
+				must = i
+			}
+		}
+		for _, i := range members {
+			if !holds(i, 1) || must >= 0 && i != must {
+				continue
+			}
+			if best < 0 || 0.5*sp.d[i]+p.Q[i] < 0.5*sp.d[best]+p.Q[best] {
+				best = i
+			}
+		}
+		if best < 0 {
+			return nil, false
+		}
+		x[best] = 1
+	}
+	obj := 0.0
+	for j := range n {
+		if groupOf[j] < 0 {
+			if x[j], ok = sp.minimize(j, p.Q[j]); !ok {
+				return nil, false
+			}
+		}
+		obj += 0.5*sp.d[j]*x[j]*x[j] + p.Q[j]*x[j]
+	}
+	return &BranchResult{Status: BranchOptimal, X: x, Objective: obj, BestBound: obj}, true
 }

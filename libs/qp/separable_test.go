@@ -120,3 +120,95 @@ func TestSeparableInfeasibleAndUnbounded(t *testing.T) {
 		t.Errorf("min −x over x ≥ 0: %v", res.Status)
 	}
 }
+
+// One per group over a separable problem is solved exactly without
+// branching: the same choice as enumerating every combination.
+func TestSeparableSelectionIsExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 1))
+	for trial := range 30 {
+		ng, size := 1+r.IntN(4), 1+r.IntN(3)
+		n := ng*size + 2 // two variables outside the groups
+		pt, at := NewTriplets(n, n), NewTriplets(n, n)
+		q := make([]float64, n)
+		var l, u []float64
+		var groups [][]int
+		for g := range ng {
+			var members []int
+			for k := range size {
+				members = append(members, g*size+k)
+			}
+			groups = append(groups, members)
+		}
+		for j := range n {
+			if r.IntN(3) > 0 {
+				pt.Add(j, j, r.Float64()*4)
+			}
+			q[j] = r.NormFloat64()
+			at.Add(j, j, 1)
+			lo, hi := 0.0, 1.0
+			if j >= ng*size {
+				lo, hi = -2, 2
+			} else if r.IntN(6) == 0 {
+				hi = 0 // this member cannot be chosen
+			}
+			l, u = append(l, lo), append(u, hi)
+		}
+		P, _ := pt.CSC()
+		A, _ := at.CSC()
+		p := &Problem{P: P, Q: q, A: A, L: l, U: u}
+		res, err := SolveOnePerGroup(context.Background(), p, groups, DefaultBranchOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Enumerate the choices of the groups; the free variables are
+		// optimised by the iterative solver with the choice fixed.
+		best := math.Inf(1)
+		choice := make([]int, ng)
+		var walk func(g int)
+		walk = func(g int) {
+			if g == ng {
+				l2, u2 := append([]float64(nil), l...), append([]float64(nil), u...)
+				for gi, members := range groups {
+					for _, i := range members {
+						v := 0.0
+						if i == members[choice[gi]] {
+							v = 1
+						}
+						if v < l[i] || v > u[i] {
+							return
+						}
+						l2[i], u2[i] = v, v
+					}
+				}
+				s := DefaultSettings()
+				s.EpsAbs, s.EpsRel = 1e-10, 1e-10
+				sv, err := NewSolver(&Problem{P: P, Q: q, A: A, L: l2, U: u2}, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				it, err := sv.Solve(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if it.Status == StatusOptimal {
+					best = math.Min(best, it.Objective)
+				}
+				return
+			}
+			for c := range size {
+				choice[g] = c
+				walk(g + 1)
+			}
+		}
+		walk(0)
+		if math.IsInf(best, 1) {
+			if res.Status != BranchInfeasible {
+				t.Errorf("trial %d: no choice is feasible, got %v", trial, res.Status)
+			}
+			continue
+		}
+		if res.Status != BranchOptimal || math.Abs(res.Objective-best) > 1e-6*math.Max(1, math.Abs(best)) {
+			t.Errorf("trial %d: %v objective %.9g, enumeration %.9g", trial, res.Status, res.Objective, best)
+		}
+	}
+}
