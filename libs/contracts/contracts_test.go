@@ -1,6 +1,7 @@
 package contracts_test
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -91,7 +92,7 @@ func TestEventRoundTrip(t *testing.T) {
 	assert.Equal(t, e.Problem, got.Problem)
 	assert.False(t, got.Timestamp.IsZero(), "stamped when published")
 
-	msg.Metadata.Set(contracts.HeaderContract, "2")
+	msg.Metadata.Set(contracts.HeaderContract, strconv.Itoa(contracts.Version+1))
 	_, err = contracts.DecodeEvent(msg.Payload, msg.Metadata.Get)
 	assert.ErrorIs(t, err, contracts.ErrNewerContract)
 }

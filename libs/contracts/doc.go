@@ -16,7 +16,12 @@ import (
 // Version is the contract version this build writes and reads. Bump it
 // when a message changes in a way an older reader would misread; readers
 // accept every version up to their own.
-const Version = 1
+//
+// Version 2: a coordination round evaluates several trial prices (the
+// Trials and Reports headers replace the single Prices and Report). A
+// round in flight while the aggregator is upgraded across it is sent again
+// by its watchdog.
+const Version = 2
 
 // HeaderContract carries the contract version of a message.
 const HeaderContract = "Partita-Contract"

@@ -2,22 +2,22 @@ package contracts
 
 // Header keys of work messages.
 const (
-	HeaderTenant = "Partita-Tenant"
-	HeaderJob    = "Partita-Job"
-	HeaderPart   = "Partita-Part"
-	HeaderKind   = "Partita-Kind"
-	HeaderRef    = "Partita-Ref"
-	HeaderRows   = "Partita-Rows"
-	HeaderModel  = "Partita-Model"
-	HeaderSolver = "Partita-Solver"
-	HeaderError  = "Partita-Error"
-	HeaderTotal  = "Partita-Total"
-	HeaderBusy   = "Partita-Busy"
-	HeaderWhole  = "Partita-Whole"  // "true": the part holds every row of its split.by group
-	HeaderSingle = "Partita-Single" // "true": the part is the job's only part
-	HeaderRound  = "Partita-Round"  // the coordination round of a re-solve and of its result
-	HeaderPrices = "Partita-Prices" // the prices of the coupling rows for a re-solve (JSON)
-	HeaderReport = "Partita-Report" // a part's report to the plan's coordinator (JSON)
+	HeaderTenant  = "Partita-Tenant"
+	HeaderJob     = "Partita-Job"
+	HeaderPart    = "Partita-Part"
+	HeaderKind    = "Partita-Kind"
+	HeaderRef     = "Partita-Ref"
+	HeaderRows    = "Partita-Rows"
+	HeaderModel   = "Partita-Model"
+	HeaderSolver  = "Partita-Solver"
+	HeaderError   = "Partita-Error"
+	HeaderTotal   = "Partita-Total"
+	HeaderBusy    = "Partita-Busy"
+	HeaderWhole   = "Partita-Whole"   // "true": the part holds every row of its split.by group
+	HeaderSingle  = "Partita-Single"  // "true": the part is the job's only part
+	HeaderRound   = "Partita-Round"   // the coordination round of a re-solve and of its result
+	HeaderTrials  = "Partita-Trials"  // the trial prices of the coupling rows for a re-solve (JSON list)
+	HeaderReports = "Partita-Reports" // a part's reports to the plan's coordinator, one per trial (JSON list)
 )
 
 // Kinds of message on the aggregate stream.

@@ -64,10 +64,10 @@ type Mark struct {
 	Model string             // "name@version", "" when unscored
 	Error *PartError         // nil for a part that succeeded
 	Busy  map[string]float64 // seconds each stage worked on the part
-	// Report is the part's report to the plan's coordinator: in a first
-	// solve it makes the part a participant (the report itself stays in
-	// the part's message, where the coordinator reads it).
-	Report *plan.Report
+	// Coupled marks a first solve that reported to the plan's coordinator:
+	// it makes the part a participant (the reports themselves stay in the
+	// part's message, where the coordinator reads them).
+	Coupled bool
 	// Resolve marks a re-solve of a coordination round (Round ≥ 1): it
 	// counts only in its round, not as the part's arrival.
 	Resolve bool
@@ -91,7 +91,7 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 		if !f.Done.Set(m.Part) {
 			continue
 		}
-		if m.Report != nil && m.Error == nil { // round 0: the part's first solve
+		if m.Coupled && m.Error == nil { // round 0: the part's first solve
 			if f.Plan == nil {
 				f.Plan = &Plan{}
 			}

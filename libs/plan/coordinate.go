@@ -8,7 +8,8 @@ import (
 	"math"
 	"slices"
 
-	"github.com/partita/partita/libs/qp"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize/convex/lp"
 )
 
 // Bounds gives a coupling row's bounds l ≤ a_jᵀx ≤ u (±Inf when open).
@@ -26,12 +27,11 @@ func DefaultLimits() Limits { return Limits{MaxRounds: 100, EpsRel: 1e-7, EpsAbs
 
 // State is the coordinator's state, kept with the job between rounds.
 type State struct {
-	Round  int             `json:"round"`           // the round being evaluated (0: the first solve of every part)
-	Trial  map[Key]float64 `json:"trial,omitempty"` // its prices (none: all zero)
-	Pred   float64         `json:"pred"`            // the dual increase the model predicted for Trial
-	Center *Point          `json:"center,omitempty"`
-	Mu     float64         `json:"mu"` // regularisation of the Newton model
-	Ranges map[Key]Range   `json:"ranges,omitempty"`
+	Round  int           `json:"round"`            // the round being evaluated (0: the first solve of every part)
+	Trials []Trial       `json:"trials,omitempty"` // its prices (none: one trial at zero prices)
+	Center *Point        `json:"center,omitempty"`
+	Mu     float64       `json:"mu"` // regularisation of the Newton model, the middle of the next ladder
+	Ranges map[Key]Range `json:"ranges,omitempty"`
 	// Secant learns, by a damped BFGS update over the rounds, the
 	// curvature the parts' exact curvature misses: between the kinks of
 	// nearly linear rows the exact curvature is local and small, and the
@@ -48,6 +48,30 @@ type State struct {
 	Log      []RoundInfo `json:"log,omitempty"` // the last rounds
 }
 
+// Trial is prices a round evaluates: the maximiser of the Newton model at
+// one regularisation of the ladder.
+type Trial struct {
+	Prices map[Key]float64 `json:"prices,omitempty"`
+	Pred   float64         `json:"pred"` // the dual increase the model predicted
+	Mu     float64         `json:"mu"`   // the regularisation it was found with
+}
+
+// rung is one trial of a round: the regularisation as a factor of
+// State.Mu, and whether the model adds the secant's curvature.
+type rung struct {
+	mu     float64
+	secant bool
+}
+
+// ladder is the trials of a round, by increasing regularisation (the
+// last is the most cautious): every part solves at each (a re-solve costs
+// little next to a round trip), and the best dual value among them moves
+// the center, so a round is a line search along the trust region's path
+// rather than one guess. The exact curvature serves where the dual is
+// curved; one trial adds the secant, which serves between the kinks of
+// nearly linear rows where the exact curvature is local and small.
+var ladder = []rung{{1.0 / 16, false}, {1.0 / 2, false}, {1.0 / 2, true}, {4, false}, {32, false}}
+
 // Point is evaluated prices with the round's reports.
 type Point struct {
 	Round  int             `json:"round"`
@@ -56,42 +80,37 @@ type Point struct {
 	Dual   float64         `json:"dual"`
 }
 
-// Eval is one round's coupling activities and objective.
+// Eval is one trial's prices, coupling activities and objective.
 type Eval struct {
 	Round     int             `json:"round"`
+	Trial     int             `json:"trial"`
+	Prices    map[Key]float64 `json:"prices,omitempty"`
 	Activity  map[Key]float64 `json:"activity,omitempty"`
 	Objective float64         `json:"objective"`
 }
 
-// Best is the plan: x = Σ_k Weights[k]·x(round k), every part's decision
-// blended from the same rounds. As the objective is convex and the
-// coupling rows linear, the blend holds the rows its activities say
-// (Activity) and its objective is at most Objective.
-type Best struct {
-	Weights   map[int]float64 `json:"weights"`
-	Objective float64         `json:"objective"` // Σ_k w_k f(round k) ≥ f(x), minimisation sense
-	Activity  map[Key]float64 `json:"activity,omitempty"`
-	Lambda    map[Key]float64 `json:"lambda,omitempty"` // the prices of the round of the largest weight
+// Weight is a trial's share of the plan.
+type Weight struct {
+	Round int     `json:"round"`
+	Trial int     `json:"trial"`
+	W     float64 `json:"w"`
 }
 
-// Rounds lists the rounds of the blend, by decreasing weight.
-func (b *Best) Rounds() []int {
-	rs := make([]int, 0, len(b.Weights))
-	for r := range b.Weights {
-		rs = append(rs, r)
-	}
-	slices.SortFunc(rs, func(x, y int) int {
-		if b.Weights[x] != b.Weights[y] {
-			return cmp.Compare(b.Weights[y], b.Weights[x])
-		}
-		return cmp.Compare(x, y)
-	})
-	return rs
+// Best is the plan: x = Σ_k w_k·x(round r_k, trial t_k), every part's
+// decision blended from the same trials. As the objective is convex and
+// the coupling rows linear, the blend holds the rows its activities say
+// (Activity) and its objective is at most Objective.
+type Best struct {
+	Weights   []Weight        `json:"weights"`   // by decreasing weight
+	Objective float64         `json:"objective"` // Σ_k w_k f(x_k) ≥ f(x), minimisation sense
+	Activity  map[Key]float64 `json:"activity,omitempty"`
+	Lambda    map[Key]float64 `json:"lambda,omitempty"` // the prices of the trial of the largest weight
 }
 
 // RoundInfo is one round, for the job's report.
 type RoundInfo struct {
 	Round    int     `json:"round"`
+	Trial    int     `json:"trial"` // the trial of the best dual value
 	Dual     float64 `json:"dual"`
 	Residual float64 `json:"residual"` // worst coupling row violation, in tolerances
 	Accepted bool    `json:"accepted"`
@@ -101,7 +120,7 @@ type RoundInfo struct {
 const maxLog = 200
 
 // maxEvals bounds the rounds a plan may blend.
-const maxEvals = 64
+const maxEvals = 128
 
 // Outcome is what the coordinator decided after a round.
 type Outcome string
@@ -118,69 +137,87 @@ const (
 // Decision is the outcome of a round.
 type Decision struct {
 	Outcome Outcome
-	Prices  map[Key]float64 // with Continue: the next round's prices
-	Gap     float64         // relative gap between Best's objective and the best dual value
-	Reason  string          // with Infeasible: which row and why
+	Trials  []map[Key]float64 // with Continue: the next round's trial prices
+	Gap     float64           // relative gap between Best's objective and the best dual value
+	Reason  string            // with Infeasible: which row and why
 }
 
 // ErrModel is returned when the Newton model cannot be solved.
 var ErrModel = errors.New("plan: the coordination model could not be solved")
 
-// Step takes the reports of the round just completed and decides: the plan
-// is optimal, infeasible, out of rounds, or the next prices to evaluate.
-func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (State, Decision, error) {
-	dual := sum.Lagrangian - support(st.Trial, bounds)
-	info := RoundInfo{Round: st.Round, Dual: dual}
-	if st.Center != nil && st.Secant != nil {
-		st.Secant.updateResidual(st.Center, st.Trial, sum.Activity)
+// Step takes the reports of the round just completed, one sum per trial
+// of the round, and decides: the plan is optimal, infeasible, out of
+// rounds, or the trials of the next round.
+func Step(ctx context.Context, st State, sums []Sum, bounds Bounds, lim Limits) (State, Decision, error) {
+	trials := st.Trials
+	if len(trials) == 0 {
+		trials = []Trial{{}}
 	}
+	if len(sums) != len(trials) {
+		return st, Decision{}, fmt.Errorf("plan: round %d has %d trials and %d sums", st.Round, len(trials), len(sums))
+	}
+	win, dual := 0, math.Inf(-1)
+	candidates := []*Best{}
+	for t, sum := range sums {
+		d := sum.Lagrangian - support(trials[t].Prices, bounds)
+		if d > dual {
+			win, dual = t, d
+		}
+		if st.Center != nil && st.Secant != nil {
+			st.Secant.updateResidual(st.Center, trials[t].Prices, sum.Activity)
+		}
+		st.Evals = append(st.Evals, Eval{Round: st.Round, Trial: t, Prices: trials[t].Prices, Activity: sum.Activity, Objective: sum.Objective})
+		if feasibility(&Point{Sum: sum}, bounds, lim) <= 1 {
+			// This trial alone holds the rows.
+			candidates = append(candidates, &Best{Weights: []Weight{{Round: st.Round, Trial: t, W: 1}}, Objective: sum.Objective, Activity: sum.Activity, Lambda: trials[t].Prices})
+		}
+	}
+	sum := sums[win]
+	info := RoundInfo{Round: st.Round, Trial: win, Dual: dual}
 	accepted := st.Center == nil
 	if !accepted {
-		actual := dual - st.Center.Dual
+		actual, pred := dual-st.Center.Dual, trials[win].Pred
 		noise := 1e-12 * (1 + math.Abs(dual))
-		accepted = actual >= 0.1*st.Pred-noise || (st.Pred <= noise && actual >= -noise)
+		accepted = actual >= 0.1*pred-noise || (pred <= noise && actual >= -noise)
 		switch {
-		case accepted && actual >= 0.75*st.Pred:
-			st.Mu /= 8
-		case !accepted:
-			st.Mu = math.Max(8*st.Mu, 1e-6)
+		case accepted && actual >= 0.75*pred:
+			st.Mu = trials[win].Mu / 2
+		case accepted:
+			st.Mu = trials[win].Mu
+		default:
+			// The most regularised trial promised pred and the dual fell
+			// short by pred − actual: regularise about that much more, so
+			// that along its step the model would have foreseen the loss.
+			last := trials[len(trials)-1]
+			grow, fell := 4.0, sums[len(sums)-1].Lagrangian-support(last.Prices, bounds)-st.Center.Dual
+			if last.Pred > noise {
+				grow = math.Min(1e4, math.Max(grow, (last.Pred-fell)/last.Pred))
+			}
+			st.Mu = math.Max(grow*last.Mu/ladder[0].mu, 1e-6)
 		}
 	}
 	if accepted {
-		st.Center = &Point{Round: st.Round, Lambda: st.Trial, Sum: sum, Dual: dual}
+		st.Center = &Point{Round: st.Round, Lambda: trials[win].Prices, Sum: sum, Dual: dual}
 	}
 	if st.Round == 0 {
 		st.Ranges = sum.Range
 		st.BestDual = dual
 	}
 	st.BestDual = math.Max(st.BestDual, dual)
-	st.Evals = append(st.Evals, Eval{Round: st.Round, Activity: sum.Activity, Objective: sum.Objective})
 	if len(st.Evals) > maxEvals {
 		st.Evals = st.Evals[len(st.Evals)-maxEvals:]
 	}
-	candidates := []*Best{}
-	if evaluated := (&Point{Sum: sum}); feasibility(evaluated, bounds, lim) <= 1 {
-		// This round alone holds the rows.
-		candidates = append(candidates, &Best{Weights: map[int]float64{st.Round: 1}, Objective: sum.Objective, Activity: sum.Activity})
-	}
-	if b, err := blend(ctx, st.Evals, sum.Keys(), sum.Scale, bounds, lim); err != nil {
-		return st, Decision{}, err
-	} else if b != nil {
-		candidates = append(candidates, b)
+	if b := blend(st.Evals, sum.Keys(), sum.Scale, bounds, lim); b != nil {
+		// Trust the blend only as far as its activities, recomputed from
+		// the trials, hold the rows.
+		if feasibility(&Point{Sum: Sum{Activity: b.Activity, Scale: sum.Scale}}, bounds, lim) <= 1 {
+			candidates = append(candidates, b)
+		}
 	}
 	for _, best := range candidates {
-		if st.Best != nil && best.Objective >= st.Best.Objective {
-			continue
+		if st.Best == nil || best.Objective < st.Best.Objective {
+			st.Best = best
 		}
-		lambdas := map[int]map[Key]float64{st.Round: st.Trial}
-		if st.Center != nil {
-			lambdas[st.Center.Round] = st.Center.Lambda
-		}
-		best.Lambda = lambdas[best.Rounds()[0]]
-		if best.Lambda == nil && st.Best != nil {
-			best.Lambda = st.Best.Lambda
-		}
-		st.Best = best
 	}
 	c := st.Center
 	residual := residual(c, bounds, lim)
@@ -208,24 +245,37 @@ func Step(ctx context.Context, st State, sum Sum, bounds Bounds, lim Limits) (St
 	if st.Secant == nil {
 		st.Secant = newMatrix(c.Sum.Keys())
 	}
-	next, pred, err := newtonStep(ctx, c, bounds, st.Secant, st.Mu)
-	for try := 0; errors.Is(err, ErrModel) && try < 4; try++ {
-		// An ill-conditioned model: regularise it more and solve again.
-		st.Mu *= 100
-		next, pred, err = newtonStep(ctx, c, bounds, st.Secant, st.Mu)
-	}
-	if err != nil {
-		return st, Decision{}, err
-	}
-	if k := unboundedPrice(next, c.Sum.Price); k != "" && st.Best == nil {
-		// No row's choice changes past prices this far above what moves
-		// the parts' rows: the dual is unbounded, the rows cannot hold
-		// together. Name the row most violated at the center.
-		return st, Decision{Outcome: Infeasible, Reason: fmt.Sprintf("%s cannot hold with the other coupling rows: prices grow without bound (%s)", mostViolated(c, bounds, lim), k)}, nil
+	next := make([]Trial, 0, len(ladder))
+	var prices []map[Key]float64
+	for _, r := range ladder {
+		mu, S := st.Mu*r.mu, (*Matrix)(nil)
+		if r.secant {
+			S = st.Secant
+		}
+		lambda, pred, err := newtonStep(c, bounds, S, mu)
+		for try := 0; errors.Is(err, ErrModel) && try < 4; try++ {
+			// An ill-conditioned model: regularise it more and solve again.
+			mu *= 100
+			lambda, pred, err = newtonStep(c, bounds, S, mu)
+		}
+		if err != nil {
+			return st, Decision{}, err
+		}
+		if r == (rung{1.0 / 2, false}) {
+			if k := unboundedPrice(lambda, c.Sum.Price); k != "" && st.Best == nil {
+				// No row's choice changes past prices this far above what
+				// moves the parts' rows: the dual is unbounded, the rows
+				// cannot hold together. Name the row most violated at the
+				// center.
+				return st, Decision{Outcome: Infeasible, Reason: fmt.Sprintf("%s cannot hold with the other coupling rows: prices grow without bound (%s)", mostViolated(c, bounds, lim), k)}, nil
+			}
+		}
+		next = append(next, Trial{Prices: lambda, Pred: pred, Mu: mu})
+		prices = append(prices, lambda)
 	}
 	st.Round++
-	st.Trial, st.Pred = next, pred
-	return st, Decision{Outcome: Continue, Prices: next}, nil
+	st.Trials = next
+	return st, Decision{Outcome: Continue, Trials: prices}, nil
 }
 
 // Gap is the relative gap between the best plan that holds the coupling
@@ -364,7 +414,7 @@ func unboundedPrice(lambda map[Key]float64, price map[Key]float64) Key {
 // with s the coupling activities and M the parts' curvature, as a small QP
 // over the prices split by sign (λ = λ⁺ − λ⁻, σ linear in them). It returns
 // the maximiser and the increase the model predicts.
-func newtonStep(ctx context.Context, p *Point, bounds Bounds, S *Matrix, mu float64) (map[Key]float64, float64, error) {
+func newtonStep(p *Point, bounds Bounds, S *Matrix, mu float64) (map[Key]float64, float64, error) {
 	keys := p.Sum.Keys()
 	m := len(keys)
 	// H = B + μI, dense (m is the number of coupling rows).
@@ -413,55 +463,33 @@ func newtonStep(ctx context.Context, p *Point, bounds Bounds, S *Matrix, mu floa
 	if n == 0 {
 		return map[Key]float64{}, 0, nil
 	}
-	// minimise ½ zᵀ BᵀHB z − (Bᵀ(Hλc + s))ᵀ z + costᵀ z
-	hl := make([]float64, m)
-	for a := range m {
-		for b := range m {
-			hl[a] += H[a][b] * lc[b]
-		}
-	}
-	pt := qp.NewTriplets(n, n)
-	q := make([]float64, n)
+	// With z the prices split by sign (λ = Bz) and w = z − z_c the step
+	// from the center: minimise ½ wᵀ BᵀHB w + (costᵀ − sᵀB) w, w ≥ −z_c.
+	G := make([][]float64, n)
+	c := make([]float64, n)
+	lo := make([]float64, n)
+	zc := make([]float64, n)
 	for x, vx := range vars {
-		for y := x; y < n; y++ {
-			vy := vars[y]
-			if h := vx.sign * vy.sign * H[vx.row][vy.row]; h != 0 {
-				pt.Add(x, y, h)
-			}
+		G[x] = make([]float64, n)
+		for y, vy := range vars {
+			G[x][y] = vx.sign * vy.sign * H[vx.row][vy.row]
 		}
-		q[x] = -vx.sign*(hl[vx.row]+s[vx.row]) + vx.cost
-	}
-	P, err := pt.CSC()
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
-	}
-	at := qp.NewTriplets(n, n)
-	lo, hi := make([]float64, n), make([]float64, n)
-	for x, v := range vars {
-		at.Add(x, x, 1)
-		lo[x], hi[x] = 0, math.Inf(1)
-		if v.free {
+		c[x] = vx.cost - vx.sign*s[vx.row]
+		if v := vx.sign * lc[vx.row]; vx.free || v > 0 {
+			zc[x] = v
+		}
+		lo[x] = -zc[x]
+		if vx.free {
 			lo[x] = math.Inf(-1)
 		}
 	}
-	A, err := at.CSC()
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
-	}
-	// The step need not maximise the model exactly: its value is measured
-	// by the next round, and pred is the model's value where it lands.
-	set := qp.DefaultSettings()
-	set.EpsAbs, set.EpsRel, set.MaxIter = 1e-9, 1e-9, 20000
-	res, err := qp.Solve(ctx, &qp.Problem{P: P, Q: q, A: A, L: lo, U: hi}, set)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrModel, err)
-	}
-	if res.Status != qp.StatusOptimal && res.Status != qp.StatusMaxIter {
-		return nil, 0, fmt.Errorf("%w: %s after %d iterations", ErrModel, res.Status, res.Iterations)
+	w, ok := minimizeAbove(G, c, lo)
+	if !ok {
+		return nil, 0, ErrModel
 	}
 	lambda := make([]float64, m)
 	for x, v := range vars {
-		lambda[v.row] += v.sign * res.X[x]
+		lambda[v.row] += v.sign * (zc[x] + w[x])
 	}
 	next := make(map[Key]float64, m)
 	for i, k := range keys {
@@ -505,13 +533,21 @@ func scaleOf(p *Point, k Key) float64 {
 }
 
 // blend finds the convex combination of the evaluated rounds that holds
-// every coupling row with the least objective (a small LP), or nil when no
-// combination holds them.
-func blend(ctx context.Context, evals []Eval, keys []Key, scale map[Key]float64, bounds Bounds, lim Limits) (*Best, error) {
+// every coupling row with the least objective, or nil when no combination
+// holds them. It is a small dense LP (a variable per round, a row per
+// finite bound of a coupling row), solved by the simplex method in
+// standard form: every bound gets its own slack, so the rows are
+// independent.
+func blend(evals []Eval, keys []Key, scale map[Key]float64, bounds Bounds, lim Limits) *Best {
 	n := len(evals)
-	at := qp.NewTriplets(len(keys)+1+n, n)
-	var lo, hi []float64
-	for r, k := range keys {
+	type bound struct {
+		key   Key
+		value float64 // the bound, scaled, with the tolerance
+		sign  float64 // +1: activity ≤ value; −1: activity ≥ value
+		scale float64
+	}
+	var rows []bound
+	for _, k := range keys {
 		l, u := bounds(k)
 		sc := scale[k]
 		for _, b := range []float64{l, u} {
@@ -519,67 +555,70 @@ func blend(ctx context.Context, evals []Eval, keys []Key, scale map[Key]float64,
 				sc = math.Max(sc, math.Abs(b))
 			}
 		}
+		sc = math.Max(sc, 1e-300)
 		tol := (lim.EpsAbs + lim.EpsRel*sc) / 10 // well inside the rows' tolerance
-		for c, e := range evals {
-			if v := e.Activity[k]; v != 0 {
-				at.Add(r, c, v)
-			}
+		if !math.IsInf(u, 1) {
+			rows = append(rows, bound{k, (u + tol) / sc, 1, sc})
 		}
-		lo, hi = append(lo, l-tol), append(hi, u+tol)
+		if !math.IsInf(l, -1) {
+			rows = append(rows, bound{k, (l - tol) / sc, -1, sc})
+		}
+	}
+	m := len(rows) + 1
+	A := mat.NewDense(m, n+len(rows), nil)
+	b := make([]float64, m)
+	for r, row := range rows {
+		for c, e := range evals {
+			A.Set(r, c, e.Activity[row.key]/row.scale)
+		}
+		A.Set(r, n+r, row.sign) // a·w + s = u, a·w − s = l
+		b[r] = row.value
 	}
 	for c := range n {
-		at.Add(len(keys), c, 1)
-		at.Add(len(keys)+1+c, c, 1)
+		A.Set(len(rows), c, 1)
 	}
-	lo, hi = append(lo, 1), append(hi, 1)
-	for range n {
-		lo, hi = append(lo, 0), append(hi, 1)
-	}
-	A, err := at.CSC()
-	if err != nil {
-		return nil, err
-	}
-	P, err := qp.NewTriplets(n, n).CSC()
-	if err != nil {
-		return nil, err
-	}
-	q := make([]float64, n)
+	b[len(rows)] = 1
+	cost := make([]float64, n+len(rows))
 	fscale := 1.0
 	for _, e := range evals {
 		fscale = math.Max(fscale, math.Abs(e.Objective))
 	}
 	for c, e := range evals {
-		q[c] = e.Objective / fscale
+		cost[c] = e.Objective / fscale
 	}
-	set := qp.DefaultSettings()
-	set.EpsAbs, set.EpsRel, set.MaxIter = 1e-11, 1e-11, 100000
-	res, err := qp.Solve(ctx, &qp.Problem{P: P, Q: q, A: A, L: lo, U: hi}, set)
+	_, w, err := lp.Simplex(cost, A, b, 1e-12, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: blend: %v", ErrModel, err)
+		// Infeasible: no combination holds the rows yet. A numerical
+		// failure of the simplex leaves this round without a blend; the
+		// next round has another chance.
+		return nil
 	}
-	if res.Status != qp.StatusOptimal {
-		return nil, nil // no combination holds the rows (yet)
-	}
-	b := &Best{Weights: map[int]float64{}, Activity: map[Key]float64{}}
+	best := &Best{Activity: map[Key]float64{}}
 	total := 0.0
-	for c, w := range res.X {
-		if w > 1e-12 {
-			b.Weights[evals[c].Round] = w
-			total += w
+	for c := range n {
+		if w[c] > 1e-12 {
+			total += w[c]
 		}
 	}
-	for r, w := range b.Weights {
-		b.Weights[r] = w / total
-	}
-	for _, e := range evals {
-		w := b.Weights[e.Round]
-		if w == 0 {
+	for c, e := range evals {
+		if w[c] <= 1e-12 {
 			continue
 		}
-		b.Objective += w * e.Objective
+		v := w[c] / total
+		best.Weights = append(best.Weights, Weight{Round: e.Round, Trial: e.Trial, W: v})
+		best.Objective += v * e.Objective
 		for _, k := range keys {
-			b.Activity[k] += w * e.Activity[k]
+			best.Activity[k] += v * e.Activity[k]
 		}
 	}
-	return b, nil
+	if len(best.Weights) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(best.Weights, func(a, b Weight) int { return cmp.Compare(b.W, a.W) })
+	for _, e := range evals {
+		if e.Round == best.Weights[0].Round && e.Trial == best.Weights[0].Trial {
+			best.Lambda = e.Prices
+		}
+	}
+	return best
 }

@@ -17,12 +17,20 @@
 // function of [l, u]: the value, the gradient A_p x_p and the curvature
 // A_p S_p A_pᵀ from the sensitivity of its solution to the prices. The
 // coordinator (Step) maximises g by Newton steps regularised as a trust
-// region (Levenberg–Marquardt on the dual): a step is accepted when the
-// dual gains a fair share of what its model predicted, and the
-// regularisation shrinks as steps succeed, so the last steps are exact
-// Newton steps on the piecewise-quadratic dual and end at the exact
-// multipliers of the job's optimum. The plan is optimal when the coupling
-// rows hold and the duality gap (primal objective − dual value) is within
-// tolerance; each round is one parallel re-solve of the parts. Scored rows
-// never move: only prices go out and reports come back.
+// region (Levenberg–Marquardt on the dual). Each round evaluates a ladder
+// of trial prices at once — the model's maximiser at several
+// regularisations, one of them with a secant's curvature added — so that
+// a round is a line search along the trust region's path: the trial with
+// the best dual value becomes the center when the dual gains a fair share
+// of what its model predicted, and the regularisation follows the trial
+// that won. The model is maximised exactly (a dense active-set method on
+// the step from the center, where the center's value cancels out), so
+// the last steps are exact Newton steps on the piecewise-quadratic dual
+// and end at the exact multipliers of the job's optimum. Every trial's
+// activities and objective are kept: a small LP (simplex) finds the
+// convex combination of trials that holds every coupling row with the
+// least objective, and that blend is the plan. It is optimal when the
+// duality gap (the plan's objective − the best dual value) is within
+// tolerance; each round is one parallel re-solve of the parts. Scored
+// rows never move: only prices go out and reports come back.
 package plan

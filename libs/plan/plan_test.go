@@ -121,43 +121,58 @@ func (j *job) parts(t *testing.T, order []int, size int) ([]*plan.Part, [][]int)
 	return parts, members
 }
 
-// coordinate runs rounds in process as the services do over the bus.
+// coordinate runs the coordination of a job in process.
 func coordinate(t *testing.T, j *job, parts []*plan.Part, members [][]int) (plan.State, plan.Decision, []float64) {
+	st, dec, x, err := rounds(t, len(j.q), parts, members, j.bounds, plan.DefaultLimits())
+	require.NoError(t, err)
+	return st, dec, x
+}
+
+// rounds runs the coordination in process as the services do over the
+// bus: every part solves at every trial of a round, and the plan blends
+// the parts' solutions of the trials it names. members maps each part's
+// variables to the job's.
+func rounds(t *testing.T, n int, parts []*plan.Part, members [][]int, bounds plan.Bounds, lim plan.Limits) (plan.State, plan.Decision, []float64, error) {
 	ctx := context.Background()
 	var st plan.State
-	var prices map[plan.Key]float64
-	xs := map[int][]float64{} // by round
+	trials := []map[plan.Key]float64{nil}
+	xs := map[[2]int][]float64{} // by round and trial
 	s := qp.DefaultSettings()
 	for {
-		sum := plan.Sum{}
-		x := make([]float64, len(j.q))
-		for p, part := range parts {
-			res, rep, err := part.Solve(ctx, prices, s)
-			require.NoError(t, err)
-			require.Equal(t, qp.StatusOptimal, res.Status)
-			sum.Add(rep)
-			for v, i := range members[p] {
-				x[i] = res.X[v]
-			}
-		}
-		xs[st.Round] = x
-		var dec plan.Decision
-		var err error
-		st, dec, err = plan.Step(ctx, st, sum, j.bounds, plan.DefaultLimits())
-		require.NoError(t, err)
-		if dec.Outcome != plan.Continue {
-			if st.Best == nil {
-				return st, dec, nil
-			}
-			x := make([]float64, len(j.q))
-			for r, w := range st.Best.Weights {
-				for i, v := range xs[r] {
-					x[i] += w * v
+		sums := make([]plan.Sum, len(trials))
+		for ti, prices := range trials {
+			x := make([]float64, n)
+			for p, part := range parts {
+				res, rep, err := part.Solve(ctx, prices, s)
+				require.NoError(t, err)
+				require.Equal(t, qp.StatusOptimal, res.Status, "part %d in round %d", p, st.Round)
+				sums[ti].Add(rep)
+				for v, i := range members[p] {
+					x[i] = res.X[v]
 				}
 			}
-			return st, dec, x
+			xs[[2]int{st.Round, ti}] = x
 		}
-		prices = dec.Prices
+		next, dec, err := plan.Step(ctx, st, sums, bounds, lim)
+		if err != nil {
+			return st, dec, nil, err
+		}
+		st = next
+		if dec.Outcome != plan.Continue {
+			if st.Best == nil {
+				return st, dec, nil, nil
+			}
+			x := make([]float64, n)
+			for _, w := range st.Best.Weights {
+				xr, ok := xs[[2]int{w.Round, w.Trial}]
+				require.True(t, ok, "the plan names round %d trial %d", w.Round, w.Trial)
+				for i, v := range xr {
+					x[i] += w.W * v
+				}
+			}
+			return st, dec, x, nil
+		}
+		trials = dec.Trials
 	}
 }
 
@@ -237,7 +252,7 @@ func TestInfeasibleCouplingRowIsNamed(t *testing.T) {
 		sum.Add(rep)
 		_ = members[p]
 	}
-	_, dec, err := plan.Step(ctx, plan.State{}, sum, bounds, plan.DefaultLimits())
+	_, dec, err := plan.Step(ctx, plan.State{}, []plan.Sum{sum}, bounds, plan.DefaultLimits())
 	require.NoError(t, err)
 	assert.Equal(t, plan.Infeasible, dec.Outcome)
 	assert.Contains(t, dec.Reason, "c0")

@@ -28,7 +28,11 @@ func (m *Matrix) index(k Key) int {
 	return i
 }
 
+// at is an entry; a nil matrix is zero.
 func (m *Matrix) at(j, k Key) float64 {
+	if m == nil {
+		return 0
+	}
 	a, b := m.index(j), m.index(k)
 	if a < 0 || b < 0 {
 		return 0

@@ -39,8 +39,13 @@ type Part struct {
 	Whole       bool               // the rows are every row of their split.by group
 	Single      bool               // the part is the job's only part
 	Round       int                // with KindRound: the coordination round
-	Prices      map[string]float64 // with KindRound on the optimize stream: the coupling rows' prices
-	Report      *plan.Report       // the part's report to the plan's coordinator
+	// Trials are, with KindRound on the optimize stream, the coupling
+	// rows' prices of each trial of the round.
+	Trials []map[string]float64
+	// Reports are the part's reports to the plan's coordinator, one per
+	// trial (one for a first solve); a round's rows then hold one column
+	// per trial.
+	Reports []plan.Report
 }
 
 // AddBusy records that a stage worked d on the part.
@@ -129,13 +134,15 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 	if p.Kind == contracts.KindRound {
 		meta[contracts.HeaderRound] = strconv.Itoa(p.Round)
 	}
-	if len(p.Prices) > 0 {
-		if err := setJSON(meta, contracts.HeaderPrices, &p.Prices); err != nil {
+	if len(p.Trials) > 0 {
+		if err := setJSON(meta, contracts.HeaderTrials, &p.Trials); err != nil {
 			return nil, err
 		}
 	}
-	if err := setJSON(meta, contracts.HeaderReport, p.Report); err != nil {
-		return nil, err
+	if len(p.Reports) > 0 {
+		if err := setJSON(meta, contracts.HeaderReports, &p.Reports); err != nil {
+			return nil, err
+		}
 	}
 	msg := message.NewMessage(contracts.MsgID(stage, p.Job, id), payload)
 	msg.Metadata = meta
@@ -199,15 +206,19 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 		p.Round = n
 	}
 	p.Whole, p.Single = m.Get(contracts.HeaderWhole) == "true", m.Get(contracts.HeaderSingle) == "true"
-	var prices *map[string]float64
-	if err := getJSON(m, contracts.HeaderPrices, &prices); err != nil {
+	var trials *[]map[string]float64
+	if err := getJSON(m, contracts.HeaderTrials, &trials); err != nil {
 		return nil, err
 	}
-	if prices != nil {
-		p.Prices = *prices
+	if trials != nil {
+		p.Trials = *trials
 	}
-	if err := getJSON(m, contracts.HeaderReport, &p.Report); err != nil {
+	var reports *[]plan.Report
+	if err := getJSON(m, contracts.HeaderReports, &reports); err != nil {
 		return nil, err
+	}
+	if reports != nil {
+		p.Reports = *reports
 	}
 	if r := m.Get(contracts.HeaderRows); r != "" {
 		n, err := strconv.Atoi(r)

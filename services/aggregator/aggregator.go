@@ -184,9 +184,9 @@ func (s *Service) handle(msg *message.Message) error {
 		req.total = p.Total
 		req.splitDone = true
 	} else {
-		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Error: p.Error, Busy: p.Busy, Report: p.Report}
+		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Error: p.Error, Busy: p.Busy, Coupled: len(p.Reports) > 0}
 		if p.Kind == contracts.KindRound {
-			req.mark = &jobs.Mark{Part: p.Index, Resolve: true, Round: p.Round, Report: p.Report, Error: p.Error}
+			req.mark = &jobs.Mark{Part: p.Index, Resolve: true, Round: p.Round, Error: p.Error}
 		}
 	}
 	o, err := s.commit.add(ctx, req)

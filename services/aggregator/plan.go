@@ -41,11 +41,11 @@ func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (b
 		return false, err
 	}
 	if rec.Folded <= p.Round {
-		sum, err := s.roundSum(ctx, j, p)
+		sums, err := s.roundSums(ctx, j, p, max(1, len(rec.State.Trials)))
 		if err != nil {
 			return false, err
 		}
-		st, dec, err := plan.Step(ctx, rec.State, sum, bounds(j.Spec.Optimize), plan.DefaultLimits())
+		st, dec, err := plan.Step(ctx, rec.State, sums, bounds(j.Spec.Optimize), plan.DefaultLimits())
 		if err != nil {
 			return false, fmt.Errorf("coordinate round %d: %w", p.Round, err)
 		}
@@ -69,15 +69,24 @@ func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (b
 		return false, err
 	}
 	s.log.Debug().Str("tenant", j.Tenant).Str("job", j.ID).Int("round", p.Round+1).Int("parts", p.ParticipantCount).Msg("plan round")
-	return false, s.sendRound(ctx, j, p.Participants, nil, p.Round+1, rec.State.Trial)
+	return false, s.sendRound(ctx, j, p.Participants, nil, p.Round+1, trialPrices(rec.State.Trials))
 }
 
-// roundSum adds up the participants' reports of a round, read from their
-// messages in the aggregate stream (headers only: rows are not fetched).
-func (s *Service) roundSum(ctx context.Context, j *jobs.Job, p *jobs.Plan) (plan.Sum, error) {
+func trialPrices(ts []plan.Trial) []map[plan.Key]float64 {
+	out := make([]map[plan.Key]float64, len(ts))
+	for i, t := range ts {
+		out[i] = t.Prices
+	}
+	return out
+}
+
+// roundSums adds up the participants' reports of a round, one sum per
+// trial, read from their messages in the aggregate stream (headers only:
+// rows are not fetched).
+func (s *Service) roundSums(ctx context.Context, j *jobs.Job, p *jobs.Plan, trials int) ([]plan.Sum, error) {
 	type got struct {
-		rep *plan.Report
-		err error
+		reps []plan.Report
+		err  error
 	}
 	var idx []int
 	for i := range len(p.Participants) * 8 {
@@ -102,36 +111,39 @@ func (s *Service) roundSum(ctx context.Context, j *jobs.Job, p *jobs.Plan) (plan
 				return
 			}
 			part, err := work.DecodeMeta(msg)
-			if err == nil && part.Report == nil {
-				err = fmt.Errorf("part %d has no report in round %d", i, p.Round)
+			if err == nil && len(part.Reports) != trials {
+				err = fmt.Errorf("part %d has %d reports in round %d of %d trials", i, len(part.Reports), p.Round, trials)
 			}
-			results[n] = got{rep: part.Report, err: err}
 			if err != nil {
-				results[n].rep = nil
+				results[n] = got{err: err}
+				return
 			}
+			results[n] = got{reps: part.Reports}
 		})
 	}
 	wg.Wait()
-	var sum plan.Sum
+	sums := make([]plan.Sum, trials)
 	for _, r := range results {
 		if r.err != nil {
-			return plan.Sum{}, r.err
+			return nil, r.err
 		}
-		sum.Add(*r.rep)
+		for t, rep := range r.reps {
+			sums[t].Add(rep)
+		}
 	}
-	return sum, nil
+	return sums, nil
 }
 
-// sendRound sends the re-solves of a round to the optimizer for every
-// participant not in done.
-func (s *Service) sendRound(ctx context.Context, j *jobs.Job, participants, done jobs.Bitmap, round int, prices map[plan.Key]float64) error {
+// sendRound sends the re-solves of a round, at every trial's prices, to
+// the optimizer for every participant not in done.
+func (s *Service) sendRound(ctx context.Context, j *jobs.Job, participants, done jobs.Bitmap, round int, trials []map[plan.Key]float64) error {
 	var subjects []string
 	var msgs []*message.Message
 	for i := range len(participants) * 8 {
 		if !participants.Has(i) || done.Has(i) {
 			continue
 		}
-		part := &work.Part{Tenant: j.Tenant, Job: j.ID, Index: i, Kind: contracts.KindRound, Round: round, Prices: prices}
+		part := &work.Part{Tenant: j.Tenant, Job: j.ID, Index: i, Kind: contracts.KindRound, Round: round, Trials: trials}
 		m, err := s.deps.Parts.Encode(ctx, contracts.Optimize, part)
 		if err != nil {
 			return err
@@ -159,7 +171,7 @@ func (s *Service) repairRound(ctx context.Context, j *jobs.Job, f *jobs.FanIn) {
 	}
 	rec, err := s.deps.Jobs.PlanRecord(ctx, j.Tenant, j.ID)
 	if err == nil && rec.State.Round == p.Round {
-		err = s.sendRound(ctx, j, p.Participants, p.Done, p.Round, rec.State.Trial)
+		err = s.sendRound(ctx, j, p.Participants, p.Done, p.Round, trialPrices(rec.State.Trials))
 	}
 	if err != nil {
 		s.log.Warn().Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("repair plan round")
@@ -228,7 +240,7 @@ func planReport(o *spec.Optimize, p *jobs.Plan, rec *jobs.PlanRecord) *jobs.Plan
 }
 
 // planX blends the decision variable of a participant part from the
-// rounds of the plan (x = Σ w_k x_k); nil when the part's own rows, from
+// trials of the plan (x = Σ w_k x_k); nil when the part's own rows, from
 // its first solve, already hold it.
 func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jobs.PlanRecord, base *work.Part) ([]string, *work.Solver, error) {
 	p := f.Plan
@@ -236,7 +248,7 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jo
 		return nil, nil, nil
 	}
 	w := rec.State.Best.Weights
-	if len(w) == 1 && w[0] == 1 {
+	if len(w) == 1 && w[0].Round == 0 {
 		return nil, nil, nil
 	}
 	col := base.Rows.Col(j.Spec.Optimize.Variable.Name)
@@ -245,7 +257,8 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jo
 	}
 	x := make([]float64, len(base.Rows.Rows))
 	var solver *work.Solver
-	for _, round := range rec.State.Best.Rounds() {
+	for _, wt := range w {
+		round := wt.Round
 		vals := make([]string, len(x))
 		var rs *work.Solver
 		if round == 0 {
@@ -263,11 +276,11 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jo
 			if err != nil {
 				return nil, nil, err
 			}
-			if part.Rows == nil || len(part.Rows.Rows) != len(x) {
-				return nil, nil, fmt.Errorf("round %d of part %d: %d values for %d rows", round, base.Index, part.RowCount, len(x))
+			if part.Rows == nil || len(part.Rows.Rows) != len(x) || wt.Trial >= len(part.Rows.Columns) {
+				return nil, nil, fmt.Errorf("round %d of part %d: %d values for %d rows, trial %d", round, base.Index, part.RowCount, len(x), wt.Trial)
 			}
 			for i, r := range part.Rows.Rows {
-				vals[i] = r[0]
+				vals[i] = r[wt.Trial]
 			}
 			rs = part.Solver
 		}
@@ -279,7 +292,7 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jo
 			if err != nil {
 				return nil, nil, fmt.Errorf("round %d of part %d: value %q", round, base.Index, v)
 			}
-			x[i] += w[round] * xv
+			x[i] += wt.W * xv
 		}
 	}
 	out := make([]string, len(x))
