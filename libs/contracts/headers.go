@@ -17,6 +17,7 @@ const (
 	HeaderSingle  = "Partita-Single"  // "true": the part is the job's only part
 	HeaderRound   = "Partita-Round"   // the coordination round of a re-solve and of its result
 	HeaderTrials  = "Partita-Trials"  // the trial prices of the coupling rows for a re-solve (JSON list)
+	HeaderSelect  = "Partita-Select"  // "true": a re-solve selects one row per group at each trial's prices
 	HeaderReports = "Partita-Reports" // a part's reports to the plan's coordinator, one per trial (JSON list)
 )
 

@@ -46,6 +46,9 @@ type State struct {
 	Best     *Best       `json:"best,omitempty"`
 	BestDual float64     `json:"best_dual"`
 	Log      []RoundInfo `json:"log,omitempty"` // the last rounds
+	// Select is the selection phase, once the relaxation of a job that
+	// selects one row per group is decided (StartSelection).
+	Select *Selection `json:"select,omitempty"`
 }
 
 // Trial is prices a round evaluates: the maximiser of the Newton model at
@@ -54,13 +57,18 @@ type Trial struct {
 	Prices map[Key]float64 `json:"prices,omitempty"`
 	Pred   float64         `json:"pred"` // the dual increase the model predicted
 	Mu     float64         `json:"mu"`   // the regularisation it was found with
+	// Theta is, in the selection phase, the factor of the relaxation's
+	// prices the trial tries (0 for a step toward a better bound).
+	Theta float64 `json:"theta,omitempty"`
 }
 
 // rung is one trial of a round: the regularisation as a factor of
-// State.Mu, and whether the model adds the secant's curvature.
+// State.Mu, whether the model adds the secant's curvature, and how far
+// past the model's maximiser the step goes (1: to it).
 type rung struct {
-	mu     float64
-	secant bool
+	mu      float64
+	secant  bool
+	stretch float64
 }
 
 // ladder is the trials of a round, by increasing regularisation (the
@@ -69,8 +77,10 @@ type rung struct {
 // the center, so a round is a line search along the trust region's path
 // rather than one guess. The exact curvature serves where the dual is
 // curved; one trial adds the secant, which serves between the kinks of
-// nearly linear rows where the exact curvature is local and small.
-var ladder = []rung{{1.0 / 16, false}, {1.0 / 2, false}, {1.0 / 2, true}, {4, false}, {32, false}}
+// nearly linear rows where the exact curvature is local and small; two
+// go past the Newton step, as the exact curvature of a piece overstates
+// the curvature beyond its kinks where prices push variables to bounds.
+var ladder = []rung{{1.0 / 16, false, 1}, {1.0 / 2, false, 1}, {1.0 / 2, true, 1}, {1.0 / 2, false, 4}, {1.0 / 2, false, 16}, {4, false, 1}, {32, false, 1}}
 
 // Point is evaluated prices with the round's reports.
 type Point struct {
@@ -132,6 +142,9 @@ const (
 	Feasible   Outcome = "feasible"    // Best holds every row; the gap is over tolerance at the round limit
 	Infeasible Outcome = "infeasible"  // the coupling rows cannot all hold
 	RoundLimit Outcome = "round_limit" // MaxRounds without convergence
+	// Unsupported: a one_per_group group lies in several parts, and a
+	// selection under coupling rows needs each group in one part.
+	Unsupported Outcome = "unsupported"
 )
 
 // Decision is the outcome of a round.
@@ -155,6 +168,12 @@ func Step(ctx context.Context, st State, sums []Sum, bounds Bounds, lim Limits) 
 	}
 	if len(sums) != len(trials) {
 		return st, Decision{}, fmt.Errorf("plan: round %d has %d trials and %d sums", st.Round, len(trials), len(sums))
+	}
+	if st.Select != nil {
+		return stepSelect(st, sums, trials, bounds, lim)
+	}
+	if g := sums[0].Shared; g != "" {
+		return st, Decision{Outcome: Unsupported, Reason: fmt.Sprintf("the one_per_group group %q has rows in several parts", g)}, nil
 	}
 	win, dual := 0, math.Inf(-1)
 	candidates := []*Best{}
@@ -252,16 +271,16 @@ func Step(ctx context.Context, st State, sums []Sum, bounds Bounds, lim Limits) 
 		if r.secant {
 			S = st.Secant
 		}
-		lambda, pred, err := newtonStep(c, bounds, S, mu)
+		lambda, pred, err := newtonStep(c, bounds, S, mu, r.stretch)
 		for try := 0; errors.Is(err, ErrModel) && try < 4; try++ {
 			// An ill-conditioned model: regularise it more and solve again.
 			mu *= 100
-			lambda, pred, err = newtonStep(c, bounds, S, mu)
+			lambda, pred, err = newtonStep(c, bounds, S, mu, r.stretch)
 		}
 		if err != nil {
 			return st, Decision{}, err
 		}
-		if r == (rung{1.0 / 2, false}) {
+		if r == (rung{1.0 / 2, false, 1}) {
 			if k := unboundedPrice(lambda, c.Sum.Price); k != "" && st.Best == nil {
 				// No row's choice changes past prices this far above what
 				// moves the parts' rows: the dual is unbounded, the rows
@@ -414,7 +433,7 @@ func unboundedPrice(lambda map[Key]float64, price map[Key]float64) Key {
 // with s the coupling activities and M the parts' curvature, as a small QP
 // over the prices split by sign (λ = λ⁺ − λ⁻, σ linear in them). It returns
 // the maximiser and the increase the model predicts.
-func newtonStep(p *Point, bounds Bounds, S *Matrix, mu float64) (map[Key]float64, float64, error) {
+func newtonStep(p *Point, bounds Bounds, S *Matrix, mu, stretch float64) (map[Key]float64, float64, error) {
 	keys := p.Sum.Keys()
 	m := len(keys)
 	// H = B + μI, dense (m is the number of coupling rows).
@@ -489,12 +508,15 @@ func newtonStep(p *Point, bounds Bounds, S *Matrix, mu float64) (map[Key]float64
 	}
 	lambda := make([]float64, m)
 	for x, v := range vars {
-		lambda[v.row] += v.sign * (zc[x] + w[x])
+		lambda[v.row] += v.sign * stretch * w[x]
+	}
+	for i := range lambda {
+		lambda[i] += lc[i]
 	}
 	next := make(map[Key]float64, m)
 	for i, k := range keys {
-		// Keep each price in its row's domain (the QP's iterate may cross
-		// zero by rounding): ≥ 0 for a row with only a max, ≤ 0 with only a min.
+		// Keep each price in its row's domain (a stretched step may cross
+		// zero): ≥ 0 for a row with only a max, ≤ 0 with only a min.
 		l, u := bounds(k)
 		if math.IsInf(l, -1) {
 			lambda[i] = math.Max(lambda[i], 0)

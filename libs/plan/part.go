@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -26,6 +27,59 @@ type Part struct {
 	// Lower and Upper are the variable bounds (±Inf when open), for the
 	// ranges of the coupling rows and the active set.
 	Lower, Upper []float64
+	// Groups are the rows of each one_per_group group, when the job
+	// selects: Solve solves the relaxation (Σ x = 1 over each group, x in
+	// its bounds), Select the selection itself. Local has no group rows.
+	Groups [][]int
+
+	once    sync.Once
+	relaxed *qp.Problem // Local with the groups' rows
+}
+
+// relaxation is the part's own problem as Solve solves it.
+func (p *Part) relaxation() *qp.Problem {
+	if p.Groups == nil {
+		return p.Local
+	}
+	p.once.Do(func() {
+		A := p.Local.A
+		n, m := p.Local.NumVars(), p.Local.NumRows()
+		t := qp.NewTriplets(m+len(p.Groups), n)
+		if A != nil {
+			for j := range A.Cols {
+				for k := A.ColPtr[j]; k < A.ColPtr[j+1]; k++ {
+					t.Add(A.RowIdx[k], j, A.Val[k])
+				}
+			}
+		}
+		l, u := slices.Clone(p.Local.L), slices.Clone(p.Local.U)
+		for g, members := range p.Groups {
+			for _, i := range members {
+				t.Add(m+g, i, 1)
+			}
+			l, u = append(l, 1), append(u, 1)
+		}
+		aug, err := t.CSC()
+		if err != nil { // the groups were checked when the part was built
+			panic(fmt.Sprintf("plan: group rows: %v", err))
+		}
+		p.relaxed = &qp.Problem{P: p.Local.P, Q: p.Local.Q, A: aug, L: l, U: u}
+	})
+	return p.relaxed
+}
+
+// priced is prob with the prices' terms added to its linear term.
+func (p *Part) priced(prob *qp.Problem, prices map[Key]float64) *qp.Problem {
+	loc := *prob
+	loc.Q = slices.Clone(prob.Q)
+	for k, a := range p.Coupling {
+		if lam := prices[k]; lam != 0 {
+			for t, i := range a.Index {
+				loc.Q[i] += lam * a.Value[t]
+			}
+		}
+	}
+	return &loc
 }
 
 // Coupled reports whether the part has a share in any coupling row.
@@ -34,16 +88,8 @@ func (p *Part) Coupled() bool { return len(p.Coupling) > 0 }
 // Solve solves the part at prices λ and returns its solver result and its
 // report. The result's Objective is the part's own objective f_p(x).
 func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings) (*qp.Result, Report, error) {
-	loc := *p.Local
-	loc.Q = slices.Clone(p.Local.Q)
-	for k, a := range p.Coupling {
-		if lam := prices[k]; lam != 0 {
-			for t, i := range a.Index {
-				loc.Q[i] += lam * a.Value[t]
-			}
-		}
-	}
-	res, err := qp.Solve(ctx, &loc, s)
+	local := p.relaxation()
+	res, err := qp.Solve(ctx, p.priced(local, prices), s)
 	if err != nil || res.Status != qp.StatusOptimal {
 		return res, Report{}, err
 	}
@@ -60,24 +106,17 @@ func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings)
 	}
 	r.Activity, r.Scale, r.Price, r.Range = map[Key]float64{}, map[Key]float64{}, map[Key]float64{}, map[Key]Range{}
 	for k, a := range p.Coupling {
-		act, scale, lo, hi := 0.0, 0.0, 0.0, 0.0
+		act, scale := 0.0, 0.0
 		var ratios []float64
 		for t, i := range a.Index {
 			v := a.Value[t]
 			act += v * x[i]
 			scale += math.Abs(v * x[i])
-			lo += math.Min(v*p.Lower[i], v*p.Upper[i])
-			hi += math.Max(v*p.Lower[i], v*p.Upper[i])
 			if v != 0 {
 				ratios = append(ratios, math.Abs(diag[i]*x[i]+p.Local.Q[i])/math.Abs(v))
 			}
 		}
-		if math.IsNaN(lo) { // 0·Inf: a zero coefficient on an open variable
-			lo = 0
-		}
-		if math.IsNaN(hi) {
-			hi = 0
-		}
+		lo, hi := p.rangeOf(a)
 		r.Activity[k], r.Scale[k] = act, scale
 		r.Lagrangian += prices[k] * act
 		r.Range[k] = NewRange(lo, hi)
@@ -86,12 +125,43 @@ func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings)
 			r.Price[k] = ratios[len(ratios)/2]
 		}
 	}
-	curv, err := p.curvature(res, diag)
+	curv, err := p.curvature(local, res, diag)
 	if err != nil {
 		return res, Report{}, err
 	}
 	r.Curvature = curv
 	return res, r, nil
+}
+
+// rangeOf is the least and greatest value of a coupling row over the
+// part's variable bounds and, when it selects, its groups' rows (one
+// member of each group, or a mix, at 1): the relaxation's range, which
+// holds every selection.
+func (p *Part) rangeOf(a Sparse) (lo, hi float64) {
+	coef := make(map[int]float64, len(a.Index))
+	for t, i := range a.Index {
+		coef[i] += a.Value[t]
+	}
+	for _, members := range p.Groups {
+		gl, gh := math.Inf(1), math.Inf(-1)
+		for _, i := range members {
+			v := coef[i] // 0 for a member outside the row
+			gl, gh = math.Min(gl, v), math.Max(gh, v)
+			delete(coef, i)
+		}
+		lo, hi = lo+gl, hi+gh
+	}
+	for i, v := range coef {
+		lo += math.Min(v*p.Lower[i], v*p.Upper[i])
+		hi += math.Max(v*p.Lower[i], v*p.Upper[i])
+	}
+	if math.IsNaN(lo) { // 0·Inf: a zero coefficient on an open variable
+		lo = 0
+	}
+	if math.IsNaN(hi) {
+		hi = 0
+	}
+	return lo, hi
 }
 
 func diagonal(P *qp.CSC, n int) []float64 {
@@ -110,19 +180,22 @@ func diagonal(P *qp.CSC, n int) []float64 {
 // linear term on the active set: variables at a bound are fixed; the other
 // active rows E restrict the free ones, S = D⁻¹ − D⁻¹Eᵀ(E D⁻¹ Eᵀ)⁻¹E D⁻¹
 // with D the (diagonal) curvature of the free variables.
-func (p *Part) curvature(res *qp.Result, diag []float64) ([]Curv, error) {
+func (p *Part) curvature(local *qp.Problem, res *qp.Result, diag []float64) ([]Curv, error) {
 	x := res.X
 	n := len(x)
 	fixed := make([]bool, n)
-	for i := range n {
-		tol := 1e-9 * math.Max(1, math.Max(math.Abs(p.Lower[i]), math.Abs(p.Upper[i])))
-		fixed[i] = x[i]-p.Lower[i] <= tol || p.Upper[i]-x[i] <= tol
-	}
 	floor := 0.0
 	for _, d := range diag {
 		floor = math.Max(floor, d)
 	}
 	floor = math.Max(floor*1e-9, 1e-12)
+	for i := range n {
+		// A variable at a bound does not move with the prices; one without
+		// curvature of its own jumps rather than moves (the dual is linear
+		// around it, with a kink where it jumps): neither contributes.
+		tol := 1e-9 * math.Max(1, math.Max(math.Abs(p.Lower[i]), math.Abs(p.Upper[i])))
+		fixed[i] = x[i]-p.Lower[i] <= tol || p.Upper[i]-x[i] <= tol || diag[i] <= floor
+	}
 	dinv := make([]float64, n)
 	for i := range n {
 		if !fixed[i] {
@@ -130,7 +203,7 @@ func (p *Part) curvature(res *qp.Result, diag []float64) ([]Curv, error) {
 		}
 	}
 	// Active rows of the part's own problem that are not variable bounds.
-	A := p.Local.A
+	A := local.A
 	ax := make([]float64, A.Rows)
 	rowsOf := make([][]int, A.Rows) // free columns of each row
 	vals := make([][]float64, A.Rows)
@@ -152,7 +225,7 @@ func (p *Part) curvature(res *qp.Result, diag []float64) ([]Curv, error) {
 			continue
 		}
 		tol := 1e-9 * math.Max(1, math.Abs(ax[r]))
-		if (ax[r]-p.Local.L[r] <= tol || p.Local.U[r]-ax[r] <= tol) && res.Y[r] != 0 {
+		if (ax[r]-local.L[r] <= tol || local.U[r]-ax[r] <= tol) && res.Y[r] != 0 {
 			active = append(active, r)
 		}
 	}

@@ -133,6 +133,13 @@ func coordinate(t *testing.T, j *job, parts []*plan.Part, members [][]int) (plan
 // the parts' solutions of the trials it names. members maps each part's
 // variables to the job's.
 func rounds(t *testing.T, n int, parts []*plan.Part, members [][]int, bounds plan.Bounds, lim plan.Limits) (plan.State, plan.Decision, []float64, error) {
+	return roundsSelecting(t, n, parts, members, bounds, lim, false)
+}
+
+// roundsSelecting is rounds for a job that may select one row per group:
+// once the relaxation is decided, the selection phase runs, the parts
+// solving their selections.
+func roundsSelecting(t *testing.T, n int, parts []*plan.Part, members [][]int, bounds plan.Bounds, lim plan.Limits, selecting bool) (plan.State, plan.Decision, []float64, error) {
 	ctx := context.Background()
 	var st plan.State
 	trials := []map[plan.Key]float64{nil}
@@ -143,12 +150,22 @@ func rounds(t *testing.T, n int, parts []*plan.Part, members [][]int, bounds pla
 		for ti, prices := range trials {
 			x := make([]float64, n)
 			for p, part := range parts {
-				res, rep, err := part.Solve(ctx, prices, s)
-				require.NoError(t, err)
-				require.Equal(t, qp.StatusOptimal, res.Status, "part %d in round %d", p, st.Round)
+				var xp []float64
+				var rep plan.Report
+				if st.Select != nil {
+					res, r, err := part.Select(ctx, prices, qp.DefaultBranchOptions())
+					require.NoError(t, err)
+					require.Equal(t, qp.BranchOptimal, res.Status, "part %d in round %d", p, st.Round)
+					xp, rep = res.X, r
+				} else {
+					res, r, err := part.Solve(ctx, prices, s)
+					require.NoError(t, err)
+					require.Equal(t, qp.StatusOptimal, res.Status, "part %d in round %d", p, st.Round)
+					xp, rep = res.X, r
+				}
 				sums[ti].Add(rep)
 				for v, i := range members[p] {
-					x[i] = res.X[v]
+					x[i] = xp[v]
 				}
 			}
 			xs[[2]int{st.Round, ti}] = x
@@ -158,6 +175,9 @@ func rounds(t *testing.T, n int, parts []*plan.Part, members [][]int, bounds pla
 			return st, dec, nil, err
 		}
 		st = next
+		if selecting && plan.SelectionReady(st, dec) {
+			st, dec = plan.StartSelection(st, dec)
+		}
 		if dec.Outcome != plan.Continue {
 			if st.Best == nil {
 				return st, dec, nil, nil

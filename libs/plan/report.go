@@ -50,6 +50,9 @@ type Report struct {
 	Range      map[Key]Range   `json:"r,omitempty"` // a_jᵀx over the part's bounds (in round 0)
 	Lagrangian float64         `json:"l"`           // f_p(x_p) + λᵀA_p x_p
 	Objective  float64         `json:"o"`           // f_p(x_p)
+	// Groups are the part's one_per_group values, in its first report of
+	// a job that selects: a group must lie in one part.
+	Groups []string `json:"g,omitempty"`
 }
 
 // Range is the least and greatest value a coupling row can take over a
@@ -83,6 +86,9 @@ type Sum struct {
 	Range      map[Key]Range      `json:"range,omitempty"`
 	Lagrangian float64            `json:"lagrangian"`
 	Objective  float64            `json:"objective"`
+	// Shared is a one_per_group value reported by two parts ("" when none).
+	Shared string              `json:"shared,omitempty"`
+	groups map[string]struct{} // the values seen
 }
 
 func curvKey(j, k Key) string {
@@ -95,6 +101,15 @@ func curvKey(j, k Key) string {
 // Add folds one part's report in.
 func (s *Sum) Add(r Report) {
 	s.Parts++
+	for _, g := range r.Groups {
+		if s.groups == nil {
+			s.groups = map[string]struct{}{}
+		}
+		if _, seen := s.groups[g]; seen && s.Shared == "" {
+			s.Shared = g
+		}
+		s.groups[g] = struct{}{}
+	}
 	s.Lagrangian += r.Lagrangian
 	s.Objective += r.Objective
 	add := func(dst *map[Key]float64, src map[Key]float64) {

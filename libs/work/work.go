@@ -42,6 +42,7 @@ type Part struct {
 	// Trials are, with KindRound on the optimize stream, the coupling
 	// rows' prices of each trial of the round.
 	Trials []map[string]float64
+	Select bool // with KindRound: the trials are solved as selections (one_per_group)
 	// Reports are the part's reports to the plan's coordinator, one per
 	// trial (one for a first solve); a round's rows then hold one column
 	// per trial.
@@ -134,6 +135,9 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 	if p.Kind == contracts.KindRound {
 		meta[contracts.HeaderRound] = strconv.Itoa(p.Round)
 	}
+	if p.Select {
+		meta[contracts.HeaderSelect] = "true"
+	}
 	if len(p.Trials) > 0 {
 		if err := setJSON(meta, contracts.HeaderTrials, &p.Trials); err != nil {
 			return nil, err
@@ -206,6 +210,7 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 		p.Round = n
 	}
 	p.Whole, p.Single = m.Get(contracts.HeaderWhole) == "true", m.Get(contracts.HeaderSingle) == "true"
+	p.Select = m.Get(contracts.HeaderSelect) == "true"
 	var trials *[]map[string]float64
 	if err := getJSON(m, contracts.HeaderTrials, &trials); err != nil {
 		return nil, err

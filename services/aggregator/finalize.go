@@ -118,6 +118,8 @@ func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) 
 			return jobs.Failed, &jobs.Error{Code: p.Failed.Code, Message: fmt.Sprintf("part %s failed in a round of the job-wide plan: %s", p.Failed.Part, p.Failed.Message)}
 		case p.Outcome == plan.Infeasible:
 			return jobs.Failed, &jobs.Error{Code: "infeasible", Message: "the job-wide constraints cannot all hold: " + describeRow(j, p.Reason)}
+		case p.Outcome == plan.Unsupported:
+			return jobs.Failed, &jobs.Error{Code: "coupled_selection", Message: p.Reason + ": select.one_per_group under a constraint over several parts needs each group in one part (split by the group's column, or by a column that keeps each group together, with max_rows above the largest group)"}
 		case p.Outcome == plan.RoundLimit:
 			return jobs.Failed, &jobs.Error{Code: "plan_not_converged", Message: fmt.Sprintf("no plan holding every job-wide constraint within %d rounds: %s", p.Round+1, describeRow(j, p.Reason))}
 		}

@@ -49,6 +49,9 @@ func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (b
 		if err != nil {
 			return false, fmt.Errorf("coordinate round %d: %w", p.Round, err)
 		}
+		if j.Spec.Optimize.Select.OnePerGroup != "" && plan.SelectionReady(st, dec) {
+			st, dec = plan.StartSelection(st, dec) // the relaxation has served: now the selections
+		}
 		rec = &jobs.PlanRecord{Folded: p.Round + 1, State: st}
 		if dec.Outcome != plan.Continue {
 			rec.Outcome, rec.Reason = dec.Outcome, dec.Reason
@@ -69,7 +72,7 @@ func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (b
 		return false, err
 	}
 	s.log.Debug().Str("tenant", j.Tenant).Str("job", j.ID).Int("round", p.Round+1).Int("parts", p.ParticipantCount).Msg("plan round")
-	return false, s.sendRound(ctx, j, p.Participants, nil, p.Round+1, trialPrices(rec.State.Trials))
+	return false, s.sendRound(ctx, j, p.Participants, nil, p.Round+1, rec.State)
 }
 
 func trialPrices(ts []plan.Trial) []map[plan.Key]float64 {
@@ -134,16 +137,18 @@ func (s *Service) roundSums(ctx context.Context, j *jobs.Job, p *jobs.Plan, tria
 	return sums, nil
 }
 
-// sendRound sends the re-solves of a round, at every trial's prices, to
-// the optimizer for every participant not in done.
-func (s *Service) sendRound(ctx context.Context, j *jobs.Job, participants, done jobs.Bitmap, round int, trials []map[plan.Key]float64) error {
+// sendRound sends the re-solves of a round, at every trial's prices of
+// the coordinator's state, to the optimizer for every participant not in
+// done.
+func (s *Service) sendRound(ctx context.Context, j *jobs.Job, participants, done jobs.Bitmap, round int, st plan.State) error {
+	trials := trialPrices(st.Trials)
 	var subjects []string
 	var msgs []*message.Message
 	for i := range len(participants) * 8 {
 		if !participants.Has(i) || done.Has(i) {
 			continue
 		}
-		part := &work.Part{Tenant: j.Tenant, Job: j.ID, Index: i, Kind: contracts.KindRound, Round: round, Trials: trials}
+		part := &work.Part{Tenant: j.Tenant, Job: j.ID, Index: i, Kind: contracts.KindRound, Round: round, Trials: trials, Select: st.Select != nil}
 		m, err := s.deps.Parts.Encode(ctx, contracts.Optimize, part)
 		if err != nil {
 			return err
@@ -171,7 +176,7 @@ func (s *Service) repairRound(ctx context.Context, j *jobs.Job, f *jobs.FanIn) {
 	}
 	rec, err := s.deps.Jobs.PlanRecord(ctx, j.Tenant, j.ID)
 	if err == nil && rec.State.Round == p.Round {
-		err = s.sendRound(ctx, j, p.Participants, p.Done, p.Round, trialPrices(rec.State.Trials))
+		err = s.sendRound(ctx, j, p.Participants, p.Done, p.Round, rec.State)
 	}
 	if err != nil {
 		s.log.Warn().Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("repair plan round")

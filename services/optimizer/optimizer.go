@@ -175,6 +175,7 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 		if err != nil {
 			return "", err
 		}
+		res.report.Groups = built.GroupValues // each group must lie in one part: the coordinator checks
 		x, report, p.Reports = res.X, rep, []plan.Report{*res.report}
 		s.keep(partKey(p), built)
 	} else if x, report, err = Solve(ctx, built); err != nil {
@@ -207,7 +208,11 @@ func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *wo
 	var first *work.Solver
 	reports := make([]plan.Report, len(p.Trials))
 	for t, prices := range p.Trials {
-		rep, res, err := solvePart(ctx, built, prices)
+		solve := solvePart
+		if p.Select {
+			solve = selectPart
+		}
+		rep, res, err := solve(ctx, built, prices)
 		if err != nil {
 			return err
 		}
@@ -278,11 +283,9 @@ type partResult struct {
 	report *plan.Report
 }
 
-// solvePart solves a part that shares coupling rows at the given prices.
+// solvePart solves a part that shares coupling rows at the given prices
+// (with one_per_group: its relaxation, each group's rows summing to 1).
 func solvePart(ctx context.Context, b *Built, prices map[string]float64) (*work.Solver, *partResult, error) {
-	if b.Groups != nil {
-		return nil, nil, stage.Fail("coupled_selection", "select.one_per_group with a constraint over rows of several parts is not supported yet; give the constraint scope: part")
-	}
 	res, rep, err := b.Part.Solve(ctx, prices, qp.DefaultSettings())
 	if err != nil {
 		return nil, nil, stage.Fail("bad_problem", "%v", err)
@@ -291,6 +294,28 @@ func solvePart(ctx context.Context, b *Built, prices map[string]float64) (*work.
 		return nil, nil, stage.Fail(res.Status.String(), "the part's problem is %s after %d iterations", res.Status, res.Iterations)
 	}
 	return &work.Solver{Status: res.Status.String(), Iterations: res.Iterations, Objective: b.Objective(res.Objective)}, &partResult{X: res.X, report: &rep}, nil
+}
+
+// selectPart solves a part's own selection (one row per group) at the
+// given prices by branch and bound, stopping early enough before the
+// part's deadline to report the best selection and its bound.
+func selectPart(ctx context.Context, b *Built, prices map[string]float64) (*work.Solver, *partResult, error) {
+	opts := qp.DefaultBranchOptions()
+	if deadline, ok := ctx.Deadline(); ok {
+		opts.TimeLimit = time.Until(deadline) * 8 / 10
+	}
+	res, rep, err := b.Part.Select(ctx, prices, opts)
+	if err != nil {
+		return nil, nil, stage.Fail("bad_problem", "%v", err)
+	}
+	switch res.Status {
+	case qp.BranchOptimal, qp.BranchFeasible:
+	case qp.BranchInfeasible:
+		return nil, nil, stage.Fail("infeasible", "no choice of one row per group satisfies the part's own constraints (%d nodes)", res.Nodes)
+	default:
+		return nil, nil, stage.Fail("time_limit", "no selection found within the time limit (%d nodes)", res.Nodes)
+	}
+	return &work.Solver{Status: res.Status.String(), Iterations: res.Nodes, Objective: b.Objective(rep.Objective), Gap: res.Gap}, &partResult{X: res.X, report: &rep}, nil
 }
 
 // Solve solves a built part: the QP, or branch and bound for one_per_group.

@@ -69,7 +69,9 @@ type Built struct {
 	// coefficients in the coupling rows (constraints whose rows lie in
 	// other parts too). Coupled() is false when the part stands alone.
 	Part *plan.Part
-	sign float64 // +1 minimize, −1 maximize: the user's objective is sign·(QP objective)
+	// GroupValues are the one_per_group values of Groups, in order.
+	GroupValues []string
+	sign        float64 // +1 minimize, −1 maximize: the user's objective is sign·(QP objective)
 }
 
 // Layout is what the splitter said about a part: whether it holds every
@@ -168,16 +170,21 @@ func (p *Program) Build(rows *table.Rows, layout Layout) (*Built, error) {
 		upper = *v
 	}
 	var groups [][]int
+	var groupValues []string
 	if g := p.o.Select.OnePerGroup; g != "" {
 		lower, upper = 0, 1
 		groups = groupRows(rows, g)
+		gc := rows.Col(g)
+		for _, members := range groups {
+			groupValues = append(groupValues, rows.Rows[members[0]][gc])
+		}
 	}
 	if !math.IsInf(lower, -1) || !math.IsInf(upper, 1) {
 		for i := range n {
 			addRow([]int{i}, nil, lower, upper)
 		}
 	}
-	part := &plan.Part{Coupling: map[plan.Key]plan.Sparse{}, Lower: make([]float64, n), Upper: make([]float64, n)}
+	part := &plan.Part{Coupling: map[plan.Key]plan.Sparse{}, Lower: make([]float64, n), Upper: make([]float64, n), Groups: groups}
 	for i := range n {
 		part.Lower[i], part.Upper[i] = lower, upper
 	}
@@ -236,7 +243,7 @@ func (p *Program) Build(rows *table.Rows, layout Layout) (*Built, error) {
 	}
 	prob := &qp.Problem{P: P, Q: q, A: A, L: l, U: u}
 	part.Local = prob
-	return &Built{Problem: prob, Groups: groups, Part: part, sign: sign}, nil
+	return &Built{Problem: prob, Groups: groups, GroupValues: groupValues, Part: part, sign: sign}, nil
 }
 
 // groupRows lists the row indexes of each value of a column, in order of first appearance.
