@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/partita/partita/examples/fleet/fleetgen"
 	"github.com/partita/partita/internal/fleetplan"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/services/optimizer"
@@ -314,4 +316,55 @@ func TestPlanRoundsSurviveRedelivery(t *testing.T) {
 	require.InDelta(t, central, plan, 1e-4*math.Abs(central))
 	require.Positive(t, crash.rounds.Load(), "re-solves of later rounds were redelivered too")
 	t.Logf("%d redeliveries (%d of re-solves), %v rounds", crash.crashes.Load(), crash.rounds.Load(), r.json(t)["plan"].(map[string]any)["rounds"])
+}
+
+// TestPlanMixesLocalAndCouplingRows: sites of about 200 rows in parts of
+// at most 150, so that a site in one part keeps its crew cap as a row of
+// its own problem while split sites couple theirs, with a budget over
+// every part: the plan is the central optimum (this mix once stalled the
+// coordination at 5% from it).
+func TestPlanMixesLocalAndCouplingRows(t *testing.T) {
+	h := start(t, harnessOptions{})
+	var b bytes.Buffer
+	require.NoError(t, fleetgen.WriteCSV(&b, fleetgen.Options{Rows: 600, Sites: 3, Seed: 11}))
+	spec := scoreSpec("csv", "dga-risk", 150, `optimize:
+  sense: maximize
+  variable: {name: x, lower: 0, upper: 1}
+  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
+  constraints:
+    - {name: budget, coef: "repair_cost", max: 75000}
+    - {name: crew, group: site, coef: "crew_hours", max: 320}
+`)
+	r := h.submit(spec, b.Bytes(), map[string]string{"Prefer": "wait=60"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	j := r.json(t)
+	require.Equal(t, "succeeded", j["status"], "%s", r.Body)
+	report := j["plan"].(map[string]any)
+	require.Equal(t, "optimal", report["status"], "%v", report)
+	local, coupled := 0, 0
+	sites := map[string]bool{}
+	for _, row := range report["coupling"].([]any) {
+		if g, _ := row.(map[string]any)["group"].(string); g != "" {
+			sites[g] = true
+		}
+	}
+	as := fleetAssets(t, h.result(jobID(t, r)))
+	all := map[string]bool{}
+	for _, a := range as {
+		all[a.Site] = true
+	}
+	for s := range all {
+		if sites[s] {
+			coupled++
+		} else {
+			local++
+		}
+	}
+	require.Positive(t, local, "a site whose crew cap is its part's own row")
+	require.Positive(t, coupled, "a site whose crew cap couples parts")
+	central, _, err := fleetplan.Central(context.Background(), as, 75000, 320)
+	require.NoError(t, err)
+	plan := fleetplan.Objective(as, func(i int) float64 { return as[i].X })
+	require.InDelta(t, central, plan, 1e-6*math.Abs(central))
+	t.Logf("plan %.8g, central %.8g, %v rounds, %d local and %d coupled crew caps", plan, central, report["rounds"], local, coupled)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/qp"
 )
 
@@ -104,4 +105,62 @@ func Central(ctx context.Context, as []Asset, budget, crewCap float64) (float64,
 		return 0, nil, fmt.Errorf("central fleet plan: %s after %d iterations", res.Status, res.Iterations)
 	}
 	return -res.Objective, res.X, nil
+}
+
+// Whole solves the plan in one process as one part whose budget and
+// per-site crew rows are all priced (libs/plan's dual Newton coordinator
+// over a single part; each trial is a closed-form solve of the separable
+// part): the central solve at 200,000 assets, where the general QP path
+// takes minutes. It returns the optimal objective (maximisation sense),
+// the coordinator's relative gap (its certificate) and rounds.
+func Whole(ctx context.Context, as []Asset, budget, crewCap float64) (objective, gap float64, rounds int, err error) {
+	n := len(as)
+	pt, at := qp.NewTriplets(n, n), qp.NewTriplets(n, n)
+	part := &plan.Part{Coupling: map[plan.Key]plan.Sparse{}, Lower: make([]float64, n), Upper: make([]float64, n)}
+	q := make([]float64, n)
+	l, u := make([]float64, n), make([]float64, n)
+	cost := plan.Sparse{}
+	crew := map[string]*plan.Sparse{}
+	for i, a := range as {
+		if a.Quad != 0 {
+			pt.Add(i, i, -2*a.Quad)
+		}
+		q[i] = -a.Lin
+		at.Add(i, i, 1)
+		l[i], u[i], part.Upper[i] = 0, 1, 1
+		cost.Index, cost.Value = append(cost.Index, i), append(cost.Value, a.Cost)
+		c := crew[a.Site]
+		if c == nil {
+			c = &plan.Sparse{}
+			crew[a.Site] = c
+		}
+		c.Index, c.Value = append(c.Index, i), append(c.Value, a.Crew)
+	}
+	part.Coupling[plan.RowKey(0, "")] = cost
+	for site, c := range crew {
+		part.Coupling[plan.RowKey(1, site)] = *c
+	}
+	P, err := pt.CSC()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	A, err := at.CSC()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	part.Local = &qp.Problem{P: P, Q: q, A: A, L: l, U: u}
+	bounds := func(k plan.Key) (float64, float64) {
+		if c, _ := plan.Constraint(k); c == 0 {
+			return math.Inf(-1), budget
+		}
+		return math.Inf(-1), crewCap
+	}
+	st, dec, xs, err := plan.Coordinate(ctx, []*plan.Part{part}, bounds, plan.DefaultLimits(), false)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if dec.Outcome != plan.Optimal || xs == nil {
+		return 0, 0, st.Round + 1, fmt.Errorf("whole fleet plan: %s after %d rounds (gap %.2g)", dec.Outcome, st.Round+1, st.Gap())
+	}
+	return Objective(as, func(i int) float64 { return xs[0][i] }), st.Gap(), st.Round + 1, nil
 }

@@ -75,12 +75,14 @@ type rung struct {
 // last is the most cautious): every part solves at each (a re-solve costs
 // little next to a round trip), and the best dual value among them moves
 // the center, so a round is a line search along the trust region's path
-// rather than one guess. The exact curvature serves where the dual is
-// curved; one trial adds the secant, which serves between the kinks of
-// nearly linear rows where the exact curvature is local and small; two
-// go past the Newton step, as the exact curvature of a piece overstates
-// the curvature beyond its kinks where prices push variables to bounds.
-var ladder = []rung{{1.0 / 16, false, 1}, {1.0 / 2, false, 1}, {1.0 / 2, true, 1}, {1.0 / 2, false, 4}, {1.0 / 2, false, 16}, {4, false, 1}, {32, false, 1}}
+// rather than one guess. Most trials add the secant to the exact
+// curvature: it carries what the exact curvature of one point misses
+// (between the kinks of nearly linear rows, and where a part's own rows
+// pin its free variables, the local curvature is small or zero); two go
+// without it, in case it misleads; two go past the model's step, as the
+// curvature of one piece of the dual overstates it beyond the kinks where
+// prices push variables to bounds.
+var ladder = []rung{{1.0 / 16, true, 1}, {1.0 / 2, false, 1}, {1.0 / 2, true, 1}, {1.0 / 2, true, 4}, {1.0 / 2, false, 16}, {4, true, 1}, {32, true, 1}}
 
 // Point is evaluated prices with the round's reports.
 type Point struct {
@@ -101,9 +103,10 @@ type Eval struct {
 
 // Weight is a trial's share of the plan.
 type Weight struct {
-	Round int     `json:"round"`
-	Trial int     `json:"trial"`
-	W     float64 `json:"w"`
+	Round  int             `json:"round"`
+	Trial  int             `json:"trial"`
+	W      float64         `json:"w"`
+	Prices map[Key]float64 `json:"prices,omitempty"` // the trial's
 }
 
 // Best is the plan: x = Σ_k w_k·x(round r_k, trial t_k), every part's
@@ -188,7 +191,7 @@ func Step(ctx context.Context, st State, sums []Sum, bounds Bounds, lim Limits) 
 		st.Evals = append(st.Evals, Eval{Round: st.Round, Trial: t, Prices: trials[t].Prices, Activity: sum.Activity, Objective: sum.Objective})
 		if feasibility(&Point{Sum: sum}, bounds, lim) <= 1 {
 			// This trial alone holds the rows.
-			candidates = append(candidates, &Best{Weights: []Weight{{Round: st.Round, Trial: t, W: 1}}, Objective: sum.Objective, Activity: sum.Activity, Lambda: trials[t].Prices})
+			candidates = append(candidates, &Best{Weights: []Weight{{Round: st.Round, Trial: t, W: 1, Prices: trials[t].Prices}}, Objective: sum.Objective, Activity: sum.Activity, Lambda: trials[t].Prices})
 		}
 	}
 	sum := sums[win]
@@ -627,7 +630,7 @@ func blend(evals []Eval, keys []Key, scale map[Key]float64, bounds Bounds, lim L
 			continue
 		}
 		v := w[c] / total
-		best.Weights = append(best.Weights, Weight{Round: e.Round, Trial: e.Trial, W: v})
+		best.Weights = append(best.Weights, Weight{Round: e.Round, Trial: e.Trial, W: v, Prices: e.Prices})
 		best.Objective += v * e.Objective
 		for _, k := range keys {
 			best.Activity[k] += v * e.Activity[k]

@@ -107,19 +107,24 @@ func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings)
 	r.Activity, r.Scale, r.Price, r.Range = map[Key]float64{}, map[Key]float64{}, map[Key]float64{}, map[Key]Range{}
 	for k, a := range p.Coupling {
 		act, scale := 0.0, 0.0
-		var ratios []float64
 		for t, i := range a.Index {
 			v := a.Value[t]
 			act += v * x[i]
 			scale += math.Abs(v * x[i])
-			if v != 0 {
+		}
+		// The typical price: the median over the row's variables.
+		var ratios []float64
+		for t := range a.Index {
+			if v, i := a.Value[t], a.Index[t]; v != 0 {
 				ratios = append(ratios, math.Abs(diag[i]*x[i]+p.Local.Q[i])/math.Abs(v))
 			}
 		}
-		lo, hi := p.rangeOf(a)
 		r.Activity[k], r.Scale[k] = act, scale
 		r.Lagrangian += prices[k] * act
-		r.Range[k] = NewRange(lo, hi)
+		if len(prices) == 0 { // the ranges serve in round 0
+			lo, hi := p.rangeOf(a)
+			r.Range[k] = NewRange(lo, hi)
+		}
 		if len(ratios) > 0 {
 			slices.Sort(ratios)
 			r.Price[k] = ratios[len(ratios)/2]
@@ -235,49 +240,49 @@ func (p *Part) curvature(local *qp.Problem, res *qp.Result, diag []float64) ([]C
 	}
 	slices.Sort(keys)
 	m, e := len(keys), len(active)
-	// W = D⁻¹ A_cᵀ (n × m), as dense columns over the free variables.
-	M := mat.NewDense(m, m, nil)
-	cols := make([][]float64, m)
+	// M = A_c D⁻¹ A_cᵀ, C = E D⁻¹ Eᵀ and G = E D⁻¹ A_cᵀ, summed over the
+	// free variables from each one's rows (sparse: a variable is in a few
+	// rows, so this is linear in the part's nonzeros).
+	type entry struct {
+		row int
+		v   float64
+	}
+	coupling := make([][]entry, n) // the coupling rows of each variable
 	for a, k := range keys {
-		col := make([]float64, n)
 		c := p.Coupling[k]
 		for t, i := range c.Index {
-			col[i] += c.Value[t]
-		}
-		cols[a] = col
-	}
-	for a := range m {
-		for b := a; b < m; b++ {
-			v := 0.0
-			for i := range n {
-				v += cols[a][i] * dinv[i] * cols[b][i]
+			if dinv[i] != 0 {
+				coupling[i] = append(coupling[i], entry{a, c.Value[t]})
 			}
-			M.Set(a, b, v)
-			M.Set(b, a, v)
+		}
+	}
+	M := mat.NewDense(m, m, nil)
+	for i, es := range coupling {
+		for _, x := range es {
+			for _, y := range es {
+				M.Set(x.row, y.row, M.At(x.row, y.row)+x.v*dinv[i]*y.v)
+			}
 		}
 	}
 	if e > 0 {
+		own := make([][]entry, n) // the active rows of each free variable
+		for u, r := range active {
+			for t, i := range rowsOf[r] {
+				own[i] = append(own[i], entry{u, vals[r][t]})
+			}
+		}
 		C := mat.NewSymDense(e, nil)
 		G := mat.NewDense(e, m, nil)
-		for u, r := range active {
-			for w := u; w < e; w++ {
-				v := 0.0
-				// Σ_i E_ui D⁻¹_i E_wi over the free columns of both rows
-				for t, i := range rowsOf[r] {
-					for t2, i2 := range rowsOf[active[w]] {
-						if i == i2 {
-							v += vals[r][t] * dinv[i] * vals[active[w]][t2]
-						}
+		for i, es := range own {
+			for _, x := range es {
+				for _, y := range es {
+					if x.row <= y.row {
+						C.SetSym(x.row, y.row, C.At(x.row, y.row)+x.v*dinv[i]*y.v)
 					}
 				}
-				C.SetSym(u, w, v)
-			}
-			for a := range m {
-				v := 0.0
-				for t, i := range rowsOf[r] {
-					v += vals[r][t] * dinv[i] * cols[a][i]
+				for _, y := range coupling[i] {
+					G.Set(x.row, y.row, G.At(x.row, y.row)+x.v*dinv[i]*y.v)
 				}
-				G.Set(u, a, v)
 			}
 		}
 		var chol mat.Cholesky

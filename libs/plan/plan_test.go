@@ -128,72 +128,25 @@ func coordinate(t *testing.T, j *job, parts []*plan.Part, members [][]int) (plan
 	return st, dec, x
 }
 
-// rounds runs the coordination in process as the services do over the
-// bus: every part solves at every trial of a round, and the plan blends
-// the parts' solutions of the trials it names. members maps each part's
-// variables to the job's.
+// rounds runs the coordination in process (plan.Coordinate) and maps the
+// parts' plans to the job's variables (members: each part's variables).
 func rounds(t *testing.T, n int, parts []*plan.Part, members [][]int, bounds plan.Bounds, lim plan.Limits) (plan.State, plan.Decision, []float64, error) {
 	return roundsSelecting(t, n, parts, members, bounds, lim, false)
 }
 
-// roundsSelecting is rounds for a job that may select one row per group:
-// once the relaxation is decided, the selection phase runs, the parts
-// solving their selections.
+// roundsSelecting is rounds for a job that may select one row per group.
 func roundsSelecting(t *testing.T, n int, parts []*plan.Part, members [][]int, bounds plan.Bounds, lim plan.Limits, selecting bool) (plan.State, plan.Decision, []float64, error) {
-	ctx := context.Background()
-	var st plan.State
-	trials := []map[plan.Key]float64{nil}
-	xs := map[[2]int][]float64{} // by round and trial
-	s := qp.DefaultSettings()
-	for {
-		sums := make([]plan.Sum, len(trials))
-		for ti, prices := range trials {
-			x := make([]float64, n)
-			for p, part := range parts {
-				var xp []float64
-				var rep plan.Report
-				if st.Select != nil {
-					res, r, err := part.Select(ctx, prices, qp.DefaultBranchOptions())
-					require.NoError(t, err)
-					require.Equal(t, qp.BranchOptimal, res.Status, "part %d in round %d", p, st.Round)
-					xp, rep = res.X, r
-				} else {
-					res, r, err := part.Solve(ctx, prices, s)
-					require.NoError(t, err)
-					require.Equal(t, qp.StatusOptimal, res.Status, "part %d in round %d", p, st.Round)
-					xp, rep = res.X, r
-				}
-				sums[ti].Add(rep)
-				for v, i := range members[p] {
-					x[i] = xp[v]
-				}
-			}
-			xs[[2]int{st.Round, ti}] = x
-		}
-		next, dec, err := plan.Step(ctx, st, sums, bounds, lim)
-		if err != nil {
-			return st, dec, nil, err
-		}
-		st = next
-		if selecting && plan.SelectionReady(st, dec) {
-			st, dec = plan.StartSelection(st, dec)
-		}
-		if dec.Outcome != plan.Continue {
-			if st.Best == nil {
-				return st, dec, nil, nil
-			}
-			x := make([]float64, n)
-			for _, w := range st.Best.Weights {
-				xr, ok := xs[[2]int{w.Round, w.Trial}]
-				require.True(t, ok, "the plan names round %d trial %d", w.Round, w.Trial)
-				for i, v := range xr {
-					x[i] += w.W * v
-				}
-			}
-			return st, dec, x, nil
-		}
-		trials = dec.Trials
+	st, dec, xs, err := plan.Coordinate(context.Background(), parts, bounds, lim, selecting)
+	if err != nil || xs == nil {
+		return st, dec, nil, err
 	}
+	x := make([]float64, n)
+	for p, xp := range xs {
+		for v, i := range members[p] {
+			x[i] = xp[v]
+		}
+	}
+	return st, dec, x, nil
 }
 
 func objective(j *job, x []float64) float64 {

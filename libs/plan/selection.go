@@ -149,7 +149,7 @@ func stepSelect(st State, sums []Sum, trials []Trial, bounds Bounds, lim Limits)
 			}
 		}
 		if holds && (st.Best == nil || sum.Objective < st.Best.Objective) {
-			st.Best = &Best{Weights: []Weight{{Round: st.Round, Trial: t, W: 1}}, Objective: sum.Objective, Activity: sum.Activity, Lambda: trials[t].Prices}
+			st.Best = &Best{Weights: []Weight{{Round: st.Round, Trial: t, W: 1, Prices: trials[t].Prices}}, Objective: sum.Objective, Activity: sum.Activity, Lambda: trials[t].Prices}
 			improved = true
 		}
 	}
