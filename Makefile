@@ -19,7 +19,7 @@ PKGS := $(foreach m,$(MODULES),./$(m)/...)
 export PARTITA_MINIO_BIN := $(MINIO)
 export PARTITA_ORT_LIB := $(ORT_LIB)
 
-.PHONY: run build test tools bench vet fmt clean tidy tidy-check
+.PHONY: run build test tools python-deps bench vet fmt clean tidy tidy-check
 
 run: onnxruntime build
 	$(BIN)/partita dev
@@ -27,7 +27,14 @@ run: onnxruntime build
 build:
 	$(GO) build -o $(BIN)/partita ./cmd/partita
 
-tools: $(MINIO) onnxruntime
+tools: $(MINIO) onnxruntime python-deps
+
+# Debian's CVXOPT and SciPy for the solver comparisons (bench plan and
+# optimizer, their tests): installed with apt-get when missing.
+python-deps:
+	@/usr/bin/python3 -c 'import cvxopt, scipy' 2>/dev/null || { \
+	  echo "installing python3-cvxopt and python3-scipy (apt-get)"; \
+	  apt-get update -qq && apt-get install -y -qq python3-cvxopt python3-scipy; }
 
 $(MINIO):
 	@echo "building MinIO $(MINIO_VERSION) into $(TOOLS)/bin (a few minutes, once)"

@@ -16,7 +16,8 @@ import (
 // Plan measures the job-wide fleet plan: a fleet job with a fleet-wide
 // budget and per-site crew caps, in parts of 200 and of 5,000 rows, end to
 // end (time to plan, rounds), against one central solve of the whole QP of
-// the same scored rows in one process by the same solver in the same run.
+// the same scored rows in one process by the same solver in the same run;
+// then the solver on the Maros–Mészáros set against CVXOPT.
 func Plan(ctx context.Context, o Options) ([]Result, error) {
 	rows, sites, sizes := 200_000, 50, []int{200, 5000}
 	if o.Tiny {
@@ -89,7 +90,12 @@ func Plan(ctx context.Context, o Options) ([]Result, error) {
 			Ratio:        v / base, Runs: o.Runs,
 			Note: fmt.Sprintf("end to end (upload, split, score, %d coordination rounds, aggregate); plan objective within %.1e of the central optimum", r.last.rounds, gap)})
 	}
-	return out, nil
+	// The solver under the plan, on the Maros–Mészáros set against CVXOPT.
+	mm, err := marosVsCVXOPT(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, mm...), nil
 }
 
 func planSpec(perPart int, budget, crewCap float64) string {

@@ -41,9 +41,14 @@ func WriteReport(path string, results []Result, o Options) error {
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
+// params renders a result's parameters for the report, but for lists
+// that belong in the JSON output only (per_problem).
 func params(p map[string]any) string {
 	var parts []string
 	for k, v := range p {
+		if k == "per_problem" {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 	}
 	sortStrings(parts)

@@ -1,5 +1,5 @@
 // Command marosjson writes problems of libs/qp/maros as JSON, for
-// cvxopt_maros.py (and any other solver to compare with):
+// bench/cvxopt_maros.py (and any other solver to compare with):
 //
 //	go run ./examples/qp-fixtures/marosjson -o /tmp/maros GOULDQP3 LISWET5
 //

@@ -51,7 +51,7 @@ type Case struct {
 	// is not the listing's (a definition that differs from the one the set
 	// was made from, or an erratum of the listing). Reference is then the
 	// optimum of the problem as built, checked with an independent solver
-	// (CVXOPT, see examples/qp-fixtures/cvxopt_maros.py).
+	// (CVXOPT, see bench/cvxopt_maros.py --tol 1e-10).
 	Departs   string
 	Reference float64
 	// Heavy marks problems whose KKT factorisation alone costs billions of
