@@ -348,51 +348,11 @@ func round4(x float64) float64 {
 	return v
 }
 
-// writeMarosJSON writes c in the layout of examples/qp-fixtures/marosjson
-// (read by cvxopt_maros.py there and here).
+// writeMarosJSON writes c as the JSON document cvxopt_maros.py reads.
 func writeMarosJSON(path string, c maros.Case) error {
-	p := c.Problem
-	doc := map[string]any{
-		"name": c.Name, "n": p.NumVars(), "m": p.NumRows(),
-		"P": marosTriplets(p.P), "q": p.Q, "A": marosTriplets(p.A), "l": marosBounds(p.L), "u": marosBounds(p.U),
-		"constant": c.Constant, "published": c.Published,
-	}
-	if c.Departs != "" {
-		doc["reference"] = c.Reference
-	}
-	b, err := json.Marshal(doc)
+	b, err := c.JSON()
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}
 	return os.WriteFile(path, b, 0o644)
-}
-
-type marosTriplet struct {
-	I []int     `json:"i"`
-	J []int     `json:"j"`
-	V []float64 `json:"v"`
-}
-
-func marosTriplets(m *qp.CSC) marosTriplet {
-	t := marosTriplet{I: []int{}, J: []int{}, V: []float64{}}
-	if m == nil {
-		return t
-	}
-	for j := 0; j < m.Cols; j++ {
-		for k := m.ColPtr[j]; k < m.ColPtr[j+1]; k++ {
-			t.I, t.J, t.V = append(t.I, m.RowIdx[k]), append(t.J, j), append(t.V, m.Val[k])
-		}
-	}
-	return t
-}
-
-// marosBounds is v with null for infinite bounds.
-func marosBounds(v []float64) []any {
-	out := make([]any, len(v))
-	for i, x := range v {
-		if !math.IsInf(x, 0) {
-			out[i] = x
-		}
-	}
-	return out
 }
