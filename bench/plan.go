@@ -11,6 +11,7 @@ import (
 
 	"github.com/partita/partita/internal/fleetplan"
 	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/libs/plan"
 )
 
 // Plan measures the job-wide fleet plan: a fleet job with a fleet-wide
@@ -70,9 +71,10 @@ func Plan(ctx context.Context, o Options) ([]Result, error) {
 	var central []float64
 	var centralObj, centralGap float64
 	var centralRounds int
+	var centralStatus plan.Outcome
 	for range o.Runs {
 		start := time.Now()
-		if centralObj, centralGap, centralRounds, err = fleetplan.Whole(ctx, runs[0].last.assets, budget, crewCap); err != nil {
+		if centralObj, centralStatus, centralGap, centralRounds, err = fleetplan.Whole(ctx, runs[0].last.assets, budget, crewCap); err != nil {
 			return nil, err
 		}
 		central = append(central, time.Since(start).Seconds())
@@ -84,7 +86,7 @@ func Plan(ctx context.Context, o Options) ([]Result, error) {
 		gap := math.Abs(r.last.objective-centralObj) / math.Abs(centralObj)
 		out = append(out, Result{Scenario: "plan", Params: map[string]any{"rows": rows, "sites": sites, "rows_per_part": r.per, "parts": r.last.parts,
 			"rounds": r.last.rounds, "status": r.last.status, "objective": r.last.objective, "central_objective": centralObj, "relative_difference": gap,
-			"central_rounds": centralRounds, "central_gap": centralGap},
+			"central_rounds": centralRounds, "central_gap": centralGap, "central_status": string(centralStatus)},
 			Metric: "time_to_plan", Value: v, Unit: "s", Baseline: base, BaselineUnit: "s",
 			BaselineDesc: "the whole QP of the same scored rows solved in one process, no split, no scoring, no bus: libs/plan's coordinator over one part holding every row (libs/qp solves each trial in closed form); its gap certifies the optimum",
 			Ratio:        v / base, Runs: o.Runs,

@@ -111,9 +111,10 @@ func Central(ctx context.Context, as []Asset, budget, crewCap float64) (float64,
 // per-site crew rows are all priced (libs/plan's dual Newton coordinator
 // over a single part; each trial is a closed-form solve of the separable
 // part): the central solve at 200,000 assets, where the general QP path
-// takes minutes. It returns the optimal objective (maximisation sense),
-// the coordinator's relative gap (its certificate) and rounds.
-func Whole(ctx context.Context, as []Asset, budget, crewCap float64) (objective, gap float64, rounds int, err error) {
+// takes minutes. It returns the plan's objective (maximisation sense),
+// the coordinator's outcome (optimal, or feasible at the round limit),
+// its relative gap (the certificate) and rounds.
+func Whole(ctx context.Context, as []Asset, budget, crewCap float64) (objective float64, outcome plan.Outcome, gap float64, rounds int, err error) {
 	n := len(as)
 	pt, at := qp.NewTriplets(n, n), qp.NewTriplets(n, n)
 	part := &plan.Part{Coupling: map[plan.Key]plan.Sparse{}, Lower: make([]float64, n), Upper: make([]float64, n)}
@@ -142,11 +143,11 @@ func Whole(ctx context.Context, as []Asset, budget, crewCap float64) (objective,
 	}
 	P, err := pt.CSC()
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, "", 0, 0, err
 	}
 	A, err := at.CSC()
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, "", 0, 0, err
 	}
 	part.Local = &qp.Problem{P: P, Q: q, A: A, L: l, U: u}
 	bounds := func(k plan.Key) (float64, float64) {
@@ -157,10 +158,10 @@ func Whole(ctx context.Context, as []Asset, budget, crewCap float64) (objective,
 	}
 	st, dec, xs, err := plan.Coordinate(ctx, []*plan.Part{part}, bounds, plan.DefaultLimits(), false)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, "", 0, 0, err
 	}
-	if dec.Outcome != plan.Optimal || xs == nil {
-		return 0, 0, st.Round + 1, fmt.Errorf("whole fleet plan: %s after %d rounds (gap %.2g)", dec.Outcome, st.Round+1, st.Gap())
+	if xs == nil {
+		return 0, dec.Outcome, 0, st.Round + 1, fmt.Errorf("whole fleet plan: %s after %d rounds: %s", dec.Outcome, st.Round+1, dec.Reason)
 	}
-	return Objective(as, func(i int) float64 { return xs[0][i] }), st.Gap(), st.Round + 1, nil
+	return Objective(as, func(i int) float64 { return xs[0][i] }), dec.Outcome, st.Gap(), st.Round + 1, nil
 }
