@@ -25,11 +25,12 @@ type Selection struct {
 	// largest tried where they do not, High the smallest where they do
 	// (0 until one does). Raising every price makes the selections use
 	// less of every row they price.
-	Low, High float64
-	Lambda    map[Key]float64 `json:"lambda"` // the prices of the best Lagrangian value
-	Dual      float64         `json:"dual"`   // that value
-	Sum       Sum             `json:"sum"`    // its round's activities
-	Stall     int             `json:"stall"`  // rounds without a better bound or incumbent
+	Low    float64         `json:"low"`
+	High   float64         `json:"high"`
+	Lambda map[Key]float64 `json:"lambda"` // the prices of the best Lagrangian value
+	Dual   float64         `json:"dual"`   // that value
+	Sum    Sum             `json:"sum"`    // its round's activities
+	Stall  int             `json:"stall"`  // rounds without a better bound or incumbent
 }
 
 // maxSelectRounds bounds the selection phase; maxStall ends it early when
