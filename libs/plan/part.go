@@ -95,10 +95,7 @@ func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings)
 	}
 	x := res.X
 	diag := diagonal(p.Local.P, len(x))
-	obj := 0.0
-	for i, xi := range x {
-		obj += 0.5*diag[i]*xi*xi + p.Local.Q[i]*xi
-	}
+	obj := p.objective(x, diag)
 	res.Objective = obj
 	r := Report{Objective: obj, Lagrangian: obj}
 	if !p.Coupled() {
@@ -106,12 +103,7 @@ func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings)
 	}
 	r.Activity, r.Scale, r.Price, r.Range = map[Key]float64{}, map[Key]float64{}, map[Key]float64{}, map[Key]Range{}
 	for k, a := range p.Coupling {
-		act, scale := 0.0, 0.0
-		for t, i := range a.Index {
-			v := a.Value[t]
-			act += v * x[i]
-			scale += math.Abs(v * x[i])
-		}
+		act, scale := a.at(x)
 		// The typical price: the median over the row's variables.
 		var ratios []float64
 		for t := range a.Index {
@@ -136,6 +128,24 @@ func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings)
 	}
 	r.Curvature = curv
 	return res, r, nil
+}
+
+// objective is the part's own objective f_p(x), diag P's diagonal.
+func (p *Part) objective(x, diag []float64) float64 {
+	f := 0.0
+	for i, xi := range x {
+		f += 0.5*diag[i]*xi*xi + p.Local.Q[i]*xi
+	}
+	return f
+}
+
+// at is the row's activity aᵀx and its scale Σ|a_i x_i|.
+func (a Sparse) at(x []float64) (act, scale float64) {
+	for t, i := range a.Index {
+		v := a.Value[t] * x[i]
+		act, scale = act+v, scale+math.Abs(v)
+	}
+	return act, scale
 }
 
 // rangeOf is the least and greatest value of a coupling row over the

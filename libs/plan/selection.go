@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/partita/partita/libs/qp"
 )
@@ -287,25 +286,10 @@ func (p *Part) Select(ctx context.Context, prices map[Key]float64, opts qp.Branc
 	if res.Status != qp.BranchOptimal && res.Status != qp.BranchFeasible {
 		return res, Report{}, nil
 	}
-	x := res.X
-	diag := diagonal(p.Local.P, len(x))
-	r := Report{Activity: map[Key]float64{}, Scale: map[Key]float64{}, Lagrangian: res.BestBound}
-	for i, xi := range x {
-		r.Objective += 0.5*diag[i]*xi*xi + p.Local.Q[i]*xi
-	}
-	keys := make([]Key, 0, len(p.Coupling))
-	for k := range p.Coupling {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		a := p.Coupling[k]
-		act, scale := 0.0, 0.0
-		for t, i := range a.Index {
-			act += a.Value[t] * x[i]
-			scale += math.Abs(a.Value[t] * x[i])
-		}
-		r.Activity[k], r.Scale[k] = act, scale
+	r := Report{Activity: map[Key]float64{}, Scale: map[Key]float64{}, Lagrangian: res.BestBound,
+		Objective: p.objective(res.X, diagonal(p.Local.P, len(res.X)))}
+	for k, a := range p.Coupling {
+		r.Activity[k], r.Scale[k] = a.at(res.X)
 	}
 	return res, r, nil
 }
