@@ -39,7 +39,7 @@ func TestObjectKeysStartWithTheTenant(t *testing.T) {
 	} {
 		assert.Regexp(t, `^acme/`, k)
 	}
-	assert.Equal(t, "acme/jobs/j1/parts/3/score.csv", contracts.PartKey("acme", "j1", "3", contracts.Score))
+	assert.Equal(t, "acme/jobs/j1/parts/3/score.arrows", contracts.PartKey("acme", "j1", "3", contracts.Score))
 	assert.Regexp(t, "^"+contracts.PartsPrefix("acme", "j1"), contracts.PartKey("acme", "j1", "3", contracts.Score))
 	assert.Regexp(t, "^"+contracts.JobPrefix("acme", "j1"), contracts.InputKey("acme", "j1"))
 }

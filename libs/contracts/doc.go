@@ -21,7 +21,10 @@ import (
 // Trials and Reports headers replace the single Prices and Report). A
 // round in flight while the aggregator is upgraded across it is sent again
 // by its watchdog.
-const Version = 2
+//
+// Version 3: a part's rows are an Arrow IPC stream (table.Encode), no
+// longer CSV.
+const Version = 3
 
 // HeaderContract carries the contract version of a message.
 const HeaderContract = "Partita-Contract"

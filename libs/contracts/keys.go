@@ -16,7 +16,7 @@ func PartsPrefix(tenant, job string) string { return JobPrefix(tenant, job) + "p
 
 // PartKey is the object key of a part's rows written for a stage.
 func PartKey(tenant, job, part string, stage Stage) string {
-	return fmt.Sprintf("%s%s/%s.csv", PartsPrefix(tenant, job), part, stage)
+	return fmt.Sprintf("%s%s/%s.arrows", PartsPrefix(tenant, job), part, stage)
 }
 
 // ResultCSVKey is where the result rows are kept.

@@ -1,5 +1,6 @@
 // Package table reads the row formats Partita accepts (CSV, JSONL) as a
-// stream, and encodes the rows of a part for messages and artifacts.
+// stream, and encodes the rows of a part for messages and artifacts (an
+// Arrow IPC stream, see arrow.go).
 package table
 
 import (
@@ -41,30 +42,10 @@ func (t *Rows) WithColumn(name string, value func(i int) string) *Rows {
 	return out
 }
 
-// Encode writes the rows as CSV with a header line.
-func (t *Rows) Encode() []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	write := func(rec []string) {
-		if len(rec) == 1 && rec[0] == "" {
-			// csv.Writer writes a lone empty cell as an empty line, which
-			// csv.Reader skips: quote it so the row survives Decode.
-			w.Flush()
-			buf.WriteString("\"\"\n")
-			return
-		}
-		_ = w.Write(rec) // writes to a bytes.Buffer cannot fail
-	}
-	write(t.Columns)
-	for _, r := range t.Rows {
-		write(r)
-	}
-	w.Flush()
-	return buf.Bytes()
-}
-
-// Decode reads what Encode writes.
-func Decode(b []byte) (*Rows, error) {
+// DecodeCSV reads a part's rows as CSV with a header line, the payload of
+// part messages up to contract version 2 (parts in flight across an
+// upgrade).
+func DecodeCSV(b []byte) (*Rows, error) {
 	r := csv.NewReader(bytes.NewReader(b))
 	header, err := r.Read()
 	if err != nil {

@@ -96,7 +96,10 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 		contracts.HeaderContract: contracts.VersionValue,
 	}
 	if p.Rows != nil {
-		payload = p.Rows.Encode()
+		var err error
+		if payload, err = p.Rows.Encode(); err != nil {
+			return nil, fmt.Errorf("part %s of job %s: %w", id, p.Job, err)
+		}
 		meta[contracts.HeaderRows] = strconv.Itoa(len(p.Rows.Rows))
 		if len(payload) > c.InlineMax {
 			key := contracts.PartKey(p.Tenant, p.Job, id, stage)
@@ -262,7 +265,11 @@ func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) erro
 		}
 	}
 	if len(payload) > 0 {
-		rows, err := table.Decode(payload)
+		decode := table.Decode
+		if v, _ := strconv.Atoi(m.Get(contracts.HeaderContract)); v < 3 {
+			decode = table.DecodeCSV // written before parts were Arrow
+		}
+		rows, err := decode(payload)
 		if err != nil {
 			return fmt.Errorf("part %s of job %s: %w", m.Get(contracts.HeaderPart), p.Job, err)
 		}

@@ -1,0 +1,72 @@
+package work_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/table"
+	"github.com/partita/partita/libs/work"
+)
+
+func codec(t *testing.T, inlineMax int) work.Codec {
+	t.Helper()
+	store, err := artifacts.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	return work.Codec{Store: store, InlineMax: inlineMax}
+}
+
+func rows() *table.Rows {
+	return &table.Rows{Columns: []string{"id", "note", "risk"}, Rows: [][]string{
+		{"1", "line one\r\nline two", "0.25"},
+		{"2", `"quoted", with comma`, ""},
+	}}
+}
+
+// A part's rows come back cell for cell, inline and claim-checked.
+func TestRowsTravelUnchanged(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		inlineMax int
+	}{{"inline", 1 << 20}, {"claim-checked", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := codec(t, tc.inlineMax)
+			msg, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 3, Kind: contracts.KindPart, Rows: rows()})
+			require.NoError(t, err)
+			if tc.inlineMax == 0 {
+				assert.Empty(t, msg.Payload, "the rows are in the store")
+				assert.NotEmpty(t, msg.Metadata.Get(contracts.HeaderRef))
+			}
+			p, err := c.Decode(ctx, msg)
+			require.NoError(t, err)
+			assert.Equal(t, rows().Columns, p.Rows.Columns)
+			assert.Equal(t, rows().Rows, p.Rows.Rows)
+			assert.Equal(t, 2, p.RowCount)
+		})
+	}
+}
+
+// A part written before contract version 3 carries CSV rows; it is still
+// read after an upgrade.
+func TestPartsOfContractVersion2AreRead(t *testing.T) {
+	ctx := context.Background()
+	c := codec(t, 1<<20)
+	msg, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 0, Kind: contracts.KindPart, Rows: rows()})
+	require.NoError(t, err)
+	msg.Metadata.Set(contracts.HeaderContract, "2")
+	msg.Payload = []byte("id,note\n1,\"a, b\"\n")
+	p, err := c.Decode(ctx, msg)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"id", "note"}, p.Rows.Columns)
+	assert.Equal(t, [][]string{{"1", "a, b"}}, p.Rows.Rows)
+
+	msg.Metadata.Set(contracts.HeaderContract, contracts.VersionValue)
+	_, err = c.Decode(ctx, msg)
+	require.Error(t, err, "CSV under version 3 is a bad part")
+	assert.Contains(t, err.Error(), "part 0 of job j1")
+}
