@@ -2,7 +2,10 @@ package table
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -14,7 +17,13 @@ import (
 // A part's rows travel between stages as an Arrow IPC stream of one record
 // batch with a utf8 column per input column: cells are kept byte for byte
 // (CRLF, quotes, empty cells), and decoding slices every cell out of the
-// column's one value buffer instead of parsing text.
+// column's one value buffer instead of parsing text. The stream is followed
+// by its CRC-32C: arrow-go trusts the stream's metadata (a corrupted field
+// count makes it allocate without bound), so a payload is checked before
+// Arrow reads it.
+
+// castagnoli is the CRC-32C table of the payload's trailer.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // goMemory allocates Arrow buffers as Go memory: decoded cells alias them
 // and keep them alive after the record is released (a C allocator would
@@ -64,12 +73,19 @@ func (t *Rows) Encode() ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("encode part rows: %w", err)
 	}
-	return buf.Bytes(), nil
+	return binary.BigEndian.AppendUint32(buf.Bytes(), crc32.Checksum(buf.Bytes(), castagnoli)), nil
 }
 
 // Decode reads what Encode writes. The cells share the decoded column
 // buffers (no copy per cell).
 func Decode(b []byte) (*Rows, error) {
+	if len(b) < 4 {
+		return nil, fmt.Errorf("decode part header: %d bytes is no part", len(b))
+	}
+	b, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(b, castagnoli) != sum {
+		return nil, errors.New("decode part header: the payload is corrupted (CRC-32C mismatch)")
+	}
 	r, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(goMemory))
 	if err != nil {
 		return nil, fmt.Errorf("decode part header: %w", err)

@@ -19,6 +19,32 @@ func FuzzCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) { checkReader(t, data, "csv") })
 }
 
+// FuzzDecode feeds Decode corrupted part payloads: an error, never a panic
+// or a table whose rows do not fit its header.
+func FuzzDecode(f *testing.F) {
+	for _, rows := range []*table.Rows{
+		{Columns: []string{"a", "b"}, Rows: [][]string{{"1", "x\r\ny"}, {"", "2"}}},
+		{Columns: []string{"only"}},
+	} {
+		b, err := rows.Encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rows, err := table.Decode(data)
+		if err != nil {
+			return
+		}
+		for i, r := range rows.Rows {
+			if len(r) != len(rows.Columns) {
+				t.Fatalf("row %d has %d cells for %d columns", i, len(r), len(rows.Columns))
+			}
+		}
+	})
+}
+
 func FuzzJSONL(f *testing.F) {
 	f.Add([]byte(`{"a":1,"b":"x"}` + "\n" + `{"b":null}` + "\n"))
 	f.Add([]byte(`{"a":{"b":[1,2]},"c":true}` + "\n\n" + `{"c":"\r\n"}`))

@@ -2,8 +2,10 @@ package table_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
+	"hash/crc32"
 	"strconv"
 	"testing"
 
@@ -68,7 +70,12 @@ func TestDecodeErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "decode part header")
 	_, err = table.Decode(good[:len(good)-40])
 	require.Error(t, err, "a truncated stream")
-	assert.Contains(t, err.Error(), "decode part rows")
+	assert.Contains(t, err.Error(), "corrupted")
+	flipped := append([]byte(nil), good...)
+	flipped[len(flipped)/2] ^= 0x10
+	_, err = table.Decode(flipped)
+	require.Error(t, err, "a flipped bit")
+	assert.Contains(t, err.Error(), "CRC-32C mismatch")
 }
 
 func TestDecodeRejectsColumnsThatAreNotText(t *testing.T) {
@@ -81,7 +88,8 @@ func TestDecodeRejectsColumnsThatAreNotText(t *testing.T) {
 	w := ipc.NewWriter(&buf, ipc.WithSchema(schema))
 	require.NoError(t, w.Write(rec))
 	require.NoError(t, w.Close())
-	_, err := table.Decode(buf.Bytes())
+	payload := binary.BigEndian.AppendUint32(buf.Bytes(), crc32.Checksum(buf.Bytes(), crc32.MakeTable(crc32.Castagnoli)))
+	_, err := table.Decode(payload)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `column "n" is int64, not utf8`)
 }
