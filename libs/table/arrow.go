@@ -34,29 +34,37 @@ var goMemory = memory.NewGoAllocator()
 func (t *Rows) Encode() ([]byte, error) {
 	fields := make([]arrow.Field, len(t.Columns))
 	cols := make([]arrow.Array, len(t.Columns))
+	// Each column's value buffer and offsets, filled row by row (the rows
+	// are read once, in memory order) and handed to Arrow as they are.
+	sizes := make([]int, len(t.Columns))
+	for _, r := range t.Rows {
+		for j, c := range r {
+			sizes[j] += len(c)
+		}
+	}
+	offsets := make([][]int32, len(t.Columns))
+	values := make([][]byte, len(t.Columns))
 	body := 0
 	for j, name := range t.Columns {
+		if sizes[j] > math.MaxInt32 {
+			return nil, fmt.Errorf("encode part rows: column %q holds %d bytes, more than a part may (%d)", name, sizes[j], math.MaxInt32)
+		}
+		offsets[j] = make([]int32, len(t.Rows)+1)
+		values[j] = make([]byte, 0, sizes[j])
+		body += sizes[j] + 4*(len(t.Rows)+1)
+	}
+	for i, r := range t.Rows {
+		for j, c := range r {
+			values[j] = append(values[j], c...)
+			offsets[j][i+1] = int32(len(values[j]))
+		}
+	}
+	for j, name := range t.Columns {
 		fields[j] = arrow.Field{Name: name, Type: arrow.BinaryTypes.String}
-		// The column's value buffer and offsets, filled in one pass and
-		// handed to Arrow as they are.
-		size := 0
-		for _, r := range t.Rows {
-			size += len(r[j])
-		}
-		if size > math.MaxInt32 {
-			return nil, fmt.Errorf("encode part rows: column %q holds %d bytes, more than a part may (%d)", name, size, math.MaxInt32)
-		}
-		offsets := make([]int32, len(t.Rows)+1)
-		values := make([]byte, 0, size)
-		for i, r := range t.Rows {
-			values = append(values, r[j]...)
-			offsets[i+1] = int32(len(values))
-		}
 		data := array.NewData(arrow.BinaryTypes.String, len(t.Rows),
-			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets)), memory.NewBufferBytes(values)}, nil, 0, 0)
+			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets[j])), memory.NewBufferBytes(values[j])}, nil, 0, 0)
 		cols[j] = array.NewStringData(data)
 		data.Release()
-		body += size + 4*len(offsets)
 	}
 	schema := arrow.NewSchema(fields, nil)
 	rec := array.NewRecordBatch(schema, cols, int64(len(t.Rows)))
