@@ -14,13 +14,6 @@ func InputKey(tenant, job string) string { return JobPrefix(tenant, job) + "inpu
 // PartsPrefix holds the claim-checked parts of a job.
 func PartsPrefix(tenant, job string) string { return JobPrefix(tenant, job) + "parts/" }
 
-// InputChunkKey is the n-th chunk of a job's parsed input (Arrow, written
-// by ingest, read by the splitter); it lies under the parts prefix, so it
-// goes with the parts when the job ends.
-func InputChunkKey(tenant, job string, n int) string {
-	return fmt.Sprintf("%sinput/%06d.arrows", PartsPrefix(tenant, job), n)
-}
-
 // PartKey is the object key of a part's rows written for a stage.
 func PartKey(tenant, job, part string, stage Stage) string {
 	return fmt.Sprintf("%s%s/%s.arrows", PartsPrefix(tenant, job), part, stage)

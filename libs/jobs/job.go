@@ -76,11 +76,6 @@ type Input struct {
 	// TextColumns are JSONL columns that held JSON strings: the JSON result
 	// keeps them strings even when they look like numbers.
 	TextColumns []string `json:"text_columns,omitempty"`
-	// Chunks is the number of chunks of parsed rows ingest wrote
-	// (contracts.InputChunkKey): the splitter regroups them without
-	// parsing the input again. 0 in a record written before chunks: the
-	// splitter then parses the input.
-	Chunks int `json:"chunks,omitempty"`
 }
 
 // Timings are the durations of a job's phases, in milliseconds.

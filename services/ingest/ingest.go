@@ -1,12 +1,10 @@
 // Package ingest is the ingest stage: it reads a job's uploaded input once,
-// as a stream, checks its format and the columns the spec needs, writes the
-// parsed rows in chunks (Arrow, for the splitter to regroup without parsing
-// again), records the job, and hands it to the splitter. Bad input is
-// rejected with the line and reason, and nothing of the job is kept.
+// as a stream, checks its format and the columns the spec needs, records
+// the job, and hands it to the splitter. Bad input is rejected with the
+// line and reason, and nothing of the job is kept.
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -52,13 +50,10 @@ type Jobs interface {
 	Record(ctx context.Context, j *jobs.Job) error
 }
 
-// Inputs is where uploads wait for ingest and its parsed chunks go (the
-// artifact store).
+// Inputs is where uploads wait for ingest (the artifact store).
 type Inputs interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, artifacts.ObjectInfo, error)
-	Put(ctx context.Context, key string, r io.Reader, size int64) (artifacts.ObjectInfo, error)
 	Delete(ctx context.Context, key string) error
-	DeletePrefix(ctx context.Context, prefix string) error
 }
 
 // Publisher hands messages and events to the bus (libs/bus.Publisher).
@@ -130,13 +125,10 @@ func (s *Service) handle(msg *message.Message) error {
 	} else if !errors.Is(err, jobs.ErrNotFound) {
 		return err
 	}
-	columns, rows, text, chunks, err := s.check(ctx, j)
+	columns, rows, text, err := s.check(ctx, j)
 	var problem *contracts.Problem
 	if errors.As(err, &problem) {
 		log.Info().Str("code", problem.Code).Str("detail", problem.Detail).Msg("input rejected")
-		if err := s.deps.Inputs.DeletePrefix(ctx, contracts.PartsPrefix(j.Tenant, j.ID)); err != nil {
-			return err // the chunks written before the bad row
-		}
 		if err := s.deps.Inputs.Delete(ctx, j.Input.Key); err != nil {
 			return err
 		}
@@ -145,7 +137,7 @@ func (s *Service) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	j.Input.Columns, j.Input.Rows, j.Input.TextColumns, j.Input.Chunks = columns, rows, text, chunks
+	j.Input.Columns, j.Input.Rows, j.Input.TextColumns = columns, rows, text
 	if err := s.deps.Jobs.Record(ctx, j); err != nil && !errors.Is(err, jobs.ErrExists) {
 		return err
 	}
@@ -164,41 +156,19 @@ func (s *Service) accept(ctx context.Context, j *jobs.Job) error {
 }
 
 // check streams the input once: format, encoding, columns, and that every
-// feature value is a number, writing the parsed rows in chunks as it goes.
-// It returns the header, the row count, the columns that held JSON strings
-// and the number of chunks, or an *contracts.Problem.
-func (s *Service) check(ctx context.Context, j *jobs.Job) ([]string, int, []string, int, error) {
+// feature value is a number. It returns the header, the row count and the
+// columns that held JSON strings, or an *contracts.Problem.
+func (s *Service) check(ctx context.Context, j *jobs.Job) ([]string, int, []string, error) {
 	rc, _, err := s.deps.Inputs.Get(ctx, j.Input.Key)
 	if err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("open input: %w", err)
+		return nil, 0, nil, fmt.Errorf("open input: %w", err)
 	}
 	defer rc.Close()
-	chunks := 0
-	columns, rows, text, err := Check(rc, j.Spec, func(c *table.Rows) error {
-		b, err := c.Encode()
-		if err != nil {
-			return err
-		}
-		if _, err := s.deps.Inputs.Put(ctx, contracts.InputChunkKey(j.Tenant, j.ID, chunks), bytes.NewReader(b), int64(len(b))); err != nil {
-			return fmt.Errorf("store input chunk %d: %w", chunks, err)
-		}
-		chunks++
-		return nil
-	})
-	return columns, rows, text, chunks, err
+	return Check(rc, j.Spec)
 }
 
-// Chunk bounds: a chunk of parsed rows is handed on when it holds
-// chunkRows rows or chunkBytes bytes of cells.
-const (
-	chunkRows  = 32 << 10
-	chunkBytes = 8 << 20
-)
-
-// Check validates an input stream against a spec; problems are
-// *contracts.Problem. It hands the rows read to chunk, a chunk at a time
-// (an error of chunk ends the check).
-func Check(r io.Reader, sp *spec.Spec, chunk func(*table.Rows) error) ([]string, int, []string, error) {
+// Check validates an input stream against a spec; problems are *contracts.Problem.
+func Check(r io.Reader, sp *spec.Spec) ([]string, int, []string, error) {
 	rd, err := table.NewReader(r, sp.Input.Format)
 	if err != nil {
 		return nil, 0, nil, inputProblem(err)
@@ -214,16 +184,7 @@ func Check(r io.Reader, sp *spec.Spec, chunk func(*table.Rows) error) ([]string,
 	for i, f := range sp.Score.Features {
 		feats[i] = indexOf(header, f)
 	}
-	rows, size := 0, 0
-	batch := &table.Rows{Columns: header}
-	flush := func() error {
-		if len(batch.Rows) == 0 {
-			return nil
-		}
-		err := chunk(batch)
-		batch, size = &table.Rows{Columns: header}, 0
-		return err
-	}
+	rows := 0
 	for {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -233,24 +194,12 @@ func Check(r io.Reader, sp *spec.Spec, chunk func(*table.Rows) error) ([]string,
 			return nil, 0, nil, inputProblem(err)
 		}
 		rows++
-		batch.Rows = append(batch.Rows, row)
-		for _, c := range row {
-			size += len(c)
-		}
-		if len(batch.Rows) >= chunkRows || size >= chunkBytes {
-			if err := flush(); err != nil {
-				return nil, 0, nil, err
-			}
-		}
 		for i, c := range feats {
 			if v, err := strconv.ParseFloat(row[c], 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: "input_value", Title: "A feature value is not a number",
 					Detail: fmt.Sprintf("row %d: column %s: %q is not a finite number", rows, sp.Score.Features[i], row[c]), Line: rows + 1}
 			}
 		}
-	}
-	if err := flush(); err != nil {
-		return nil, 0, nil, err
 	}
 	if rows == 0 {
 		return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input has no rows", Detail: "the input has a header but no rows"}

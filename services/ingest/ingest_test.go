@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/spec"
-	"github.com/partita/partita/libs/table"
 )
 
 func parseSpec(t *testing.T, doc string) *spec.Spec {
@@ -52,17 +50,11 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var chunked int
-			columns, rows, _, err := Check(strings.NewReader(tc.input), parseSpec(t, tc.spec), func(c *table.Rows) error {
-				assert.Equal(t, tc.columns, c.Columns)
-				chunked += len(c.Rows)
-				return nil
-			})
+			columns, rows, _, err := Check(strings.NewReader(tc.input), parseSpec(t, tc.spec))
 			if tc.code == "" {
 				require.NoError(t, err)
 				assert.Equal(t, tc.columns, columns)
 				assert.Equal(t, tc.rows, rows)
-				assert.Equal(t, tc.rows, chunked, "every row is handed on")
 				return
 			}
 			var p *contracts.Problem
@@ -75,38 +67,8 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func discard(*table.Rows) error { return nil }
-
-// bigInput is a CSV of n valid rows for the a, b features.
-func bigInput(n int) string {
-	var b strings.Builder
-	b.WriteString("id,a,b\n")
-	for i := range n {
-		fmt.Fprintf(&b, "r%d,%d,0.5\n", i, i)
-	}
-	return b.String()
-}
-
-// The rows come out in chunks of bounded size, in input order.
-func TestCheckChunksTheRows(t *testing.T) {
-	n := 2*chunkRows + 100
-	var sizes []int
-	next := 0
-	_, rows, _, err := Check(strings.NewReader(bigInput(n)), parseSpec(t, "score: {model: m, features: [a, b]}"), func(c *table.Rows) error {
-		sizes = append(sizes, len(c.Rows))
-		for _, r := range c.Rows {
-			require.Equal(t, fmt.Sprintf("r%d", next), r[0])
-			next++
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	assert.Equal(t, n, rows)
-	assert.Equal(t, []int{chunkRows, chunkRows, 100}, sizes)
-}
-
 func TestCheckInputValueNamesColumn(t *testing.T) {
-	_, _, _, err := Check(strings.NewReader("id,a,b\nr1,1,x\n"), parseSpec(t, "score: {model: m, features: [a, b]}"), discard)
+	_, _, _, err := Check(strings.NewReader("id,a,b\nr1,1,x\n"), parseSpec(t, "score: {model: m, features: [a, b]}"))
 	var p *contracts.Problem
 	require.ErrorAs(t, err, &p)
 	assert.Contains(t, p.Detail, "column b")
@@ -114,7 +76,7 @@ func TestCheckInputValueNamesColumn(t *testing.T) {
 }
 
 func TestCheckJSONLTextColumns(t *testing.T) {
-	_, _, text, err := Check(strings.NewReader(`{"id":"007","a":1}`+"\n"), parseSpec(t, "input: {format: jsonl}\nscore: {model: m, features: [a]}"), discard)
+	_, _, text, err := Check(strings.NewReader(`{"id":"007","a":1}`+"\n"), parseSpec(t, "input: {format: jsonl}\nscore: {model: m, features: [a]}"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"id"}, text)
 }
@@ -167,41 +129,6 @@ func (f *fakeInputs) Get(_ context.Context, key string) (io.ReadCloser, artifact
 		return nil, artifacts.ObjectInfo{}, errors.New("no such object")
 	}
 	return io.NopCloser(strings.NewReader(s)), artifacts.ObjectInfo{Key: key, Size: int64(len(s))}, nil
-}
-
-func (f *fakeInputs) Put(_ context.Context, key string, r io.Reader, _ int64) (artifacts.ObjectInfo, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return artifacts.ObjectInfo{}, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.objects[key] = string(b)
-	return artifacts.ObjectInfo{Key: key, Size: int64(len(b))}, nil
-}
-
-func (f *fakeInputs) DeletePrefix(_ context.Context, prefix string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for k := range f.objects {
-		if strings.HasPrefix(k, prefix) {
-			delete(f.objects, k)
-		}
-	}
-	return nil
-}
-
-// keys lists the stored objects under prefix.
-func (f *fakeInputs) keys(prefix string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for k := range f.objects {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 func (f *fakeInputs) Delete(_ context.Context, key string) error {
@@ -281,10 +208,6 @@ func TestHandleValidInput(t *testing.T) {
 	assert.Equal(t, []string{"id", "a", "b"}, rec.Input.Columns)
 	assert.Equal(t, 3, rec.Input.Rows)
 	assert.Empty(t, f.inputs.deleted)
-	require.Equal(t, 1, rec.Input.Chunks)
-	chunk, err := table.Decode([]byte(f.inputs.objects[contracts.InputChunkKey("acme", "j1", 0)]))
-	require.NoError(t, err, "the parsed rows are stored for the splitter")
-	assert.Equal(t, [][]string{{"r1", "1", "2"}, {"r2", "3", "4"}, {"r3", "5", "6"}}, chunk.Rows)
 
 	require.Len(t, f.pub.msgs, 1)
 	subject, _ := contracts.NewSplitRequest("acme", "j1")
@@ -321,21 +244,6 @@ func TestHandleBadInputRejects(t *testing.T) {
 	require.NotNil(t, e.Problem)
 	assert.Equal(t, "input_value", e.Problem.Code)
 	assert.Equal(t, 2, e.Problem.Line)
-}
-
-// A bad row after whole chunks were written leaves none of them behind.
-func TestHandleBadRowLateLeavesNoChunk(t *testing.T) {
-	f := newFixture()
-	j := newJob(t, "j5")
-	f.inputs.objects[j.Input.Key] = bigInput(chunkRows+10) + "bad,1,oops\n"
-
-	require.NoError(t, f.svc.handle(ingestMsg(t, j)))
-
-	assert.Empty(t, f.jobs.recorded)
-	require.Len(t, f.pub.events, 1)
-	require.NotNil(t, f.pub.events[0].Problem)
-	assert.Equal(t, chunkRows+12, f.pub.events[0].Problem.Line)
-	assert.Empty(t, f.inputs.keys(contracts.JobPrefix("acme", "j5")), "neither the input nor a chunk is kept")
 }
 
 func TestHandleRedeliveryDoesNotRecheck(t *testing.T) {

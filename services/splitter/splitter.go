@@ -1,5 +1,5 @@
-// Package splitter is the split stage: it reads a job's rows (parsed by
-// ingest, in chunks), groups them by split.by, caps parts at split.max_rows, and emits one score
+// Package splitter is the split stage: it streams a job's input, groups
+// rows by split.by, caps parts at split.max_rows, and emits one score
 // message per part, then tells the aggregator how many parts there are.
 // Part numbers depend only on the input, so a split that is redone after a
 // crash emits the same parts, deduplicated by their message ids.
@@ -160,31 +160,17 @@ func (s *Service) handle(msg *message.Message) error {
 	return s.deps.Pub.Publish(contracts.Aggregate.Subject(tenant, id, contracts.SplitDonePart), m)
 }
 
-// rows reads the rows ingest parsed or, for a job recorded before ingest
-// wrote them (Input.Chunks 0), parses the input.
-func (s *Service) rows(ctx context.Context, j *jobs.Job) (table.Reader, func(), error) {
-	if j.Input.Chunks > 0 {
-		return &chunks{ctx: ctx, inputs: s.deps.Inputs, job: j}, func() {}, nil
-	}
+// split streams the input and publishes its parts; it returns how many.
+func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 	rc, _, err := s.deps.Inputs.Get(ctx, j.Input.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open input: %w", err)
+		return 0, fmt.Errorf("open input: %w", err)
 	}
+	defer rc.Close()
 	rd, err := table.NewReader(rc, j.Input.Format)
-	if err != nil {
-		rc.Close()
-		return nil, nil, err
-	}
-	return rd, func() { rc.Close() }, nil
-}
-
-// split reads the job's rows and publishes its parts; it returns how many.
-func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
-	rd, closeInput, err := s.rows(ctx, j)
 	if err != nil {
 		return 0, err
 	}
-	defer closeInput()
 	var (
 		subjects []string
 		msgs     []*message.Message

@@ -17,7 +17,6 @@ import (
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/spec"
-	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -349,50 +348,4 @@ func TestHandleSplitErrors(t *testing.T) {
 		require.ErrorIs(t, f.svc.handle(m), contracts.ErrNewerContract)
 		assert.Zero(t, f.jobs.activate)
 	})
-}
-
-// chunked stores groupedInput's rows as ingest does, two rows a chunk, and
-// removes the raw input: the split must not parse it.
-func chunked(t *testing.T, f *fixture) {
-	t.Helper()
-	j := f.jobs.job
-	all := [][]string{{"1", "x", "1"}, {"2", "y", "2"}, {"3", "x", "3"}, {"4", "z", "4"}, {"5", "y", "5"}}
-	for n := 0; n*2 < len(all); n++ {
-		b, err := (&table.Rows{Columns: []string{"id", "site", "a"}, Rows: all[n*2 : min(n*2+2, len(all))]}).Encode()
-		require.NoError(t, err)
-		f.inputs.objects[contracts.InputChunkKey(j.Tenant, j.ID, n)] = string(b)
-		j.Input.Chunks = n + 1
-	}
-	j.Input.Columns = []string{"id", "site", "a"}
-	delete(f.inputs.objects, j.Input.Key)
-}
-
-func TestHandleSplitsTheParsedChunks(t *testing.T) {
-	f := newFixture(t, groupedSpec, groupedInput, jobs.Running, false)
-	chunked(t, f)
-
-	require.NoError(t, f.svc.handle(splitMsg("acme", "j1")))
-
-	require.Len(t, f.pub.sent, 4)
-	for i, want := range [][]string{{"1", "3"}, {"2", "5"}, {"4"}} {
-		p := f.parts.parts[f.pub.sent[i].msg].part
-		require.NotNil(t, p)
-		assert.Equal(t, []string{"id", "site", "a"}, p.Rows.Columns)
-		var ids []string
-		for _, r := range p.Rows.Rows {
-			ids = append(ids, r[0])
-		}
-		assert.Equal(t, want, ids, "rows of part %d", i)
-	}
-}
-
-func TestHandleCorruptedChunkIsRetried(t *testing.T) {
-	f := newFixture(t, groupedSpec, groupedInput, jobs.Running, false)
-	chunked(t, f)
-	key := contracts.InputChunkKey("acme", "j1", 1)
-	f.inputs.objects[key] = f.inputs.objects[key][:10]
-
-	err := f.svc.handle(splitMsg("acme", "j1"))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "input chunk 1")
 }
