@@ -20,7 +20,7 @@ func Scenarios() []Scenario {
 		{"overhead", "CPU per part outside the model, per hop, against the JetStream floor", Overhead},
 		{"sync", "latency of one-part jobs with Prefer: wait", Sync},
 		{"efficiency", "2,000 parts of 5 ms CPU against a worker pool of the same size", Efficiency},
-		{"split", "splitting a 1 GiB CSV against reading it once; peak RSS", Split},
+		{"split", "ingesting and splitting a 1 GiB CSV against a plain CSV parse and a raw read; peak RSS", Split},
 		{"fairness", "tenant B's one-part jobs while tenant A runs a 10,000-part job", Fairness},
 		{"remote-replay", "170 assets on a remote model of latency 450 ms at concurrency 64", RemoteReplay},
 		{"qbiq-replay", "5,000 parts on a remote model of latency 100 ms at concurrency 500", QbiqReplay},
