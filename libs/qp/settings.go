@@ -86,7 +86,10 @@ type Settings struct {
 	Method Method
 	// IPMMaxIter bounds the iterations of the interior-point method
 	// (Mehrotra's predictor–corrector on the same sparse LDLᵀ analysis,
-	// with the same tolerances and polishing).
+	// with the same tolerances and polishing). On fleet parts with their
+	// own budget and crew rows the count grows with size (53 at 20,000
+	// rows, 99 at 50,000, 129 at 100,000, 169 at 200,000): the default
+	// leaves room for the largest part a spec may ask for.
 	IPMMaxIter int
 	// TimeLimit bounds each call of Solver.Solve, from its start (0: no
 	// limit; scaling and factorisation in NewSolver are not counted). A
@@ -115,7 +118,7 @@ func DefaultSettings() Settings {
 		PolishDelta:          1e-7,
 		PolishRefineIter:     5,
 		Method:               MethodAuto,
-		IPMMaxIter:           100,
+		IPMMaxIter:           500,
 	}
 }
 
