@@ -13,28 +13,17 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/partita/partita/internal/fleetplan"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/services/optimizer"
 )
 
-// fleetOptimize is the optimize block of examples/fleet/spec.yaml.
-const fleetOptimize = `
-score: {model: m, features: [h2], output: risk}
-optimize:
-  sense: maximize
-  variable: {name: x, lower: 0, upper: 1}
-  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
-  constraints:
-    - {name: budget, coef: "repair_cost", max: 250000}
-    - {name: crew, group: site, coef: "crew_hours", max: 400}
-`
-
 // Optimizer measures the solve time of fleet-shaped parts of 100, 1,000
 // and 5,000 variables, against SciPy (SLSQP) on the same problems
 // in the same run when Debian's python3-scipy is installed.
 func Optimizer(ctx context.Context, o Options) ([]Result, error) {
-	sp, err := spec.Parse([]byte(fleetOptimize), spec.DefaultLimits)
+	sp, err := spec.Parse([]byte("score: {model: m, features: [h2], output: risk}\n"+fleetplan.OptimizeYAML(250000, 400)), spec.DefaultLimits)
 	if err != nil {
 		return nil, err
 	}

@@ -101,17 +101,8 @@ func Plan(ctx context.Context, o Options) ([]Result, error) {
 }
 
 func planSpec(perPart int, budget, crewCap float64) string {
-	return fmt.Sprintf(`split: {by: site, max_rows: %d}
-score: {model: dga, version: prod, features: %s, output: risk}
-optimize:
-  sense: maximize
-  variable: {name: x, lower: 0, upper: 1}
-  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
-  constraints:
-    - {name: budget, coef: "repair_cost", max: %g}
-    - {name: crew, group: site, coef: "crew_hours", max: %g}
-timeouts: {part: 5m, job_idle: 10m, job_total: 2h}
-`, perPart, fleetFeatures, budget, crewCap)
+	return fmt.Sprintf("split: {by: site, max_rows: %d}\nscore: {model: dga, version: prod, features: %s, output: risk}\n", perPart, fleetFeatures) +
+		fleetplan.OptimizeYAML(budget, crewCap) + "timeouts: {part: 5m, job_idle: 10m, job_total: 2h}\n"
 }
 
 type planRun struct {

@@ -328,14 +328,7 @@ func TestPlanMixesLocalAndCouplingRows(t *testing.T) {
 	h := start(t, harnessOptions{})
 	var b bytes.Buffer
 	require.NoError(t, fleetgen.WriteCSV(&b, fleetgen.Options{Rows: 600, Sites: 3, Seed: 11}))
-	spec := scoreSpec("csv", "dga-risk", 150, `optimize:
-  sense: maximize
-  variable: {name: x, lower: 0, upper: 1}
-  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
-  constraints:
-    - {name: budget, coef: "repair_cost", max: 75000}
-    - {name: crew, group: site, coef: "crew_hours", max: 320}
-`)
+	spec := scoreSpec("csv", "dga-risk", 150, fleetplan.OptimizeYAML(75000, 320))
 	r := h.submit(spec, b.Bytes(), map[string]string{"Prefer": "wait=60"})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	j := r.json(t)
@@ -379,15 +372,7 @@ func TestPlanMixesLocalAndCouplingRows(t *testing.T) {
 func TestFleetPlanAtScale(t *testing.T) {
 	h := start(t, harnessOptions{})
 	const budget, crewCap = 25_000_000.0, 6400.0
-	spec := scoreSpec("csv", "dga-risk", 200, fmt.Sprintf(`optimize:
-  sense: maximize
-  variable: {name: x, lower: 0, upper: 1}
-  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
-  constraints:
-    - {name: budget, coef: "repair_cost", max: %g}
-    - {name: crew, group: site, coef: "crew_hours", max: %g}
-timeouts: {part: 5m, job_idle: 10m, job_total: 1h}
-`, budget, crewCap))
+	spec := scoreSpec("csv", "dga-risk", 200, fleetplan.OptimizeYAML(budget, crewCap)+"timeouts: {part: 5m, job_idle: 10m, job_total: 1h}\n")
 	start := time.Now()
 	id := jobID(t, h.submit(spec, fleetCSV(t, 200_000, 50), nil))
 	j := h.waitJob(id, 15*time.Minute)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/internal/fleetplan"
 	"github.com/partita/partita/services/scorer"
 	"github.com/partita/partita/services/scorer/runtime"
 )
@@ -135,14 +136,7 @@ func TestRedeliveredPartCountedOnce(t *testing.T) {
 
 func TestOptimizedFleetPlanRespectsConstraints(t *testing.T) {
 	h := start(t, harnessOptions{})
-	spec := scoreSpec("csv", "dga-risk", 5000, `optimize:
-  sense: maximize
-  variable: {name: x, lower: 0, upper: 1}
-  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
-  constraints:
-    - {name: budget, coef: "repair_cost", max: 250000}
-    - {name: crew, group: site, coef: "crew_hours", max: 400}
-aggregate: {sort: "-x", summary: ["sum(repair_cost * x)", "count(x > 0.5)"]}
+	spec := scoreSpec("csv", "dga-risk", 5000, fleetplan.OptimizeYAML(250000, 400)+`aggregate: {sort: "-x", summary: ["sum(repair_cost * x)", "count(x > 0.5)"]}
 `)
 	r := h.submit(spec, fleetCSV(t, 600, 4), map[string]string{"Prefer": "wait=30"})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)

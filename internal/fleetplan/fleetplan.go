@@ -50,6 +50,21 @@ func FromRow(r map[string]any) (Asset, error) {
 	return a, nil
 }
 
+// OptimizeYAML is the optimize block of examples/fleet/spec.yaml — the
+// expected repairs' value less the crew-hour penalty, 0 ≤ x ≤ 1 — with a
+// fleet-wide budget and a per-site crew cap, for specs written by tests and
+// benchmarks.
+func OptimizeYAML(budget, crewCap float64) string {
+	return fmt.Sprintf(`optimize:
+  sense: maximize
+  variable: {name: x, lower: 0, upper: 1}
+  objective: {linear: "risk * outage_cost", quadratic: "-0.001 * crew_hours * crew_hours"}
+  constraints:
+    - {name: budget, coef: "repair_cost", max: %g}
+    - {name: crew, group: site, coef: "crew_hours", max: %g}
+`, budget, crewCap)
+}
+
 // Objective is Σ lin·x + quad·x² at the decisions x(i).
 func Objective(as []Asset, x func(i int) float64) float64 {
 	v := 0.0

@@ -34,22 +34,36 @@ const HeaderContract = "Partita-Contract"
 // must handle it.
 var ErrNewerContract = errors.New("contracts: message written by a newer contract version")
 
-// CheckVersion reads a message's contract version from its headers
-// (get returns a header's value); a message without one is version 1.
-func CheckVersion(get func(string) string) error {
+// VersionOf reads a message's contract version from its headers (get
+// returns a header's value); a message without one is version 1.
+func VersionOf(get func(string) string) (int, error) {
 	v := get(HeaderContract)
 	if v == "" {
-		return nil
+		return 1, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return fmt.Errorf("contracts: bad %s header %q", HeaderContract, v)
+		return 0, fmt.Errorf("contracts: bad %s header %q", HeaderContract, v)
+	}
+	return n, nil
+}
+
+// CheckVersion fails for a message whose contract version is bad or newer
+// than this build's (ErrNewerContract).
+func CheckVersion(get func(string) string) error {
+	n, err := VersionOf(get)
+	if err != nil {
+		return err
 	}
 	if n > Version {
 		return fmt.Errorf("%w: %d > %d", ErrNewerContract, n, Version)
 	}
 	return nil
 }
+
+// ArrowParts is the first contract version whose part rows are an Arrow
+// IPC stream (table.Decode); older parts carry CSV (table.DecodeCSV).
+const ArrowParts = 3
 
 // VersionValue is the HeaderContract value this build writes.
 var VersionValue = strconv.Itoa(Version)

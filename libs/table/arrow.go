@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -118,6 +119,7 @@ func Decode(b []byte) (*Rows, error) {
 			}
 			cols[j] = col
 		}
+		t.Rows = slices.Grow(t.Rows, n)
 		cells := make([]string, n*len(cols))
 		for i := range n {
 			row := cells[i*len(cols) : (i+1)*len(cols) : (i+1)*len(cols)]

@@ -265,9 +265,13 @@ func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) erro
 		}
 	}
 	if len(payload) > 0 {
+		v, err := contracts.VersionOf(m.Get)
+		if err != nil {
+			return err
+		}
 		decode := table.Decode
-		if v, _ := strconv.Atoi(m.Get(contracts.HeaderContract)); v < 3 {
-			decode = table.DecodeCSV // written before parts were Arrow
+		if v < contracts.ArrowParts {
+			decode = table.DecodeCSV
 		}
 		rows, err := decode(payload)
 		if err != nil {
