@@ -34,6 +34,55 @@ type Part struct {
 
 	once    sync.Once
 	relaxed *qp.Problem // Local with the groups' rows
+
+	// solver keeps the factorisation and the last iterate of a part that
+	// is not separable: between trials and rounds only q changes.
+	mu        sync.Mutex
+	solver    *qp.Solver
+	separable bool // solved in closed form: nothing to keep
+}
+
+// resolve solves the priced problem, re-using the part's solver (its
+// factorisation, warm from the last solution) when the part is not
+// separable and the solver is free; a concurrent solve gets its own.
+// The kept solver has the settings of its first solve.
+func (p *Part) resolve(ctx context.Context, priced *qp.Problem, s qp.Settings) (*qp.Result, error) {
+	if !p.mu.TryLock() {
+		return qp.Solve(ctx, priced, s)
+	}
+	defer p.mu.Unlock()
+	if p.separable {
+		return qp.Solve(ctx, priced, s)
+	}
+	if p.solver == nil {
+		res, err := qp.Solve(ctx, priced, s)
+		if err != nil || res.Method == qp.MethodSeparable {
+			p.separable = err == nil
+			return res, err
+		}
+		if p.solver, err = qp.NewSolver(priced, s); err != nil {
+			return nil, err
+		}
+		if err := p.solver.WarmStart(res.X, res.Y); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+	if err := p.solver.UpdateLinearCost(priced.Q); err != nil {
+		return nil, err
+	}
+	res, err := p.solver.Solve(ctx)
+	if err != nil || res.Status == qp.StatusOptimal || res.Status == qp.StatusTimeLimit {
+		return res, err
+	}
+	// A warm start that went astray (or an infeasibility certificate
+	// found from it) is checked by a solve from scratch, which also
+	// becomes the next warm start.
+	fresh, err := qp.Solve(ctx, priced, s)
+	if err == nil && fresh.Status == qp.StatusOptimal {
+		err = p.solver.WarmStart(fresh.X, fresh.Y)
+	}
+	return fresh, err
 }
 
 // relaxation is the part's own problem as Solve solves it.
@@ -89,7 +138,7 @@ func (p *Part) Coupled() bool { return len(p.Coupling) > 0 }
 // report. The result's Objective is the part's own objective f_p(x).
 func (p *Part) Solve(ctx context.Context, prices map[Key]float64, s qp.Settings) (*qp.Result, Report, error) {
 	local := p.relaxation()
-	res, err := qp.Solve(ctx, p.priced(local, prices), s)
+	res, err := p.resolve(ctx, p.priced(local, prices), s)
 	if err != nil || res.Status != qp.StatusOptimal {
 		return res, Report{}, err
 	}

@@ -230,3 +230,59 @@ func TestInfeasibleCouplingRowIsNamed(t *testing.T) {
 	assert.Equal(t, plan.Infeasible, dec.Outcome)
 	assert.Contains(t, dec.Reason, "c0")
 }
+
+// localCrewPart is one part of j holding all of its rows, with the crew
+// cap as a local row (the part is not separable) and the budget coupling.
+func localCrewPart(t *testing.T, j *job) *plan.Part {
+	n := len(j.q)
+	pt, at := qp.NewTriplets(n, n), qp.NewTriplets(n+1, n)
+	p := &plan.Part{Coupling: map[plan.Key]plan.Sparse{}}
+	l, u := make([]float64, n+1), make([]float64, n+1)
+	budget := plan.Sparse{}
+	for v := range n {
+		pt.Add(v, v, j.diag[v])
+		at.Add(v, v, 1)
+		at.Add(n, v, j.hours[v])
+		u[v] = 1
+		p.Lower, p.Upper = append(p.Lower, 0), append(p.Upper, 1)
+		budget.Index, budget.Value = append(budget.Index, v), append(budget.Value, j.cost[v])
+	}
+	l[n], u[n] = math.Inf(-1), j.cap
+	p.Coupling[plan.RowKey(0, "")] = budget
+	P, err := pt.CSC()
+	require.NoError(t, err)
+	A, err := at.CSC()
+	require.NoError(t, err)
+	p.Local = &qp.Problem{P: P, Q: append([]float64(nil), j.q...), A: A, L: l, U: u}
+	return p
+}
+
+// A part that is not separable keeps its solver between trials; every
+// re-solve at new prices must be the solution a fresh part finds.
+func TestKeptSolverMatchesAFreshSolve(t *testing.T) {
+	j := fleetJob(3, 400, 1)
+	j.cap = 0.3 * sum(j.hours)
+	kept := localCrewPart(t, j)
+	s := qp.DefaultSettings()
+	for _, price := range []float64{0, 0.5, 2, 0.1, 8, 0.5} {
+		prices := map[plan.Key]float64{plan.RowKey(0, ""): price}
+		got, gotReport, err := kept.Solve(context.Background(), prices, s)
+		require.NoError(t, err)
+		require.Equal(t, qp.StatusOptimal, got.Status, "price %g", price)
+		want, wantReport, err := localCrewPart(t, j).Solve(context.Background(), prices, s)
+		require.NoError(t, err)
+		require.Equal(t, qp.StatusOptimal, want.Status, "price %g", price)
+		assert.InDelta(t, wantReport.Lagrangian, gotReport.Lagrangian, 1e-5*math.Max(1, math.Abs(wantReport.Lagrangian)), "price %g", price)
+		for i := range want.X {
+			require.InDelta(t, want.X[i], got.X[i], 1e-3, "price %g, x[%d]", price, i)
+		}
+	}
+}
+
+func sum(v []float64) float64 {
+	t := 0.0
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
