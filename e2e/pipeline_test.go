@@ -181,3 +181,29 @@ func TestJSONLStringsStayStrings(t *testing.T) {
 	require.Equal(t, "42", rows[0]["code"], "a JSON string that looks like a number stays a string")
 	require.Equal(t, float64(10), rows[0]["h2"], "a JSON number stays a number")
 }
+
+// Cells the stages do not use come back as they were sent: a quoted CRLF
+// stays CRLF (in the CSV and the JSON result), quotes and commas survive.
+func TestCSVCellsPassThroughByteForByte(t *testing.T) {
+	h := start(t, harnessOptions{})
+	header := "asset_id,site,note,h2,ch4,c2h2,c2h4,c2h6,co,co2,age_years,load_pct\r\n"
+	note := "line 1\r\nline 2, \"quoted\""
+	input := header +
+		"TX-1,s1,\"line 1\r\nline 2, \"\"quoted\"\"\",10,5,0,1,2,100,900,12,60\r\n" +
+		"TX-2,s1,plain,11,6,0,1,2,100,900,12,60\r\n"
+	r := h.submit(scoreSpec("csv", "dga-risk", 10, ""), []byte(input), map[string]string{"Prefer": "wait=10"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	id := jobID(t, r)
+	rows := h.result(id).Rows
+	require.Len(t, rows, 2)
+	byAsset := map[string]map[string]any{}
+	for _, row := range rows {
+		byAsset[row["asset_id"].(string)] = row
+	}
+	require.Equal(t, note, byAsset["TX-1"]["note"])
+	require.Equal(t, "plain", byAsset["TX-2"]["note"])
+
+	csvResp := h.get("/v1/jobs/"+id+"/result", map[string]string{"Accept": "text/csv"})
+	require.Equal(t, http.StatusOK, csvResp.Status)
+	require.Contains(t, string(csvResp.Body), "\"line 1\r\nline 2, \"\"quoted\"\"\"", "the quoted cell, CRLF and all")
+}

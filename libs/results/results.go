@@ -5,7 +5,6 @@ package results
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,20 +61,25 @@ func WriteJSON(w io.Writer, job any, rowsCSV io.Reader, meta *Meta) error {
 		bw.WriteString(",")
 	}
 	bw.WriteString(`"rows":[`)
-	r := csv.NewReader(bufio.NewReaderSize(rowsCSV, 64<<10))
-	r.ReuseRecord = true
-	header, err := r.Read()
-	if err != nil && !errors.Is(err, io.EOF) {
+	// The table's reader, not encoding/csv: a quoted cell's CRLF stays CRLF.
+	var header []string
+	r, err := table.NewReader(rowsCSV, "csv")
+	var ie *table.InputError
+	switch {
+	case errors.As(err, &ie) && ie.Code == "empty":
+		r = nil // no rows, not even a header
+	case err != nil:
 		return fmt.Errorf("read result rows: %w", err)
+	default:
+		header = r.Header()
 	}
-	header = append([]string(nil), header...)
 	text := make([]bool, len(header))
 	for i, h := range header {
 		text[i] = slices.Contains(meta.TextColumns, h)
 	}
 	buf := make([]byte, 0, 1024)
-	for i := 0; ; i++ {
-		rec, err := r.Read()
+	for i := 0; r != nil; i++ {
+		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}

@@ -3,7 +3,6 @@ package table
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,60 +44,6 @@ func NewReader(r io.Reader, format string) (Reader, error) {
 		return newJSONLReader(r)
 	}
 	return nil, fmt.Errorf("unknown input format %q", format)
-}
-
-type csvReader struct {
-	r      *csv.Reader
-	header []string
-}
-
-func newCSVReader(r io.Reader) (*csvReader, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
-	// Drop a UTF-8 byte order mark before the CSV parser sees it, so that a
-	// quoted first column name ("\ufeff\"id\",...) is not a bare quote.
-	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\ufeff")) {
-		_, _ = br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, &InputError{Code: "empty", Msg: "the input is empty"}
-	}
-	if err != nil {
-		return nil, csvError(err)
-	}
-	if err := checkHeader(header); err != nil {
-		return nil, err
-	}
-	cr.FieldsPerRecord = len(header)
-	return &csvReader{r: cr, header: header}, nil
-}
-
-func (c *csvReader) Header() []string { return c.header }
-
-func (c *csvReader) Next() ([]string, error) {
-	rec, err := c.r.Read()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		return nil, csvError(err)
-	}
-	for _, f := range rec {
-		if !utf8.ValidString(f) {
-			line, _ := c.r.FieldPos(0)
-			return nil, &InputError{Line: line, Code: "encoding", Msg: "the row is not valid UTF-8"}
-		}
-	}
-	return rec, nil
-}
-
-func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return &InputError{Line: pe.Line, Code: "malformed", Msg: "malformed CSV: " + pe.Err.Error()}
-	}
-	return fmt.Errorf("read csv: %w", err)
 }
 
 func checkHeader(header []string) error {
