@@ -10,6 +10,7 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO := $(TOOLS)/bin/minio
 
 include mk/onnxruntime.mk
+include mk/duckdb.mk
 
 # Every module of the workspace (go.work).
 MODULES := . libs services/aggregator services/gateway services/ingest services/optimizer \
@@ -18,6 +19,7 @@ PKGS := $(foreach m,$(MODULES),./$(m)/...)
 
 export PARTITA_MINIO_BIN := $(MINIO)
 export PARTITA_ORT_LIB := $(ORT_LIB)
+export PARTITA_DUCKDB := $(DUCKDB_DIR)
 
 .PHONY: run build test tools python-deps bench vet fmt clean tidy tidy-check
 
@@ -27,7 +29,7 @@ run: onnxruntime build
 build:
 	$(GO) build -o $(BIN)/partita ./cmd/partita
 
-tools: $(MINIO) onnxruntime python-deps
+tools: $(MINIO) onnxruntime duckdb python-deps
 
 # Debian's CVXOPT and SciPy for the solver comparisons (bench plan and
 # optimizer, their tests): installed with apt-get when missing.

@@ -15,6 +15,7 @@ type Options struct {
 	WorkDir string // where each scenario's Partita keeps its data
 	Binary  string // the partita binary, for scenarios that run it as a process
 	ORTLib  string // ONNX Runtime library, for the scorer scenario
+	DuckDB  string // where `make duckdb` installed @duckdb/node-api (the dataplane peer)
 }
 
 // Dir is a fresh folder for one scenario.

@@ -24,6 +24,7 @@ func Scenarios() []Scenario {
 		{"fairness", "tenant B's one-part jobs while tenant A runs a 10,000-part job", Fairness},
 		{"remote-replay", "170 assets on a remote model of latency 450 ms at concurrency 64", RemoteReplay},
 		{"qbiq-replay", "5,000 parts on a remote model of latency 100 ms at concurrency 500", QbiqReplay},
+		{"dataplane", "a 2M-row fleet job end to end against DuckDB splitting the same file by the same key", Dataplane},
 		{"scorer", "rows/s of the score stage on the ONNX fleet model against an ONNX Runtime loop", Scorer},
 		{"optimizer", "QP solve time of fleet parts of 100, 1,000, 5,000 variables against SciPy", Optimizer},
 		{"plan", "the job-wide fleet plan of 200,000 assets in parts of 200 and 5,000 against one central solve", Plan},

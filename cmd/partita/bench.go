@@ -21,6 +21,7 @@ func runBench(args []string) int {
 	dir := fs.String("dir", "", "work folder (default: a temporary folder)")
 	out := fs.String("out", "", "also write a markdown report here (e.g. docs/benchmarks.md)")
 	ortLib := fs.String("ort-lib", os.Getenv("PARTITA_ORT_LIB"), "ONNX Runtime library for the scorer scenario (env PARTITA_ORT_LIB)")
+	duckDB := fs.String("duckdb", os.Getenv("PARTITA_DUCKDB"), "folder `make duckdb` installed DuckDB into, for the dataplane scenario (env PARTITA_DUCKDB; default tools/duckdb)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile at the end of the run here")
 	if len(args) == 0 {
@@ -79,7 +80,7 @@ func runBench(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work, Binary: exe, ORTLib: *ortLib}
+	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work, Binary: exe, ORTLib: *ortLib, DuckDB: *duckDB}
 	enc := json.NewEncoder(os.Stdout)
 	var all []bench.Result
 	code := exitOK
