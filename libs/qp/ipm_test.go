@@ -7,7 +7,7 @@ import (
 )
 
 // TestIPMAgainstSciPy solves the 200 generated instances with the
-// interior-point method alone.
+// interior-point method alone (a Solver: no closed form first).
 func TestIPMAgainstSciPy(t *testing.T) {
 	fx := loadRandomFixture(t)
 	st := DefaultSettings()
@@ -15,7 +15,11 @@ func TestIPMAgainstSciPy(t *testing.T) {
 	polished := 0
 	for _, ri := range fx.Instances {
 		prob := ri.problem(t)
-		res, err := Solve(context.Background(), prob, st)
+		sv, err := NewSolver(prob, st)
+		if err != nil {
+			t.Fatalf("%s: %v", ri.Name, err)
+		}
+		res, err := sv.Solve(context.Background())
 		if err != nil {
 			t.Fatalf("%s: %v", ri.Name, err)
 		}

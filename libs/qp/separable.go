@@ -10,6 +10,9 @@ import (
 // independent one-dimensional problems min ½d x² + q x over an interval.
 // A part of a job whose every constraint couples it with other parts is
 // such a problem at every coordination round, and needs no iterations.
+// One row over several variables (a part's own budget or crew cap) is
+// allowed too: the problem is then a continuous quadratic knapsack,
+// solved exactly by a search over the row's multiplier (knapsack).
 // It reports false when p is not separable, or when it is infeasible or
 // unbounded: the iterative path then finds the certificate.
 func solveSeparable(p *Problem) (*Result, bool) {
@@ -21,17 +24,32 @@ func solveSeparable(p *Problem) (*Result, bool) {
 	n, m := p.NumVars(), p.NumRows()
 	d, lo, hi, loRow, hiRow, varOf, coef := sp.d, sp.lo, sp.hi, sp.loRow, sp.hiRow, sp.varOf, sp.coef
 	x := make([]float64, n)
-	for j := range n {
-		if x[j], ok = sp.minimize(j, p.Q[j]); !ok {
+	mu := 0.0 // the dense row's multiplier
+	if sp.dense >= 0 {
+		if x, mu, ok = sp.knapsack(p.Q, p.L[sp.dense], p.U[sp.dense]); !ok {
 			return nil, false
+		}
+	} else {
+		for j := range n {
+			if x[j], ok = sp.minimize(j, p.Q[j]); !ok {
+				return nil, false
+			}
 		}
 	}
 	// Duals: Px + q + Aᵀy = 0, the gradient carried by the row that makes
-	// the bound the variable rests at.
+	// the bound the variable rests at (and by the dense row, μ·a_j).
 	y := make([]float64, m)
 	res := &Result{Status: StatusOptimal, X: x, Y: y, Method: MethodSeparable}
+	if sp.dense >= 0 {
+		y[sp.dense] = mu
+		ax := 0.0
+		for j, a := range sp.denseA {
+			ax += a * x[j]
+		}
+		res.PrimalResidual = math.Max(math.Max(p.L[sp.dense]-ax, ax-p.U[sp.dense]), 0)
+	}
 	for j := range n {
-		g := d[j]*x[j] + p.Q[j]
+		g := d[j]*x[j] + p.Q[j] + mu*sp.denseA[j]
 		row := -1
 		switch {
 		case g > 0 && x[j] == lo[j]:
@@ -62,17 +80,20 @@ func solveSeparable(p *Problem) (*Result, bool) {
 type separable struct {
 	d, lo, hi    []float64
 	loRow, hiRow []int     // the row of each end, −1 for none
-	varOf        []int     // the variable of each row, −1 when the row is empty
+	varOf        []int     // the variable of each row, −1 when the row is empty or dense
 	coef         []float64 // each row's coefficient
+	dense        int       // the one row on several variables, −1 for none
+	denseA       []float64 // its coefficient on each variable
 }
 
 // separate takes p apart when it is separable (P diagonal with no negative
-// entry, every row of A on at most one variable, every empty row holding
-// 0); it reports false otherwise.
+// entry, every row of A but at most one on at most one variable, every
+// empty row holding 0); it reports false otherwise.
 func separate(p *Problem) (*separable, bool) {
 	n, m := p.NumVars(), p.NumRows()
 	sp := &separable{d: make([]float64, n), lo: make([]float64, n), hi: make([]float64, n),
-		loRow: make([]int, n), hiRow: make([]int, n), varOf: make([]int, m), coef: make([]float64, m)}
+		loRow: make([]int, n), hiRow: make([]int, n), varOf: make([]int, m), coef: make([]float64, m),
+		dense: -1, denseA: make([]float64, n)}
 	if P := p.P; P != nil {
 		for j := range n {
 			for k := P.ColPtr[j]; k < P.ColPtr[j+1]; k++ {
@@ -101,8 +122,19 @@ func separate(p *Problem) (*separable, bool) {
 					continue
 				}
 				r := A.RowIdx[k]
-				if sp.varOf[r] >= 0 && sp.varOf[r] != j {
-					return nil, false // a row on two variables
+				switch {
+				case r == sp.dense:
+					sp.denseA[j] += A.Val[k]
+					continue
+				case sp.varOf[r] >= 0 && sp.varOf[r] != j:
+					if sp.dense >= 0 {
+						return nil, false // a second row on several variables
+					}
+					sp.dense = r
+					sp.denseA[sp.varOf[r]] = sp.coef[r]
+					sp.denseA[j] += A.Val[k]
+					sp.varOf[r], sp.coef[r] = -1, 0
+					continue
 				}
 				sp.varOf[r] = j
 				sp.coef[r] += A.Val[k]
@@ -110,6 +142,9 @@ func separate(p *Problem) (*separable, bool) {
 		}
 	}
 	for r := range m {
+		if r == sp.dense {
+			continue
+		}
 		j, a := sp.varOf[r], sp.coef[r]
 		if j < 0 || a == 0 {
 			if p.L[r] > 0 || p.U[r] < 0 {
@@ -160,7 +195,7 @@ func (sp *separable) minimize(j int, q float64) (float64, bool) {
 // to decide.
 func selectSeparable(p *Problem, groups [][]int, groupOf []int) (*BranchResult, bool) {
 	sp, ok := separate(p)
-	if !ok {
+	if !ok || sp.dense >= 0 {
 		return nil, false
 	}
 	n := p.NumVars()

@@ -212,3 +212,118 @@ func TestSeparableSelectionIsExact(t *testing.T) {
 		}
 	}
 }
+
+// randomKnapsack is a separable problem plus one row over many variables:
+// curvature on some variables only, negative coefficients, open intervals
+// on curved variables, ties between linear variables (the same ratio q/a,
+// so one breakpoint holds several), an equality row now and then.
+func randomKnapsack(t *testing.T, r *rand.Rand, n int) *Problem {
+	t.Helper()
+	pt, at := NewTriplets(n, n), NewTriplets(n+1, n)
+	q := make([]float64, n)
+	l, u := make([]float64, n+1), make([]float64, n+1)
+	sum := 0.0
+	for j := range n {
+		a := 0.5 + r.Float64()*3
+		if r.IntN(4) == 0 {
+			a = -a
+		}
+		curved := r.IntN(3) > 0
+		if curved {
+			pt.Add(j, j, r.Float64()*10+0.01)
+			q[j] = r.NormFloat64() * 5
+		} else {
+			q[j] = a * float64(r.IntN(3)-1) * 2 // few distinct ratios: ties
+		}
+		at.Add(j, j, 1)
+		l[j], u[j] = -r.Float64()*2, r.Float64()*2
+		if curved && r.IntN(4) == 0 {
+			l[j] = math.Inf(-1)
+		}
+		if r.IntN(5) > 0 {
+			at.Add(n, j, a)
+			sum += math.Abs(a)
+		}
+	}
+	l[n], u[n] = math.Inf(-1), (r.Float64()-0.5)*sum
+	if r.IntN(4) == 0 {
+		l[n] = u[n]
+	} else if r.IntN(3) == 0 {
+		l[n], u[n] = u[n], math.Inf(1)
+	}
+	P, err := pt.CSC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	A, err := at.CSC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Problem{P: P, Q: q, A: A, L: l, U: u}
+}
+
+// One dense row is solved in closed form (the quadratic knapsack): the
+// same optimum as the interior-point method, the KKT conditions met.
+func TestKnapsackMatchesIterative(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 2))
+	closed := 0
+	for trial := range 300 {
+		p := randomKnapsack(t, r, 2+r.IntN(80))
+		res, err := Solve(context.Background(), p, DefaultSettings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := DefaultSettings()
+		s.Method, s.EpsAbs, s.EpsRel = MethodIPM, 1e-10, 1e-10
+		sv, err := NewSolver(p, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, err := sv.Solve(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Status != res.Status {
+			t.Fatalf("trial %d: %v by %v, iterative %v", trial, res.Status, res.Method, it.Status)
+		}
+		if res.Status != StatusOptimal {
+			continue // infeasible or unbounded: left to the iterative path, as it must be
+		}
+		if res.Method == MethodSeparable {
+			closed++
+		}
+		if e := kktError(p, res.X, res.Y); e > 1e-9 {
+			t.Errorf("trial %d: KKT error %.3g (%v)", trial, e, res.Method)
+		}
+		if e := relErr(res.Objective, it.Objective); e > 1e-7 {
+			t.Errorf("trial %d: objective %.12g by %v, iterative %.12g", trial, res.Objective, res.Method, it.Objective)
+		}
+	}
+	if closed < 200 {
+		t.Errorf("only %d of 300 trials solved in closed form", closed)
+	}
+}
+
+// A dense row the box cannot reach is infeasible: the closed form leaves
+// it to the iterative path, which proves it.
+func TestKnapsackInfeasibleRow(t *testing.T) {
+	n := 5
+	pt, at := NewTriplets(n, n), NewTriplets(n+1, n)
+	l, u := make([]float64, n+1), make([]float64, n+1)
+	for j := range n {
+		pt.Add(j, j, 1)
+		at.Add(j, j, 1)
+		at.Add(n, j, 1)
+		l[j], u[j] = 0, 1
+	}
+	l[n], u[n] = 6, math.Inf(1) // Σx ≥ 6 with 5 variables in [0, 1]
+	P, _ := pt.CSC()
+	A, _ := at.CSC()
+	res, err := Solve(context.Background(), &Problem{P: P, Q: make([]float64, n), A: A, L: l, U: u}, DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusInfeasible {
+		t.Fatalf("Σx ≥ 6 over [0, 1]⁵: %v by %v", res.Status, res.Method)
+	}
+}
