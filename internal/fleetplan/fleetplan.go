@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/qp"
 )
 
@@ -110,73 +109,16 @@ func Central(ctx context.Context, as []Asset, budget, crewCap float64) (float64,
 	if err != nil {
 		return 0, nil, err
 	}
+	// The interior-point method from the start: ADMM alone takes minutes
+	// at 200,000 assets (the method falls back to ADMM if it fails).
 	s := qp.DefaultSettings()
-	s.EpsAbs, s.EpsRel, s.MaxIter = 1e-9, 1e-9, 200000
+	s.Method, s.EpsAbs, s.EpsRel, s.MaxIter = qp.MethodIPM, 1e-8, 1e-8, 200000
 	res, err := qp.Solve(ctx, &qp.Problem{P: P, Q: q, A: A, L: l, U: u}, s)
 	if err != nil {
 		return 0, nil, err
 	}
 	if res.Status != qp.StatusOptimal {
-		return 0, nil, fmt.Errorf("central fleet plan: %s after %d iterations", res.Status, res.Iterations)
+		return 0, nil, fmt.Errorf("central fleet plan: %s after %d iterations", res.Status, res.Iterations+res.IPMIterations)
 	}
 	return -res.Objective, res.X, nil
-}
-
-// Whole solves the plan in one process as one part whose budget and
-// per-site crew rows are all priced (libs/plan's dual Newton coordinator
-// over a single part; each trial is a closed-form solve of the separable
-// part): the central solve at 200,000 assets, where the general QP path
-// takes minutes. It returns the plan's objective (maximisation sense),
-// the coordinator's outcome (optimal, or feasible at the round limit),
-// its relative gap (the certificate) and rounds.
-func Whole(ctx context.Context, as []Asset, budget, crewCap float64) (objective float64, outcome plan.Outcome, gap float64, rounds int, err error) {
-	n := len(as)
-	pt, at := qp.NewTriplets(n, n), qp.NewTriplets(n, n)
-	part := &plan.Part{Coupling: map[plan.Key]plan.Sparse{}, Lower: make([]float64, n), Upper: make([]float64, n)}
-	q := make([]float64, n)
-	l, u := make([]float64, n), make([]float64, n)
-	cost := plan.Sparse{}
-	crew := map[string]*plan.Sparse{}
-	for i, a := range as {
-		if a.Quad != 0 {
-			pt.Add(i, i, -2*a.Quad)
-		}
-		q[i] = -a.Lin
-		at.Add(i, i, 1)
-		l[i], u[i], part.Upper[i] = 0, 1, 1
-		cost.Index, cost.Value = append(cost.Index, i), append(cost.Value, a.Cost)
-		c := crew[a.Site]
-		if c == nil {
-			c = &plan.Sparse{}
-			crew[a.Site] = c
-		}
-		c.Index, c.Value = append(c.Index, i), append(c.Value, a.Crew)
-	}
-	part.Coupling[plan.RowKey(0, "")] = cost
-	for site, c := range crew {
-		part.Coupling[plan.RowKey(1, site)] = *c
-	}
-	P, err := pt.CSC()
-	if err != nil {
-		return 0, "", 0, 0, err
-	}
-	A, err := at.CSC()
-	if err != nil {
-		return 0, "", 0, 0, err
-	}
-	part.Local = &qp.Problem{P: P, Q: q, A: A, L: l, U: u}
-	bounds := func(k plan.Key) (float64, float64) {
-		if c, _ := plan.Constraint(k); c == 0 {
-			return math.Inf(-1), budget
-		}
-		return math.Inf(-1), crewCap
-	}
-	st, dec, xs, err := plan.Coordinate(ctx, []*plan.Part{part}, bounds, plan.DefaultLimits(), false)
-	if err != nil {
-		return 0, "", 0, 0, err
-	}
-	if xs == nil {
-		return 0, dec.Outcome, 0, st.Round + 1, fmt.Errorf("whole fleet plan: %s after %d rounds: %s", dec.Outcome, st.Round+1, dec.Reason)
-	}
-	return Objective(as, func(i int) float64 { return xs[0][i] }), dec.Outcome, st.Gap(), st.Round + 1, nil
 }
