@@ -207,3 +207,30 @@ func TestCSVCellsPassThroughByteForByte(t *testing.T) {
 	require.Equal(t, http.StatusOK, csvResp.Status)
 	require.Contains(t, string(csvResp.Body), "\"line 1\r\nline 2, \"\"quoted\"\"\"", "the quoted cell, CRLF and all")
 }
+
+// A sorted result larger than --aggregator.sort-memory is merged from
+// sorted runs in the store: every row once, in order.
+func TestSortedResultLargerThanTheSortMemory(t *testing.T) {
+	h := start(t, harnessOptions{args: []string{"--aggregator.sort-memory", "8192"}})
+	spec := scoreSpec("csv", "dga-risk", 100, `aggregate: {sort: "-risk", summary: ["count(risk > 0.5)"]}
+`)
+	data := fleetCSV(t, 3000, 6)
+	r := h.submit(spec, data, map[string]string{"Prefer": "wait=30"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	res := h.result(jobID(t, r))
+	require.Len(t, res.Rows, 3000)
+	seen := map[string]bool{}
+	prev, high := 2.0, 0
+	for _, row := range res.Rows {
+		risk := row["risk"].(float64)
+		require.LessOrEqual(t, risk, prev, "rows are not sorted by -risk")
+		prev = risk
+		asset := row["asset_id"].(string)
+		require.False(t, seen[asset], "row %s appears twice", asset)
+		seen[asset] = true
+		if risk > 0.5 {
+			high++
+		}
+	}
+	require.EqualValues(t, high, res.Summary["count(risk > 0.5)"])
+}

@@ -19,6 +19,13 @@ func PartKey(tenant, job, part string, stage Stage) string {
 	return fmt.Sprintf("%s%s/%s.arrows", PartsPrefix(tenant, job), part, stage)
 }
 
+// SortRunKey is the object key of a sorted run of a job's result rows
+// (the aggregator's external sort), under the parts prefix so that the
+// job's cleanup removes it.
+func SortRunKey(tenant, job string, n int) string {
+	return fmt.Sprintf("%ssort/run-%06d.chunks", PartsPrefix(tenant, job), n)
+}
+
 // ResultCSVKey is where the result rows are kept.
 func ResultCSVKey(tenant, job string) string { return JobPrefix(tenant, job) + "result.csv" }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"hash/crc32"
+	"io"
 	"strconv"
 	"testing"
 
@@ -244,4 +245,36 @@ func BenchmarkPartCodec(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A chunk stream gives its chunks back in order; a damaged one is an
+// error, never a table that does not fit its header.
+func TestChunkStream(t *testing.T) {
+	var b bytes.Buffer
+	first := &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"1", "x\r\ny"}, {"", "2"}}}
+	second := &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"3", "4"}}}
+	require.NoError(t, table.WriteChunk(&b, first))
+	require.NoError(t, table.WriteChunk(&b, second))
+	r := table.NewChunkReader(bytes.NewReader(b.Bytes()))
+	for _, want := range []*table.Rows{first, second} {
+		got, err := r.Next()
+		require.NoError(t, err)
+		require.Equal(t, want.Columns, got.Columns)
+		require.Equal(t, want.Rows, got.Rows)
+	}
+	_, err := r.Next()
+	require.ErrorIs(t, err, io.EOF)
+
+	damaged := bytes.Clone(b.Bytes())
+	damaged[10] ^= 0xff
+	_, err = table.NewChunkReader(bytes.NewReader(damaged)).Next()
+	require.ErrorContains(t, err, "CRC-32C")
+	_, err = table.NewChunkReader(bytes.NewReader(b.Bytes()[:b.Len()-3])).Next()
+	require.NoError(t, err, "the first chunk is whole")
+	r = table.NewChunkReader(bytes.NewReader(b.Bytes()[:b.Len()-3]))
+	_, _ = r.Next()
+	_, err = r.Next()
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "a truncated last chunk")
+	_, err = table.NewChunkReader(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff})).Next()
+	require.ErrorContains(t, err, "more than a chunk may hold")
 }

@@ -8,14 +8,12 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"io"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
-	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
@@ -28,6 +26,7 @@ type Config struct {
 	Workers       int           `yaml:"workers"`
 	WatchdogEvery time.Duration `yaml:"watchdog_every"`
 	MaxDeliver    int           `yaml:"max_deliver"`
+	SortMemory    int           `yaml:"sort_memory"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -35,12 +34,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "aggregator.workers", 512, "part messages in flight (waiting for a group commit) in this process")
 	fs.DurationVar(&c.WatchdogEvery, "aggregator.watchdog-every", time.Second, "how often the job watchdog checks active jobs")
 	fs.IntVar(&c.MaxDeliver, "aggregator.max-deliver", 10, "attempts per part message")
+	fs.IntVar(&c.SortMemory, "aggregator.sort-memory", 64<<20, "bytes of result rows aggregate.sort holds per job; beyond it, sorted runs go to the store and are merged")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
-	if c.Workers < 1 || c.WatchdogEvery <= 0 || c.MaxDeliver < 1 {
-		return errors.New("aggregator: workers, watchdog-every and max-deliver must be positive")
+	if c.Workers < 1 || c.WatchdogEvery <= 0 || c.MaxDeliver < 1 || c.SortMemory < 1 {
+		return errors.New("aggregator: workers, watchdog-every, max-deliver and sort-memory must be positive")
 	}
 	return nil
 }
@@ -74,7 +74,7 @@ type Meter interface {
 
 // Results is where results are written and a job's part files removed (the artifact store).
 type Results interface {
-	Put(ctx context.Context, key string, r io.Reader, size int64) (artifacts.ObjectInfo, error)
+	RunStore
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 

@@ -3,6 +3,9 @@ package aggregator
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/plan"
@@ -255,16 +259,75 @@ func TestSortRows(t *testing.T) {
 		{"-id", "r9 r8 r7 r6 r5 r4 r3 r2 r1"},
 		{"", "r1 r2 r3 r4 r5 r6 r7 r8 r9"},
 	}
+	store, err := artifacts.NewLocal(t.TempDir())
+	require.NoError(t, err)
 	for _, tc := range tests {
-		t.Run(tc.by, func(t *testing.T) {
-			rows := input()
-			require.NoError(t, sortRows(columns, rows, tc.by))
-			assert.Equal(t, tc.want, col(rows, 0))
-		})
+		if tc.by == "" {
+			continue // no sort: rows keep part order without a sorter
+		}
+		// In memory, and with a budget of one row: every row its own run
+		// in the store, the result a merge of nine runs.
+		for _, budget := range []int{1 << 20, 1} {
+			t.Run(fmt.Sprintf("%s/budget %d", tc.by, budget), func(t *testing.T) {
+				key, err := parseSort(columns, tc.by)
+				require.NoError(t, err)
+				s := newSorter(key, columns, budget, store, func(n int) string { return fmt.Sprintf("%s/%d/run-%d", t.Name(), budget, n) })
+				for _, row := range input() {
+					require.NoError(t, s.add(context.Background(), row))
+				}
+				var rows [][]string
+				require.NoError(t, s.each(context.Background(), func(row []string) error {
+					rows = append(rows, row)
+					return nil
+				}))
+				assert.Equal(t, tc.want, col(rows, 0))
+				if budget == 1 {
+					assert.Len(t, s.runs, len(input()))
+				} else {
+					assert.Empty(t, s.runs)
+				}
+			})
+		}
 	}
 
-	err := sortRows(columns, input(), "-nope")
+	_, err = parseSort(columns, "-nope")
 	assert.ErrorContains(t, err, `"nope"`)
+}
+
+// A result larger than the sort budget is merged from runs in the store:
+// the same order as a sort in memory, over many rows and chunks.
+func TestExternalSortMatchesInMemory(t *testing.T) {
+	store, err := artifacts.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	columns := []string{"id", "v"}
+	key, err := parseSort(columns, "-v")
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(1, 2))
+	var input [][]string
+	for i := range 50_000 {
+		v := strconv.Itoa(r.IntN(1000)) // many equal keys: order must be stable
+		if r.IntN(50) == 0 {
+			v = ""
+		}
+		input = append(input, []string{strconv.Itoa(i), v})
+	}
+	sorted := func(budget int) ([][]string, int) {
+		s := newSorter(key, columns, budget, store, func(n int) string { return fmt.Sprintf("b%d/run-%d", budget, n) })
+		for _, row := range input {
+			require.NoError(t, s.add(context.Background(), row))
+		}
+		var out [][]string
+		require.NoError(t, s.each(context.Background(), func(row []string) error {
+			out = append(out, row)
+			return nil
+		}))
+		return out, len(s.runs)
+	}
+	want, runs := sorted(1 << 30)
+	require.Zero(t, runs)
+	got, runs := sorted(200_000) // ~2,000 rows a run
+	require.Greater(t, runs, 10)
+	require.Equal(t, want, got)
 }
 
 // fakeJobs is an in-memory Jobs with one job and its fan-in per key.

@@ -131,72 +131,49 @@ func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) 
 }
 
 // assemble writes the result files: rows under the result columns, in
-// part order (streamed part by part, so memory does not grow with the
-// result) or, with aggregate.sort, sorted in memory; the summary is folded
-// in as rows go by.
+// part order, streamed part by part so that memory does not grow with the
+// result, or with aggregate.sort through the sorter (sorted in memory up
+// to --aggregator.sort-memory, merged from runs in the store beyond it);
+// the summary is folded in as rows go by.
 func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jobs.PlanRecord) (*jobs.Result, error) {
 	columns := resultColumns(j)
 	meta := &results.Meta{Columns: columns, TextColumns: j.Input.TextColumns, Parts: []results.Part{}}
 	sum := newSummarizer(columns, j.Spec.Aggregate.Summary)
-	var write func(w *csv.Writer) error
-	if j.Spec.Aggregate.Sort == "" && f.SplitDone {
-		write = func(w *csv.Writer) error {
-			fctx, cancel := context.WithCancel(ctx)
-			defer cancel() // stops the reads ahead if writing fails
-			fetched := s.fetchInOrder(fctx, j, f.Total)
-			for r := range fetched {
-				p, err := r.part, r.err
-				if errors.Is(err, bus.ErrNoMessage) {
-					continue // never finished (timed out or cancelled job)
-				}
-				if err == nil && !f.Done.Has(p.Index) {
-					continue // arrived after the count closed
-				}
-				if err != nil {
-					return err
-				}
-				if err := s.applyPlan(ctx, j, f, rec, p); err != nil {
-					return err
-				}
-				meta.Parts = append(meta.Parts, report(p))
-				for _, row := range layout(columns, p) {
-					sum.add(row)
-					if err := w.Write(row); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		}
-	} else {
-		parts, err := s.readParts(ctx, j)
+	var order *sorter
+	if by := j.Spec.Aggregate.Sort; by != "" {
+		key, err := parseSort(columns, by)
 		if err != nil {
 			return nil, err
 		}
-		ids := make([]int, 0, len(parts))
-		for id := range parts {
-			if f.Done.Has(id) { // counted before the count closed
-				ids = append(ids, id)
+		order = newSorter(key, columns, s.cfg.SortMemory, s.deps.Results, func(n int) string { return contracts.SortRunKey(j.Tenant, j.ID, n) })
+	}
+	write := func(w *csv.Writer) error {
+		emit := func(row []string) error {
+			sum.add(row)
+			return w.Write(row)
+		}
+		if order != nil {
+			emit = func(row []string) error { return order.add(ctx, row) }
+		}
+		err := s.eachPart(ctx, j, f, func(p *work.Part) error {
+			if err := s.applyPlan(ctx, j, f, rec, p); err != nil {
+				return err
 			}
-		}
-		slices.Sort(ids)
-		var rows [][]string
-		for _, id := range ids {
-			if err := s.applyPlan(ctx, j, f, rec, parts[id]); err != nil {
-				return nil, err
+			meta.Parts = append(meta.Parts, report(p))
+			for _, row := range layout(columns, p) {
+				if err := emit(row); err != nil {
+					return err
+				}
 			}
-			meta.Parts = append(meta.Parts, report(parts[id]))
-			rows = append(rows, layout(columns, parts[id])...)
+			return nil
+		})
+		if err != nil || order == nil {
+			return err
 		}
-		if err := sortRows(columns, rows, j.Spec.Aggregate.Sort); err != nil {
-			return nil, err
-		}
-		write = func(w *csv.Writer) error {
-			for _, row := range rows {
-				sum.add(row)
-			}
-			return w.WriteAll(rows)
-		}
+		return order.each(ctx, func(row []string) error {
+			sum.add(row)
+			return w.Write(row)
+		})
 	}
 
 	pr, pw := io.Pipe()
@@ -227,6 +204,49 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec 
 		return nil, err
 	}
 	return &jobs.Result{Key: csvKey, Rows: sum.row, Bytes: info.Size}, nil
+}
+
+// eachPart calls fn with every part counted before the count closed, in
+// part order: read ahead through a window when the split is done (the
+// part count is known), else (a job ended during its split) all at once.
+func (s *Service) eachPart(ctx context.Context, j *jobs.Job, f *jobs.FanIn, fn func(p *work.Part) error) error {
+	if !f.SplitDone {
+		parts, err := s.readParts(ctx, j)
+		if err != nil {
+			return err
+		}
+		ids := make([]int, 0, len(parts))
+		for id := range parts {
+			if f.Done.Has(id) {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if err := fn(parts[id]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reads ahead if fn fails
+	for r := range s.fetchInOrder(fctx, j, f.Total) {
+		p, err := r.part, r.err
+		if errors.Is(err, bus.ErrNoMessage) {
+			continue // never finished (timed out or cancelled job)
+		}
+		if err != nil {
+			return err
+		}
+		if !f.Done.Has(p.Index) {
+			continue // arrived after the count closed
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetchWindow is how many parts are read ahead, concurrently, while the

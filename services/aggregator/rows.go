@@ -49,50 +49,55 @@ func report(p *work.Part) results.Part {
 	return rp
 }
 
-// sortRows orders rows by a column ("-col" descending); numbers compare as
-// numbers and sort before text; empty cells go last. The sort is stable.
-func sortRows(columns []string, rows [][]string, by string) error {
-	if by == "" {
-		return nil
-	}
+// sortKey is aggregate.sort: a column, ascending or ("-col") descending.
+type sortKey struct {
+	col  int
+	desc bool
+}
+
+// parseSort reads aggregate.sort against the result columns.
+func parseSort(columns []string, by string) (sortKey, error) {
 	desc := strings.HasPrefix(by, "-")
 	col := slices.Index(columns, strings.TrimPrefix(by, "-"))
 	if col < 0 {
-		return fmt.Errorf("aggregate.sort: column %q is not in the result", strings.TrimPrefix(by, "-"))
+		return sortKey{}, fmt.Errorf("aggregate.sort: column %q is not in the result", strings.TrimPrefix(by, "-"))
 	}
-	type key struct {
-		num   float64
-		isNum bool
-		text  string
-	}
-	keys := make(map[*string]key, len(rows))
-	for _, r := range rows {
-		v, err := strconv.ParseFloat(r[col], 64)
-		keys[&r[col]] = key{num: v, isNum: err == nil && !math.IsNaN(v), text: r[col]}
-	}
-	slices.SortStableFunc(rows, func(a, b []string) int {
-		ka, kb := keys[&a[col]], keys[&b[col]]
-		if (ka.text == "") != (kb.text == "") {
-			if ka.text == "" {
-				return 1
-			}
-			return -1
-		}
-		var c int
-		switch {
-		case ka.isNum && kb.isNum:
-			c = cmp.Compare(ka.num, kb.num)
-		case ka.isNum:
-			return -1
-		case kb.isNum:
+	return sortKey{col: col, desc: desc}, nil
+}
+
+// cellKey is a sort cell read once: numbers compare as numbers and sort
+// before text; empty cells go last whatever the direction.
+type cellKey struct {
+	num   float64
+	isNum bool
+	text  string
+}
+
+func keyOf(cell string) cellKey {
+	v, err := strconv.ParseFloat(cell, 64)
+	return cellKey{num: v, isNum: err == nil && !math.IsNaN(v), text: cell}
+}
+
+func (k sortKey) compare(a, b cellKey) int {
+	if (a.text == "") != (b.text == "") {
+		if a.text == "" {
 			return 1
-		default:
-			c = strings.Compare(ka.text, kb.text)
 		}
-		if desc {
-			return -c
-		}
-		return c
-	})
-	return nil
+		return -1
+	}
+	var c int
+	switch {
+	case a.isNum && b.isNum:
+		c = cmp.Compare(a.num, b.num)
+	case a.isNum:
+		return -1
+	case b.isNum:
+		return 1
+	default:
+		c = strings.Compare(a.text, b.text)
+	}
+	if k.desc {
+		return -c
+	}
+	return c
 }
