@@ -109,7 +109,7 @@ func initSplitter(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Splitter, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
 		return splitter.New(c.cfg.Splitter, splitter.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
-			Inputs: a.store, Parts: a.parts, Pub: a.pub, Log: a.log}), nil
+			Store: a.store, Parts: a.parts, Pub: a.pub, Log: a.log}), nil
 	})
 }
 

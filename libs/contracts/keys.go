@@ -26,6 +26,13 @@ func SortRunKey(tenant, job string, n int) string {
 	return fmt.Sprintf("%ssort/run-%06d.chunks", PartsPrefix(tenant, job), n)
 }
 
+// SpillRunKey is the object key of a run of rows the splitter spilled
+// while splitting a job (groups not yet full), under the parts prefix so
+// that the job's cleanup removes it.
+func SpillRunKey(tenant, job string, n int) string {
+	return fmt.Sprintf("%ssplit/spill-%06d.chunks", PartsPrefix(tenant, job), n)
+}
+
 // ResultCSVKey is where the result rows are kept.
 func ResultCSVKey(tenant, job string) string { return JobPrefix(tenant, job) + "result.csv" }
 

@@ -2,12 +2,26 @@ package splitter
 
 // Grouper collects rows into parts: rows with the same value in the
 // group column go together, and a part is cut when it reaches maxRows.
+// It counts the bytes of the rows it holds; the splitter moves them to
+// the store (Spill) when they pass its budget. A group with rows in the
+// store is not cut while the input is read: its rows are put together,
+// from the store and memory, when the input ends.
 type Grouper struct {
 	col     int // -1: no grouping
 	maxRows int
-	order   []string // group values in order of first appearance
-	groups  map[string][][]string
-	cut     map[string]bool // groups that already filled a part
+	order   []*group // in order of first appearance
+	groups  map[string]*group
+	held    int // bytes of the rows held
+}
+
+// group is the rows of one group value not yet in a part.
+type group struct {
+	ord     int        // its place in order
+	rows    [][]string // held in memory
+	bytes   int        // of rows
+	pending int        // rows held or spilled, not yet in a part
+	spilled bool       // some pending rows are in the store
+	cut     bool       // the group filled a part before
 }
 
 // NewGrouper groups by column by (none when "") with parts of at most maxRows.
@@ -18,7 +32,17 @@ func NewGrouper(header []string, by string, maxRows int) *Grouper {
 			col = i
 		}
 	}
-	return &Grouper{col: col, maxRows: maxRows, groups: map[string][][]string{}, cut: map[string]bool{}}
+	return &Grouper{col: col, maxRows: maxRows, groups: map[string]*group{}}
+}
+
+// rowBytes is what a row read by table's CSV reader keeps in memory: its
+// cells and their string headers.
+func rowBytes(row []string) int {
+	n := 24 + 16*len(row)
+	for _, c := range row {
+		n += len(c)
+	}
+	return n
 }
 
 // Add adds a row and returns a full part when the row completed one.
@@ -27,29 +51,74 @@ func (g *Grouper) Add(row []string) [][]string {
 	if g.col >= 0 {
 		key = row[g.col]
 	}
-	rows, ok := g.groups[key]
-	if !ok {
-		g.order = append(g.order, key)
+	gr := g.groups[key]
+	if gr == nil {
+		gr = &group{ord: len(g.order)}
+		g.groups[key] = gr
+		g.order = append(g.order, gr)
 	}
-	rows = append(rows, row)
-	if len(rows) >= g.maxRows {
-		g.groups[key] = nil
-		g.cut[key] = true
-		return rows
+	b := rowBytes(row)
+	gr.rows = append(gr.rows, row)
+	gr.bytes += b
+	gr.pending++
+	g.held += b
+	if gr.spilled || len(gr.rows) < g.maxRows {
+		return nil
 	}
-	g.groups[key] = rows
-	return nil
+	full := gr.rows
+	g.held -= gr.bytes
+	gr.rows, gr.bytes, gr.pending, gr.cut = nil, 0, 0, true
+	return full
 }
 
-// Rest returns the parts left at the end of the input, in order of each
-// group's first appearance, and for each whether it holds every row of its
-// group (the group never filled a part). Without grouping no part is whole.
-func (g *Grouper) Rest() (parts [][][]string, whole []bool) {
-	for _, k := range g.order {
-		if rows := g.groups[k]; len(rows) > 0 {
-			parts = append(parts, rows)
-			whole = append(whole, g.col >= 0 && !g.cut[k])
+// Held is the bytes of the rows held in memory.
+func (g *Grouper) Held() int { return g.held }
+
+// Spilled is one group's held rows, taken out by Spill.
+type Spilled struct {
+	Ord  int // the group's place in order of first appearance
+	Rows [][]string
+}
+
+// Spill takes every held row out of memory, by group in order of first
+// appearance, for the caller to keep in the store; the groups remember
+// that they have rows there.
+func (g *Grouper) Spill() []Spilled {
+	var out []Spilled
+	for _, gr := range g.order {
+		if len(gr.rows) == 0 {
+			continue
 		}
+		out = append(out, Spilled{Ord: gr.ord, Rows: gr.rows})
+		gr.rows, gr.bytes, gr.spilled = nil, 0, true
 	}
-	return parts, whole
+	g.held = 0
+	return out
+}
+
+// RestGroup is a group with rows not yet in a part when the input ends.
+type RestGroup struct {
+	Ord     int
+	Rows    [][]string // held in memory, after those in the store
+	Pending int        // rows in all, held and spilled
+	Spilled bool       // some of the rows are in the store (before Rows)
+	Whole   bool       // the rows are every row of the group
+}
+
+// Parts is how many parts the group's rows make.
+func (r RestGroup) Parts(maxRows int) int { return (r.Pending + maxRows - 1) / maxRows }
+
+// Rest returns the groups left at the end of the input, in order of first
+// appearance. A group is whole when it never filled a part and fits one;
+// without grouping no part is whole.
+func (g *Grouper) Rest() []RestGroup {
+	var out []RestGroup
+	for _, gr := range g.order {
+		if gr.pending == 0 {
+			continue
+		}
+		out = append(out, RestGroup{Ord: gr.ord, Rows: gr.rows, Pending: gr.pending, Spilled: gr.spilled,
+			Whole: g.col >= 0 && !gr.cut && gr.pending <= g.maxRows})
+	}
+	return out
 }

@@ -28,18 +28,20 @@ import (
 type Config struct {
 	Workers      int `yaml:"workers"`
 	PublishBatch int `yaml:"publish_batch"`
+	Memory       int `yaml:"memory"`
 }
 
 // RegisterFlags sets defaults and flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "splitter.workers", 4, "jobs split at once by this process")
 	fs.IntVar(&c.PublishBatch, "splitter.publish-batch", 512, "part messages published before waiting for their acknowledgements")
+	fs.IntVar(&c.Memory, "splitter.memory", 128<<20, "bytes of rows a split holds in groups not yet full; beyond it they are spilled to the store and put together when the input ends")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
-	if c.Workers < 1 || c.PublishBatch < 1 {
-		return errors.New("splitter.workers and splitter.publish-batch must be at least 1")
+	if c.Workers < 1 || c.PublishBatch < 1 || c.Memory < 1 {
+		return errors.New("splitter.workers, splitter.publish-batch and splitter.memory must be at least 1")
 	}
 	return nil
 }
@@ -55,9 +57,11 @@ type Tracker interface {
 	Ended(tenant, id string) bool
 }
 
-// Inputs is where the uploaded inputs are (the artifact store).
-type Inputs interface {
+// Store is the artifact store: the uploaded inputs, and the rows a split
+// spills (under the job's parts, removed when the job ends).
+type Store interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, artifacts.ObjectInfo, error)
+	Put(ctx context.Context, key string, r io.Reader, size int64) (artifacts.ObjectInfo, error)
 }
 
 // Parts encodes parts into messages, claim-checking large ones (libs/work.Codec).
@@ -77,7 +81,7 @@ type Deps struct {
 	Consumers bus.Routers
 	Jobs      Jobs
 	Tracker   Tracker
-	Inputs    Inputs
+	Store     Store
 	Parts     Parts
 	Pub       Publisher
 	Log       zerolog.Logger
@@ -162,7 +166,7 @@ func (s *Service) handle(msg *message.Message) error {
 
 // split streams the input and publishes its parts; it returns how many.
 func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
-	rc, _, err := s.deps.Inputs.Get(ctx, j.Input.Key)
+	rc, _, err := s.deps.Store.Get(ctx, j.Input.Key)
 	if err != nil {
 		return 0, fmt.Errorf("open input: %w", err)
 	}
@@ -199,7 +203,9 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		}
 		return nil
 	}
-	g := NewGrouper(rd.Header(), j.Spec.Split.By, j.Spec.Split.MaxRows)
+	maxRows := j.Spec.Split.MaxRows
+	g := NewGrouper(rd.Header(), j.Spec.Split.By, maxRows)
+	spilled := newSpills(s.deps.Store, rd.Header(), func(n int) string { return contracts.SpillRunKey(j.Tenant, j.ID, n) })
 	for {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -213,12 +219,55 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 				return 0, err
 			}
 		}
+		if g.Held() > s.cfg.Memory {
+			if err := spilled.write(ctx, g.Spill()); err != nil {
+				return 0, err
+			}
+		}
 	}
-	rest, whole := g.Rest()
-	single := n == 0 && len(rest) == 1
-	for i, r := range rest {
-		if err := emit(r, whole[i], single); err != nil {
+	rest := g.Rest()
+	restParts := 0
+	for _, r := range rest {
+		restParts += r.Parts(maxRows)
+	}
+	single := n == 0 && restParts == 1
+	var back *spillReader
+	if len(spilled.runs) > 0 {
+		if back, err = spilled.open(ctx); err != nil {
 			return 0, err
+		}
+		defer back.close()
+	}
+	for _, r := range rest {
+		if !r.Spilled {
+			if err := emit(r.Rows, r.Whole, single); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		// The group's rows from the store, then from memory, cut into
+		// parts of maxRows.
+		var part [][]string
+		add := func(row []string) error {
+			if part = append(part, row); len(part) < maxRows {
+				return nil
+			}
+			err := emit(part, r.Whole, single)
+			part = nil
+			return err
+		}
+		if err := back.each(r.Ord, len(rd.Header())+1, add); err != nil {
+			return 0, err
+		}
+		for _, row := range r.Rows {
+			if err := add(row); err != nil {
+				return 0, err
+			}
+		}
+		if len(part) > 0 {
+			if err := emit(part, r.Whole, single); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return n, flush()

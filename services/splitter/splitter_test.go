@@ -3,7 +3,7 @@ package splitter
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +78,10 @@ func TestGrouper(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tc.full, full)
-			rest, _ := g.Rest()
+			var rest [][][]string
+			for _, r := range g.Rest() {
+				rest = append(rest, r.Rows)
+			}
 			assert.Equal(t, tc.rest, rest)
 		})
 	}
@@ -91,14 +94,16 @@ func TestGrouperTellsWholeGroups(t *testing.T) {
 	for _, r := range [][]string{{"1", "a"}, {"2", "b"}, {"3", "a"}, {"4", "a"}} {
 		g.Add(r)
 	}
-	rest, whole := g.Rest()
-	assert.Equal(t, [][][]string{{{"4", "a"}}, {{"2", "b"}}}, rest, "in order of first appearance")
-	assert.Equal(t, []bool{false, true}, whole, "a was cut at two rows; b is whole")
+	rest := g.Rest()
+	require.Len(t, rest, 2)
+	assert.Equal(t, [][]string{{"4", "a"}}, rest[0].Rows, "in order of first appearance")
+	assert.Equal(t, [][]string{{"2", "b"}}, rest[1].Rows)
+	assert.False(t, rest[0].Whole, "a was cut at two rows")
+	assert.True(t, rest[1].Whole, "b is whole")
 
 	none := NewGrouper([]string{"id", "site"}, "", 10)
 	none.Add([]string{"1", "a"})
-	_, whole = none.Rest()
-	assert.Equal(t, []bool{false}, whole)
+	assert.False(t, none.Rest()[0].Whole)
 }
 
 // fakeJobs answers Activate with a fixed job.
@@ -131,16 +136,6 @@ func (f *fakeTracker) Begin(ctx context.Context, _, _ string) (context.Context, 
 }
 
 func (f *fakeTracker) Ended(string, string) bool { return f.ended }
-
-type fakeInputs struct{ objects map[string]string }
-
-func (f *fakeInputs) Get(_ context.Context, key string) (io.ReadCloser, artifacts.ObjectInfo, error) {
-	s, ok := f.objects[key]
-	if !ok {
-		return nil, artifacts.ObjectInfo{}, errors.New("no such object")
-	}
-	return io.NopCloser(strings.NewReader(s)), artifacts.ObjectInfo{Key: key}, nil
-}
 
 type encoded struct {
 	stage contracts.Stage
@@ -209,13 +204,20 @@ type fixture struct {
 	svc     *Service
 	jobs    *fakeJobs
 	tracker *fakeTracker
-	inputs  *fakeInputs
+	store   *artifacts.Local
 	parts   *fakeParts
 	pub     *fakePub
 }
 
 func newFixture(t *testing.T, specDoc, input string, status jobs.Status, started bool) *fixture {
 	t.Helper()
+	return newFixtureWith(t, Config{Workers: 1, PublishBatch: 2, Memory: 128 << 20}, specDoc, input, status, started)
+}
+
+func newFixtureWith(t *testing.T, cfg Config, specDoc, input string, status jobs.Status, started bool) *fixture {
+	t.Helper()
+	store, err := artifacts.NewLocal(t.TempDir())
+	require.NoError(t, err)
 	sp, err := spec.Parse([]byte(specDoc), spec.DefaultLimits)
 	require.NoError(t, err)
 	key := contracts.InputKey("acme", "j1")
@@ -223,11 +225,13 @@ func newFixture(t *testing.T, specDoc, input string, status jobs.Status, started
 		jobs: &fakeJobs{job: &jobs.Job{ID: "j1", Tenant: "acme", Status: status, Spec: sp,
 			Input: jobs.Input{Key: key, Format: sp.Input.Format}}, started: started},
 		tracker: &fakeTracker{},
-		inputs:  &fakeInputs{objects: map[string]string{key: input}},
+		store:   store,
 		parts:   &fakeParts{},
 		pub:     &fakePub{},
 	}
-	f.svc = New(Config{Workers: 1, PublishBatch: 2}, Deps{Jobs: f.jobs, Tracker: f.tracker, Inputs: f.inputs,
+	_, err = store.Put(context.Background(), key, strings.NewReader(input), int64(len(input)))
+	require.NoError(t, err)
+	f.svc = New(cfg, Deps{Jobs: f.jobs, Tracker: f.tracker, Store: store,
 		Parts: f.parts, Pub: f.pub, Log: zerolog.Nop()})
 	return f
 }
@@ -325,13 +329,13 @@ func TestHandleUnknownJobDropped(t *testing.T) {
 func TestHandleSplitErrors(t *testing.T) {
 	t.Run("input missing is retried", func(t *testing.T) {
 		f := newFixture(t, groupedSpec, groupedInput, jobs.Running, false)
-		delete(f.inputs.objects, f.jobs.job.Input.Key)
+		require.NoError(t, f.store.Delete(context.Background(), f.jobs.job.Input.Key))
 		require.Error(t, f.svc.handle(splitMsg("acme", "j1")))
 		assert.Empty(t, f.pub.sent)
 	})
 	t.Run("job ended during the split is dropped", func(t *testing.T) {
 		f := newFixture(t, groupedSpec, groupedInput, jobs.Running, false)
-		delete(f.inputs.objects, f.jobs.job.Input.Key)
+		require.NoError(t, f.store.Delete(context.Background(), f.jobs.job.Input.Key))
 		f.tracker.ended = true
 		require.NoError(t, f.svc.handle(splitMsg("acme", "j1")))
 		assert.Empty(t, f.pub.sent)
@@ -348,4 +352,58 @@ func TestHandleSplitErrors(t *testing.T) {
 		require.ErrorIs(t, f.svc.handle(m), contracts.ErrNewerContract)
 		assert.Zero(t, f.jobs.activate)
 	})
+}
+
+// Past splitter.memory the groups not yet full are spilled to the store
+// and put together at the end of the input: the same parts per group as
+// in memory (every row once, in input order within its group, parts of at
+// most max_rows, whole flags alike), from a bounded number of rows held.
+func TestSplitSpillsGroupsBeyondItsMemory(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,site,a\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "%d,s%d,%d\n", i, (i*7919)%400, i) // 400 groups of 7–8 rows, interleaved
+	}
+	for i := 3000; i < 3100; i++ {
+		fmt.Fprintf(&b, "%d,big,%d\n", i, i) // one group over max_rows
+	}
+	input := b.String()
+	spec := "split: {by: site, max_rows: 40}\nscore: {model: m, features: [a]}"
+	type split struct {
+		groups map[string][]string // ids in part order
+		parts  map[string]int
+		whole  map[string]bool
+	}
+	run := func(memory int) (split, *fixture) {
+		f := newFixtureWith(t, Config{Workers: 1, PublishBatch: 64, Memory: memory}, spec, input, jobs.Running, false)
+		require.NoError(t, f.svc.handle(splitMsg("acme", "j1")))
+		out := split{groups: map[string][]string{}, parts: map[string]int{}, whole: map[string]bool{}}
+		for _, s := range f.pub.sent {
+			p := f.parts.parts[s.msg].part
+			if p.Kind != contracts.KindPart {
+				continue
+			}
+			require.LessOrEqual(t, len(p.Rows.Rows), 40)
+			site := p.Rows.Rows[0][1]
+			for _, r := range p.Rows.Rows {
+				require.Equal(t, site, r[1], "part %d mixes groups", p.Index)
+				out.groups[site] = append(out.groups[site], r[0])
+			}
+			out.parts[site]++
+			out.whole[site] = p.Whole
+		}
+		return out, f
+	}
+	inMemory, _ := run(128 << 20)
+	spilled, f := run(4096)
+	assert.Equal(t, inMemory.groups, spilled.groups)
+	assert.Equal(t, inMemory.parts, spilled.parts)
+	assert.Equal(t, inMemory.whole, spilled.whole)
+	assert.Equal(t, 3, inMemory.parts["big"])
+	var runs int
+	for _, err := range f.store.List(context.Background(), contracts.PartsPrefix("acme", "j1")+"split/") {
+		require.NoError(t, err)
+		runs++
+	}
+	assert.Greater(t, runs, 20, "the groups were spilled")
 }

@@ -1,0 +1,154 @@
+package splitter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/partita/partita/libs/table"
+)
+
+// groupColumn is the column a spill run adds to each row: its group's
+// place in order of first appearance.
+const groupColumn = "partita.group"
+
+// spillChunk is how many rows a spill run's chunk holds.
+const spillChunk = 8192
+
+// spills writes the rows the grouper spills to the store, one run per
+// spill (a chunk stream, rows by group in order of first appearance), and
+// reads them back by group when the input ends.
+type spills struct {
+	store   Store
+	columns []string // the input's, then groupColumn
+	key     func(n int) string
+	runs    []string
+}
+
+func newSpills(store Store, header []string, key func(n int) string) *spills {
+	return &spills{store: store, columns: append(append([]string(nil), header...), groupColumn), key: key}
+}
+
+// write keeps the spilled groups in the store as the next run.
+func (s *spills) write(ctx context.Context, groups []Spilled) error {
+	key := s.key(len(s.runs))
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := &table.Rows{Columns: s.columns}
+		flush := func() error {
+			if len(chunk.Rows) == 0 {
+				return nil
+			}
+			err := table.WriteChunk(pw, chunk)
+			chunk.Rows = chunk.Rows[:0]
+			return err
+		}
+		var err error
+		for _, g := range groups {
+			ord := strconv.Itoa(g.Ord)
+			for _, row := range g.Rows {
+				chunk.Rows = append(chunk.Rows, append(row[:len(row):len(row)], ord))
+				if len(chunk.Rows) == spillChunk {
+					if err = flush(); err != nil {
+						break
+					}
+				}
+			}
+		}
+		if err == nil {
+			err = flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	_, err := s.store.Put(ctx, key, pr, -1)
+	pr.CloseWithError(err) // unblock the writer if Put gave up early
+	if err != nil {
+		return fmt.Errorf("spill run %d: %w", len(s.runs), err)
+	}
+	s.runs = append(s.runs, key)
+	return nil
+}
+
+// spillReader reads every run at once, a chunk of each in memory.
+type spillReader struct {
+	runs []*spillCursor
+}
+
+type spillCursor struct {
+	n      int
+	rc     io.ReadCloser
+	chunks *table.ChunkReader
+	rows   [][]string
+	next   int
+	ord    int // of rows[next]; -1 at the run's end
+}
+
+// open starts reading the runs.
+func (s *spills) open(ctx context.Context) (*spillReader, error) {
+	r := &spillReader{}
+	for n, key := range s.runs {
+		rc, _, err := s.store.Get(ctx, key)
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("read spill run %d: %w", n, err)
+		}
+		c := &spillCursor{n: n, rc: rc, chunks: table.NewChunkReader(rc)}
+		r.runs = append(r.runs, c)
+		if err := c.load(len(s.columns)); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// load makes rows[next] the run's next row and reads its group.
+func (c *spillCursor) load(width int) error {
+	for c.next >= len(c.rows) {
+		t, err := c.chunks.Next()
+		if errors.Is(err, io.EOF) {
+			c.ord = -1
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read spill run %d: %w", c.n, err)
+		}
+		if len(t.Columns) != width {
+			return fmt.Errorf("read spill run %d: %d columns, want %d", c.n, len(t.Columns), width)
+		}
+		c.rows, c.next = t.Rows, 0
+	}
+	row := c.rows[c.next]
+	ord, err := strconv.Atoi(row[len(row)-1])
+	if err != nil {
+		return fmt.Errorf("read spill run %d: bad group %q", c.n, row[len(row)-1])
+	}
+	c.ord = ord
+	return nil
+}
+
+// each calls fn with the spilled rows of group ord, oldest run first
+// (the order they were read in). Groups must be asked for in order.
+func (r *spillReader) each(ord, width int, fn func(row []string) error) error {
+	for _, c := range r.runs {
+		for c.ord == ord {
+			row := c.rows[c.next]
+			if err := fn(row[: len(row)-1 : len(row)-1]); err != nil {
+				return err
+			}
+			c.next++
+			if err := c.load(width); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *spillReader) close() {
+	for _, c := range r.runs {
+		_ = c.rc.Close()
+	}
+}
