@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -82,14 +83,26 @@ type Service struct {
 	middleware []message.HandlerMiddleware
 
 	mu       sync.Mutex
-	programs map[string]*Program // by job key; compiled once per job
+	programs map[jobRef]*Program // compiled once per job
 	// parts keeps the problems of coupled parts for the coordination
 	// rounds, by part key: a round then only changes the prices. Another
 	// process, or one past KeepVars (which empties it), rebuilds a part
-	// from its scored rows.
-	parts     map[string]*Built
+	// from its scored rows. Both caches let go of a job once it ended.
+	parts     map[string]keptPart
 	partsVars int
 }
+
+// jobRef is a job of a tenant.
+type jobRef struct{ tenant, job string }
+
+// keptPart is a coupled part's problem kept for the rounds of its job.
+type keptPart struct {
+	job   jobRef
+	built *Built
+}
+
+// sweepEvery is how often the caches let go of ended jobs.
+const sweepEvery = 5 * time.Second
 
 // Option changes how the optimizer is composed.
 type Option func(*Service)
@@ -101,7 +114,7 @@ func WithMiddleware(mw ...message.HandlerMiddleware) Option {
 
 // New returns the optimizer; it does nothing until Start.
 func New(cfg Config, deps Deps, opts ...Option) *Service {
-	s := &Service{cfg: cfg, deps: deps, programs: map[string]*Program{}, parts: map[string]*Built{}}
+	s := &Service{cfg: cfg, deps: deps, programs: map[jobRef]*Program{}, parts: map[string]keptPart{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -123,8 +136,52 @@ func (s *Service) Start(context.Context) error {
 	return err
 }
 
-// Run runs the router until ctx ends.
-func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
+// Run runs the router until ctx ends, and lets go of ended jobs' kept
+// problems as it goes.
+func (s *Service) Run(ctx context.Context) error {
+	go func() {
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.sweep()
+			}
+		}
+	}()
+	return s.router.Run(ctx)
+}
+
+// sweep drops the programs and kept problems of jobs that ended. When it
+// let go of many variables it hands the memory back to the system at once
+// (the runtime would return it over minutes).
+func (s *Service) sweep() {
+	s.mu.Lock()
+	freed := 0
+	for k, e := range s.parts {
+		if s.deps.Tracker.Ended(e.job.tenant, e.job.job) {
+			n := e.built.Problem.NumVars()
+			freed += n
+			s.partsVars -= n
+			delete(s.parts, k)
+		}
+	}
+	for ref := range s.programs {
+		if s.deps.Tracker.Ended(ref.tenant, ref.job) {
+			delete(s.programs, ref)
+		}
+	}
+	s.mu.Unlock()
+	if freed >= releaseVars {
+		debug.FreeOSMemory()
+	}
+}
+
+// releaseVars is how many variables let go make sweep return memory to
+// the system (some tens of MiB).
+const releaseVars = 250_000
 
 // Stop closes the router.
 func (s *Service) Stop(context.Context) error {
@@ -135,7 +192,7 @@ func (s *Service) Stop(context.Context) error {
 }
 
 func (s *Service) program(j *jobs.Job) (*Program, error) {
-	key := jobs.Key(j.Tenant, j.ID)
+	key := jobRef{j.Tenant, j.ID}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p, ok := s.programs[key]; ok {
@@ -177,7 +234,7 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 		}
 		res.report.Groups = built.GroupValues // each group must lie in one part: the coordinator checks
 		x, report, p.Reports = res.X, rep, []plan.Report{*res.report}
-		s.keep(partKey(p), built)
+		s.keep(p, built)
 	} else if x, report, err = Solve(ctx, built); err != nil {
 		return "", err
 	}
@@ -237,7 +294,8 @@ func partKey(p *work.Part) string {
 }
 
 // keep keeps a coupled part's problem for its rounds.
-func (s *Service) keep(key string, b *Built) {
+func (s *Service) keep(p *work.Part, b *Built) {
+	key := partKey(p)
 	n := b.Problem.NumVars()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,7 +306,7 @@ func (s *Service) keep(key string, b *Built) {
 		clear(s.parts)
 		s.partsVars = 0
 	}
-	s.parts[key] = b
+	s.parts[key] = keptPart{job: jobRef{p.Tenant, p.Job}, built: b}
 	s.partsVars += n
 }
 
@@ -258,7 +316,7 @@ func (s *Service) keep(key string, b *Built) {
 func (s *Service) kept(ctx context.Context, j *jobs.Job, prog *Program, p *work.Part) (*Built, error) {
 	key := partKey(p)
 	s.mu.Lock()
-	b := s.parts[key]
+	b := s.parts[key].built
 	s.mu.Unlock()
 	if b != nil {
 		return b, nil
@@ -274,7 +332,7 @@ func (s *Service) kept(ctx context.Context, j *jobs.Job, prog *Program, p *work.
 	if b, err = prog.Build(base.Rows, Layout{SplitBy: j.Spec.Split.By, Whole: base.Whole, Single: base.Single}); err != nil {
 		return nil, err
 	}
-	s.keep(key, b)
+	s.keep(p, b)
 	return b, nil
 }
 
