@@ -7,6 +7,20 @@ import (
 	"testing"
 )
 
+// tripletProblem is the problem of P and A given as triplets.
+func tripletProblem(t *testing.T, pt, at *Triplets, q, l, u []float64) *Problem {
+	t.Helper()
+	P, err := pt.CSC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	A, err := at.CSC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Problem{P: P, Q: q, A: A, L: l, U: u}
+}
+
 // randomSeparable is a separable problem: a diagonal P with zeros among
 // it, and rows on one variable each (some twice, some with a negative
 // coefficient, some empty with 0 in their bounds).
@@ -41,15 +55,7 @@ func randomSeparable(t *testing.T, r *rand.Rand, n int) *Problem {
 			at.Add(i, int(rw[0]), rw[1])
 		}
 	}
-	P, err := pt.CSC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	A, err := at.CSC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Problem{P: P, Q: q, A: A, L: l, U: u}
+	return tripletProblem(t, pt, at, q, l, u)
 }
 
 // The closed form agrees with the iterative methods and meets the KKT
@@ -251,15 +257,7 @@ func randomKnapsack(t *testing.T, r *rand.Rand, n int) *Problem {
 	} else if r.IntN(3) == 0 {
 		l[n], u[n] = u[n], math.Inf(1)
 	}
-	P, err := pt.CSC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	A, err := at.CSC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Problem{P: P, Q: q, A: A, L: l, U: u}
+	return tripletProblem(t, pt, at, q, l, u)
 }
 
 // One dense row is solved in closed form (the quadratic knapsack): the

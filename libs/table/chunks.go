@@ -34,6 +34,18 @@ func WriteChunk(w io.Writer, t *Rows) error {
 	return nil
 }
 
+// PutChunks streams the chunks write emits into put (a store's Put of one
+// object) as they are made, without holding the stream in memory.
+func PutChunks(put func(r io.Reader) error, write func(emit func(*Rows) error) error) error {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(write(func(t *Rows) error { return WriteChunk(pw, t) }))
+	}()
+	err := put(pr)
+	pr.CloseWithError(err) // unblock the writer if put gave up early
+	return err
+}
+
 // ChunkReader reads a chunk stream.
 type ChunkReader struct{ r *bufio.Reader }
 

@@ -68,21 +68,22 @@ func (s *sorter) sortHeld() {
 func (s *sorter) spill(ctx context.Context) error {
 	s.sortHeld()
 	key := s.runKey(len(s.runs))
-	pr, pw := io.Pipe()
-	go func() {
-		var err error
+	err := table.PutChunks(func(r io.Reader) error {
+		_, err := s.store.Put(ctx, key, r, -1)
+		return err
+	}, func(emit func(*table.Rows) error) error {
 		chunk := &table.Rows{Columns: s.columns}
-		for from := 0; from < len(s.held) && err == nil; from += runChunk {
+		for from := 0; from < len(s.held); from += runChunk {
 			chunk.Rows = chunk.Rows[:0]
 			for _, r := range s.held[from:min(from+runChunk, len(s.held))] {
 				chunk.Rows = append(chunk.Rows, r.row)
 			}
-			err = table.WriteChunk(pw, chunk)
+			if err := emit(chunk); err != nil {
+				return err
+			}
 		}
-		pw.CloseWithError(err)
-	}()
-	_, err := s.store.Put(ctx, key, pr, -1)
-	pr.CloseWithError(err) // unblock the writer if Put gave up early
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("write sort run %d: %w", len(s.runs), err)
 	}

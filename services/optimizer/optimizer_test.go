@@ -17,7 +17,9 @@ type endedJobs struct {
 	ended map[string]bool
 }
 
-func (e *endedJobs) Job(context.Context, string, string) (*jobs.Job, error) { return nil, jobs.ErrNotFound }
+func (e *endedJobs) Job(context.Context, string, string) (*jobs.Job, error) {
+	return nil, jobs.ErrNotFound
+}
 func (e *endedJobs) Begin(ctx context.Context, _, _ string) (context.Context, func()) {
 	return ctx, func() {}
 }

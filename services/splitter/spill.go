@@ -34,36 +34,28 @@ func newSpills(store Store, header []string, key func(n int) string) *spills {
 // write keeps the spilled groups in the store as the next run.
 func (s *spills) write(ctx context.Context, groups []Spilled) error {
 	key := s.key(len(s.runs))
-	pr, pw := io.Pipe()
-	go func() {
+	err := table.PutChunks(func(r io.Reader) error {
+		_, err := s.store.Put(ctx, key, r, -1)
+		return err
+	}, func(emit func(*table.Rows) error) error {
 		chunk := &table.Rows{Columns: s.columns}
-		flush := func() error {
-			if len(chunk.Rows) == 0 {
-				return nil
-			}
-			err := table.WriteChunk(pw, chunk)
-			chunk.Rows = chunk.Rows[:0]
-			return err
-		}
-		var err error
 		for _, g := range groups {
 			ord := strconv.Itoa(g.Ord)
 			for _, row := range g.Rows {
 				chunk.Rows = append(chunk.Rows, append(row[:len(row):len(row)], ord))
 				if len(chunk.Rows) == spillChunk {
-					if err = flush(); err != nil {
-						break
+					if err := emit(chunk); err != nil {
+						return err
 					}
+					chunk.Rows = chunk.Rows[:0]
 				}
 			}
 		}
-		if err == nil {
-			err = flush()
+		if len(chunk.Rows) == 0 {
+			return nil
 		}
-		pw.CloseWithError(err)
-	}()
-	_, err := s.store.Put(ctx, key, pr, -1)
-	pr.CloseWithError(err) // unblock the writer if Put gave up early
+		return emit(chunk)
+	})
 	if err != nil {
 		return fmt.Errorf("spill run %d: %w", len(s.runs), err)
 	}
