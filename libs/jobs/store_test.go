@@ -458,3 +458,40 @@ func TestIdempotency(t *testing.T) {
 	assert.Nil(t, rec, "a released key is new again")
 	require.Error(t, idem.Answered(ctx, "acme", "never-claimed", 200))
 }
+
+// Jobs that end together hand memory back once, a moment after; a job
+// ending later does so again, no sooner than the spacing allows.
+func TestTrackerHandsMemoryBackAfterJobsEnd(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	tr := jobs.NewTracker(s)
+	var mu sync.Mutex
+	var releases []time.Time
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(releases)
+	}
+	jobs.SetMemoryRelease(tr, 100*time.Millisecond, 500*time.Millisecond, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		releases = append(releases, time.Now())
+	})
+	require.NoError(t, tr.Start(ctx))
+	end := func() {
+		j := newJob("acme", jobs.NewID())
+		require.NoError(t, s.Record(ctx, j))
+		_, _, err := s.Cancel(ctx, "acme", j.ID)
+		require.NoError(t, err)
+		natstest.Eventually(t, wait, func() bool { return tr.Ended("acme", j.ID) }, "tracker sees the end")
+	}
+	end()
+	end()
+	end()
+	natstest.Eventually(t, wait, func() bool { return count() == 1 }, "one release for jobs ending together")
+	end()
+	natstest.Eventually(t, wait, func() bool { return count() == 2 }, "a later end releases again")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.GreaterOrEqual(t, releases[1].Sub(releases[0]), 500*time.Millisecond, "no sooner than the spacing")
+}

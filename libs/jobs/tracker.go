@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -17,11 +18,23 @@ type Tracker struct {
 	ended    map[string]time.Time // job key → when the end was seen
 	inflight map[string]map[*context.CancelFunc]struct{}
 	cache    map[string]*Job // immutable parts of recent jobs (spec, input)
+	// Handing the memory of ended jobs back to the system.
+	release      *time.Timer // pending
+	lastRelease  time.Time
+	releaseAfter time.Duration
+	releaseEvery time.Duration
+	freeMemory   func()
 }
 
 const (
 	trackerCacheSize = 4096
 	endedRetention   = 6 * time.Hour
+	// A few seconds after a job ends (its stages have let go of its rows
+	// and problems by then) the process hands the freed memory back to
+	// the system, which the runtime would take minutes to do; at most
+	// every half minute, however many jobs end.
+	releaseAfter = 5 * time.Second
+	releaseEvery = 30 * time.Second
 )
 
 // NewTracker returns a tracker on store; call Start before use.
@@ -31,6 +44,8 @@ func NewTracker(store *Store) *Tracker {
 		ended:    map[string]time.Time{},
 		inflight: map[string]map[*context.CancelFunc]struct{}{},
 		cache:    map[string]*Job{},
+
+		releaseAfter: releaseAfter, releaseEvery: releaseEvery, freeMemory: debug.FreeOSMemory,
 	}
 }
 
@@ -47,6 +62,15 @@ func (t *Tracker) observe(j *Job) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
+	if _, seen := t.ended[key]; !seen && t.release == nil {
+		delay := max(t.releaseAfter, time.Until(t.lastRelease.Add(t.releaseEvery)))
+		t.release = time.AfterFunc(delay, func() {
+			t.mu.Lock()
+			t.release, t.lastRelease = nil, time.Now()
+			t.mu.Unlock()
+			t.freeMemory()
+		})
+	}
 	t.ended[key] = now
 	for c := range t.inflight[key] {
 		(*c)()
