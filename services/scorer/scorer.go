@@ -88,8 +88,9 @@ type Service struct {
 	cache *modelCache
 	log   zerolog.Logger
 
-	mu   sync.Mutex
-	cold map[string]error // model ("tenant/name") → why its last warm-up failed
+	mu      sync.Mutex
+	cold    map[string]error       // model ("tenant/name") → why its last warm-up failed
+	warming map[string]*sync.Mutex // model → its warm-ups, one at a time
 }
 
 // Option changes how the scorer is composed.
@@ -105,7 +106,7 @@ func WithMiddleware(mw ...message.HandlerMiddleware) Option {
 
 // New returns the scorer; it does nothing until Start.
 func New(cfg Config, deps Deps, opts ...Option) *Service {
-	s := &Service{cfg: cfg, deps: deps, runtimes: deps.Runtimes, cache: newModelCache(cfg.CacheBytes), cold: map[string]error{},
+	s := &Service{cfg: cfg, deps: deps, runtimes: deps.Runtimes, cache: newModelCache(cfg.CacheBytes), cold: map[string]error{}, warming: map[string]*sync.Mutex{},
 		log: deps.Log.With().Str("service", "scorer").Logger()}
 	for _, o := range opts {
 		o(s)
@@ -139,7 +140,24 @@ func (s *Service) Start(ctx context.Context) error {
 
 // warm loads every version the model's aliases point to and runs one
 // real inference on each, so that the first part does not pay for it.
+// Warm-ups of one model run one at a time on its current record: the
+// events that start them are handled concurrently, so an older record (a
+// push before its alias was set) must not decide last.
 func (s *Service) warm(ctx context.Context, m *models.Model) {
+	key := m.Tenant + "/" + m.Name
+	lock := s.warmLock(key)
+	lock.Lock()
+	defer lock.Unlock()
+	cur, err := s.deps.Registry.Get(ctx, m.Tenant, m.Name)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		s.mu.Lock()
+		delete(s.cold, key)
+		s.mu.Unlock()
+		return
+	case err == nil:
+		m = cur
+	}
 	var failed error
 	for _, v := range m.AliasTargets() {
 		if s.cache.loaded(v.Digest) {
@@ -158,11 +176,23 @@ func (s *Service) warm(ctx context.Context, m *models.Model) {
 	}
 	s.mu.Lock()
 	if failed != nil {
-		s.cold[m.Tenant+"/"+m.Name] = failed
+		s.cold[key] = failed
 	} else {
-		delete(s.cold, m.Tenant+"/"+m.Name)
+		delete(s.cold, key)
 	}
 	s.mu.Unlock()
+}
+
+// warmLock is the lock of one model's warm-ups.
+func (s *Service) warmLock(key string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.warming[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.warming[key] = l
+	}
+	return l
 }
 
 // Ready reports whether every aliased model is warm.
