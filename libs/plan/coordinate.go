@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/optimize/convex/lp"
@@ -20,6 +21,9 @@ type Limits struct {
 	MaxRounds int     // rounds of re-solves before the plan is given up
 	EpsRel    float64 // relative tolerance on coupling rows and on the duality gap
 	EpsAbs    float64 // absolute tolerance on coupling rows
+	// Deadline (zero: none) ends the plan with the best one holding every
+	// row (TimeLimit) as soon as there is one once it has passed.
+	Deadline time.Time
 }
 
 // DefaultLimits are the limits a job gets.
@@ -148,6 +152,7 @@ const (
 	Feasible   Outcome = "feasible"    // Best holds every row; the gap is over tolerance at the round limit
 	Infeasible Outcome = "infeasible"  // the coupling rows cannot all hold
 	RoundLimit Outcome = "round_limit" // MaxRounds without convergence
+	TimeLimit  Outcome = "time_limit"  // Best holds every row; the deadline passed before the gap closed
 	// Unsupported: a one_per_group group lies in several parts, and a
 	// selection under coupling rows needs each group in one part.
 	Unsupported Outcome = "unsupported"
@@ -257,6 +262,9 @@ func Step(ctx context.Context, st State, sums []Sum, bounds Bounds, lim Limits) 
 	gap := st.Gap()
 	if st.Best != nil && gap <= lim.EpsRel {
 		return st, Decision{Outcome: Optimal, Gap: gap}, nil
+	}
+	if st.Best != nil && !lim.Deadline.IsZero() && !time.Now().Before(lim.Deadline) {
+		return st, Decision{Outcome: TimeLimit, Gap: gap}, nil
 	}
 	if st.Round+1 >= lim.MaxRounds {
 		if st.Best != nil {

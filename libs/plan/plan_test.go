@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -285,4 +286,29 @@ func sum(v []float64) float64 {
 		t += x
 	}
 	return t
+}
+
+// Past its deadline the coordinator ends with the first plan that holds
+// every row, as time_limit with its gap, instead of running on.
+func TestPlanEndsAtItsDeadline(t *testing.T) {
+	j := fleetJob(5, 600, 10)
+	order := rand.New(rand.NewPCG(11, 1)).Perm(len(j.q))
+	parts, members := j.parts(t, order, 100)
+	lim := plan.DefaultLimits()
+	lim.EpsRel, lim.Deadline = 1e-15, time.Now() // a gap it will not close, a deadline already past
+	st, dec, x, err := rounds(t, len(j.q), parts, members, j.bounds, lim)
+	require.NoError(t, err)
+	require.Equal(t, plan.TimeLimit, dec.Outcome)
+	require.NotNil(t, st.Best)
+	assert.Greater(t, dec.Gap, 0.0)
+	_, central := j.central(t)
+	assert.GreaterOrEqual(t, objective(j, x), central-1e-9*math.Abs(central), "a plan can be no better than the optimum (minimising)")
+	spend := 0.0
+	for i, v := range x {
+		spend += j.cost[i] * v
+	}
+	assert.LessOrEqual(t, spend, j.budget*(1+1e-6), "the budget holds")
+	full, _, _, err := rounds(t, len(j.q), parts, members, j.bounds, plan.DefaultLimits())
+	require.NoError(t, err)
+	assert.Less(t, st.Round, full.Round, "it stopped before the rounds an optimal plan takes")
 }

@@ -45,7 +45,7 @@ func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (b
 		if err != nil {
 			return false, err
 		}
-		st, dec, err := plan.Step(ctx, rec.State, sums, bounds(j.Spec.Optimize), plan.DefaultLimits())
+		st, dec, err := plan.Step(ctx, rec.State, sums, bounds(j.Spec.Optimize), planLimits(j))
 		if err != nil {
 			return false, fmt.Errorf("coordinate round %d: %w", p.Round, err)
 		}
@@ -73,6 +73,15 @@ func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (b
 	}
 	s.log.Debug().Str("tenant", j.Tenant).Str("job", j.ID).Int("round", p.Round+1).Int("parts", p.ParticipantCount).Msg("plan round")
 	return false, s.sendRound(ctx, j, p.Participants, nil, p.Round+1, rec.State)
+}
+
+// planLimits are the coordinator's limits for a job: past 90% of
+// timeouts.job_total the plan ends with the best one holding every row
+// (time_limit, with its gap), leaving the rest for the finalization.
+func planLimits(j *jobs.Job) plan.Limits {
+	lim := plan.DefaultLimits()
+	lim.Deadline = j.CreatedAt.Add(j.Spec.Timeouts.JobTotal.D() * 9 / 10)
+	return lim
 }
 
 func trialPrices(ts []plan.Trial) []map[plan.Key]float64 {
