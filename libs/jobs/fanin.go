@@ -46,7 +46,7 @@ type Plan struct {
 	Done             Bitmap    `json:"done"`  // participants that reported in Round
 	DoneCount        int       `json:"done_count"`
 	RoundStarted     time.Time `json:"round_started"`
-	// Outcome is set once the coordinator decided (optimal, feasible,
+	// Outcome is set once the coordinator decided (optimal, feasible, time_limit,
 	// infeasible, round_limit); Reason says why for the last two.
 	Outcome plan.Outcome `json:"outcome,omitempty"`
 	Reason  string       `json:"reason,omitempty"`

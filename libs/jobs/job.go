@@ -135,7 +135,7 @@ type Result struct {
 
 // PlanReport is how the job-wide plan was coordinated across parts.
 type PlanReport struct {
-	Status    string    `json:"status"`           // optimal | feasible | infeasible | round_limit
+	Status    string    `json:"status"`           // optimal | feasible | time_limit | infeasible | round_limit
 	Rounds    int       `json:"rounds"`           // rounds of solves, the first included
 	Objective float64   `json:"objective"`        // of the plan, in the spec's sense
 	Bound     float64   `json:"bound"`            // the best bound on the optimum (dual value), in the spec's sense
