@@ -38,7 +38,7 @@ func Dataplane(ctx context.Context, o Options) ([]Result, error) {
 	}
 	dir := o.Dir("dataplane")
 	input := filepath.Join(dir, "fleet.csv")
-	if err := writeFleetRows(input, rows, sites); err != nil {
+	if err := writeFleetRows(input, rows, sites, 11); err != nil {
 		return nil, err
 	}
 	defer os.Remove(input)
@@ -89,13 +89,13 @@ func Dataplane(ctx context.Context, o Options) ([]Result, error) {
 }
 
 // writeFleetRows writes a fleet of rows over sites as CSV.
-func writeFleetRows(path string, rows, sites int) error {
+func writeFleetRows(path string, rows, sites int, seed int64) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	if err := fleetgen.WriteCSV(w, fleetgen.Options{Rows: rows, Sites: sites, Seed: 11}); err != nil {
+	if err := fleetgen.WriteCSV(w, fleetgen.Options{Rows: rows, Sites: sites, Seed: seed}); err != nil {
 		f.Close()
 		return err
 	}

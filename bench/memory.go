@@ -100,7 +100,7 @@ func memoryOfALargeJob(ctx context.Context, c *client.Client, dir, status string
 		return nil, err
 	}
 	in := filepath.Join(dir, "fleet-large.csv")
-	if err := writeFleetRows(in, rows, 8); err != nil {
+	if err := writeFleetRows(in, rows, 8, 11); err != nil {
 		return nil, err
 	}
 	defer os.Remove(in)

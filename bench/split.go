@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/partita/partita/examples/fleet/fleetgen"
 )
 
 // Split measures how fast a large CSV is checked, parsed and split into
@@ -26,7 +24,7 @@ func Split(ctx context.Context, o Options) ([]Result, error) {
 	}
 	dir := o.Dir("split")
 	path := filepath.Join(dir, "fleet.csv")
-	if err := writeFleetFile(path, size); err != nil {
+	if err := writeFleetRows(path, int(size/80), 50, 5); err != nil { // about 80 bytes a row
 		return nil, err
 	}
 	defer os.Remove(path)
@@ -94,33 +92,6 @@ func Split(ctx context.Context, o Options) ([]Result, error) {
 			BaselineDesc: "the mark", Ratio: rss / 256, Runs: 1, Mark: "RSS ≤ 256 MiB", MarkMet: met(rss <= 256),
 			Note: "peak RSS of the whole benchmark process: every service, the embedded NATS server and the client upload"},
 	}, nil
-}
-
-// writeFleetFile writes fleet rows as CSV until the file reaches size bytes.
-func writeFleetFile(path string, size int64) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	cw := &countWriter{w: w}
-	rows := int(size / 80) // about 80 bytes a row
-	if err := fleetgen.WriteCSV(cw, fleetgen.Options{Rows: rows, Sites: 50, Seed: 5}); err != nil {
-		return err
-	}
-	return w.Flush()
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // csvParseRate is the MiB/s of one encoding/csv pass over the file, every

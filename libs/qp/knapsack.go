@@ -17,20 +17,15 @@ import (
 // problem has no solution or is unbounded (the iterative path proves it).
 func (sp *separable) knapsack(q []float64, lo, hi float64) ([]float64, float64, bool) {
 	n := len(q)
+	x := make([]float64, n)
 	for j := range n {
-		if sp.lo[j] > sp.hi[j] {
-			return nil, 0, false
-		}
 		// Without curvature a variable of the row must have a finite
 		// interval, or g is infinite past its breakpoint.
 		if sp.d[j] == 0 && sp.denseA[j] != 0 && (math.IsInf(sp.lo[j], 0) || math.IsInf(sp.hi[j], 0)) {
 			return nil, 0, false
 		}
-	}
-	x := make([]float64, n)
-	for j := range n {
 		var ok bool
-		if x[j], ok = sp.minimize(j, q[j]); !ok {
+		if x[j], ok = sp.minimize(j, q[j]); !ok { // an empty interval, or unbounded
 			return nil, 0, false
 		}
 	}

@@ -7,6 +7,23 @@ import (
 	"testing"
 )
 
+// referenceSolve solves p by the interior-point method at 1e-10, on the
+// iterative path (no closed form first).
+func referenceSolve(t *testing.T, p *Problem) *Result {
+	t.Helper()
+	s := DefaultSettings()
+	s.Method, s.EpsAbs, s.EpsRel = MethodIPM, 1e-10, 1e-10
+	sv, err := NewSolver(p, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sv.Solve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // tripletProblem is the problem of P and A given as triplets.
 func tripletProblem(t *testing.T, pt, at *Triplets, q, l, u []float64) *Problem {
 	t.Helper()
@@ -74,16 +91,7 @@ func TestSeparableMatchesIterative(t *testing.T) {
 		if e := kktError(p, res.X, res.Y); e > 1e-12 {
 			t.Errorf("trial %d: KKT error %.3g", trial, e)
 		}
-		s := DefaultSettings()
-		s.Method, s.EpsAbs, s.EpsRel = MethodIPM, 1e-10, 1e-10
-		sv, err := NewSolver(p, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		it, err := sv.Solve(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		it := referenceSolve(t, p)
 		if it.Status != StatusOptimal {
 			t.Fatalf("trial %d: iterative %v", trial, it.Status)
 		}
@@ -271,16 +279,7 @@ func TestKnapsackMatchesIterative(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := DefaultSettings()
-		s.Method, s.EpsAbs, s.EpsRel = MethodIPM, 1e-10, 1e-10
-		sv, err := NewSolver(p, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		it, err := sv.Solve(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		it := referenceSolve(t, p)
 		if it.Status != res.Status {
 			t.Fatalf("trial %d: %v by %v, iterative %v", trial, res.Status, res.Method, it.Status)
 		}

@@ -73,3 +73,26 @@ func (c *ChunkReader) Next() (*Rows, error) {
 	}
 	return Decode(b)
 }
+
+// RowReader reads a chunk stream a row at a time, one chunk in memory.
+type RowReader struct {
+	chunks *ChunkReader
+	rows   [][]string
+	next   int
+}
+
+// NewRowReader reads the rows of the chunk stream r.
+func NewRowReader(r io.Reader) *RowReader { return &RowReader{chunks: NewChunkReader(r)} }
+
+// Next returns the next row, or io.EOF after the last one.
+func (r *RowReader) Next() ([]string, error) {
+	for r.next >= len(r.rows) {
+		t, err := r.chunks.Next()
+		if err != nil {
+			return nil, err
+		}
+		r.rows, r.next = t.Rows, 0
+	}
+	r.next++
+	return r.rows[r.next-1], nil
+}

@@ -47,7 +47,7 @@ func newCSVReader(r io.Reader) (*csvReader, error) {
 		_, _ = br.Discard(3)
 	}
 	c := &csvReader{br: br}
-	header, _, err := c.record(0)
+	header, err := c.record(0)
 	if errors.Is(err, io.EOF) {
 		return nil, &InputError{Code: "empty", Msg: "the input is empty"}
 	}
@@ -64,8 +64,7 @@ func newCSVReader(r io.Reader) (*csvReader, error) {
 func (c *csvReader) Header() []string { return c.header }
 
 func (c *csvReader) Next() ([]string, error) {
-	rec, _, err := c.record(len(c.header))
-	return rec, err
+	return c.record(len(c.header))
 }
 
 // invalidUTF8 is the error of a record at line that is not UTF-8.
@@ -126,20 +125,20 @@ func (c *csvReader) cells(n int) []string {
 		return nil
 	}
 	if len(c.slab)+n > cap(c.slab) {
-		c.slab = make([]string, 0, max(csvSlab*n, n))
+		c.slab = make([]string, 0, csvSlab*n)
 	}
 	out := c.slab[len(c.slab) : len(c.slab)+n : len(c.slab)+n]
 	c.slab = c.slab[:len(c.slab)+n]
 	return out
 }
 
-// record reads the next record and the line it starts on; width > 0 is
-// the number of fields it must have.
-func (c *csvReader) record(width int) ([]string, int, error) {
+// record reads the next record; width > 0 is the number of fields it
+// must have.
+func (c *csvReader) record(width int) ([]string, error) {
 	for {
 		line, err := c.readLine()
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		body := line[:len(line)-terminator(line)]
 		if len(body) == 0 {
@@ -150,24 +149,24 @@ func (c *csvReader) record(width int) ([]string, int, error) {
 		if bytes.IndexByte(body, '"') < 0 {
 			n := bytes.Count(body, []byte{','}) + 1
 			if width > 0 && n != width {
-				return nil, 0, c.fieldCount(start)
+				return nil, c.fieldCount(start)
 			}
 			if !utf8.Valid(body) {
-				return nil, 0, c.invalidUTF8(start)
+				return nil, c.invalidUTF8(start)
 			}
 			rec = c.split(string(body), n)
 		} else {
 			if rec, err = c.quoted(line); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			if width > 0 && len(rec) != width {
-				return nil, 0, c.fieldCount(start)
+				return nil, c.fieldCount(start)
 			}
 			if !utf8.Valid(c.rec) {
-				return nil, 0, c.invalidUTF8(start)
+				return nil, c.invalidUTF8(start)
 			}
 		}
-		return rec, start, nil
+		return rec, nil
 	}
 }
 

@@ -116,7 +116,7 @@ func (s *sorter) each(ctx context.Context, fn func(row []string) error) error {
 		if err != nil {
 			return fmt.Errorf("read sort run %d: %w", i, err)
 		}
-		c := &runCursor{run: i, rc: rc, chunks: table.NewChunkReader(rc)}
+		c := &runCursor{run: i, rc: rc, rows: table.NewRowReader(rc)}
 		m.open = append(m.open, c)
 		if ok, err := c.advance(s.key); err != nil {
 			return fmt.Errorf("read sort run %d: %w", i, err)
@@ -145,30 +145,23 @@ func (s *sorter) each(ctx context.Context, fn func(row []string) error) error {
 
 // runCursor is the current row of one run.
 type runCursor struct {
-	run    int
-	rc     io.ReadCloser
-	chunks *table.ChunkReader
-	rows   [][]string
-	next   int
-	row    []string
-	key    cellKey
+	run  int
+	rc   io.ReadCloser
+	rows *table.RowReader
+	row  []string
+	key  cellKey
 }
 
 // advance moves to the run's next row; false at its end.
 func (c *runCursor) advance(k sortKey) (bool, error) {
-	for c.next >= len(c.rows) {
-		t, err := c.chunks.Next()
-		if errors.Is(err, io.EOF) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		c.rows, c.next = t.Rows, 0
+	row, err := c.rows.Next()
+	if errors.Is(err, io.EOF) {
+		return false, nil
 	}
-	c.row = c.rows[c.next]
-	c.key = keyOf(c.row[k.col])
-	c.next++
+	if err != nil {
+		return false, err
+	}
+	c.row, c.key = row, keyOf(row[k.col])
 	return true, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	goruntime "runtime"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -101,8 +100,9 @@ type keptPart struct {
 	built *Built
 }
 
-// sweepEvery is how often the caches let go of ended jobs.
-const sweepEvery = 5 * time.Second
+// sweepEvery is how often the caches let go of ended jobs: within the
+// delay after which the tracker hands freed memory back (libs/jobs).
+const sweepEvery = 2 * time.Second
 
 // Option changes how the optimizer is composed.
 type Option func(*Service)
@@ -154,17 +154,14 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.router.Run(ctx)
 }
 
-// sweep drops the programs and kept problems of jobs that ended. When it
-// let go of many variables it hands the memory back to the system at once
-// (the runtime would return it over minutes).
+// sweep drops the programs and kept problems of jobs that ended (the
+// job tracker hands the memory back to the system a little later).
 func (s *Service) sweep() {
 	s.mu.Lock()
-	freed := 0
+	defer s.mu.Unlock()
 	for k, e := range s.parts {
 		if s.deps.Tracker.Ended(e.job.tenant, e.job.job) {
-			n := e.built.Problem.NumVars()
-			freed += n
-			s.partsVars -= n
+			s.partsVars -= e.built.Problem.NumVars()
 			delete(s.parts, k)
 		}
 	}
@@ -173,15 +170,7 @@ func (s *Service) sweep() {
 			delete(s.programs, ref)
 		}
 	}
-	s.mu.Unlock()
-	if freed >= releaseVars {
-		debug.FreeOSMemory()
-	}
 }
-
-// releaseVars is how many variables let go make sweep return memory to
-// the system (some tens of MiB).
-const releaseVars = 250_000
 
 // Stop closes the router.
 func (s *Service) Stop(context.Context) error {

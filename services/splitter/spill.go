@@ -65,30 +65,31 @@ func (s *spills) write(ctx context.Context, groups []Spilled) error {
 
 // spillReader reads every run at once, a chunk of each in memory.
 type spillReader struct {
-	runs []*spillCursor
+	width int // the input's columns and groupColumn
+	runs  []*spillCursor
 }
 
+// spillCursor is the next row of one run.
 type spillCursor struct {
-	n      int
-	rc     io.ReadCloser
-	chunks *table.ChunkReader
-	rows   [][]string
-	next   int
-	ord    int // of rows[next]; -1 at the run's end
+	n    int
+	rc   io.ReadCloser
+	rows *table.RowReader
+	row  []string
+	ord  int // row's group; -1 at the run's end
 }
 
 // open starts reading the runs.
 func (s *spills) open(ctx context.Context) (*spillReader, error) {
-	r := &spillReader{}
+	r := &spillReader{width: len(s.columns)}
 	for n, key := range s.runs {
 		rc, _, err := s.store.Get(ctx, key)
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("read spill run %d: %w", n, err)
 		}
-		c := &spillCursor{n: n, rc: rc, chunks: table.NewChunkReader(rc)}
+		c := &spillCursor{n: n, rc: rc, rows: table.NewRowReader(rc)}
 		r.runs = append(r.runs, c)
-		if err := c.load(len(s.columns)); err != nil {
+		if err := c.advance(r.width); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -96,42 +97,36 @@ func (s *spills) open(ctx context.Context) (*spillReader, error) {
 	return r, nil
 }
 
-// load makes rows[next] the run's next row and reads its group.
-func (c *spillCursor) load(width int) error {
-	for c.next >= len(c.rows) {
-		t, err := c.chunks.Next()
-		if errors.Is(err, io.EOF) {
-			c.ord = -1
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read spill run %d: %w", c.n, err)
-		}
-		if len(t.Columns) != width {
-			return fmt.Errorf("read spill run %d: %d columns, want %d", c.n, len(t.Columns), width)
-		}
-		c.rows, c.next = t.Rows, 0
+// advance reads the run's next row and its group.
+func (c *spillCursor) advance(width int) error {
+	row, err := c.rows.Next()
+	if errors.Is(err, io.EOF) {
+		c.row, c.ord = nil, -1
+		return nil
 	}
-	row := c.rows[c.next]
-	ord, err := strconv.Atoi(row[len(row)-1])
 	if err != nil {
-		return fmt.Errorf("read spill run %d: bad group %q", c.n, row[len(row)-1])
+		return fmt.Errorf("read spill run %d: %w", c.n, err)
 	}
-	c.ord = ord
+	if len(row) != width {
+		return fmt.Errorf("read spill run %d: %d columns, want %d", c.n, len(row), width)
+	}
+	ord, err := strconv.Atoi(row[width-1])
+	if err != nil {
+		return fmt.Errorf("read spill run %d: bad group %q", c.n, row[width-1])
+	}
+	c.row, c.ord = row, ord
 	return nil
 }
 
 // each calls fn with the spilled rows of group ord, oldest run first
 // (the order they were read in). Groups must be asked for in order.
-func (r *spillReader) each(ord, width int, fn func(row []string) error) error {
+func (r *spillReader) each(ord int, fn func(row []string) error) error {
 	for _, c := range r.runs {
 		for c.ord == ord {
-			row := c.rows[c.next]
-			if err := fn(row[: len(row)-1 : len(row)-1]); err != nil {
+			if err := fn(c.row[: r.width-1 : r.width-1]); err != nil {
 				return err
 			}
-			c.next++
-			if err := c.load(width); err != nil {
+			if err := c.advance(r.width); err != nil {
 				return err
 			}
 		}

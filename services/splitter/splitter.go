@@ -256,7 +256,7 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 			part = nil
 			return err
 		}
-		if err := back.each(r.Ord, len(rd.Header())+1, add); err != nil {
+		if err := back.each(r.Ord, add); err != nil {
 			return 0, err
 		}
 		for _, row := range r.Rows {
