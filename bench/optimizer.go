@@ -34,7 +34,11 @@ func Optimizer(ctx context.Context, o Options) ([]Result, error) {
 	script, scipyErr := scipyScript()
 	var out []Result
 	for _, n := range o.Sizes([]int{100, 1000, 5000}) {
-		built, err := prog.Build(fleetPart(n), optimizer.Layout{Single: true}) // one part: every constraint is its own
+		rows, err := fleetPart(n)
+		if err != nil {
+			return nil, err
+		}
+		built, err := prog.Build(rows, optimizer.Layout{Single: true}) // one part: every constraint is its own
 		if err != nil {
 			return nil, err
 		}
@@ -71,12 +75,12 @@ func Optimizer(ctx context.Context, o Options) ([]Result, error) {
 }
 
 // fleetPart is n scored fleet rows over n/50+1 sites.
-func fleetPart(n int) *table.Rows {
+func fleetPart(n int) (*table.Rows, error) {
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
-	t := &table.Rows{Columns: []string{"site", "risk", "outage_cost", "crew_hours", "repair_cost"}}
+	var rows [][]string
 	sites := n/50 + 1
 	for i := range n {
-		t.Rows = append(t.Rows, []string{
+		rows = append(rows, []string{
 			"site-" + strconv.Itoa(i%sites),
 			strconv.FormatFloat(rng.Float64(), 'g', 6, 64),
 			strconv.Itoa(20000 + rng.IntN(300000)),
@@ -84,7 +88,7 @@ func fleetPart(n int) *table.Rows {
 			strconv.Itoa(5000 + rng.IntN(90000)),
 		})
 	}
-	return t
+	return table.FromRows([]string{"site", "risk", "outage_cost", "crew_hours", "repair_cost"}, rows)
 }
 
 func scipyScript() (string, error) {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -16,12 +14,11 @@ import (
 )
 
 // A part's rows travel between stages as an Arrow IPC stream of one record
-// batch with a utf8 column per input column: cells are kept byte for byte
-// (CRLF, quotes, empty cells), and decoding slices every cell out of the
-// column's one value buffer instead of parsing text. The stream is followed
-// by its CRC-32C: arrow-go trusts the stream's metadata (a corrupted field
-// count makes it allocate without bound), so a payload is checked before
-// Arrow reads it.
+// batch holding its columns as they are (see Rows): encoding writes the
+// arrays' buffers, decoding keeps the arrays it reads, so a column no stage
+// touches is never converted. The stream is followed by its CRC-32C:
+// arrow-go trusts the stream's metadata (a corrupted field count makes it
+// allocate without bound), so a payload is checked before Arrow reads it.
 
 // castagnoli is the CRC-32C table of the payload's trailer.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -34,44 +31,17 @@ var goMemory = memory.NewGoAllocator()
 // Encode writes the rows as an Arrow IPC stream.
 func (t *Rows) Encode() ([]byte, error) {
 	fields := make([]arrow.Field, len(t.Columns))
-	cols := make([]arrow.Array, len(t.Columns))
-	// Each column's value buffer and offsets, filled row by row (the rows
-	// are read once, in memory order) and handed to Arrow as they are.
-	sizes := make([]int, len(t.Columns))
-	for _, r := range t.Rows {
-		for j, c := range r {
-			sizes[j] += len(c)
-		}
-	}
-	offsets := make([][]int32, len(t.Columns))
-	values := make([][]byte, len(t.Columns))
 	body := 0
 	for j, name := range t.Columns {
-		if sizes[j] > math.MaxInt32 {
-			return nil, fmt.Errorf("encode part rows: column %q holds %d bytes, more than a part may (%d)", name, sizes[j], math.MaxInt32)
+		fields[j] = arrow.Field{Name: name, Type: t.cols[j].DataType()}
+		for _, b := range t.cols[j].Data().Buffers() {
+			if b != nil {
+				body += b.Len()
+			}
 		}
-		offsets[j] = make([]int32, len(t.Rows)+1)
-		values[j] = make([]byte, 0, sizes[j])
-		body += sizes[j] + 4*(len(t.Rows)+1)
-	}
-	for i, r := range t.Rows {
-		for j, c := range r {
-			values[j] = append(values[j], c...)
-			offsets[j][i+1] = int32(len(values[j]))
-		}
-	}
-	for j, name := range t.Columns {
-		fields[j] = arrow.Field{Name: name, Type: arrow.BinaryTypes.String}
-		data := array.NewData(arrow.BinaryTypes.String, len(t.Rows),
-			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets[j])), memory.NewBufferBytes(values[j])}, nil, 0, 0)
-		cols[j] = array.NewStringData(data)
-		data.Release()
 	}
 	schema := arrow.NewSchema(fields, nil)
-	rec := array.NewRecordBatch(schema, cols, int64(len(t.Rows)))
-	for _, c := range cols {
-		c.Release()
-	}
+	rec := array.NewRecordBatch(schema, t.cols, int64(t.n))
 	defer rec.Release()
 	var buf bytes.Buffer
 	buf.Grow(body + 512*(len(t.Columns)+1)) // the buffers, the schema and the batch's metadata
@@ -85,8 +55,8 @@ func (t *Rows) Encode() ([]byte, error) {
 	return binary.BigEndian.AppendUint32(buf.Bytes(), crc32.Checksum(buf.Bytes(), castagnoli)), nil
 }
 
-// Decode reads what Encode writes. The cells share the decoded column
-// buffers (no copy per cell).
+// Decode reads what Encode writes, keeping the arrays it reads (no copy
+// per cell).
 func Decode(b []byte) (*Rows, error) {
 	if len(b) < 4 {
 		return nil, fmt.Errorf("decode part header: %d bytes is no part", len(b))
@@ -103,34 +73,43 @@ func Decode(b []byte) (*Rows, error) {
 	schema := r.Schema()
 	t := &Rows{Columns: make([]string, schema.NumFields())}
 	for j, f := range schema.Fields() {
-		if f.Type.ID() != arrow.STRING {
-			return nil, fmt.Errorf("decode part header: column %q is %s, not utf8", f.Name, f.Type)
+		if id := f.Type.ID(); id != arrow.STRING && id != arrow.FLOAT32 {
+			return nil, fmt.Errorf("decode part header: column %q is %s, neither utf8 nor float32", f.Name, f.Type)
 		}
 		t.Columns[j] = f.Name
 	}
+	var batches [][]arrow.Array // per column
 	for r.Next() {
 		rec := r.RecordBatch()
-		n := int(rec.NumRows())
-		cols := make([]*array.String, len(t.Columns))
-		for j := range cols {
-			col := rec.Column(j).(*array.String)
+		if batches == nil {
+			batches = make([][]arrow.Array, len(t.Columns))
+		}
+		for j := range t.Columns {
+			col := rec.Column(j)
 			if col.NullN() > 0 {
 				return nil, fmt.Errorf("decode part rows: column %q has %d null cells", t.Columns[j], col.NullN())
 			}
-			cols[j] = col
+			col.Retain() // kept past the reader's next batch (Go memory: never released, see Rows)
+			batches[j] = append(batches[j], col)
 		}
-		t.Rows = slices.Grow(t.Rows, n)
-		cells := make([]string, n*len(cols))
-		for i := range n {
-			row := cells[i*len(cols) : (i+1)*len(cols) : (i+1)*len(cols)]
-			for j, col := range cols {
-				row[j] = col.Value(i)
-			}
-			t.Rows = append(t.Rows, row)
-		}
+		t.n += int(rec.NumRows())
 	}
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("decode part rows: %w", err)
+	}
+	t.cols = make([]arrow.Array, len(t.Columns))
+	for j, f := range schema.Fields() {
+		if batches == nil { // a stream of no batch: no rows
+			t.cols[j] = array.MakeArrayOfNull(goMemory, f.Type, 0)
+			continue
+		}
+		if len(batches[j]) == 1 {
+			t.cols[j] = batches[j][0]
+			continue
+		}
+		if t.cols[j], err = array.Concatenate(batches[j], goMemory); err != nil {
+			return nil, fmt.Errorf("decode part rows: column %q: %w", t.Columns[j], err)
+		}
 	}
 	return t, nil
 }

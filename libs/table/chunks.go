@@ -77,22 +77,22 @@ func (c *ChunkReader) Next() (*Rows, error) {
 // RowReader reads a chunk stream a row at a time, one chunk in memory.
 type RowReader struct {
 	chunks *ChunkReader
-	rows   [][]string
+	rows   *Rows
 	next   int
 }
 
 // NewRowReader reads the rows of the chunk stream r.
 func NewRowReader(r io.Reader) *RowReader { return &RowReader{chunks: NewChunkReader(r)} }
 
-// Next returns the next row, or io.EOF after the last one.
+// Next returns the next row (its own slice), or io.EOF after the last one.
 func (r *RowReader) Next() ([]string, error) {
-	for r.next >= len(r.rows) {
+	for r.rows == nil || r.next >= r.rows.Len() {
 		t, err := r.chunks.Next()
 		if err != nil {
 			return nil, err
 		}
-		r.rows, r.next = t.Rows, 0
+		r.rows, r.next = t, 0
 	}
 	r.next++
-	return r.rows[r.next-1], nil
+	return r.rows.Row(r.next-1, nil), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -25,9 +26,6 @@ var (
 	errQuote      = errors.New(`extraneous or missing " in quoted-field`)
 	errFieldCount = errors.New("wrong number of fields")
 )
-
-// csvSlab is how many records' cells are allocated at once.
-const csvSlab = 512
 
 type csvReader struct {
 	br     *bufio.Reader
@@ -57,7 +55,7 @@ func newCSVReader(r io.Reader) (*csvReader, error) {
 	if err := checkHeader(header); err != nil {
 		return nil, err
 	}
-	c.header = header
+	c.header = slices.Clone(header) // records reuse the slice
 	return c, nil
 }
 
@@ -119,17 +117,13 @@ func terminator(line []byte) int {
 	return 0
 }
 
-// cells returns n fresh cells; records share a slab of them.
+// cells returns n cells, the same slice for every record (a row is valid
+// until the next call to Next, see Reader).
 func (c *csvReader) cells(n int) []string {
-	if n == 0 {
-		return nil
+	if cap(c.slab) < n {
+		c.slab = make([]string, n)
 	}
-	if len(c.slab)+n > cap(c.slab) {
-		c.slab = make([]string, 0, csvSlab*n)
-	}
-	out := c.slab[len(c.slab) : len(c.slab)+n : len(c.slab)+n]
-	c.slab = c.slab[:len(c.slab)+n]
-	return out
+	return c.slab[:n]
 }
 
 // record reads the next record; width > 0 is the number of fields it

@@ -86,7 +86,7 @@ func readOurs(data []byte) ([][]string, error) {
 		if err != nil {
 			return recs, err
 		}
-		recs = append(recs, rec)
+		recs = append(recs, slices.Clone(rec)) // the reader reuses the slice
 	}
 }
 

@@ -22,10 +22,15 @@ func FuzzCSV(f *testing.F) {
 // FuzzDecode feeds Decode corrupted part payloads: an error, never a panic
 // or a table whose rows do not fit its header.
 func FuzzDecode(f *testing.F) {
-	for _, rows := range []*table.Rows{
-		{Columns: []string{"a", "b"}, Rows: [][]string{{"1", "x\r\ny"}, {"", "2"}}},
-		{Columns: []string{"only"}},
-	} {
+	two, err := table.FromRows([]string{"a", "b"}, [][]string{{"1", "x\r\ny"}, {"", "2"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	only, err := table.FromRows([]string{"only"}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, rows := range []*table.Rows{two, two.WithFloat32("y", []float32{0.5, -1}), only} {
 		b, err := rows.Encode()
 		if err != nil {
 			f.Fatal(err)
@@ -37,8 +42,8 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for i, r := range rows.Rows {
-			if len(r) != len(rows.Columns) {
+		for i := range rows.Len() {
+			if r := rows.Row(i, nil); len(r) != len(rows.Columns) {
 				t.Fatalf("row %d has %d cells for %d columns", i, len(r), len(rows.Columns))
 			}
 		}
@@ -97,10 +102,13 @@ func checkReader(t *testing.T, data []byte, format string) {
 		if obj := table.AppendJSONObject(nil, header, row, nil); !json.Valid(obj) {
 			t.Fatalf("AppendJSONObject wrote invalid JSON: %s", obj)
 		}
-		rows = append(rows, row)
+		rows = append(rows, slices.Clone(row))
 	}
 
-	in := &table.Rows{Columns: header, Rows: rows}
+	in, err := table.FromRows(header, rows)
+	if err != nil {
+		t.Fatalf("FromRows of %q: %v", rows, err)
+	}
 	b, err := in.Encode()
 	if err != nil {
 		t.Fatalf("Encode of %q: %v", rows, err)
@@ -112,17 +120,13 @@ func checkReader(t *testing.T, data []byte, format string) {
 	if !slices.Equal(back.Columns, header) {
 		t.Fatalf("columns %q came back as %q", header, back.Columns)
 	}
-	if len(back.Rows) != len(rows) {
-		t.Fatalf("%d rows came back as %d: %q → %q", len(rows), len(back.Rows), rows, back.Rows)
+	got := back.Records()
+	if len(got) != len(rows) {
+		t.Fatalf("%d rows came back as %d: %q → %q", len(rows), len(got), rows, got)
 	}
 	for i := range rows {
-		if len(back.Rows[i]) != len(rows[i]) {
-			t.Fatalf("row %d %q came back as %q", i, rows[i], back.Rows[i])
-		}
-		for j := range rows[i] {
-			if rows[i][j] != back.Rows[i][j] {
-				t.Fatalf("cell %q came back as %q", rows[i][j], back.Rows[i][j])
-			}
+		if !slices.Equal(got[i], rows[i]) {
+			t.Fatalf("row %d %q came back as %q", i, rows[i], got[i])
 		}
 	}
 }

@@ -25,7 +25,9 @@ func (e *InputError) Error() string {
 	return e.Msg
 }
 
-// Reader streams rows; Next returns io.EOF after the last row.
+// Reader streams rows; Next returns io.EOF after the last row. A row's
+// slice is valid until the next call to Next (its cells, strings, stay
+// valid): a caller that keeps rows copies the slice.
 type Reader interface {
 	Header() []string
 	Next() ([]string, error)

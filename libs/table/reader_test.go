@@ -3,6 +3,7 @@ package table_test
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ func readAll(t *testing.T, r table.Reader) ([][]string, error) {
 			return rows, err
 		}
 		require.Len(t, row, len(r.Header()), "every row has one cell per column")
-		rows = append(rows, row)
+		rows = append(rows, slices.Clone(row)) // the reader reuses the slice
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"io"
+	"math"
 	"strconv"
 	"testing"
 
@@ -20,14 +21,23 @@ import (
 	"github.com/partita/partita/libs/table"
 )
 
+// mk holds rows under columns as table.Rows.
+func mk(t testing.TB, columns []string, rows ...[]string) *table.Rows {
+	t.Helper()
+	r, err := table.FromRows(columns, rows)
+	require.NoError(t, err)
+	return r
+}
+
 func TestEncodeDecode(t *testing.T) {
 	tests := []struct {
-		name string
-		rows *table.Rows
+		name    string
+		columns []string
+		rows    [][]string
 	}{
-		{"plain", &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"1", "2"}, {"3", "4"}}}},
-		{"no rows", &table.Rows{Columns: []string{"a", "b"}}},
-		{"awkward cells", &table.Rows{Columns: []string{"id", "text"}, Rows: [][]string{
+		{"plain", []string{"a", "b"}, [][]string{{"1", "2"}, {"3", "4"}}},
+		{"no rows", []string{"a", "b"}, nil},
+		{"awkward cells", []string{"id", "text"}, [][]string{
 			{"1", "with, comma"},
 			{"2", `with "quotes"`},
 			{"3", "multi\nline\ncell"},
@@ -40,31 +50,52 @@ func TestEncodeDecode(t *testing.T) {
 			{"9", "ünïcödé → 😀"},
 			{"10", `"`},
 			{"11", "{\"json\": [1, 2]}"},
-		}}},
-		{"one column with empty cells", &table.Rows{Columns: []string{"a"}, Rows: [][]string{{""}, {"x"}, {""}}}},
-		{"all cells empty", &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"", ""}}}},
-		{"quoted column names", &table.Rows{Columns: []string{"a,b", `c"d`, "e\nf"}, Rows: [][]string{{"1", "2", "3"}}}},
+		}},
+		{"one column with empty cells", []string{"a"}, [][]string{{""}, {"x"}, {""}}},
+		{"all cells empty", []string{"a", "b"}, [][]string{{"", ""}}},
+		{"quoted column names", []string{"a,b", `c"d`, "e\nf"}, [][]string{{"1", "2", "3"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := tc.rows.Encode()
+			b, err := mk(t, tc.columns, tc.rows...).Encode()
 			require.NoError(t, err)
 			back, err := table.Decode(b)
 			require.NoError(t, err)
-			assert.Equal(t, tc.rows.Columns, back.Columns)
-			assert.Equal(t, len(tc.rows.Rows), len(back.Rows), "no row lost")
-			for i := range tc.rows.Rows {
-				assert.Equal(t, tc.rows.Rows[i], back.Rows[i], "row %d", i)
+			assert.Equal(t, tc.columns, back.Columns)
+			require.Equal(t, len(tc.rows), back.Len(), "no row lost")
+			for i := range tc.rows {
+				assert.Equal(t, tc.rows[i], back.Row(i, nil), "row %d", i)
 			}
 		})
 	}
+}
+
+// A float32 column (a model's output) travels as float32: the values come
+// back bit for bit, and as text in their shortest form.
+func TestFloat32ColumnTravels(t *testing.T) {
+	y := []float32{0.1, 1e-7, -3.5, float32(math.Inf(1)), 16777217}
+	r := mk(t, []string{"id"}, []string{"a"}, []string{"b"}, []string{"c"}, []string{"d"}, []string{"e"}).WithFloat32("y", y)
+	b, err := r.Encode()
+	require.NoError(t, err)
+	back, err := table.Decode(b)
+	require.NoError(t, err)
+	assert.Equal(t, y, back.Float32s(1))
+	assert.Nil(t, back.Float32s(0), "a utf8 column is not float32")
+	var text []string
+	for i := range back.Len() {
+		text = append(text, back.Cell(i, 1))
+		v, ok := back.Number(i, 1)
+		require.True(t, ok)
+		assert.Equal(t, float32(v), y[i], "the shortest decimal reads back as the value")
+	}
+	assert.Equal(t, []string{"0.1", "1e-07", "-3.5", "+Inf", "1.6777216e+07"}, text)
 }
 
 func TestDecodeErrors(t *testing.T) {
 	_, err := table.Decode(nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "decode part header")
-	good, err := (&table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"1", "2"}, {"3", "4"}}}).Encode()
+	good, err := mk(t, []string{"a", "b"}, []string{"1", "2"}, []string{"3", "4"}).Encode()
 	require.NoError(t, err)
 	_, err = table.Decode([]byte("a,b\n1,2\n"))
 	require.Error(t, err, "CSV is not an Arrow stream")
@@ -92,14 +123,14 @@ func TestDecodeRejectsColumnsThatAreNotText(t *testing.T) {
 	payload := binary.BigEndian.AppendUint32(buf.Bytes(), crc32.Checksum(buf.Bytes(), crc32.MakeTable(crc32.Castagnoli)))
 	_, err := table.Decode(payload)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `column "n" is int64, not utf8`)
+	assert.Contains(t, err.Error(), `column "n" is int64, neither utf8 nor float32`)
 }
 
 func TestDecodeCSV(t *testing.T) {
 	rows, err := table.DecodeCSV([]byte("a,b\n1,\"x, y\"\n3,4\n"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, rows.Columns)
-	assert.Equal(t, [][]string{{"1", "x, y"}, {"3", "4"}}, rows.Rows)
+	assert.Equal(t, [][]string{{"1", "x, y"}, {"3", "4"}}, rows.Records())
 	_, err = table.DecodeCSV(nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "decode part header")
@@ -109,42 +140,61 @@ func TestDecodeCSV(t *testing.T) {
 }
 
 func TestCol(t *testing.T) {
-	r := &table.Rows{Columns: []string{"a", "b", "c"}}
+	r := mk(t, []string{"a", "b", "c"})
 	assert.Equal(t, 0, r.Col("a"))
 	assert.Equal(t, 2, r.Col("c"))
 	assert.Equal(t, -1, r.Col("d"))
 }
 
 func TestWithColumn(t *testing.T) {
-	orig := &table.Rows{Columns: make([]string, 2, 8), Rows: [][]string{make([]string, 2, 8), make([]string, 2, 8)}}
-	copy(orig.Columns, []string{"a", "b"})
-	copy(orig.Rows[0], []string{"1", "2"})
-	copy(orig.Rows[1], []string{"3", "4"})
+	columns := make([]string, 2, 8) // spare capacity a naive append would write into
+	copy(columns, []string{"a", "b"})
+	orig := mk(t, columns, []string{"1", "2"}, []string{"3", "4"})
 
-	out := orig.WithColumn("c", func(i int) string { return strconv.Itoa(10 * i) })
+	out, err := orig.WithColumn("c", func(i int) string { return strconv.Itoa(10 * i) })
+	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b", "c"}, out.Columns)
-	assert.Equal(t, [][]string{{"1", "2", "0"}, {"3", "4", "10"}}, out.Rows)
+	assert.Equal(t, [][]string{{"1", "2", "0"}, {"3", "4", "10"}}, out.Records())
 
-	// The original is untouched, even where its slices had spare capacity
-	// that a naive append would have written into.
-	assert.Equal(t, []string{"a", "b"}, orig.Columns)
-	assert.Equal(t, [][]string{{"1", "2"}, {"3", "4"}}, orig.Rows)
-	assert.Equal(t, "", orig.Columns[:3][2])
-	assert.Equal(t, "", orig.Rows[0][:3][2])
-
-	// Rows of the copy do not share storage with each other either.
-	out.Rows[0] = append(out.Rows[0], "extra")
-	assert.Equal(t, []string{"3", "4", "10"}, out.Rows[1])
-	out.Rows[1][0] = "changed"
-	assert.Equal(t, "3", orig.Rows[1][0])
-
-	again := out.WithColumn("d", func(int) string { return "x" })
+	again := out.WithFloat32("d", []float32{0.5, 2})
 	assert.Equal(t, []string{"a", "b", "c", "d"}, again.Columns)
+	assert.Equal(t, [][]string{{"1", "2", "0", "0.5"}, {"3", "4", "10", "2"}}, again.Records())
+	other, err := out.WithColumn("e", func(int) string { return "x" })
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b", "c", "e"}, other.Columns, "two columns added to one table do not overwrite each other")
+	assert.Equal(t, []string{"a", "b", "c", "d"}, again.Columns)
+
+	// The originals are untouched.
+	assert.Equal(t, []string{"a", "b"}, orig.Columns)
+	assert.Equal(t, "", columns[:3][2])
+	assert.Equal(t, [][]string{{"1", "2"}, {"3", "4"}}, orig.Records())
 	assert.Equal(t, []string{"a", "b", "c"}, out.Columns)
 
-	empty := (&table.Rows{Columns: []string{"a"}}).WithColumn("b", func(int) string { t.Fatal("no rows, no calls"); return "" })
+	replaced, err := again.Replace(0, func(i int) string { return "r" + strconv.Itoa(i) })
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"r0", "2", "0", "0.5"}, {"r1", "4", "10", "2"}}, replaced.Records())
+	assert.Equal(t, "1", again.Cell(0, 0), "Replace leaves the original")
+
+	empty, err := mk(t, []string{"a"}).WithColumn("b", func(int) string { t.Fatal("no rows, no calls"); return "" })
+	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, empty.Columns)
-	assert.Empty(t, empty.Rows)
+	assert.Zero(t, empty.Len())
+}
+
+func TestFromRowsChecksWidths(t *testing.T) {
+	_, err := table.FromRows([]string{"a", "b"}, [][]string{{"1", "2"}, {"3"}})
+	require.ErrorContains(t, err, "row 2 has 1 cells for 2 columns")
+}
+
+func TestNumber(t *testing.T) {
+	r := mk(t, []string{"a"}, []string{"2.5"}, []string{"x"}, []string{""})
+	v, ok := r.Number(0, 0)
+	assert.True(t, ok)
+	assert.Equal(t, 2.5, v)
+	_, ok = r.Number(1, 0)
+	assert.False(t, ok)
+	_, ok = r.Number(2, 0)
+	assert.False(t, ok)
 }
 
 func TestIsNumber(t *testing.T) {
@@ -212,17 +262,19 @@ func TestAppendJSONObjectTextColumns(t *testing.T) {
 // 14 columns); the csv case is the codec of contract version 2, for
 // comparison (go test -bench PartCodec ./libs/table).
 func BenchmarkPartCodec(b *testing.B) {
-	rows := &table.Rows{}
+	var columns []string
 	for j := range 14 {
-		rows.Columns = append(rows.Columns, "col"+strconv.Itoa(j))
+		columns = append(columns, "col"+strconv.Itoa(j))
 	}
+	var cells [][]string
 	for i := range 5000 {
 		r := make([]string, 14)
 		for j := range r {
 			r[j] = strconv.FormatFloat(float64(i*j)/7, 'g', -1, 64)
 		}
-		rows.Rows = append(rows.Rows, r)
+		cells = append(cells, r)
 	}
+	rows := mk(b, columns, cells...)
 	b.Run("arrow", func(b *testing.B) {
 		for b.Loop() {
 			p, err := rows.Encode()
@@ -239,7 +291,7 @@ func BenchmarkPartCodec(b *testing.B) {
 			var buf bytes.Buffer
 			w := csv.NewWriter(&buf)
 			_ = w.Write(rows.Columns)
-			_ = w.WriteAll(rows.Rows)
+			_ = w.WriteAll(cells)
 			if _, err := table.DecodeCSV(buf.Bytes()); err != nil {
 				b.Fatal(err)
 			}
@@ -251,8 +303,8 @@ func BenchmarkPartCodec(b *testing.B) {
 // error, never a table that does not fit its header.
 func TestChunkStream(t *testing.T) {
 	var b bytes.Buffer
-	first := &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"1", "x\r\ny"}, {"", "2"}}}
-	second := &table.Rows{Columns: []string{"a", "b"}, Rows: [][]string{{"3", "4"}}}
+	first := mk(t, []string{"a", "b"}, []string{"1", "x\r\ny"}, []string{"", "2"})
+	second := mk(t, []string{"a", "b"}, []string{"3", "4"})
 	require.NoError(t, table.WriteChunk(&b, first))
 	require.NoError(t, table.WriteChunk(&b, second))
 	r := table.NewChunkReader(bytes.NewReader(b.Bytes()))
@@ -260,7 +312,7 @@ func TestChunkStream(t *testing.T) {
 		got, err := r.Next()
 		require.NoError(t, err)
 		require.Equal(t, want.Columns, got.Columns)
-		require.Equal(t, want.Rows, got.Rows)
+		require.Equal(t, want.Records(), got.Records())
 	}
 	_, err := r.Next()
 	require.ErrorIs(t, err, io.EOF)

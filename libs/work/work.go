@@ -100,7 +100,7 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 		if payload, err = p.Rows.Encode(); err != nil {
 			return nil, fmt.Errorf("part %s of job %s: %w", id, p.Job, err)
 		}
-		meta[contracts.HeaderRows] = strconv.Itoa(len(p.Rows.Rows))
+		meta[contracts.HeaderRows] = strconv.Itoa(p.Rows.Len())
 		if len(payload) > c.InlineMax {
 			key := contracts.PartKey(p.Tenant, p.Job, id, stage)
 			if _, err := c.Store.Put(ctx, key, bytes.NewReader(payload), int64(len(payload))); err != nil {
@@ -278,7 +278,7 @@ func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) erro
 			return fmt.Errorf("part %s of job %s: %w", m.Get(contracts.HeaderPart), p.Job, err)
 		}
 		p.Rows = rows
-		p.RowCount = len(rows.Rows)
+		p.RowCount = rows.Len()
 	}
 	return nil
 }

@@ -20,11 +20,15 @@ func codec(t *testing.T, inlineMax int) work.Codec {
 	return work.Codec{Store: store, InlineMax: inlineMax}
 }
 
-func rows() *table.Rows {
-	return &table.Rows{Columns: []string{"id", "note", "risk"}, Rows: [][]string{
-		{"1", "line one\r\nline two", "0.25"},
-		{"2", `"quoted", with comma`, ""},
-	}}
+var cells = [][]string{
+	{"1", "line one\r\nline two", "0.25"},
+	{"2", `"quoted", with comma`, ""},
+}
+
+func rows(t *testing.T) *table.Rows {
+	r, err := table.FromRows([]string{"id", "note", "risk"}, cells)
+	require.NoError(t, err)
+	return r
 }
 
 // A part's rows come back cell for cell, inline and claim-checked.
@@ -36,7 +40,7 @@ func TestRowsTravelUnchanged(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := codec(t, tc.inlineMax)
-			msg, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 3, Kind: contracts.KindPart, Rows: rows()})
+			msg, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 3, Kind: contracts.KindPart, Rows: rows(t)})
 			require.NoError(t, err)
 			if tc.inlineMax == 0 {
 				assert.Empty(t, msg.Payload, "the rows are in the store")
@@ -44,8 +48,8 @@ func TestRowsTravelUnchanged(t *testing.T) {
 			}
 			p, err := c.Decode(ctx, msg)
 			require.NoError(t, err)
-			assert.Equal(t, rows().Columns, p.Rows.Columns)
-			assert.Equal(t, rows().Rows, p.Rows.Rows)
+			assert.Equal(t, rows(t).Columns, p.Rows.Columns)
+			assert.Equal(t, cells, p.Rows.Records())
 			assert.Equal(t, 2, p.RowCount)
 		})
 	}
@@ -56,14 +60,14 @@ func TestRowsTravelUnchanged(t *testing.T) {
 func TestPartsOfContractVersion2AreRead(t *testing.T) {
 	ctx := context.Background()
 	c := codec(t, 1<<20)
-	msg, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 0, Kind: contracts.KindPart, Rows: rows()})
+	msg, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 0, Kind: contracts.KindPart, Rows: rows(t)})
 	require.NoError(t, err)
 	msg.Metadata.Set(contracts.HeaderContract, "2")
 	msg.Payload = []byte("id,note\n1,\"a, b\"\n")
 	p, err := c.Decode(ctx, msg)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"id", "note"}, p.Rows.Columns)
-	assert.Equal(t, [][]string{{"1", "a, b"}}, p.Rows.Rows)
+	assert.Equal(t, [][]string{{"1", "a, b"}}, p.Rows.Records())
 
 	msg.Metadata.Set(contracts.HeaderContract, contracts.VersionValue)
 	_, err = c.Decode(ctx, msg)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,15 +219,19 @@ func TestCommitterAddHonoursContext(t *testing.T) {
 
 func TestLayout(t *testing.T) {
 	columns := []string{"id", "a", "score", "x"}
-	p := &work.Part{Kind: contracts.KindPart, Rows: &table.Rows{
-		Columns: []string{"a", "id", "score", "extra"},
-		Rows:    [][]string{{"1", "r1", "0.5", "e"}, {"2", "r2", "0.7", "f"}},
-	}}
-	rows := layout(columns, p)
-	assert.Equal(t, [][]string{{"r1", "1", "0.5", ""}, {"r2", "2", "0.7", ""}}, rows)
-
-	rows[0] = append(rows[0], "more")
-	assert.Equal(t, "r2", rows[1][0], "rows do not share their backing cells")
+	r, err := table.FromRows([]string{"a", "id", "score", "extra"}, [][]string{{"1", "r1", "0.5", "e"}, {"2", "r2", "0.7", "f"}})
+	require.NoError(t, err)
+	p := &work.Part{Kind: contracts.KindPart, Rows: r.WithFloat32("y", []float32{0.25, 1e-7})}
+	layout := func(columns []string, p *work.Part) [][]string {
+		var rows [][]string
+		require.NoError(t, eachRow(columns, p, func(row []string) error {
+			rows = append(rows, slices.Clone(row))
+			return nil
+		}))
+		return rows
+	}
+	assert.Equal(t, [][]string{{"r1", "1", "0.5", ""}, {"r2", "2", "0.7", ""}}, layout(columns, p))
+	assert.Equal(t, [][]string{{"0.25", "r1"}, {"1e-07", "r2"}}, layout([]string{"y", "id"}, p), "a float32 column in its shortest form")
 
 	assert.Nil(t, layout(columns, &work.Part{Kind: contracts.KindPart}), "a part without rows lays out nothing")
 }

@@ -3,7 +3,6 @@ package aggregator
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/results"
+	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -147,7 +147,7 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec 
 		}
 		order = newSorter(key, columns, s.cfg.SortMemory, s.deps.Results, func(n int) string { return contracts.SortRunKey(j.Tenant, j.ID, n) })
 	}
-	write := func(w *csv.Writer) error {
+	write := func(w *table.CSVWriter) error {
 		emit := func(row []string) error {
 			sum.add(row)
 			return w.Write(row)
@@ -160,12 +160,11 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec 
 				return err
 			}
 			meta.Parts = append(meta.Parts, report(p))
-			for _, row := range layout(columns, p) {
-				if err := emit(row); err != nil {
-					return err
-				}
+			if order != nil || sum.wantsRows() || p.Rows == nil {
+				return eachRow(columns, p, emit)
 			}
-			return nil
+			sum.count(p.Rows.Len())
+			return w.WriteRows(p.Rows, resultLayout(columns, p)) // straight from the columns
 		})
 		if err != nil || order == nil {
 			return err
@@ -178,14 +177,13 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec 
 
 	pr, pw := io.Pipe()
 	go func() {
-		w := csv.NewWriter(pw)
+		w := table.NewCSVWriter(pw)
 		err := w.Write(columns)
 		if err == nil {
 			err = write(w)
 		}
-		w.Flush()
 		if err == nil {
-			err = w.Error()
+			err = w.Flush()
 		}
 		pw.CloseWithError(err)
 	}()
@@ -361,11 +359,11 @@ func (s *Service) applyPlan(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec
 		return err
 	}
 	col := p.Rows.Col(j.Spec.Optimize.Variable.Name)
-	if col < 0 || len(x) != len(p.Rows.Rows) {
-		return fmt.Errorf("part %d: the plan's round has %d values for %d rows", p.Index, len(x), len(p.Rows.Rows))
+	if col < 0 || len(x) != p.Rows.Len() {
+		return fmt.Errorf("part %d: the plan's round has %d values for %d rows", p.Index, len(x), p.Rows.Len())
 	}
-	for i, r := range p.Rows.Rows {
-		r[col] = x[i]
+	if p.Rows, err = p.Rows.Replace(col, func(i int) string { return x[i] }); err != nil {
+		return fmt.Errorf("part %d: %w", p.Index, err)
 	}
 	p.Solver = solver
 	return nil

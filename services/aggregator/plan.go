@@ -269,15 +269,15 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jo
 	if col < 0 {
 		return nil, nil, fmt.Errorf("part %d has no column %s", base.Index, j.Spec.Optimize.Variable.Name)
 	}
-	x := make([]float64, len(base.Rows.Rows))
+	x := make([]float64, base.Rows.Len())
 	var solver *work.Solver
 	for _, wt := range w {
 		round := wt.Round
 		vals := make([]string, len(x))
 		var rs *work.Solver
 		if round == 0 {
-			for i, r := range base.Rows.Rows {
-				vals[i] = r[col]
+			for i := range vals {
+				vals[i] = base.Rows.Cell(i, col)
 			}
 			rs = base.Solver
 		} else {
@@ -290,11 +290,11 @@ func (s *Service) planX(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jo
 			if err != nil {
 				return nil, nil, err
 			}
-			if part.Rows == nil || len(part.Rows.Rows) != len(x) || wt.Trial >= len(part.Rows.Columns) {
+			if part.Rows == nil || part.Rows.Len() != len(x) || wt.Trial >= len(part.Rows.Columns) {
 				return nil, nil, fmt.Errorf("round %d of part %d: %d values for %d rows, trial %d", round, base.Index, part.RowCount, len(x), wt.Trial)
 			}
-			for i, r := range part.Rows.Rows {
-				vals[i] = r[wt.Trial]
+			for i := range vals {
+				vals[i] = part.Rows.Cell(i, wt.Trial)
 			}
 			rs = part.Solver
 		}

@@ -12,28 +12,37 @@ import (
 	"github.com/partita/partita/libs/work"
 )
 
-// layout lays a part's rows out under the result columns. A failed part
-// keeps its rows, without the columns the failing stage would have added.
-func layout(columns []string, p *work.Part) [][]string {
-	if p.Rows == nil {
-		return nil
-	}
+// resultLayout is where each result column is in a part's rows (-1 when
+// the part lacks it: a failed part keeps its rows, without the columns the
+// failing stage would have added, which are left empty).
+func resultLayout(columns []string, p *work.Part) []int {
 	idx := make([]int, len(columns))
 	for i, c := range columns {
 		idx[i] = p.Rows.Col(c)
 	}
-	cells := make([]string, len(columns)*len(p.Rows.Rows))
-	rows := make([][]string, len(p.Rows.Rows))
-	for r, src := range p.Rows.Rows {
-		row := cells[r*len(columns) : (r+1)*len(columns) : (r+1)*len(columns)]
+	return idx
+}
+
+// eachRow calls fn with each of a part's rows laid out under the result
+// columns, read from the part's columns into one slice that fn must copy
+// to keep.
+func eachRow(columns []string, p *work.Part, fn func(row []string) error) error {
+	if p.Rows == nil {
+		return nil
+	}
+	idx := resultLayout(columns, p)
+	row := make([]string, len(columns))
+	for r := range p.Rows.Len() {
 		for i, j := range idx {
 			if j >= 0 {
-				row[i] = src[j]
+				row[i] = p.Rows.Cell(r, j)
 			}
 		}
-		rows[r] = row
+		if err := fn(row); err != nil {
+			return err
+		}
 	}
-	return rows
+	return nil
 }
 
 // report is a part's entry in the result's parts list.

@@ -47,8 +47,9 @@ func newSorter(key sortKey, columns []string, budget int, store RunStore, runKey
 	return &sorter{key: key, columns: columns, budget: budget, store: store, runKey: runKey}
 }
 
-// add takes one row (the sorter keeps it).
+// add takes one row (the sorter keeps a copy).
 func (s *sorter) add(ctx context.Context, row []string) error {
+	row = slices.Clone(row)
 	s.held = append(s.held, keyedRow{key: keyOf(row[s.key.col]), row: row})
 	s.bytes += 16*len(row) + 64 // the row's slice and its key
 	for _, c := range row {
@@ -72,11 +73,15 @@ func (s *sorter) spill(ctx context.Context) error {
 		_, err := s.store.Put(ctx, key, r, -1)
 		return err
 	}, func(emit func(*table.Rows) error) error {
-		chunk := &table.Rows{Columns: s.columns}
+		rows := make([][]string, 0, runChunk)
 		for from := 0; from < len(s.held); from += runChunk {
-			chunk.Rows = chunk.Rows[:0]
+			rows = rows[:0]
 			for _, r := range s.held[from:min(from+runChunk, len(s.held))] {
-				chunk.Rows = append(chunk.Rows, r.row)
+				rows = append(rows, r.row)
+			}
+			chunk, err := table.FromRows(s.columns, rows)
+			if err != nil {
+				return err
 			}
 			if err := emit(chunk); err != nil {
 				return err

@@ -59,6 +59,12 @@ func (s *summarizer) fail(it *summaryItem, err error) {
 	it.failed = true
 }
 
+// wantsRows reports whether an item reads rows (else count will do).
+func (s *summarizer) wantsRows() bool { return len(s.items) > 0 }
+
+// count counts n rows that no item reads.
+func (s *summarizer) count(n int) { s.row += n }
+
 // add folds one row (laid out as s.columns) into every item.
 func (s *summarizer) add(row []string) {
 	s.row++

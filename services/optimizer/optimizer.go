@@ -228,7 +228,9 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 		return "", err
 	}
 	report.SolveMS = float64(time.Since(start).Microseconds()) / 1000
-	p.Rows = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return work.FormatDecision(x[i]) })
+	if p.Rows, err = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return work.FormatDecision(x[i]) }); err != nil {
+		return "", err
+	}
 	p.Solver = report
 	return contracts.Aggregate, nil
 }
@@ -247,9 +249,10 @@ func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *wo
 	}
 	start := time.Now()
 	n := built.Problem.NumVars()
-	rows := &table.Rows{Columns: make([]string, len(p.Trials)), Rows: make([][]string, n)}
-	for i := range rows.Rows {
-		rows.Rows[i] = make([]string, len(p.Trials))
+	columns := make([]string, len(p.Trials))
+	cells := make([][]string, n)
+	for i := range cells {
+		cells[i] = make([]string, len(p.Trials))
 	}
 	var first *work.Solver
 	reports := make([]plan.Report, len(p.Trials))
@@ -267,13 +270,17 @@ func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *wo
 		} else {
 			first.Iterations += rep.Iterations
 		}
-		rows.Columns[t] = strconv.Itoa(t)
+		columns[t] = strconv.Itoa(t)
 		for i, v := range res.X {
-			rows.Rows[i][t] = work.FormatDecision(v)
+			cells[i][t] = work.FormatDecision(v)
 		}
 		reports[t] = *res.report
 	}
 	first.SolveMS = float64(time.Since(start).Microseconds()) / 1000
+	rows, err := table.FromRows(columns, cells)
+	if err != nil {
+		return err
+	}
 	p.Rows, p.RowCount, p.Solver, p.Reports, p.Trials = rows, n, first, reports, nil
 	return nil
 }

@@ -3,7 +3,6 @@ package optimizer
 import (
 	"fmt"
 	"math"
-	"strconv"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -93,7 +92,7 @@ func (b *Built) Objective(v float64) float64 { return b.sign * v }
 
 // Build evaluates the program over a part's rows.
 func (p *Program) Build(rows *table.Rows, layout Layout) (*Built, error) {
-	n := len(rows.Rows)
+	n := rows.Len()
 	env := make(map[string]any, len(rows.Columns))
 	sign := 1.0
 	if p.o.Sense == "maximize" {
@@ -105,12 +104,12 @@ func (p *Program) Build(rows *table.Rows, layout Layout) (*Built, error) {
 	for k := range coefs {
 		coefs[k] = make([]float64, n)
 	}
-	for i, row := range rows.Rows {
+	for i := range n {
 		for c, name := range rows.Columns {
-			if f, err := strconv.ParseFloat(row[c], 64); err == nil {
+			if f, ok := rows.Number(i, c); ok {
 				env[name] = f
 			} else {
-				env[name] = row[c]
+				env[name] = rows.Cell(i, c)
 			}
 		}
 		lin, err := eval(p.linear, env, i, "optimize.objective.linear")
@@ -176,7 +175,7 @@ func (p *Program) Build(rows *table.Rows, layout Layout) (*Built, error) {
 		groups = groupRows(rows, g)
 		gc := rows.Col(g)
 		for _, members := range groups {
-			groupValues = append(groupValues, rows.Rows[members[0]][gc])
+			groupValues = append(groupValues, rows.Cell(members[0], gc))
 		}
 	}
 	if !math.IsInf(lower, -1) || !math.IsInf(upper, 1) {
@@ -228,7 +227,7 @@ func (p *Program) Build(rows *table.Rows, layout Layout) (*Built, error) {
 			if local {
 				addRow(members, coefs[k], lo, hi)
 			} else {
-				couple(plan.RowKey(k, rows.Rows[members[0]][gc]), members, coefs[k])
+				couple(plan.RowKey(k, rows.Cell(members[0], gc)), members, coefs[k])
 			}
 		}
 	}
@@ -251,11 +250,12 @@ func groupRows(rows *table.Rows, col string) [][]int {
 	c := rows.Col(col)
 	index := map[string]int{}
 	var out [][]int
-	for i, r := range rows.Rows {
-		g, ok := index[r[c]]
+	for i := range rows.Len() {
+		v := rows.Cell(i, c)
+		g, ok := index[v]
 		if !ok {
 			g = len(out)
-			index[r[c]] = g
+			index[v] = g
 			out = append(out, nil)
 		}
 		out[g] = append(out[g], i)

@@ -35,9 +35,13 @@ func build(t *testing.T, optimize string, rows *table.Rows) (*Built, error) {
 }
 
 func tbl(header string, rows ...string) *table.Rows {
-	t := &table.Rows{Columns: strings.Split(header, ",")}
+	var cells [][]string
 	for _, r := range rows {
-		t.Rows = append(t.Rows, strings.Split(r, ","))
+		cells = append(cells, strings.Split(r, ","))
+	}
+	t, err := table.FromRows(strings.Split(header, ","), cells)
+	if err != nil {
+		panic(err)
 	}
 	return t
 }

@@ -245,11 +245,14 @@ func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (contr
 	if err != nil {
 		return "", err
 	}
-	y, err := model.Predict(ctx, x, len(p.Rows.Rows))
+	y, err := model.Predict(ctx, x, p.Rows.Len())
 	if err != nil {
 		return "", fmt.Errorf("predict with %s: %w", models.Ref(sp.Model, v.Number), err)
 	}
-	p.Rows = p.Rows.WithColumn(sp.Output, func(i int) string { return strconv.FormatFloat(float64(y[i]), 'g', -1, 32) })
+	if len(y) != p.Rows.Len() {
+		return "", fmt.Errorf("predict with %s: %d outputs for %d rows", models.Ref(sp.Model, v.Number), len(y), p.Rows.Len())
+	}
+	p.Rows = p.Rows.WithFloat32(sp.Output, y)
 	p.Model = models.Ref(sp.Model, v.Number)
 	if job.Spec.Optimize != nil {
 		return contracts.Optimize, nil
@@ -257,22 +260,29 @@ func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (contr
 	return contracts.Aggregate, nil
 }
 
-// features builds the row-major float32 input from the spec's columns.
+// features builds the row-major float32 input from the spec's columns,
+// a column at a time: a float32 column is copied, a utf8 one parsed.
 func features(p *work.Part, names []string) ([]float32, error) {
-	idx := make([]int, len(names))
-	for i, n := range names {
-		if idx[i] = p.Rows.Col(n); idx[i] < 0 {
-			return nil, stage.Fail("missing_column", "column %q is not in the part", n)
+	n, width := p.Rows.Len(), len(names)
+	x := make([]float32, n*width)
+	for k, name := range names {
+		c := p.Rows.Col(name)
+		if c < 0 {
+			return nil, stage.Fail("missing_column", "column %q is not in the part", name)
 		}
-	}
-	x := make([]float32, 0, len(p.Rows.Rows)*len(names))
-	for r, row := range p.Rows.Rows {
-		for i, c := range idx {
-			v, err := strconv.ParseFloat(row[c], 32)
-			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, stage.Fail("bad_value", "row %d of the part: column %s: %q is not a finite number", r+1, names[i], row[c])
+		if vals := p.Rows.Float32s(c); vals != nil {
+			for r, v := range vals {
+				x[r*width+k] = v
 			}
-			x = append(x, float32(v))
+			continue
+		}
+		for r := range n {
+			cell := p.Rows.Cell(r, c)
+			v, err := strconv.ParseFloat(cell, 32)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, stage.Fail("bad_value", "row %d of the part: column %s: %q is not a finite number", r+1, name, cell)
+			}
+			x[r*width+k] = float32(v)
 		}
 	}
 	return x, nil

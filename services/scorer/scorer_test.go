@@ -22,9 +22,10 @@ import (
 	"github.com/partita/partita/services/scorer/runtime"
 )
 
-func part(columns []string, rows ...[]string) *work.Part {
-	return &work.Part{Tenant: "acme", Job: "j1", Kind: contracts.KindPart, Index: 0,
-		Rows: &table.Rows{Columns: columns, Rows: rows}}
+func part(t *testing.T, columns []string, rows ...[]string) *work.Part {
+	r, err := table.FromRows(columns, rows)
+	require.NoError(t, err)
+	return &work.Part{Tenant: "acme", Job: "j1", Kind: contracts.KindPart, Index: 0, Rows: r}
 }
 
 func failureCode(t *testing.T, err error) string {
@@ -35,7 +36,7 @@ func failureCode(t *testing.T, err error) string {
 }
 
 func TestFeatures(t *testing.T) {
-	p := part([]string{"id", "b", "a"}, []string{"r1", "2", "1"}, []string{"r2", "4.5", "-3"})
+	p := part(t, []string{"id", "b", "a"}, []string{"r1", "2", "1"}, []string{"r2", "4.5", "-3"})
 
 	x, err := features(p, []string{"a", "b"})
 	require.NoError(t, err)
@@ -61,7 +62,7 @@ func TestFeaturesFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := part([]string{"id", "a"}, []string{"r1", "1"}, []string{"r2", tc.value})
+			p := part(t, []string{"id", "a"}, []string{"r1", "1"}, []string{"r2", tc.value})
 			_, err := features(p, tc.names)
 			assert.Equal(t, tc.code, failureCode(t, err))
 		})
@@ -163,15 +164,15 @@ func TestScore(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newScorer(t)
-			p := part([]string{"id", "a", "b"}, []string{"r1", "0", "7"}, []string{"r2", "2", "-1"})
+			p := part(t, []string{"id", "a", "b"}, []string{"r1", "0", "7"}, []string{"r2", "2", "-1"})
 
 			next, err := s.score(context.Background(), scoreJob(t, tc.spec), p)
 			require.NoError(t, err)
 			assert.Equal(t, tc.next, next)
 			assert.Equal(t, tc.model, p.Model)
 			assert.Equal(t, []string{"id", "a", "b", tc.out}, p.Rows.Columns)
-			require.Len(t, p.Rows.Rows, 2)
-			for i, row := range p.Rows.Rows {
+			require.Equal(t, 2, p.Rows.Len())
+			for i, row := range p.Rows.Records() {
 				require.Len(t, row, 4)
 				got, err := strconv.ParseFloat(row[3], 64)
 				require.NoError(t, err)
@@ -185,7 +186,7 @@ func TestScoreLoadsEachVersionOnce(t *testing.T) {
 	s, reg := newScorer(t)
 	job := scoreJob(t, "score: {model: churn, features: [a, b]}")
 	for range 3 {
-		p := part([]string{"a", "b"}, []string{"1", "2"})
+		p := part(t, []string{"a", "b"}, []string{"1", "2"})
 		_, err := s.score(context.Background(), job, p)
 		require.NoError(t, err)
 	}
@@ -208,7 +209,7 @@ func TestScoreFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newScorer(t)
-			p := part([]string{"id", "a", "b"}, []string{"r1", "0", "7"})
+			p := part(t, []string{"id", "a", "b"}, []string{"r1", "0", "7"})
 			before := p.Rows
 
 			_, err := s.score(context.Background(), scoreJob(t, tc.spec), p)
@@ -224,6 +225,6 @@ func TestScoreBadModelFileFailsModelLoad(t *testing.T) {
 	s, reg := newScorer(t)
 	reg.files["v2"] = []byte("{not json")
 	_, err := s.score(context.Background(), scoreJob(t, "score: {model: churn, features: [a, b]}"),
-		part([]string{"a", "b"}, []string{"1", "2"}))
+		part(t, []string{"a", "b"}, []string{"1", "2"}))
 	assert.Equal(t, "model_load", failureCode(t, err))
 }

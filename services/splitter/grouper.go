@@ -1,5 +1,7 @@
 package splitter
 
+import "github.com/partita/partita/libs/table"
+
 // Grouper collects rows into parts: rows with the same value in the
 // group column go together, and a part is cut when it reaches maxRows.
 // It counts the bytes of the rows it holds; the splitter moves them to
@@ -7,6 +9,7 @@ package splitter
 // store is not cut while the input is read: its rows are put together,
 // from the store and memory, when the input ends.
 type Grouper struct {
+	header  []string
 	col     int // -1: no grouping
 	maxRows int
 	order   []*group // in order of first appearance
@@ -16,12 +19,12 @@ type Grouper struct {
 
 // group is the rows of one group value not yet in a part.
 type group struct {
-	ord     int        // its place in order
-	rows    [][]string // held in memory
-	bytes   int        // of rows
-	pending int        // rows held or spilled, not yet in a part
-	spilled bool       // some pending rows are in the store
-	cut     bool       // the group filled a part before
+	ord     int            // its place in order
+	rows    *table.Builder // held in memory, as columns
+	bytes   int            // rows.Bytes() when last counted
+	pending int            // rows held or spilled, not yet in a part
+	spilled bool           // some pending rows are in the store
+	cut     bool           // the group filled a part before
 }
 
 // NewGrouper groups by column by (none when "") with parts of at most maxRows.
@@ -32,21 +35,12 @@ func NewGrouper(header []string, by string, maxRows int) *Grouper {
 			col = i
 		}
 	}
-	return &Grouper{col: col, maxRows: maxRows, groups: map[string]*group{}}
+	return &Grouper{header: header, col: col, maxRows: maxRows, groups: map[string]*group{}}
 }
 
-// rowBytes is what a row read by table's CSV reader keeps in memory: its
-// cells and their string headers.
-func rowBytes(row []string) int {
-	n := 24 + 16*len(row)
-	for _, c := range row {
-		n += len(c)
-	}
-	return n
-}
-
-// Add adds a row and returns a full part when the row completed one.
-func (g *Grouper) Add(row []string) [][]string {
+// Add adds a row (its cells are copied into the group's columns) and
+// returns a full part when the row completed one.
+func (g *Grouper) Add(row []string) (*table.Rows, error) {
 	key := ""
 	if g.col >= 0 {
 		key = row[g.col]
@@ -57,18 +51,23 @@ func (g *Grouper) Add(row []string) [][]string {
 		g.groups[key] = gr
 		g.order = append(g.order, gr)
 	}
-	b := rowBytes(row)
-	gr.rows = append(gr.rows, row)
-	gr.bytes += b
-	gr.pending++
-	g.held += b
-	if gr.spilled || len(gr.rows) < g.maxRows {
-		return nil
+	if gr.rows == nil {
+		gr.rows = table.NewBuilder(g.header)
 	}
-	full := gr.rows
+	if err := gr.rows.Add(row); err != nil {
+		return nil, err
+	}
+	b := gr.rows.Bytes()
+	g.held += b - gr.bytes
+	gr.bytes = b
+	gr.pending++
+	if gr.spilled || gr.rows.Len() < g.maxRows {
+		return nil, nil
+	}
 	g.held -= gr.bytes
+	full := gr.rows.Rows()
 	gr.rows, gr.bytes, gr.pending, gr.cut = nil, 0, 0, true
-	return full
+	return full, nil
 }
 
 // Held is the bytes of the rows held in memory.
@@ -77,7 +76,7 @@ func (g *Grouper) Held() int { return g.held }
 // Spilled is one group's held rows, taken out by Spill.
 type Spilled struct {
 	Ord  int // the group's place in order of first appearance
-	Rows [][]string
+	Rows *table.Rows
 }
 
 // Spill takes every held row out of memory, by group in order of first
@@ -86,10 +85,10 @@ type Spilled struct {
 func (g *Grouper) Spill() []Spilled {
 	var out []Spilled
 	for _, gr := range g.order {
-		if len(gr.rows) == 0 {
+		if gr.rows == nil {
 			continue
 		}
-		out = append(out, Spilled{Ord: gr.ord, Rows: gr.rows})
+		out = append(out, Spilled{Ord: gr.ord, Rows: gr.rows.Rows()})
 		gr.rows, gr.bytes, gr.spilled = nil, 0, true
 	}
 	g.held = 0
@@ -99,10 +98,10 @@ func (g *Grouper) Spill() []Spilled {
 // RestGroup is a group with rows not yet in a part when the input ends.
 type RestGroup struct {
 	Ord     int
-	Rows    [][]string // held in memory, after those in the store
-	Pending int        // rows in all, held and spilled
-	Spilled bool       // some of the rows are in the store (before Rows)
-	Whole   bool       // the rows are every row of the group
+	Rows    *table.Rows // held in memory, after those in the store; nil when none
+	Pending int         // rows in all, held and spilled
+	Spilled bool        // some of the rows are in the store (before Rows)
+	Whole   bool        // the rows are every row of the group
 }
 
 // Parts is how many parts the group's rows make.
@@ -117,8 +116,11 @@ func (g *Grouper) Rest() []RestGroup {
 		if gr.pending == 0 {
 			continue
 		}
-		out = append(out, RestGroup{Ord: gr.ord, Rows: gr.rows, Pending: gr.pending, Spilled: gr.spilled,
-			Whole: g.col >= 0 && !gr.cut && gr.pending <= g.maxRows})
+		r := RestGroup{Ord: gr.ord, Pending: gr.pending, Spilled: gr.spilled, Whole: g.col >= 0 && !gr.cut && gr.pending <= g.maxRows}
+		if gr.rows != nil {
+			r.Rows = gr.rows.Rows()
+		}
+		out = append(out, r)
 	}
 	return out
 }

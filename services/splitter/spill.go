@@ -38,23 +38,25 @@ func (s *spills) write(ctx context.Context, groups []Spilled) error {
 		_, err := s.store.Put(ctx, key, r, -1)
 		return err
 	}, func(emit func(*table.Rows) error) error {
-		chunk := &table.Rows{Columns: s.columns}
+		chunk := table.NewBuilder(s.columns)
+		row := make([]string, 0, len(s.columns))
 		for _, g := range groups {
 			ord := strconv.Itoa(g.Ord)
-			for _, row := range g.Rows {
-				chunk.Rows = append(chunk.Rows, append(row[:len(row):len(row)], ord))
-				if len(chunk.Rows) == spillChunk {
-					if err := emit(chunk); err != nil {
+			for i := range g.Rows.Len() {
+				if err := chunk.Add(append(g.Rows.Row(i, row), ord)); err != nil {
+					return err
+				}
+				if chunk.Len() == spillChunk {
+					if err := emit(chunk.Rows()); err != nil {
 						return err
 					}
-					chunk.Rows = chunk.Rows[:0]
 				}
 			}
 		}
-		if len(chunk.Rows) == 0 {
+		if chunk.Len() == 0 {
 			return nil
 		}
-		return emit(chunk)
+		return emit(chunk.Rows())
 	})
 	if err != nil {
 		return fmt.Errorf("spill run %d: %w", len(s.runs), err)

@@ -188,9 +188,8 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		subjects, msgs = subjects[:0], msgs[:0]
 		return err
 	}
-	emit := func(rows [][]string, whole, single bool) error {
-		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: contracts.KindPart, Index: n, Rows: &table.Rows{Columns: rd.Header(), Rows: rows},
-			Whole: whole, Single: single}
+	emit := func(rows *table.Rows, whole, single bool) error {
+		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: contracts.KindPart, Index: n, Rows: rows, Whole: whole, Single: single}
 		n++
 		m, err := s.deps.Parts.Encode(ctx, contracts.Score, p)
 		if err != nil {
@@ -214,7 +213,11 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if full := g.Add(row); full != nil {
+		full, err := g.Add(row)
+		if err != nil {
+			return 0, fmt.Errorf("split: %w", err)
+		}
+		if full != nil {
 			if err := emit(full, false, false); err != nil {
 				return 0, err
 			}
@@ -247,28 +250,38 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		}
 		// The group's rows from the store, then from memory, cut into
 		// parts of maxRows.
-		var part [][]string
+		part := table.NewBuilder(rd.Header())
 		add := func(row []string) error {
-			if part = append(part, row); len(part) < maxRows {
+			if err := part.Add(row); err != nil {
+				return err
+			}
+			if part.Len() < maxRows {
 				return nil
 			}
-			err := emit(part, r.Whole, single)
-			part = nil
-			return err
+			return emit(part.Rows(), r.Whole, single)
 		}
 		if err := back.each(r.Ord, add); err != nil {
 			return 0, err
 		}
-		for _, row := range r.Rows {
-			if err := add(row); err != nil {
+		var row []string
+		for i := range rowsOf(r.Rows) {
+			if err := add(r.Rows.Row(i, row)); err != nil {
 				return 0, err
 			}
 		}
-		if len(part) > 0 {
-			if err := emit(part, r.Whole, single); err != nil {
+		if part.Len() > 0 {
+			if err := emit(part.Rows(), r.Whole, single); err != nil {
 				return 0, err
 			}
 		}
 	}
 	return n, flush()
+}
+
+// rowsOf is how many rows t holds (none when nil).
+func rowsOf(t *table.Rows) int {
+	if t == nil {
+		return 0
+	}
+	return t.Len()
 }

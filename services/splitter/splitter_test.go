@@ -72,15 +72,17 @@ func TestGrouper(t *testing.T) {
 			g := NewGrouper(header, tc.by, tc.maxRows)
 			var full [][][]string
 			for _, r := range tc.input {
-				if p := g.Add(r); p != nil {
-					assert.LessOrEqual(t, len(p), tc.maxRows)
-					full = append(full, p)
+				p, err := g.Add(r)
+				require.NoError(t, err)
+				if p != nil {
+					assert.LessOrEqual(t, p.Len(), tc.maxRows)
+					full = append(full, p.Records())
 				}
 			}
 			assert.Equal(t, tc.full, full)
 			var rest [][][]string
 			for _, r := range g.Rest() {
-				rest = append(rest, r.Rows)
+				rest = append(rest, r.Rows.Records())
 			}
 			assert.Equal(t, tc.rest, rest)
 		})
@@ -92,17 +94,19 @@ func TestGrouper(t *testing.T) {
 func TestGrouperTellsWholeGroups(t *testing.T) {
 	g := NewGrouper([]string{"id", "site"}, "site", 2)
 	for _, r := range [][]string{{"1", "a"}, {"2", "b"}, {"3", "a"}, {"4", "a"}} {
-		g.Add(r)
+		_, err := g.Add(r)
+		require.NoError(t, err)
 	}
 	rest := g.Rest()
 	require.Len(t, rest, 2)
-	assert.Equal(t, [][]string{{"4", "a"}}, rest[0].Rows, "in order of first appearance")
-	assert.Equal(t, [][]string{{"2", "b"}}, rest[1].Rows)
+	assert.Equal(t, [][]string{{"4", "a"}}, rest[0].Rows.Records(), "in order of first appearance")
+	assert.Equal(t, [][]string{{"2", "b"}}, rest[1].Rows.Records())
 	assert.False(t, rest[0].Whole, "a was cut at two rows")
 	assert.True(t, rest[1].Whole, "b is whole")
 
 	none := NewGrouper([]string{"id", "site"}, "", 10)
-	none.Add([]string{"1", "a"})
+	_, err := none.Add([]string{"1", "a"})
+	require.NoError(t, err)
 	assert.False(t, none.Rest()[0].Whole)
 }
 
@@ -265,7 +269,7 @@ func TestHandleSplitsActivatedJob(t *testing.T) {
 		require.NotNil(t, e.part.Rows)
 		assert.Equal(t, []string{"id", "site", "a"}, e.part.Rows.Columns)
 		var ids []string
-		for _, r := range e.part.Rows.Rows {
+		for _, r := range e.part.Rows.Records() {
 			ids = append(ids, r[0])
 		}
 		assert.Equal(t, want, ids, "rows of part %d", i)
@@ -383,9 +387,9 @@ func TestSplitSpillsGroupsBeyondItsMemory(t *testing.T) {
 			if p.Kind != contracts.KindPart {
 				continue
 			}
-			require.LessOrEqual(t, len(p.Rows.Rows), 40)
-			site := p.Rows.Rows[0][1]
-			for _, r := range p.Rows.Rows {
+			require.LessOrEqual(t, p.Rows.Len(), 40)
+			site := p.Rows.Cell(0, 1)
+			for _, r := range p.Rows.Records() {
 				require.Equal(t, site, r[1], "part %d mixes groups", p.Index)
 				out.groups[site] = append(out.groups[site], r[0])
 			}
