@@ -92,9 +92,9 @@ func startProcess(t *testing.T, name string, dir string, env []string, args ...s
 	return p
 }
 
-// listenAddr waits for the process to log the address its REST API
+// loggedAddr waits for the process to log, with message, the address it
 // listens on (it binds port 0, so no port is picked before it starts).
-func (p *process) listenAddr(t *testing.T) string {
+func (p *process) loggedAddr(t *testing.T, message string) string {
 	t.Helper()
 	var addr string
 	require.Eventually(t, func() bool {
@@ -105,13 +105,13 @@ func (p *process) listenAddr(t *testing.T) string {
 				Message string `json:"message"`
 				Addr    string `json:"addr"`
 			}
-			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message == "REST API listening" {
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Message == message {
 				addr = entry.Addr
 				return true
 			}
 		}
 		return false
-	}, 60*time.Second, 20*time.Millisecond, "%s never said where it listens", p.name)
+	}, 60*time.Second, 20*time.Millisecond, "%s never logged %q", p.name, message)
 	return addr
 }
 
@@ -194,10 +194,14 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey, "--log.level", "warn", "--ort-lib", ortLib(t)}
 	var procs []*process
 	for _, target := range []string{"ingest", "splitter", "scorer", "optimizer", "aggregator", "webhooks"} {
-		procs = append(procs, startProcess(t, target, root, nil, append([]string{"serve", "--target=" + target, "--admin-addr", "127.0.0.1:0"}, common...)...))
+		args := append([]string{"serve", "--target=" + target, "--admin-addr", "127.0.0.1:0"}, common...)
+		if target == "scorer" {
+			args = append(args, "--log.level", "info") // to read its admin address
+		}
+		procs = append(procs, startProcess(t, target, root, nil, args...))
 	}
 	gw := startProcess(t, "gateway", root, nil, append(append([]string{"serve", "--target=gateway", "--http", "127.0.0.1:0", "--gateway.presign-over", "1024"}, common...), "--log.level", "info")...)
-	url := "http://" + gw.listenAddr(t)
+	url := "http://" + gw.loggedAddr(t, "REST API listening")
 	waitReady(t, url, append(procs, gw)...)
 
 	setupTenant(t, natsURL, s3)
@@ -217,6 +221,15 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 		require.True(t, ok, "row without x: %v", row)
 	}
 	require.Len(t, seen, 3_000)
+
+	// A process without the gateway serves its metrics on --admin-addr:
+	// the scorer's counted every part of the job.
+	scorerAdmin := "http://" + procs[2].loggedAddr(t, "admin endpoint listening")
+	fams := scrapeURL(t, scorerAdmin+"/metrics")
+	v, _ := value(fams, "partita_parts_processed_total", map[string]string{"stage": "score", "outcome": "succeeded"})
+	require.EqualValues(t, len(res.Parts), v, "the scorer process counted the job's parts")
+	_, n := value(fams, "partita_stage_backlog", map[string]string{"stage": "score"})
+	require.Equal(t, 1, n, "the scorer process serves its stage's backlog")
 
 	// The CSV result is over --gateway.presign-over: the gateway redirects
 	// to a presigned MinIO URL, which serves the same rows.

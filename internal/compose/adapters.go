@@ -16,6 +16,7 @@ import (
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/kv"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/natsembed"
 	"github.com/partita/partita/libs/onnxrt"
@@ -29,8 +30,9 @@ import (
 // shared by its services; each adapter module fills its fields when it
 // starts, before any module that depends on it is built.
 type adapters struct {
-	cfg *Config
-	log zerolog.Logger
+	cfg     *Config
+	log     zerolog.Logger
+	metrics *metrics.Metrics
 
 	// natsModule
 	nc       *nats.Conn
@@ -53,6 +55,12 @@ type adapters struct {
 	registry *models.Registry
 	// trackerModule
 	tracker *jobs.Tracker
+}
+
+// watchBacklog serves a stage's backlog in the process's metrics (every
+// replica of a stage reports the same stage-wide figure).
+func (a *adapters) watchBacklog(stage contracts.Stage) {
+	a.metrics.WatchBacklog(string(stage), func(ctx context.Context) (int, error) { return a.streams.Backlog(ctx, stage) })
 }
 
 func (a *adapters) kvOptions() kv.Options {

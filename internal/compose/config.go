@@ -81,7 +81,7 @@ func (c *Config) services() []section {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Platform.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
-	fs.StringVar(&c.AdminAddr, "admin-addr", "", "address of /healthz and /readyz for processes without the gateway (e.g. :9090); empty for none")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "", "address of /healthz, /readyz and /metrics for processes without the gateway (e.g. :9090); empty for none")
 	for _, s := range c.services() {
 		s.cfg.RegisterFlags(fs)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/lifecycle"
 	"github.com/partita/partita/services/aggregator"
@@ -101,6 +102,7 @@ func modules() map[string]module {
 func initIngest(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Ingest, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
+		a.watchBacklog(contracts.Ingest)
 		return ingest.New(c.cfg.Ingest, ingest.Deps{Consumers: a.consumers, Jobs: a.jobs, Inputs: a.store, Pub: a.pub, Log: a.log}), nil
 	})
 }
@@ -108,14 +110,16 @@ func initIngest(c *composition) lifecycle.Service {
 func initSplitter(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Splitter, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
+		a.watchBacklog(contracts.Split)
 		return splitter.New(c.cfg.Splitter, splitter.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
-			Store: a.store, Parts: a.parts, Pub: a.pub, Log: a.log}), nil
+			Store: a.store, Parts: a.parts, Pub: a.pub, Metrics: a.metrics, Log: a.log}), nil
 	})
 }
 
 func initScorer(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Scorer, func(context.Context) (lifecycle.Service, error) {
 		a, cfg := c.a, c.cfg.Scorer
+		a.watchBacklog(contracts.Score)
 		rts := runtime.Default(runtime.DefaultsConfig{
 			ORTLib:            c.cfg.Platform.ORTLib,
 			IntraOpThreads:    cfg.IntraOpThreads,
@@ -125,23 +129,25 @@ func initScorer(c *composition) lifecycle.Service {
 			RemoteClient:      safeClient(a.outbound(0)),
 		})
 		return scorer.New(cfg, scorer.Deps{Consumers: a.consumers, Registry: a.registry, Parts: a.parts, Pub: a.pub,
-			Tracker: a.tracker, Runtimes: rts, Log: a.log}, c.opts.Scorer...), nil
+			Tracker: a.tracker, Runtimes: rts, Metrics: a.metrics, Log: a.log}, c.opts.Scorer...), nil
 	})
 }
 
 func initOptimizer(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Optimizer, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
+		a.watchBacklog(contracts.Optimize)
 		return optimizer.New(c.cfg.Optimizer, optimizer.Deps{Consumers: a.consumers, Tenants: a.tenants, Scored: a.streams, Parts: a.parts,
-			Pub: a.pub, Tracker: a.tracker, Log: a.log}, c.opts.Optimizer...), nil
+			Pub: a.pub, Tracker: a.tracker, Metrics: a.metrics, Log: a.log}, c.opts.Optimizer...), nil
 	})
 }
 
 func initAggregator(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Aggregator, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
+		a.watchBacklog(contracts.Aggregate)
 		return aggregator.New(c.cfg.Aggregator, aggregator.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
-			Meter: a.meter, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Log: a.log}), nil
+			Meter: a.meter, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Metrics: a.metrics, Log: a.log}), nil
 	})
 }
 
@@ -155,7 +161,7 @@ func initWebhooks(c *composition) lifecycle.Service {
 		cfg := c.cfg.Webhooks
 		cfg.AllowLoopback, cfg.AllowPrivate = c.cfg.Platform.Outbound.AllowLoopback, c.cfg.Platform.Outbound.AllowPrivate
 		return webhooks.New(cfg, webhooks.Deps{Consumers: jetstreamConsumers{a.js}, Secrets: a.secrets, Attempts: a.attempts,
-			Endpoints: webhooks.NewEndpoints(disabled), Log: a.log}), nil
+			Endpoints: webhooks.NewEndpoints(disabled), Metrics: a.metrics, Log: a.log}), nil
 	})
 }
 
@@ -169,7 +175,7 @@ func initGateway(c *composition) lifecycle.Service {
 		return gateway.New(c.cfg.Gateway, gateway.Deps{
 			Tenants: a.tenants, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter,
 			Registry: a.registry, Secrets: a.secrets, Attempts: a.attempts, Events: eventFeed{a.nc}, Pub: a.pub,
-			Outbound: a.outbound(0), ONNX: a.onnx, Ready: c.ready, Log: a.log,
+			Outbound: a.outbound(0), ONNX: a.onnx, Ready: c.ready, Metrics: a.metrics, Log: a.log,
 		}), nil
 	})
 }

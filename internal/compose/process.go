@@ -19,6 +19,7 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/lifecycle"
 	"github.com/partita/partita/libs/logging"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/tenants"
@@ -45,7 +46,7 @@ func Build(cfg *Config, targets []string, log zerolog.Logger, opts Options, extr
 	if err != nil {
 		return nil, err
 	}
-	p := &Process{Log: log, a: &adapters{cfg: cfg, log: log}, services: map[string]lifecycle.Service{}, admin: cfg.AdminAddr}
+	p := &Process{Log: log, a: &adapters{cfg: cfg, log: log, metrics: metrics.New()}, services: map[string]lifecycle.Service{}, admin: cfg.AdminAddr}
 	c := &composition{cfg: cfg, a: p.a, opts: opts, ready: p.Ready}
 	var svcs []lifecycle.Service
 	for _, n := range names {
@@ -80,14 +81,17 @@ func (p *Process) Modules() []string {
 func (p *Process) Ready() error { return p.group.Ready() }
 
 // Run runs the process until ctx ends or a component fails, serving
-// /healthz and /readyz on the admin address when one is set.
+// /healthz, /readyz and /metrics on the admin address when one is set.
 func (p *Process) Run(ctx context.Context) error {
 	if p.admin != "" {
 		ln, err := net.Listen("tcp", p.admin)
 		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		srv := &http.Server{Handler: health.Handler(p.Ready), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/", health.Handler(p.Ready))
+		mux.Handle("GET /metrics", p.a.metrics.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		p.Log.Info().Str("addr", ln.Addr().String()).Msg("admin endpoint listening")

@@ -117,6 +117,24 @@ func (s *Streams) Pending(ctx context.Context, stage contracts.Stage, tenant, jo
 	return n, nil
 }
 
+// Backlog is a stage's work waiting or in flight over every tenant: the
+// sum of its consumers' pending and unacknowledged messages.
+func (s *Streams) Backlog(ctx context.Context, stage contracts.Stage) (int, error) {
+	st, err := s.stream(ctx, stage)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	infos := st.ListConsumers(ctx)
+	for info := range infos.Info() {
+		n += int(info.NumPending) + info.NumAckPending
+	}
+	if err := infos.Err(); err != nil {
+		return 0, fmt.Errorf("consumers of %s: %w", stage.Stream(), err)
+	}
+	return n, nil
+}
+
 // PurgeJob removes a job's messages from a stage's stream.
 func (s *Streams) PurgeJob(ctx context.Context, stage contracts.Stage, tenant, job string) error {
 	st, err := s.stream(ctx, stage)

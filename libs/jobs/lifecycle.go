@@ -76,6 +76,9 @@ func (s *Store) Activate(ctx context.Context, tenant, id string) (*Job, bool, er
 // Counted is the outcome of a Count.
 type Counted struct {
 	FanIn *FanIn
+	// Added is how many of the marks were new (the rest were counted
+	// before: redeliveries).
+	Added int
 	// Completed is set by the Count that made the job complete (every part
 	// the splitter made has arrived).
 	Completed bool
@@ -93,12 +96,14 @@ type Counted struct {
 // failures.tolerated_percent. A closed count takes nothing.
 func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, total *int, tolerated float64) (Counted, error) {
 	var wasComplete, wasOver, wasRoundDone, wasRoundFailed bool
+	added := 0
 	now := time.Now().UTC()
 	f, err := s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
 		wasComplete = f.Complete() // read on every try: a lost race retries the change
 		wasOver = f.SplitDone && f.FailedPercent() > tolerated
 		wasRoundDone, wasRoundFailed = f.resolvedRound(), f.Plan != nil && f.Plan.Failed != nil
 		n := f.Apply(marks, now)
+		added = n
 		split := total != nil && !f.SplitDone && !f.Closed
 		if split {
 			f.SplitDone, f.Total = true, *total
@@ -114,6 +119,7 @@ func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, tota
 	}
 	return Counted{
 		FanIn:         f,
+		Added:         added,
 		Completed:     f.Complete() && !wasComplete,
 		OverTolerance: f.SplitDone && f.FailedPercent() > tolerated && !wasOver,
 		RoundDone:     f.resolvedRound() && !wasRoundDone,

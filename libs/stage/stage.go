@@ -17,6 +17,7 @@ import (
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -57,37 +58,52 @@ type Tracker interface {
 	Begin(ctx context.Context, tenant, id string) (context.Context, func())
 }
 
+// Metrics counts a stage's parts, in flight and done by outcome, and times
+// them (libs/metrics.Metrics).
+type Metrics interface {
+	PartStarted(stage string) (end func(outcome string))
+}
+
 // Handler runs Work for every message of a stage.
 type Handler struct {
 	Stage   contracts.Stage
 	Parts   Parts
 	Pub     Publisher
 	Tracker Tracker
+	Metrics Metrics
 	Log     zerolog.Logger
 	Work    Work
 }
 
 // Handle is a Watermill consumer handler: nil acks, an error nacks.
 func (h *Handler) Handle(msg *message.Message) error {
+	end := h.Metrics.PartStarted(string(h.Stage))
+	outcome, err := h.handle(msg)
+	end(outcome)
+	return err
+}
+
+// handle is Handle, with the part's outcome.
+func (h *Handler) handle(msg *message.Message) (string, error) {
 	base := msg.Context()
 	p, err := h.Parts.Decode(base, msg)
 	if errors.Is(err, contracts.ErrNewerContract) {
-		return err // a newer replica will take it
+		return metrics.Retried, err // a newer replica will take it
 	}
 	if err != nil {
 		h.Log.Error().Err(err).Str("subject", msg.Metadata.Get(bus.MetaSubject)).Msg("undecodable part message dropped")
-		return nil
+		return metrics.Dropped, nil
 	}
 	if h.Tracker.Ended(p.Tenant, p.Job) {
-		return nil
+		return metrics.Dropped, nil
 	}
 	job, err := h.Tracker.Job(base, p.Tenant, p.Job)
 	if errors.Is(err, jobs.ErrNotFound) {
 		h.Log.Warn().Str("tenant", p.Tenant).Str("job", p.Job).Msg("part of an unknown job dropped")
-		return nil
+		return metrics.Dropped, nil
 	}
 	if err != nil {
-		return err
+		return metrics.Retried, err
 	}
 	ctx, done := h.Tracker.Begin(base, p.Tenant, p.Job)
 	defer done()
@@ -99,21 +115,30 @@ func (h *Handler) Handle(msg *message.Message) error {
 	p.AddBusy(string(h.Stage), time.Since(started))
 	switch {
 	case err == nil:
-		return h.forward(base, next, p)
+		return settled(metrics.Succeeded, h.forward(base, next, p))
 	case h.Tracker.Ended(p.Tenant, p.Job):
-		return nil
+		return metrics.Dropped, nil
 	case errors.Is(context.Cause(ctx), errPartTimeout):
-		return h.fail(base, p, "timeout", fmt.Sprintf("%s did not finish within timeouts.part (%s)", h.Stage, job.Spec.Timeouts.Part.D()))
+		return settled(metrics.Failed, h.fail(base, p, "timeout", fmt.Sprintf("%s did not finish within timeouts.part (%s)", h.Stage, job.Spec.Timeouts.Part.D())))
 	}
 	var f *Failure
 	if errors.As(err, &f) {
-		return h.fail(base, p, f.Code, f.Message)
+		return settled(metrics.Failed, h.fail(base, p, f.Code, f.Message))
 	}
 	if msg.Metadata.Get(bus.MetaFinal) == "true" {
-		return h.fail(base, p, "retries_exhausted", err.Error())
+		return settled(metrics.Failed, h.fail(base, p, "retries_exhausted", err.Error()))
 	}
 	h.Log.Warn().Err(err).Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Msg("part will be retried")
-	return err
+	return metrics.Retried, err
+}
+
+// settled is a part's outcome once handing it on returned err: an error
+// there (a failed publish) means the part comes back.
+func settled(outcome string, err error) (string, error) {
+	if err != nil {
+		return metrics.Retried, err
+	}
+	return outcome, nil
 }
 
 var errPartTimeout = errors.New("part deadline exceeded")

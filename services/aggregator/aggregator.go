@@ -114,7 +114,14 @@ type Deps struct {
 	Streams   Streams
 	Events    Events
 	Pub       Publisher
+	Metrics   Metrics
 	Log       zerolog.Logger
+}
+
+// Metrics counts the parts the fan-in takes and the jobs that end (libs/metrics.Metrics).
+type Metrics interface {
+	PartsDone(stage, outcome string, n int)
+	JobFinished(status string)
 }
 
 // Service is the aggregator.
@@ -142,7 +149,7 @@ func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Aggregate, "aggregator", s.cfg.Workers)
 	opts.MaxDeliver = s.cfg.MaxDeliver
 	opts.MaxAckPending = max(opts.MaxAckPending, s.cfg.Workers)
-	s.commit = newCommitter(s.deps.Jobs, s.tolerated, s.log)
+	s.commit = newCommitter(s.deps.Jobs, s.deps.Metrics, s.tolerated, s.log)
 	var err error
 	s.router, err = s.deps.Consumers.Router("aggregate", opts, s.handle)
 	return err

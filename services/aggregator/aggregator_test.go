@@ -19,6 +19,7 @@ import (
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/table"
@@ -131,7 +132,7 @@ func TestCommitterGroupsByJob(t *testing.T) {
 		"acme.j1": {Completed: true},
 		"acme.j2": {OverTolerance: true},
 	}}
-	c := newCommitter(store, tolerate(12.5), zerolog.Nop())
+	c := newCommitter(store, metrics.New(), tolerate(12.5), zerolog.Nop())
 	group := []*request{
 		newRequest("acme", "j1", 0),
 		newRequest("acme", "j2", 0),
@@ -168,7 +169,7 @@ func TestCommitterGroupsByJob(t *testing.T) {
 
 func TestCommitterErrorReachesEveryRequest(t *testing.T) {
 	store := &fakeCounter{err: errors.New("cas conflict budget exhausted")}
-	c := newCommitter(store, tolerate(0), zerolog.Nop())
+	c := newCommitter(store, metrics.New(), tolerate(0), zerolog.Nop())
 	group := []*request{newRequest("acme", "j1", 0), newRequest("acme", "j1", 1)}
 	c.commit(context.Background(), group)
 	require.Len(t, store.calls, 1)
@@ -181,7 +182,7 @@ func TestCommitterErrorReachesEveryRequest(t *testing.T) {
 
 func TestCommitterRunDrainsQueuedRequestsIntoOneCount(t *testing.T) {
 	store := &fakeCounter{answers: map[string]jobs.Counted{"acme.j1": {Completed: true}}}
-	c := newCommitter(store, tolerate(0), zerolog.Nop())
+	c := newCommitter(store, metrics.New(), tolerate(0), zerolog.Nop())
 	const n = 50
 	reqs := make([]*request, 0, n+1)
 	for i := range n {
@@ -210,7 +211,7 @@ func TestCommitterRunDrainsQueuedRequestsIntoOneCount(t *testing.T) {
 }
 
 func TestCommitterAddHonoursContext(t *testing.T) {
-	c := newCommitter(&fakeCounter{}, tolerate(0), zerolog.Nop()) // not running: nobody answers
+	c := newCommitter(&fakeCounter{}, metrics.New(), tolerate(0), zerolog.Nop()) // not running: nobody answers
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.add(ctx, newRequest("acme", "j1", 0))
@@ -446,7 +447,7 @@ func TestCheck(t *testing.T) {
 			if tc.fanIn != nil {
 				fj.fanIns["acme.j1"] = tc.fanIn
 			}
-			s := New(Config{Workers: 1, WatchdogEvery: time.Second, MaxDeliver: 1}, Deps{Jobs: fj, Log: zerolog.Nop()})
+			s := New(Config{Workers: 1, WatchdogEvery: time.Second, MaxDeliver: 1}, Deps{Jobs: fj, Metrics: metrics.New(), Log: zerolog.Nop()})
 			assert.Equal(t, tc.want, s.check(context.Background(), "acme", "j1"))
 		})
 	}

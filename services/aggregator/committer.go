@@ -5,7 +5,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 )
 
 // Counter counts parts of jobs (libs/jobs.Store).
@@ -20,6 +22,7 @@ type Counter interface {
 // so the message is acked only once it is counted.
 type committer struct {
 	store     Counter
+	metrics   Metrics
 	tolerated func(ctx context.Context, tenant, job string) float64 // failures.tolerated_percent
 	log       zerolog.Logger
 	in        chan *request
@@ -48,8 +51,8 @@ const (
 
 const maxGroup = 1024
 
-func newCommitter(store Counter, tolerated func(context.Context, string, string) float64, log zerolog.Logger) *committer {
-	return &committer{store: store, tolerated: tolerated, log: log, in: make(chan *request, maxGroup)}
+func newCommitter(store Counter, m Metrics, tolerated func(context.Context, string, string) float64, log zerolog.Logger) *committer {
+	return &committer{store: store, metrics: m, tolerated: tolerated, log: log, in: make(chan *request, maxGroup)}
 }
 
 func (c *committer) add(ctx context.Context, r *request) (outcome, error) {
@@ -124,8 +127,11 @@ func (c *committer) commitJob(ctx context.Context, rs []*request) outcome {
 	counted, err := c.store.Count(ctx, tenant, id, marks, total, c.tolerated(ctx, tenant, id))
 	if err != nil {
 		c.log.Warn().Err(err).Str("tenant", tenant).Str("job", id).Msg("fan-in commit failed; parts will be redelivered")
+		c.metrics.PartsDone(string(contracts.Aggregate), metrics.Retried, len(marks))
 		return outcome{err: err}
 	}
+	c.metrics.PartsDone(string(contracts.Aggregate), metrics.Succeeded, counted.Added)
+	c.metrics.PartsDone(string(contracts.Aggregate), metrics.Duplicate, len(marks)-counted.Added)
 	switch {
 	case counted.Completed:
 		return outcome{trigger: triggerComplete}

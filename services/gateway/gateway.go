@@ -142,7 +142,15 @@ type Deps struct {
 	Outbound    safehttp.Options // what input URLs and webhook URLs may reach
 	ONNX        func() error     // nil when ONNX Runtime is loaded, else why not
 	Ready       func() error     // the whole process is ready (/readyz)
+	Metrics     Metrics
 	Log         zerolog.Logger
+}
+
+// Metrics counts the API's requests and serves the process's metrics
+// (libs/metrics.Metrics).
+type Metrics interface {
+	HTTPRequest(route string, code int, took time.Duration)
+	Handler() http.Handler
 }
 
 // Service is the gateway.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/tenants"
 )
@@ -153,6 +154,7 @@ func newFixture(t *testing.T) *fixture {
 			Tenants: &fakeTenants{keys: map[string]string{"key-acme": "acme", "key-other": "other"}},
 			Jobs:    f.jobs,
 			Pub:     f.pub,
+			Metrics: metrics.New(),
 			Log:     zerolog.Nop(),
 		})
 	f.srv = s.Handler()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"time"
 
 	"github.com/partita/partita/libs/health"
 	"github.com/partita/partita/libs/jobs"
@@ -141,6 +142,9 @@ func (s *Service) routes() []route {
 		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: health.Handler(s.deps.Ready).ServeHTTP,
 			summary:   "Readiness: every service of the process running, NATS and the store reachable.",
 			responses: map[int]body{200: {desc: "ready", contentType: "text/plain"}, 503: {desc: "not ready, with the reason", contentType: "text/plain"}}},
+		{method: "GET", path: "/metrics", id: "metrics", tag: "operations", handler: s.deps.Metrics.Handler().ServeHTTP,
+			summary:   "This process's metrics, in the Prometheus text format (partita_* families, Go runtime and process).",
+			responses: map[int]body{200: {desc: "Prometheus text exposition format", contentType: "text/plain"}}},
 		{method: "GET", path: "/openapi.json", id: "openapi", tag: "operations", handler: s.serveOpenAPI,
 			summary: "This document (OpenAPI 3.1).", responses: map[int]body{200: {desc: "OpenAPI 3.1", contentType: "application/json"}}},
 	}
@@ -154,10 +158,26 @@ func (s *Service) Handler() http.Handler {
 		if r.auth {
 			h = s.auth(r.handler)
 		}
-		mux.Handle(r.method+" "+r.path, h)
+		pattern := r.method + " " + r.path
+		mux.Handle(pattern, s.observe(pattern, h))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", s.observe("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not_found", "No such route", fmt.Sprintf("%s %s is not a route of this API", r.Method, r.URL.Path))
-	})
+	})))
 	return mux
+}
+
+// observe counts and times a route's requests by the route's pattern (a
+// label of bounded cardinality) and the status answered.
+func (s *Service) observe(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		code := rec.status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		s.deps.Metrics.HTTPRequest(route, code, time.Since(started))
+	})
 }

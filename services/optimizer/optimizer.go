@@ -71,7 +71,14 @@ type Deps struct {
 	Parts     stage.Parts
 	Pub       stage.Publisher
 	Tracker   stage.Tracker
+	Metrics   Metrics
 	Log       zerolog.Logger
+}
+
+// Metrics counts the stage's parts and its solves' iterations (libs/metrics.Metrics).
+type Metrics interface {
+	stage.Metrics
+	QPIterations(n int)
 }
 
 // Service is the optimize stage.
@@ -130,7 +137,7 @@ func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Optimize, "optimizer", s.cfg.Workers)
 	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, opts.Workers
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
-	h := &stage.Handler{Stage: contracts.Optimize, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Log: log, Work: s.optimize}
+	h := &stage.Handler{Stage: contracts.Optimize, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Metrics: s.deps.Metrics, Log: log, Work: s.optimize}
 	var err error
 	s.router, err = s.deps.Consumers.Router("optimize", opts, h.Handle, s.middleware...)
 	return err
@@ -228,6 +235,7 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 		return "", err
 	}
 	report.SolveMS = float64(time.Since(start).Microseconds()) / 1000
+	s.deps.Metrics.QPIterations(report.Iterations)
 	if p.Rows, err = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return work.FormatDecision(x[i]) }); err != nil {
 		return "", err
 	}
@@ -265,6 +273,7 @@ func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *wo
 		if err != nil {
 			return err
 		}
+		s.deps.Metrics.QPIterations(rep.Iterations)
 		if first == nil {
 			first = rep // the round's solver report: trial 0's, with every trial's iterations
 		} else {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -34,7 +35,7 @@ func (e *endedJobs) Ended(tenant, id string) bool {
 // go once the job ended; another job's stay.
 func TestSweepLetsGoOfEndedJobs(t *testing.T) {
 	tracker := &endedJobs{ended: map[string]bool{}}
-	s := New(Config{Workers: 1, MaxDeliver: 1, KeepVars: 1000}, Deps{Tracker: tracker})
+	s := New(Config{Workers: 1, MaxDeliver: 1, KeepVars: 1000}, Deps{Tracker: tracker, Metrics: metrics.New()})
 	b, err := build(t, "  variable: {name: x, lower: 0, upper: 1}\n  objective: {linear: \"a\"}\n", tbl("a", "1", "2"))
 	require.NoError(t, err)
 	for _, job := range []string{"j1", "j2"} {

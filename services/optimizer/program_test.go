@@ -11,6 +11,7 @@ import (
 
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/qp"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/stage"
@@ -242,7 +243,7 @@ func roundAll(x []float64) []float64 {
 }
 
 func TestOptimizeAddsVariableColumn(t *testing.T) {
-	s := New(Config{}, Deps{})
+	s := New(Config{}, Deps{Metrics: metrics.New()})
 	j := &jobs.Job{ID: "j1", Tenant: "acme", Spec: parseSpec(t, maximize)}
 	p := &work.Part{Tenant: "acme", Job: "j1", Kind: contracts.KindPart, Rows: tbl("id,score,cost", "r1,0.3,1", "r2,2,1")}
 
@@ -260,7 +261,7 @@ func TestOptimizeAddsVariableColumn(t *testing.T) {
 }
 
 func TestOptimizeWithoutSpecPassesThrough(t *testing.T) {
-	s := New(Config{}, Deps{})
+	s := New(Config{}, Deps{Metrics: metrics.New()})
 	sp, err := spec.Parse([]byte("score: {model: m, features: [a]}"), spec.DefaultLimits)
 	require.NoError(t, err)
 	p := &work.Part{Rows: tbl("a", "1")}

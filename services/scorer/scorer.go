@@ -74,7 +74,14 @@ type Deps struct {
 	Pub       stage.Publisher
 	Tracker   stage.Tracker
 	Runtimes  runtime.Runtimes // by model kind
+	Metrics   Metrics
 	Log       zerolog.Logger
+}
+
+// Metrics counts the stage's parts and times the models (libs/metrics.Metrics).
+type Metrics interface {
+	stage.Metrics
+	Inference(model string, took time.Duration)
 }
 
 // Service is the scorer.
@@ -123,7 +130,7 @@ func (s *Service) Name() string { return "scorer" }
 func (s *Service) Start(ctx context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Score, "scorer", s.cfg.Workers)
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
-	h := &stage.Handler{Stage: contracts.Score, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Log: s.log, Work: s.score}
+	h := &stage.Handler{Stage: contracts.Score, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Metrics: s.deps.Metrics, Log: s.log, Work: s.score}
 	var err error
 	if s.router, err = s.deps.Consumers.Router("score", opts, h.Handle, s.middleware...); err != nil {
 		return err
@@ -245,7 +252,9 @@ func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (contr
 	if err != nil {
 		return "", err
 	}
+	started := time.Now()
 	y, err := model.Predict(ctx, x, p.Rows.Len())
+	s.deps.Metrics.Inference(sp.Model, time.Since(started))
 	if err != nil {
 		return "", fmt.Errorf("predict with %s: %w", models.Ref(sp.Model, v.Number), err)
 	}

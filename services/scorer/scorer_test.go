@@ -14,6 +14,7 @@ import (
 
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/stage"
@@ -133,7 +134,7 @@ func newScorer(t *testing.T) (*Service, *fakeRegistry) {
 		},
 	}
 	s := New(Config{Workers: 1, MaxDeliver: 1, CacheBytes: 1 << 20, BatchRows: 16},
-		Deps{Registry: reg, Runtimes: runtime.Runtimes{models.KindLogistic: runtime.Logistic{}}, Log: zerolog.Nop()})
+		Deps{Registry: reg, Runtimes: runtime.Runtimes{models.KindLogistic: runtime.Logistic{}}, Metrics: metrics.New(), Log: zerolog.Nop()})
 	t.Cleanup(s.cache.close)
 	return s, reg
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/work"
 )
@@ -84,7 +85,13 @@ type Deps struct {
 	Store     Store
 	Parts     Parts
 	Pub       Publisher
+	Metrics   Metrics
 	Log       zerolog.Logger
+}
+
+// Metrics counts the parts the splitter makes (libs/metrics.Metrics).
+type Metrics interface {
+	PartsDone(stage, outcome string, n int)
 }
 
 // Service is the split stage.
@@ -161,7 +168,11 @@ func (s *Service) handle(msg *message.Message) error {
 		return err
 	}
 	s.log.Debug().Str("tenant", tenant).Str("job", id).Int("parts", n).Msg("split")
-	return s.deps.Pub.Publish(contracts.Aggregate.Subject(tenant, id, contracts.SplitDonePart), m)
+	if err := s.deps.Pub.Publish(contracts.Aggregate.Subject(tenant, id, contracts.SplitDonePart), m); err != nil {
+		return err
+	}
+	s.deps.Metrics.PartsDone(string(contracts.Split), metrics.Succeeded, n)
+	return nil
 }
 
 // split streams the input and publishes its parts; it returns how many.

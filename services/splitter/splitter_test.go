@@ -16,6 +16,7 @@ import (
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/work"
 )
@@ -236,7 +237,7 @@ func newFixtureWith(t *testing.T, cfg Config, specDoc, input string, status jobs
 	_, err = store.Put(context.Background(), key, strings.NewReader(input), int64(len(input)))
 	require.NoError(t, err)
 	f.svc = New(cfg, Deps{Jobs: f.jobs, Tracker: f.tracker, Store: store,
-		Parts: f.parts, Pub: f.pub, Log: zerolog.Nop()})
+		Parts: f.parts, Pub: f.pub, Metrics: metrics.New(), Log: zerolog.Nop()})
 	return f
 }
 

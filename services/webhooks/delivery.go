@@ -44,6 +44,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	a, delay := d.attempt(ctx, e, url, int(meta.NumDelivered))
+	d.deps.Metrics.WebhookDelivery(string(a.Outcome))
 	if err := d.deps.Attempts.Record(ctx, e.Tenant, e.JobID, a); err != nil {
 		log.Error().Err(err).Msg("cannot log webhook attempt")
 	}

@@ -58,7 +58,13 @@ type Deps struct {
 	Secrets   Secrets
 	Attempts  Attempts
 	Endpoints Endpoints // URLs that answered 410 (NewEndpoints)
+	Metrics   Metrics
 	Log       zerolog.Logger
+}
+
+// Metrics counts delivery attempts by outcome (libs/metrics.Metrics).
+type Metrics interface {
+	WebhookDelivery(outcome string)
 }
 
 // Dispatcher delivers job events to webhooks.

@@ -22,6 +22,7 @@ import (
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/kv"
+	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/natsembed/natstest"
 	"github.com/partita/partita/libs/spec"
 	records "github.com/partita/partita/libs/webhooks"
@@ -70,7 +71,7 @@ func (h *harness) start(cfg Config, setup ...func(*Dispatcher)) (stop func()) {
 	disabled, err := kv.Open(h.t.Context(), h.js, kv.Bucket{Name: DisabledBucket}, kv.Options{})
 	require.NoError(h.t, err)
 	d := New(cfg, Deps{Consumers: h.js, Secrets: h.secrets, Attempts: h.log, Endpoints: NewEndpoints(disabled),
-		Log: zerolog.New(zerolog.NewTestWriter(h.t))})
+		Metrics: metrics.New(), Log: zerolog.New(zerolog.NewTestWriter(h.t))})
 	for _, f := range setup {
 		f(d)
 	}
