@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/tenants"
+	"github.com/partita/partita/libs/tracing"
 	"github.com/partita/partita/services/gateway"
 )
 
@@ -33,6 +36,7 @@ type Process struct {
 	group    *lifecycle.Group
 	services map[string]lifecycle.Service
 	admin    string
+	service  string // the OpenTelemetry service name (OTEL_SERVICE_NAME overrides it)
 }
 
 // Extra is a component run after the modules, given the process (e.g.
@@ -46,7 +50,8 @@ func Build(cfg *Config, targets []string, log zerolog.Logger, opts Options, extr
 	if err != nil {
 		return nil, err
 	}
-	p := &Process{Log: log, a: &adapters{cfg: cfg, log: log, metrics: metrics.New()}, services: map[string]lifecycle.Service{}, admin: cfg.AdminAddr}
+	p := &Process{Log: log, a: &adapters{cfg: cfg, log: log, metrics: metrics.New()}, services: map[string]lifecycle.Service{}, admin: cfg.AdminAddr,
+		service: serviceName(targets)}
 	c := &composition{cfg: cfg, a: p.a, opts: opts, ready: p.Ready}
 	var svcs []lifecycle.Service
 	for _, n := range names {
@@ -80,9 +85,30 @@ func (p *Process) Modules() []string {
 // Ready reports whether every component of the process is running and ready.
 func (p *Process) Ready() error { return p.group.Ready() }
 
+// serviceName names a process for traces: "partita" for all services in
+// one, else partita-<target>[+<target>...].
+func serviceName(targets []string) string {
+	if slices.Contains(targets, All) {
+		return "partita"
+	}
+	return "partita-" + strings.Join(targets, "+")
+}
+
 // Run runs the process until ctx ends or a component fails, serving
-// /healthz, /readyz and /metrics on the admin address when one is set.
+// /healthz, /readyz and /metrics on the admin address when one is set, and
+// exporting traces when the OTEL_* environment asks for it.
 func (p *Process) Run(ctx context.Context) error {
+	shutdown, err := tracing.Setup(ctx, p.service, os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdown(flush); err != nil {
+			p.Log.Warn().Err(err).Msg("traces not flushed")
+		}
+	}()
 	if p.admin != "" {
 		ln, err := net.Listen("tcp", p.admin)
 		if err != nil {

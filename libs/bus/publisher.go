@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/tracing"
 )
 
 // Publisher is Watermill's message.Publisher on JetStream. The topic is
@@ -29,14 +30,14 @@ var ErrClosed = errors.New("bus: closed")
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	if len(msgs) == 1 {
 		m := msgs[0]
-		if _, err := p.js.PublishMsg(m.Context(), toNATS(topic, m), jetstream.WithMsgID(m.UUID)); err != nil {
+		if _, err := p.js.PublishMsg(m.Context(), toNATS(m.Context(), topic, m), jetstream.WithMsgID(m.UUID)); err != nil {
 			return fmt.Errorf("publish %s: %w", topic, err)
 		}
 		return nil
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
-		f, err := p.js.PublishMsgAsync(toNATS(topic, m), jetstream.WithMsgID(m.UUID))
+		f, err := p.js.PublishMsgAsync(toNATS(m.Context(), topic, m), jetstream.WithMsgID(m.UUID))
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", topic, err)
 		}
@@ -50,7 +51,7 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 func (p *Publisher) PublishEach(ctx context.Context, subjects []string, msgs []*message.Message) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for i, m := range msgs {
-		f, err := p.js.PublishMsgAsync(toNATS(subjects[i], m), jetstream.WithMsgID(m.UUID))
+		f, err := p.js.PublishMsgAsync(toNATS(ctx, subjects[i], m), jetstream.WithMsgID(m.UUID))
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", subjects[i], err)
 		}
@@ -86,11 +87,14 @@ func (p *Publisher) PublishEvent(ctx context.Context, e contracts.Event) error {
 // Close is a no-op: the publisher does not own the connection.
 func (p *Publisher) Close() error { return nil }
 
-func toNATS(subject string, m *message.Message) *nats.Msg {
+// toNATS builds the NATS message of m, its metadata as headers, with the
+// trace context of ctx (the span that publishes it).
+func toNATS(ctx context.Context, subject string, m *message.Message) *nats.Msg {
 	msg := nats.NewMsg(subject)
 	msg.Data = m.Payload
 	for k, v := range m.Metadata {
 		msg.Header[k] = []string{v} // keep keys as written: nats.Header is case-sensitive (traceparent)
 	}
+	tracing.Inject(ctx, msg.Header)
 	return msg
 }

@@ -10,8 +10,14 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/partita/partita/libs/contracts"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/tracing"
 )
 
 // Metadata keys the subscriber adds to every message.
@@ -254,7 +260,9 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 	if int(meta.NumDelivered) >= opts.MaxDeliver {
 		wm.Metadata.Set(MetaFinal, "true")
 	}
-	wm.SetContext(ctx)
+	spanCtx, span := processSpan(ctx, opts, msg, wm)
+	defer span.End()
+	wm.SetContext(spanCtx)
 
 	select {
 	case out <- wm:
@@ -271,6 +279,7 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 			}
 			return
 		case <-wm.Nacked():
+			span.SetStatus(codes.Error, "nacked: redelivered")
 			if err := msg.NakWithDelay(opts.backoff(meta.NumDelivered)); err != nil {
 				s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("nak failed")
 			}
@@ -281,6 +290,29 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 			return
 		}
 	}
+}
+
+// processSpan starts the consumer span of a delivery, a child of the span
+// that published the message (its headers' trace context), with the
+// OpenTelemetry messaging attributes and the part's tenant, job and part
+// (set only on a recording span: untraced, a delivery builds none). It
+// ends when the handler acks or nacks the message.
+func processSpan(ctx context.Context, opts ConsumerOptions, msg jetstream.Msg, wm *message.Message) (context.Context, trace.Span) {
+	ctx, span := tracing.Tracer().Start(tracing.Extract(ctx, msg.Headers()), "process "+opts.Stage.Stream(), trace.WithSpanKind(trace.SpanKindConsumer))
+	if span.IsRecording() {
+		span.SetAttributes(
+			semconv.MessagingSystemKey.String("nats"),
+			semconv.MessagingDestinationName(msg.Subject()),
+			semconv.MessagingOperationTypeProcess,
+			semconv.MessagingConsumerGroupName(opts.Durable),
+			semconv.MessagingMessageID(wm.UUID),
+			attribute.String("partita.stage", string(opts.Stage)),
+			attribute.String("partita.tenant", wm.Metadata.Get(contracts.HeaderTenant)),
+			attribute.String("partita.job", wm.Metadata.Get(contracts.HeaderJob)),
+			attribute.String("partita.part", wm.Metadata.Get(contracts.HeaderPart)),
+		)
+	}
+	return ctx, span
 }
 
 // Close stops every subscription and waits for in-flight deliveries.

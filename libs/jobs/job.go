@@ -64,6 +64,7 @@ type Job struct {
 	Usage     *JobUsage                `json:"usage,omitempty"` // set once, when the job ends
 	Plan      *PlanReport              `json:"plan,omitempty"`  // the job-wide plan's coordination, when parts shared constraints
 	Error     *Error                   `json:"error,omitempty"`
+	TraceID   string                   `json:"trace_id,omitempty"` // the job's trace (OpenTelemetry), when traced
 }
 
 // Input is the uploaded data of a job.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config of the logger.
@@ -41,7 +42,17 @@ func New(c Config, w io.Writer) zerolog.Logger {
 	if c.Format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	return zerolog.New(w).Level(level).With().Timestamp().Logger().Hook(traceHook{})
+}
+
+// traceHook adds the trace_id and span_id of a line's context (an event
+// given .Ctx(ctx) inside a traced span) to the line.
+type traceHook struct{}
+
+func (traceHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	if sc := trace.SpanContextFromContext(e.GetCtx()); sc.IsValid() {
+		e.Str("trace_id", sc.TraceID().String()).Str("span_id", sc.SpanID().String())
+	}
 }
 
 // Default is the logger used before configuration is loaded.

@@ -128,7 +128,7 @@ func (h *Handler) handle(msg *message.Message) (string, error) {
 	if msg.Metadata.Get(bus.MetaFinal) == "true" {
 		return settled(metrics.Failed, h.fail(base, p, "retries_exhausted", err.Error()))
 	}
-	h.Log.Warn().Err(err).Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Msg("part will be retried")
+	h.Log.Warn().Ctx(ctx).Err(err).Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Msg("part will be retried")
 	return metrics.Retried, err
 }
 
@@ -178,6 +178,6 @@ func (h *Handler) forward(ctx context.Context, next contracts.Stage, p *work.Par
 // fail sends the part, with its rows as they came in, to the aggregator.
 func (h *Handler) fail(ctx context.Context, p *work.Part, code, message string) error {
 	p.Error = &jobs.PartError{Part: p.ID(), Stage: string(h.Stage), Code: code, Message: message}
-	h.Log.Info().Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Str("code", code).Str("reason", message).Msg("part failed")
+	h.Log.Info().Ctx(ctx).Str("tenant", p.Tenant).Str("job", p.Job).Int("part", p.Index).Str("code", code).Str("reason", message).Msg("part failed")
 	return h.forward(ctx, contracts.Aggregate, p)
 }

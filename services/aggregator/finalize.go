@@ -11,12 +11,17 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/results"
 	"github.com/partita/partita/libs/table"
+	"github.com/partita/partita/libs/tracing"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -30,9 +35,12 @@ func (s *Service) startFinalize(ctx context.Context, tenant, id string, why trig
 	go func() {
 		defer s.wg.Done()
 		defer s.finalizing.Delete(key)
-		ctx := context.WithoutCancel(ctx)
+		ctx, span := tracing.Tracer().Start(context.WithoutCancel(ctx), "finalize", trace.WithAttributes(
+			attribute.String("partita.tenant", tenant), attribute.String("partita.job", id), attribute.String("partita.trigger", string(why))))
+		defer span.End()
 		if err := s.finalize(ctx, tenant, id, why); err != nil {
-			s.log.Error().Err(err).Str("tenant", tenant).Str("job", id).Msg("finalize failed; the watchdog will retry")
+			span.SetStatus(codes.Error, err.Error())
+			s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenant).Str("job", id).Msg("finalize failed; the watchdog will retry")
 		}
 	}()
 }
@@ -98,7 +106,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if err := s.deps.Events.PublishEvent(ctx, contracts.Event{Type: contracts.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {
 		return err
 	}
-	s.log.Info().Str("tenant", tenant).Str("job", id).Str("status", string(j.Status)).Int("parts", f.Total).Int("rows", res.Rows).Msg("job ended")
+	s.log.Info().Ctx(ctx).Str("tenant", tenant).Str("job", id).Str("status", string(j.Status)).Int("parts", f.Total).Int("rows", res.Rows).Msg("job ended")
 	return s.cleanup(ctx, tenant, id, j.Status != jobs.Succeeded)
 }
 

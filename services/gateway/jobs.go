@@ -41,6 +41,7 @@ type JobView struct {
 	Spec      *spec.Spec                    `json:"spec"`
 	Webhooks  []webhooks.Attempt            `json:"webhook_attempts,omitempty"`
 	Links     map[string]string             `json:"links"`
+	TraceID   string                        `json:"trace_id,omitempty"` // the job's trace, when tracing is on
 }
 
 // PlanView is the coordination of a job-wide plan: while it runs, the
@@ -59,7 +60,7 @@ type ModelView struct {
 }
 
 func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
-	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt,
+	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, TraceID: j.TraceID,
 		Progress: j.Progress, Timings: j.Timings, Parts: j.Parts, Models: j.Models, Errors: j.Errors, Error: j.Error, Spec: j.Spec,
 		Model: ModelView{Name: j.Spec.Score.Model, Version: j.Spec.Score.Version},
 		Usage: j.Usage,

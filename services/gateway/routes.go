@@ -6,9 +6,16 @@ import (
 	"reflect"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/partita/partita/libs/health"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/libs/tracing"
 )
 
 // route is one operation of the API. The table of routes drives both the
@@ -168,15 +175,25 @@ func (s *Service) Handler() http.Handler {
 }
 
 // observe counts and times a route's requests by the route's pattern (a
-// label of bounded cardinality) and the status answered.
+// label of bounded cardinality) and the status answered, in a server span
+// (a child of the caller's traceparent, if any): a job submitted here is
+// traced from this span on.
 func (s *Service) observe(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		started := time.Now()
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracing.Tracer().Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+			semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route), semconv.URLPath(r.URL.Path)))
+		defer span.End()
 		rec := &statusRecorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r)
+		h.ServeHTTP(rec, r.WithContext(ctx))
 		code := rec.status
 		if code == 0 {
 			code = http.StatusOK
+		}
+		span.SetAttributes(semconv.HTTPResponseStatusCode(code))
+		if code >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(code))
 		}
 		s.deps.Metrics.HTTPRequest(route, code, time.Since(started))
 	})

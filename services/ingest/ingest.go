@@ -24,6 +24,7 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/table"
+	"github.com/partita/partita/libs/tracing"
 )
 
 // Config of ingest.
@@ -128,7 +129,7 @@ func (s *Service) handle(msg *message.Message) error {
 	columns, rows, text, err := s.check(ctx, j)
 	var problem *contracts.Problem
 	if errors.As(err, &problem) {
-		log.Info().Str("code", problem.Code).Str("detail", problem.Detail).Msg("input rejected")
+		log.Info().Ctx(ctx).Str("code", problem.Code).Str("detail", problem.Detail).Msg("input rejected")
 		if err := s.deps.Inputs.Delete(ctx, j.Input.Key); err != nil {
 			return err
 		}
@@ -138,10 +139,11 @@ func (s *Service) handle(msg *message.Message) error {
 		return err
 	}
 	j.Input.Columns, j.Input.Rows, j.Input.TextColumns = columns, rows, text
+	j.TraceID = tracing.TraceID(ctx)
 	if err := s.deps.Jobs.Record(ctx, j); err != nil && !errors.Is(err, jobs.ErrExists) {
 		return err
 	}
-	log.Debug().Int("rows", rows).Msg("job recorded")
+	log.Debug().Ctx(ctx).Int("rows", rows).Msg("job recorded")
 	return s.accept(ctx, j)
 }
 

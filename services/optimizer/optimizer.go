@@ -16,6 +16,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
@@ -24,6 +27,7 @@ import (
 	"github.com/partita/partita/libs/qp"
 	"github.com/partita/partita/libs/stage"
 	"github.com/partita/partita/libs/table"
+	"github.com/partita/partita/libs/tracing"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -221,20 +225,26 @@ func (s *Service) optimize(ctx context.Context, j *jobs.Job, p *work.Part) (cont
 		return "", err
 	}
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "qp solve", trace.WithAttributes(attribute.Int("partita.qp.variables", built.Problem.NumVars()),
+		attribute.Bool("partita.qp.coupled", built.Part.Coupled())))
+	defer span.End()
 	var x []float64
 	var report *work.Solver
 	if built.Part.Coupled() {
 		rep, res, err := solvePart(ctx, built, nil)
 		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
 			return "", err
 		}
 		res.report.Groups = built.GroupValues // each group must lie in one part: the coordinator checks
 		x, report, p.Reports = res.X, rep, []plan.Report{*res.report}
 		s.keep(p, built)
 	} else if x, report, err = Solve(ctx, built); err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return "", err
 	}
 	report.SolveMS = float64(time.Since(start).Microseconds()) / 1000
+	span.SetAttributes(attribute.String("partita.qp.status", report.Status), attribute.Int("partita.qp.iterations", report.Iterations))
 	s.deps.Metrics.QPIterations(report.Iterations)
 	if p.Rows, err = p.Rows.WithColumn(j.Spec.Optimize.Variable.Name, func(i int) string { return work.FormatDecision(x[i]) }); err != nil {
 		return "", err
@@ -256,6 +266,9 @@ func (s *Service) resolve(ctx context.Context, j *jobs.Job, prog *Program, p *wo
 		return err
 	}
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "qp round", trace.WithAttributes(attribute.Int("partita.round", p.Round),
+		attribute.Int("partita.qp.trials", len(p.Trials)), attribute.Int("partita.qp.variables", built.Problem.NumVars())))
+	defer span.End()
 	n := built.Problem.NumVars()
 	columns := make([]string, len(p.Trials))
 	cells := make([][]string, n)

@@ -15,12 +15,16 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/stage"
+	"github.com/partita/partita/libs/tracing"
 	"github.com/partita/partita/libs/work"
 	"github.com/partita/partita/services/scorer/runtime"
 )
@@ -253,7 +257,13 @@ func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (contr
 		return "", err
 	}
 	started := time.Now()
-	y, err := model.Predict(ctx, x, p.Rows.Len())
+	ictx, span := tracing.Tracer().Start(ctx, "inference", trace.WithAttributes(
+		attribute.String("partita.model", models.Ref(sp.Model, v.Number)), attribute.Int("partita.rows", p.Rows.Len())))
+	y, err := model.Predict(ictx, x, p.Rows.Len())
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	s.deps.Metrics.Inference(sp.Model, time.Since(started))
 	if err != nil {
 		return "", fmt.Errorf("predict with %s: %w", models.Ref(sp.Model, v.Number), err)

@@ -167,7 +167,7 @@ func (s *Service) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	s.log.Debug().Str("tenant", tenant).Str("job", id).Int("parts", n).Msg("split")
+	s.log.Debug().Ctx(ctx).Str("tenant", tenant).Str("job", id).Int("parts", n).Msg("split")
 	if err := s.deps.Pub.Publish(contracts.Aggregate.Subject(tenant, id, contracts.SplitDonePart), m); err != nil {
 		return err
 	}

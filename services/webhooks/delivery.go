@@ -12,9 +12,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/tracing"
 	records "github.com/partita/partita/libs/webhooks"
 )
 
@@ -43,14 +48,24 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		ack(msg, log)
 		return
 	}
+	ctx, span := tracing.Tracer().Start(tracing.Extract(ctx, msg.Headers()), "deliver webhook", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(semconv.MessagingSystemKey.String("nats"), semconv.MessagingDestinationName(msg.Subject()),
+			semconv.MessagingOperationTypeProcess, semconv.MessagingConsumerGroupName(Consumer),
+			attribute.String("partita.tenant", e.Tenant), attribute.String("partita.job", e.JobID), attribute.String("partita.event", e.Type)))
+	defer span.End()
 	a, delay := d.attempt(ctx, e, url, int(meta.NumDelivered))
+	span.SetAttributes(attribute.Int("partita.webhook.attempt", a.Attempt), attribute.String("partita.webhook.outcome", string(a.Outcome)),
+		semconv.HTTPResponseStatusCode(a.StatusCode))
+	if a.Outcome != records.Delivered && a.Outcome != records.Skipped {
+		span.SetStatus(codes.Error, a.Error)
+	}
 	d.deps.Metrics.WebhookDelivery(string(a.Outcome))
 	if err := d.deps.Attempts.Record(ctx, e.Tenant, e.JobID, a); err != nil {
 		log.Error().Err(err).Msg("cannot log webhook attempt")
 	}
-	ev := log.Info()
+	ev := log.Info().Ctx(ctx)
 	if a.Error != "" {
-		ev = log.Warn().Str("error", a.Error)
+		ev = log.Warn().Ctx(ctx).Str("error", a.Error)
 	}
 	ev.Str("tenant", e.Tenant).Str("job", e.JobID).Str("event", e.Type).Int("attempt", a.Attempt).
 		Int("status", a.StatusCode).Str("outcome", string(a.Outcome)).Msg("webhook attempt")
