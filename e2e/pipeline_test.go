@@ -131,7 +131,31 @@ func TestRedeliveredPartCountedOnce(t *testing.T) {
 	job := h.waitJob(jobID(t, r), 2*time.Minute)
 	require.Equal(t, "succeeded", job["status"], "%v", job)
 	require.EqualValues(t, wantParts, crash.crashes.Load(), "every part should have been redelivered once")
-	checkEveryRowOnce(t, h, jobID(t, r), wantRows, wantParts, 100)
+	res := checkEveryRowOnce(t, h, jobID(t, r), wantRows, wantParts, 100)
+
+	// The job's numbers agree whatever the redeliveries: its usage, its
+	// progress, the result and the fan-in's metrics count each part once;
+	// the score stage's metric counts the work it did (each part twice).
+	usage := job["usage"].(map[string]any)
+	require.EqualValues(t, wantParts, usage["parts"])
+	require.EqualValues(t, wantRows, usage["rows"])
+	require.EqualValues(t, wantRows, usage["inferences"])
+	require.EqualValues(t, map[string]any{"dga-risk@1": float64(wantParts)}, usage["parts_per_model"])
+	score := job["progress"].(map[string]any)["score"].(map[string]any)
+	require.EqualValues(t, wantParts, score["total"])
+	require.EqualValues(t, wantParts, score["done"])
+	require.Len(t, res.Parts, wantParts)
+	fams := h.scrape()
+	v, _ := value(fams, "partita_parts_processed_total", map[string]string{"stage": "aggregate", "outcome": "succeeded"})
+	require.EqualValues(t, wantParts, v, "the fan-in counted each part once")
+	v, _ = value(fams, "partita_parts_processed_total", map[string]string{"stage": "aggregate", "outcome": "duplicate"})
+	require.Zero(t, v, "a redone part's onward message has the same Nats-Msg-Id: JetStream stores it once")
+	require.Eventually(t, func() bool {
+		fams := h.scrape()
+		done, _ := value(fams, "partita_parts_processed_total", map[string]string{"stage": "score", "outcome": "succeeded"})
+		dropped, _ := value(fams, "partita_parts_processed_total", map[string]string{"stage": "score", "outcome": "dropped"})
+		return done >= float64(wantParts) && done+dropped == float64(2*wantParts)
+	}, 30*time.Second, 50*time.Millisecond, "the score stage handled each part twice: done again, or dropped once the job had ended")
 }
 
 func TestOptimizedFleetPlanRespectsConstraints(t *testing.T) {
