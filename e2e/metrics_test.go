@@ -17,6 +17,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/services/scorer"
+	"github.com/partita/partita/services/scorer/runtime"
 )
 
 // scrape reads the gateway's /metrics.
@@ -184,4 +187,30 @@ func checkDashboard(t *testing.T, fams map[string]*dto.MetricFamily) {
 			}
 		}
 	}
+}
+
+// partita_jobs counts the jobs not ended, by status: a job held at its
+// scorer is running, then nothing once it ended.
+func TestMetricsCountUnendedJobs(t *testing.T) {
+	g := newGate()
+	h := start(t, harnessOptions{scorer: []scorer.Option{scorer.WithRuntimes(runtime.Runtimes{kindGate: g})}})
+	h.pushModel("held", kindGate, []byte(`{}`))
+	r := h.submit(scoreSpec("csv", "held", 10, ""), fleetCSV(t, 30, 1), nil)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	require.Eventually(t, func() bool { return g.entered.Load() > 0 }, 30*time.Second, 10*time.Millisecond)
+
+	fams := h.scrape()
+	running, n := value(fams, "partita_jobs", map[string]string{"status": "running"})
+	require.Equal(t, 1, n)
+	require.Equal(t, 1.0, running)
+	queued, n := value(fams, "partita_jobs", map[string]string{"status": "queued"})
+	require.Equal(t, 1, n)
+	require.Zero(t, queued)
+
+	g.Open()
+	require.Equal(t, "succeeded", h.waitJob(jobID(t, r), time.Minute)["status"])
+	require.Eventually(t, func() bool {
+		v, n := value(h.scrape(), "partita_jobs", map[string]string{"status": "running"})
+		return n == 1 && v == 0
+	}, 10*time.Second, 50*time.Millisecond, "no job running once it ended")
 }

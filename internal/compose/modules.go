@@ -168,6 +168,14 @@ func initWebhooks(c *composition) lifecycle.Service {
 func initGateway(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Gateway, func(ctx context.Context) (lifecycle.Service, error) {
 		a := c.a
+		a.metrics.WatchJobs(func(ctx context.Context) (map[string]int, error) {
+			byStatus, err := a.jobs.Unended(ctx)
+			out := make(map[string]int, len(byStatus))
+			for s, n := range byStatus {
+				out[string(s)] = n
+			}
+			return out, err
+		})
 		idem, err := openIdempotency(ctx, a)
 		if err != nil {
 			return nil, err

@@ -156,6 +156,30 @@ func (s *Store) ActiveKeys(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
+// Unended counts the jobs not ended yet (those with a fan-in record), by
+// status: queued and running, both always present.
+func (s *Store) Unended(ctx context.Context) (map[Status]int, error) {
+	keys, err := s.ActiveKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[Status]int{Queued: 0, Running: 0}
+	for _, k := range keys {
+		tenant, id, _ := SplitKey(k)
+		j, err := s.Get(ctx, tenant, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // ended and cleaned up meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !j.Status.Terminal() {
+			out[j.Status]++
+		}
+	}
+	return out, nil
+}
+
 // SplitKey splits "<tenant>.<job>" into its parts.
 func SplitKey(key string) (tenant, id string, ok bool) {
 	return strings.Cut(key, ".")

@@ -44,6 +44,7 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	backlog map[string]func(ctx context.Context) (int, error) // by stage
+	jobs    func(ctx context.Context) (map[string]int, error)  // by status
 }
 
 // New makes a process's metrics, with partita_build_info and the Go
@@ -162,14 +163,24 @@ func (m *Metrics) WatchBacklog(stage string, count func(ctx context.Context) (in
 	m.backlog[stage] = count
 }
 
+// WatchJobs serves partita_jobs{status} from count, read at each scrape
+// (the jobs not ended yet, by status).
+func (m *Metrics) WatchJobs(count func(ctx context.Context) (map[string]int, error)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.jobs = count
+}
+
+var jobsDesc = prometheus.NewDesc("partita_jobs", "Jobs not ended yet, by status (queued, running).", []string{"status"}, nil)
+
 var backlogDesc = prometheus.NewDesc("partita_stage_backlog",
 	"Messages of a stage waiting or in flight, summed over tenants (what autoscaling reads).", []string{"stage"}, nil)
 
-// backlogCollector reads the watched stages' backlogs when scraped; a
-// stage whose count fails is left out of that scrape.
+// backlogCollector reads the watched stages' backlogs and the jobs not
+// ended when scraped; a count that fails is left out of that scrape.
 type backlogCollector struct{ m *Metrics }
 
-func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- backlogDesc }
+func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- backlogDesc; ch <- jobsDesc }
 
 func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
@@ -177,9 +188,19 @@ func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range c.m.backlog {
 		counts[k] = v
 	}
+	jobs := c.m.jobs
 	c.m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if jobs != nil {
+		byStatus, err := jobs(ctx)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(jobsDesc, err)
+		}
+		for status, n := range byStatus {
+			ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), status)
+		}
+	}
 	for stage, count := range counts {
 		n, err := count(ctx)
 		if err != nil {

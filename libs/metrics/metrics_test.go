@@ -76,3 +76,14 @@ func TestFamilies(t *testing.T) {
 	assert.Equal(t, "score", backlog[0].GetLabel()[0].GetValue())
 	assert.Equal(t, 7.0, backlog[0].GetGauge().GetValue())
 }
+
+// partita_jobs serves what its count says, both statuses, at each scrape.
+func TestJobsGauge(t *testing.T) {
+	m := metrics.New()
+	m.WatchJobs(func(context.Context) (map[string]int, error) { return map[string]int{"queued": 2, "running": 1}, nil })
+	got := map[string]float64{}
+	for _, s := range scrape(t, m)["partita_jobs"].GetMetric() {
+		got[s.GetLabel()[0].GetValue()] = s.GetGauge().GetValue()
+	}
+	assert.Equal(t, map[string]float64{"queued": 2, "running": 1}, got)
+}
