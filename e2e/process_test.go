@@ -192,15 +192,19 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 	root := repoRoot(t)
 	common := []string{"--nats-url", natsURL, "--store", "s3", "--s3-endpoint", s3.Endpoint, "--s3-bucket", s3.Bucket,
 		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey, "--log.level", "warn", "--ort-lib", ortLib(t)}
+	// Every process exports its spans to one OTLP receiver: the job is one
+	// trace across them.
+	otlp, spans := otlpReceiver(t)
+	traced := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp, "OTEL_BSP_SCHEDULE_DELAY=50"}
 	var procs []*process
 	for _, target := range []string{"ingest", "splitter", "scorer", "optimizer", "aggregator", "webhooks"} {
 		args := append([]string{"serve", "--target=" + target, "--admin-addr", "127.0.0.1:0"}, common...)
 		if target == "scorer" {
 			args = append(args, "--log.level", "info") // to read its admin address
 		}
-		procs = append(procs, startProcess(t, target, root, nil, args...))
+		procs = append(procs, startProcess(t, target, root, traced, args...))
 	}
-	gw := startProcess(t, "gateway", root, nil, append(append([]string{"serve", "--target=gateway", "--http", "127.0.0.1:0", "--gateway.presign-over", "1024"}, common...), "--log.level", "info")...)
+	gw := startProcess(t, "gateway", root, traced, append(append([]string{"serve", "--target=gateway", "--http", "127.0.0.1:0", "--gateway.presign-over", "1024"}, common...), "--log.level", "info")...)
 	url := "http://" + gw.loggedAddr(t, "REST API listening")
 	waitReady(t, url, append(procs, gw)...)
 
@@ -221,6 +225,13 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 		require.True(t, ok, "row without x: %v", row)
 	}
 	require.Len(t, seen, 3_000)
+
+	traceID, _ := r.json(t)["trace_id"].(string)
+	require.Len(t, traceID, 32, "the job view carries its trace id")
+	services := waitConnected(t, spans, traceID)
+	for _, s := range []string{"partita-gateway", "partita-ingest", "partita-splitter", "partita-scorer", "partita-optimizer", "partita-aggregator"} {
+		require.True(t, services[s], "%s has spans in the job's trace (got %v)", s, services)
+	}
 
 	// A process without the gateway serves its metrics on --admin-addr:
 	// the scorer's counted every part of the job.

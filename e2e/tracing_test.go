@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"compress/gzip"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -141,15 +143,18 @@ func TestOneTracePerJob(t *testing.T) {
 	require.Equal(t, wantParts, count["qp checked"])
 }
 
-// With OTEL_EXPORTER_OTLP_ENDPOINT set, a process exports its spans over
-// OTLP/HTTP: a receiver decoding the OTLP protobuf request gets the job's
-// trace, under the service name OTEL_SERVICE_NAME gives.
-func TestTracesExportOverOTLP(t *testing.T) {
+// otlpSpan is a span as an OTLP receiver decoded it.
+type otlpSpan struct {
+	name, service         string
+	trace, span, parentOf string // hex ids; parentOf is the parent's span id ("" for a root)
+}
+
+// otlpReceiver is an OTLP/HTTP trace receiver that decodes each export
+// request with the OTLP protobuf types; spans returns what it received.
+func otlpReceiver(t *testing.T) (url string, spans func() []otlpSpan) {
 	var (
-		mu     sync.Mutex
-		names  = map[string]int{}
-		svc    = map[string]bool{}
-		traces = map[string]bool{}
+		mu  sync.Mutex
+		got []otlpSpan
 	)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
@@ -177,15 +182,19 @@ func TestTracesExportOverOTLP(t *testing.T) {
 		}
 		mu.Lock()
 		for _, rs := range req.GetResourceSpans() {
+			service := ""
 			for _, kv := range rs.GetResource().GetAttributes() {
 				if kv.GetKey() == "service.name" {
-					svc[kv.GetValue().GetStringValue()] = true
+					service = kv.GetValue().GetStringValue()
 				}
 			}
 			for _, ss := range rs.GetScopeSpans() {
-				for _, s := range ss.GetSpans() {
-					names[s.GetName()]++
-					traces[string(s.GetTraceId())] = true
+				for _, sp := range ss.GetSpans() {
+					o := otlpSpan{name: sp.GetName(), service: service, trace: hex.EncodeToString(sp.GetTraceId()), span: hex.EncodeToString(sp.GetSpanId())}
+					if len(sp.GetParentSpanId()) > 0 {
+						o.parentOf = hex.EncodeToString(sp.GetParentSpanId())
+					}
+					got = append(got, o)
 				}
 			}
 		}
@@ -195,7 +204,70 @@ func TestTracesExportOverOTLP(t *testing.T) {
 		_, _ = w.Write(out)
 	}))
 	t.Cleanup(recv.Close)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.URL)
+	return recv.URL, func() []otlpSpan {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]otlpSpan(nil), got...)
+	}
+}
+
+// connected reports why the spans of one trace are not (yet) one tree —
+// one root, the submit, and every other span's parent among them — or ""
+// when they are, with the services they came from.
+func connected(spans []otlpSpan, traceID string) (map[string]bool, string) {
+	ids := map[string]bool{}
+	for _, s := range spans {
+		if s.trace == traceID {
+			ids[s.span] = true
+		}
+	}
+	services := map[string]bool{}
+	var roots []string
+	for _, s := range spans {
+		if s.trace != traceID {
+			continue
+		}
+		services[s.service] = true
+		if s.parentOf == "" {
+			roots = append(roots, s.name)
+		} else if !ids[s.parentOf] {
+			return services, fmt.Sprintf("span %q of %s has no parent in the trace", s.name, s.service)
+		}
+	}
+	if len(roots) != 1 || roots[0] != "POST /v1/jobs" {
+		return services, fmt.Sprintf("roots %v, want the submit alone", roots)
+	}
+	return services, ""
+}
+
+// waitConnected waits until the receiver holds the job's trace as one
+// tree including the finalize span (processes export in batches), and
+// returns its services.
+func waitConnected(t *testing.T, spans func() []otlpSpan, traceID string) map[string]bool {
+	t.Helper()
+	var services map[string]bool
+	why := "no span yet"
+	require.Eventually(t, func() bool {
+		got := spans()
+		final := false
+		for _, s := range got {
+			final = final || (s.trace == traceID && s.name == "finalize")
+		}
+		if services, why = connected(got, traceID); !final && why == "" {
+			why = "no finalize span yet"
+		}
+		return why == ""
+	}, 30*time.Second, 50*time.Millisecond, "the job's trace reaches the receiver, connected")
+	require.Empty(t, why)
+	return services
+}
+
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, a process exports its spans over
+// OTLP/HTTP: a receiver decoding the OTLP protobuf request gets the job's
+// trace, connected, under the service name OTEL_SERVICE_NAME gives.
+func TestTracesExportOverOTLP(t *testing.T) {
+	url, spans := otlpReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_SERVICE_NAME", "partita-e2e")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // ms between batches
@@ -205,15 +277,7 @@ func TestTracesExportOverOTLP(t *testing.T) {
 	r := h.submit(scoreSpec("csv", "dga-risk", 100, ""), fleetCSV(t, 300, 2), map[string]string{"Prefer": "wait=60"})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	require.Equal(t, "succeeded", r.json(t)["status"], "%s", r.Body)
-	require.NotEmpty(t, r.json(t)["trace_id"], "the job view carries its trace id")
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return names["finalize"] == 1 && names["process PARTITA_SCORE"] >= 2
-	}, 20*time.Second, 50*time.Millisecond, "the job's spans reach the OTLP receiver")
-	mu.Lock()
-	defer mu.Unlock()
-	require.True(t, svc["partita-e2e"], "service name from OTEL_SERVICE_NAME: %v", svc)
-	require.Equal(t, 1, names["POST /v1/jobs"])
-	require.Len(t, traces, 1, "one trace")
+	traceID, _ := r.json(t)["trace_id"].(string)
+	require.Len(t, traceID, 32, "the job view carries its trace id")
+	require.Equal(t, map[string]bool{"partita-e2e": true}, waitConnected(t, spans, traceID), "service name from OTEL_SERVICE_NAME")
 }
