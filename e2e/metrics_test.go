@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -81,21 +80,10 @@ samples:
 // requests answered, nothing left in flight or in the backlog.
 func TestMetricsAgreeWithTheJob(t *testing.T) {
 	h := start(t, harnessOptions{args: []string{"--outbound.allow-loopback"}})
-	delivered := make(chan struct{}, 1)
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-		delivered <- struct{}{}
-	}))
-	t.Cleanup(recv.Close)
+	hook, delivered := hookReceiver(t)
 	data := fleetCSV(t, 2_000, 8)
 	wantParts, _ := expectedParts(t, data, 100)
-	spec := scoreSpec("csv", "dga-risk", 100, `optimize:
-  sense: maximize
-  variable: {name: x, lower: 0, upper: 1}
-  objective: {linear: "risk * outage_cost"}
-  constraints: [{name: budget, coef: "repair_cost", max: 150000, scope: part}]
-delivery: {webhook: `+recv.URL+`/hook, events: [job.succeeded]}
-`)
+	spec := everyHopSpec(hook)
 	r := h.submit(spec, data, nil)
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	job := h.waitJob(jobID(t, r), 2*time.Minute)

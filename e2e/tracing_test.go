@@ -21,9 +21,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// tracedSpec is an optimize job whose end is delivered to a webhook: every
-// kind of hop a job makes.
-func tracedSpec(hook string) string {
+// everyHopSpec is an optimize job whose end is delivered to a webhook:
+// every kind of hop a job makes.
+func everyHopSpec(hook string) string {
 	return scoreSpec("csv", "dga-risk", 100, `optimize:
   sense: maximize
   variable: {name: x, lower: 0, upper: 1}
@@ -67,7 +67,7 @@ func TestOneTracePerJob(t *testing.T) {
 	hook, delivered := hookReceiver(t)
 	data := fleetCSV(t, 1_000, 5)
 	wantParts, _ := expectedParts(t, data, 100)
-	r := h.submit(tracedSpec(hook), data, nil)
+	r := h.submit(everyHopSpec(hook), data, nil)
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	id := jobID(t, r)
 	job := h.waitJob(id, 2*time.Minute)
