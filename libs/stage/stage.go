@@ -99,7 +99,7 @@ func (h *Handler) handle(msg *message.Message) (string, error) {
 	}
 	job, err := h.Tracker.Job(base, p.Tenant, p.Job)
 	if errors.Is(err, jobs.ErrNotFound) {
-		h.Log.Warn().Str("tenant", p.Tenant).Str("job", p.Job).Msg("part of an unknown job dropped")
+		h.Log.Warn().Ctx(base).Str("tenant", p.Tenant).Str("job", p.Job).Msg("part of an unknown job dropped")
 		return metrics.Dropped, nil
 	}
 	if err != nil {

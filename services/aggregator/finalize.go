@@ -100,7 +100,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		s.deps.Metrics.JobFinished(string(j.Status))
 		// A crash right here loses this job's usage (never counts it twice).
 		if err := s.deps.Meter.Add(ctx, tenant, j.Status, *j.Usage); err != nil {
-			s.log.Error().Err(err).Str("tenant", tenant).Str("job", id).Msg("usage not recorded")
+			s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenant).Str("job", id).Msg("usage not recorded")
 		}
 	}
 	if err := s.deps.Events.PublishEvent(ctx, contracts.Event{Type: contracts.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {

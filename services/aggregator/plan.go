@@ -64,14 +64,14 @@ func (s *Service) coordinate(ctx context.Context, j *jobs.Job, f *jobs.FanIn) (b
 		if _, err := s.deps.Jobs.Decide(ctx, j.Tenant, j.ID, p.Round, rec.Outcome, rec.Reason); err != nil {
 			return false, err
 		}
-		s.log.Info().Str("tenant", j.Tenant).Str("job", j.ID).Str("outcome", string(rec.Outcome)).Int("rounds", p.Round+1).
+		s.log.Info().Ctx(ctx).Str("tenant", j.Tenant).Str("job", j.ID).Str("outcome", string(rec.Outcome)).Int("rounds", p.Round+1).
 			Float64("gap", rec.State.Gap()).Msg("plan decided")
 		return true, nil
 	}
 	if _, err := s.deps.Jobs.NextRound(ctx, j.Tenant, j.ID, p.Round); err != nil {
 		return false, err
 	}
-	s.log.Debug().Str("tenant", j.Tenant).Str("job", j.ID).Int("round", p.Round+1).Int("parts", p.ParticipantCount).Msg("plan round")
+	s.log.Debug().Ctx(ctx).Str("tenant", j.Tenant).Str("job", j.ID).Int("round", p.Round+1).Int("parts", p.ParticipantCount).Msg("plan round")
 	return false, s.sendRound(ctx, j, p.Participants, nil, p.Round+1, rec.State)
 }
 
@@ -188,7 +188,7 @@ func (s *Service) repairRound(ctx context.Context, j *jobs.Job, f *jobs.FanIn) {
 		err = s.sendRound(ctx, j, p.Participants, p.Done, p.Round, rec.State)
 	}
 	if err != nil {
-		s.log.Warn().Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("repair plan round")
+		s.log.Warn().Ctx(ctx).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("repair plan round")
 	}
 }
 

@@ -206,7 +206,7 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if err := s.writeResultJSON(r.Context(), w, j, true); err != nil {
-		s.log.Warn().Err(err).Str("job", j.ID).Msg("write result")
+		s.log.Warn().Ctx(r.Context()).Err(err).Str("job", j.ID).Msg("write result")
 	}
 }
 
@@ -268,13 +268,13 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 	// The job's count is closed before the answer: no part finishes afterwards.
 	j, canceled, err := s.deps.Jobs.Cancel(r.Context(), j.Tenant, j.ID)
 	if err != nil {
-		s.log.Error().Err(err).Str("tenant", tenantOf(r)).Str("job", r.PathValue("id")).Msg("cancel job")
+		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("job", r.PathValue("id")).Msg("cancel job")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the job", "try again shortly")
 		return
 	}
 	if canceled {
 		if err := s.deps.Pub.PublishEvent(r.Context(), contracts.Event{Type: contracts.Final(jobs.Canceled), Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
-			s.log.Warn().Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("publish cancel event")
+			s.log.Warn().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("publish cancel event")
 		}
 	}
 	writeJSON(w, http.StatusOK, s.view(r.Context(), j))

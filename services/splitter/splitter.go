@@ -141,7 +141,7 @@ func (s *Service) handle(msg *message.Message) error {
 	}
 	j, started, err := s.deps.Jobs.Activate(msg.Context(), tenant, id)
 	if errors.Is(err, jobs.ErrNotFound) {
-		s.log.Warn().Str("tenant", tenant).Str("job", id).Msg("split of an unknown job dropped")
+		s.log.Warn().Ctx(msg.Context()).Str("tenant", tenant).Str("job", id).Msg("split of an unknown job dropped")
 		return nil
 	}
 	if err != nil {
