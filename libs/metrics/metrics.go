@@ -44,7 +44,7 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	backlog map[string]func(ctx context.Context) (int, error) // by stage
-	jobs    func(ctx context.Context) (map[string]int, error)  // by status
+	jobs    func(ctx context.Context) (map[string]int, error) // by status
 }
 
 // New makes a process's metrics, with partita_build_info and the Go
