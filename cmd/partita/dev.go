@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -26,13 +27,43 @@ type devConfig struct {
 	compose.Config
 	Examples string
 	APIKey   string
+	NewKeys  bool
 }
 
 func (c *devConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Config.RegisterFlags(fs)
 	fs.StringVar(&c.Examples, "examples", "examples", "folder of the reference workloads loaded for the dev tenant")
-	fs.StringVar(&c.APIKey, "dev-api-key", "", "API key of the dev tenant (env PARTITA_DEV_API_KEY); generated when empty")
+	fs.StringVar(&c.APIKey, "dev-api-key", "", "API key of the dev tenant (env PARTITA_DEV_API_KEY); when empty, the one kept in the data dir, or a new one")
+	fs.BoolVar(&c.NewKeys, "dev-new-keys", false, "generate a new dev API key and admin key instead of the ones kept in the data dir")
 }
+
+// keptKey is a key `partita dev` keeps in its data dir across restarts:
+// given (flag or environment) wins, else the kept one unless fresh is
+// asked for, else a new one from newKey, which is kept.
+func keptKey(dataDir, file, given string, fresh bool, newKey func() string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	path := filepath.Join(dataDir, file)
+	if b, err := os.ReadFile(path); err == nil && !fresh {
+		if k := strings.TrimSpace(string(b)); k != "" {
+			return k, nil
+		}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	k := newKey()
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(k+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// newAdminKey is a random admin key ("ak_…", unlike tenants' "pk_…").
+func newAdminKey() string { return "ak_" + strings.TrimPrefix(tenants.NewKey(), "pk_") }
 
 // runDev runs every service in one process on an embedded NATS server and
 // a local artifact folder, with the dev tenant and examples loaded.
@@ -46,8 +77,14 @@ func runDev(args []string) int {
 		fmt.Fprintln(os.Stderr, "partita dev: runs its own embedded NATS; use `partita serve` with --nats-url")
 		return exitUsage
 	}
-	if cfg.APIKey == "" {
-		cfg.APIKey = tenants.NewKey()
+	var err error
+	if cfg.APIKey, err = keptKey(cfg.Platform.DataDir, "dev-api-key", cfg.APIKey, cfg.NewKeys, tenants.NewKey); err != nil {
+		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
+		return exitUsage
+	}
+	if cfg.Gateway.AdminKey, err = keptKey(cfg.Platform.DataDir, "admin-key", cfg.Gateway.AdminKey, cfg.NewKeys, newAdminKey); err != nil {
+		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
+		return exitUsage
 	}
 	// On a laptop, webhook receivers and model servers run on loopback.
 	cfg.Platform.Outbound.AllowLoopback = true
@@ -73,7 +110,7 @@ type devSetup struct {
 func (d *devSetup) Name() string { return "dev-setup" }
 
 func (d *devSetup) Start(ctx context.Context) error {
-	if err := d.p.Tenants().Ensure(ctx, "dev", "dev", d.cfg.APIKey); err != nil {
+	if err := d.p.Tenants().Ensure(ctx, "dev", "pro", d.cfg.APIKey); err != nil {
 		return err
 	}
 	if err := loadFleet(ctx, d.p, filepath.Join(d.cfg.Examples, "fleet"), d.p.Log); err != nil {
@@ -83,9 +120,11 @@ func (d *devSetup) Start(ctx context.Context) error {
 	fleet := filepath.Join(d.cfg.Examples, "fleet")
 	fmt.Fprintf(d.out, `
 Partita dev is running.
-  URL:      %[1]s
-  API key:  %[2]s
-  Tenant:   dev (model dga-risk, alias prod, loaded from %[3]s)
+  URL:        %[1]s
+  API key:    %[2]s
+  Tenant:     dev (tier pro; model dga-risk, alias prod, loaded from %[3]s)
+  Admin key:  %[4]s
+  (both keys are kept in the data dir across restarts; --dev-new-keys makes new ones)
 
 Submit the fleet example and wait for its result:
   curl -sS -H "Authorization: Bearer %[2]s" -H "Prefer: wait=60" \
@@ -94,7 +133,10 @@ Submit the fleet example and wait for its result:
 or with the CLI:
   PARTITA_URL=%[1]s PARTITA_API_KEY=%[2]s ./bin/partita submit --spec %[3]s/spec.yaml --input %[3]s/data.csv --wait
 
-`, url, d.cfg.APIKey, fleet)
+Onboard a tenant:
+  PARTITA_URL=%[1]s PARTITA_ADMIN_KEY=%[4]s ./bin/partita tenants create acme --tier standard
+
+`, url, d.cfg.APIKey, fleet, d.cfg.Gateway.AdminKey)
 	return nil
 }
 

@@ -181,7 +181,7 @@ func initGateway(c *composition) lifecycle.Service {
 			return nil, err
 		}
 		return gateway.New(c.cfg.Gateway, gateway.Deps{
-			Tenants: a.tenants, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter,
+			Tenants: a.tenants, TenantAdmin: a.tenants, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter,
 			Registry: a.registry, Secrets: a.secrets, Attempts: a.attempts, Events: eventFeed{a.nc}, Pub: a.pub,
 			Outbound: a.outbound(0), ONNX: a.onnx, Ready: c.ready, Metrics: a.metrics, Log: a.log,
 		}), nil

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +36,15 @@ var (
 	ErrExists      = errors.New("tenants: tenant exists")
 	ErrInvalidName = errors.New("tenants: invalid tenant name")
 	ErrBadKey      = errors.New("tenants: unknown API key")
+	ErrBadTier     = errors.New("tenants: unknown tier")
 )
+
+// Tiers are the tiers a tenant may be given (their limits are issue #13's
+// next step; today a tier is recorded, not enforced).
+var Tiers = []string{"free", "standard", "pro"}
+
+// ValidTier reports whether tier is one of Tiers.
+func ValidTier(tier string) bool { return slices.Contains(Tiers, tier) }
 
 // Tenant is one customer of the installation.
 type Tenant struct {
@@ -114,6 +124,9 @@ func (s *Store) Ensure(ctx context.Context, name, tier, key string) error {
 	}
 	if old != "" && old != t.KeyHash {
 		_ = s.keys.Delete(ctx, old)
+		s.mu.Lock()
+		delete(s.cache, old) // refused at once here; other replicas within authCacheTTL
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -122,6 +135,9 @@ func (s *Store) Ensure(ctx context.Context, name, tier, key string) error {
 func (s *Store) Create(ctx context.Context, name, tier string) (string, error) {
 	if !ValidName(name) {
 		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	if !ValidTier(tier) {
+		return "", fmt.Errorf("%w: %q (tiers: %s)", ErrBadTier, tier, strings.Join(Tiers, ", "))
 	}
 	key := NewKey()
 	t := &Tenant{Name: name, Tier: tier, KeyHash: hash(key), CreatedAt: time.Now().UTC()}
@@ -151,6 +167,27 @@ func (s *Store) RotateKey(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	return key, nil
+}
+
+// SetTier changes a tenant's tier and returns the tenant as stored.
+func (s *Store) SetTier(ctx context.Context, name, tier string) (*Tenant, error) {
+	if !ValidTier(tier) {
+		return nil, fmt.Errorf("%w: %q (tiers: %s)", ErrBadTier, tier, strings.Join(Tiers, ", "))
+	}
+	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
+		if t == nil {
+			return kv.ErrNotFound
+		}
+		if t.Tier == tier {
+			return kv.ErrUnchanged
+		}
+		t.Tier = tier
+		return nil
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return t, err
 }
 
 func (s *Store) put(ctx context.Context, t *Tenant) error {

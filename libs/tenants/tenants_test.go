@@ -135,6 +135,8 @@ func TestRotateKey(t *testing.T) {
 	tn, err = s.Authenticate(ctx, newKey)
 	require.NoError(t, err)
 	assert.Equal(t, "acme", tn.Name)
+	_, err = s.Authenticate(ctx, oldKey)
+	require.ErrorIs(t, err, tenants.ErrBadKey, "the replica that rotated forgets the old key at once")
 
 	// The old key's lookup entry is gone, not just outdated.
 	keys, err := js.KeyValue(ctx, tenants.KeysBucket)
@@ -211,4 +213,28 @@ func TestWatchTenants(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"acme", "beta"}, got, "existing tenants, then new ones")
+}
+
+func TestTiers(t *testing.T) {
+	s, _ := open(t)
+	ctx := t.Context()
+	_, err := s.Create(ctx, "acme", "gold")
+	require.ErrorIs(t, err, tenants.ErrBadTier)
+	_, err = s.Create(ctx, "acme", "free")
+	require.NoError(t, err)
+
+	tn, err := s.SetTier(ctx, "acme", "pro")
+	require.NoError(t, err)
+	assert.Equal(t, "pro", tn.Tier)
+	got, err := s.Get(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, "pro", got.Tier)
+	tn, err = s.SetTier(ctx, "acme", "pro")
+	require.NoError(t, err, "the same tier again changes nothing")
+	assert.Equal(t, "pro", tn.Tier)
+
+	_, err = s.SetTier(ctx, "acme", "gold")
+	require.ErrorIs(t, err, tenants.ErrBadTier)
+	_, err = s.SetTier(ctx, "nobody", "pro")
+	require.ErrorIs(t, err, tenants.ErrNotFound)
 }

@@ -20,6 +20,10 @@ func (s *Service) auth(next http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Missing API key", "send Authorization: Bearer <api key>")
 			return
 		}
+		if s.isAdminKey(strings.TrimSpace(key)) {
+			writeProblem(w, http.StatusForbidden, "forbidden", "The admin key cannot act as a tenant", "send a tenant's API key; the admin key is for /v1/admin")
+			return
+		}
 		t, err := s.deps.Tenants.Authenticate(r.Context(), strings.TrimSpace(key))
 		if errors.Is(err, tenants.ErrBadKey) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="partita", error="invalid_token"`)

@@ -35,6 +35,7 @@ type Config struct {
 	IngestTimeout time.Duration `yaml:"ingest_timeout"`
 	MaxRowsPart   int           `yaml:"max_rows_per_part"`
 	PresignOver   int64         `yaml:"presign_over"`
+	AdminKey      string        `yaml:"admin_key"` // the admin API's bearer key; "" turns the admin API off
 }
 
 // RegisterFlags sets defaults and flags.
@@ -45,12 +46,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IngestTimeout, "gateway.ingest-timeout", 5*time.Minute, "how long a submit waits for ingest to accept or reject the input")
 	fs.Int64Var(&c.PresignOver, "gateway.presign-over", 8<<20, "CSV results larger than this many bytes redirect to a presigned URL when the store can sign (S3)")
 	fs.IntVar(&c.MaxRowsPart, "gateway.max-rows-per-part", spec.DefaultLimits.MaxRowsPerPart, "largest split.max_rows a spec may ask for")
+	fs.StringVar(&c.AdminKey, "admin-key", "", "bearer key of the admin API (/v1/admin; env PARTITA_ADMIN_KEY); empty: the admin API is off")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if c.MaxUpload < 1 || c.MaxWait < 0 || c.IngestTimeout <= 0 || c.MaxRowsPart < 1 {
 		return errors.New("gateway: max-upload, ingest-timeout and max-rows-per-part must be positive, max-wait not negative")
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 16 {
+		return errors.New("gateway: admin-key must be at least 16 characters")
 	}
 	return nil
 }
@@ -129,6 +134,7 @@ type Publisher interface {
 // Deps is what the gateway is given by the composition root.
 type Deps struct {
 	Tenants     Tenants
+	TenantAdmin TenantAdmin // the admin API's tenant operations
 	Jobs        Jobs
 	Streams     Streams
 	Store       Store

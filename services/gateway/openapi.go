@@ -53,11 +53,17 @@ func (s *Service) OpenAPI() *huma.OpenAPI {
 		OpenAPI: "3.1.0",
 		Info: &huma.Info{Title: "Partita", Version: "1",
 			Description: "Split, score, optimize and aggregate ML jobs. Errors are RFC 9457 problem documents with a stable `code`."},
-		Paths:      map[string]*huma.PathItem{},
-		Components: &huma.Components{Schemas: reg, SecuritySchemes: map[string]*huma.SecurityScheme{"apiKey": {Type: "http", Scheme: "bearer", Description: "Authorization: Bearer <api key>"}}},
+		Paths: map[string]*huma.PathItem{},
+		Components: &huma.Components{Schemas: reg, SecuritySchemes: map[string]*huma.SecurityScheme{
+			"apiKey":   {Type: "http", Scheme: "bearer", Description: "Authorization: Bearer <api key> (a tenant's)"},
+			"adminKey": {Type: "http", Scheme: "bearer", Description: "Authorization: Bearer <admin key> (PARTITA_ADMIN_KEY)"},
+		}},
 	}
 	for _, r := range s.routes() {
 		op := &huma.Operation{Method: r.method, Path: r.path, OperationID: r.id, Summary: firstSentence(r.summary), Description: r.summary, Tags: []string{r.tag}, Responses: map[string]*huma.Response{}}
+		if r.admin {
+			op.Security = []map[string][]string{{"adminKey": {}}}
+		}
 		if r.auth {
 			op.Security = []map[string][]string{{"apiKey": {}}}
 		}

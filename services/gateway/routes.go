@@ -25,7 +25,8 @@ type route struct {
 	method, path string
 	id, summary  string
 	tag          string
-	auth         bool
+	auth         bool // a tenant's API key
+	admin        bool // the admin key
 	handler      http.HandlerFunc
 	params       []param
 	request      *body
@@ -53,10 +54,23 @@ func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 var (
 	pathID       = param{name: "id", in: "path", desc: "job id", required: true, typ: typeOf[string]()}
 	pathName     = param{name: "name", in: "path", desc: "model name", required: true, typ: typeOf[string]()}
+	pathTenant   = param{name: "name", in: "path", desc: "tenant name", required: true, typ: typeOf[string]()}
+	tenantBody   = body{desc: "the tenant", contentType: "application/json", typ: typeOf[TenantView]()}
 	problemBody  = body{desc: "problem (RFC 9457)", contentType: "application/problem+json", typ: typeOf[Problem]()}
 	jobBody      = body{desc: "the job", contentType: "application/json", typ: typeOf[JobView]()}
 	errResponses = map[int]body{400: problemBody, 401: problemBody, 404: problemBody, 429: problemBody, 503: problemBody}
 )
+
+// adminResponses are an admin route's answers: ok's, and problems for a
+// bad request, a missing key, a tenant's key or an API that is off (403),
+// an unknown tenant, the store unreachable.
+func adminResponses(ok map[int]body) map[int]body {
+	out := map[int]body{400: problemBody, 401: problemBody, 403: problemBody, 404: problemBody, 503: problemBody}
+	for k, v := range ok {
+		out[k] = v
+	}
+	return out
+}
 
 func responses(ok map[int]body) map[int]body {
 	out := map[int]body{}
@@ -149,6 +163,22 @@ func (s *Service) routes() []route {
 		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: health.Handler(s.deps.Ready).ServeHTTP,
 			summary:   "Readiness: every service of the process running, NATS and the store reachable.",
 			responses: map[int]body{200: {desc: "ready", contentType: "text/plain"}, 503: {desc: "not ready, with the reason", contentType: "text/plain"}}},
+		{method: "POST", path: "/v1/admin/tenants", id: "createTenant", tag: "admin", admin: true, handler: s.createTenant,
+			summary:   "Create a tenant on a tier; the answer carries its API key, shown this once (only its hash is stored).",
+			request:   &body{contentType: "application/json", typ: typeOf[NewTenant]()},
+			responses: adminResponses(map[int]body{201: tenantBody, 409: problemBody})},
+		{method: "GET", path: "/v1/admin/tenants", id: "listTenants", tag: "admin", admin: true, handler: s.listTenants,
+			summary:   "Every tenant, by name.",
+			responses: adminResponses(map[int]body{200: {desc: "the tenants", contentType: "application/json", typ: typeOf[TenantList]()}})},
+		{method: "GET", path: "/v1/admin/tenants/{name}", id: "getTenant", tag: "admin", admin: true, handler: s.getTenant,
+			summary: "A tenant.", params: []param{pathTenant}, responses: adminResponses(map[int]body{200: tenantBody})},
+		{method: "PATCH", path: "/v1/admin/tenants/{name}", id: "patchTenant", tag: "admin", admin: true, handler: s.patchTenant,
+			summary: "Change a tenant's tier.", params: []param{pathTenant},
+			request:   &body{contentType: "application/json", typ: typeOf[TenantPatch]()},
+			responses: adminResponses(map[int]body{200: tenantBody})},
+		{method: "POST", path: "/v1/admin/tenants/{name}/keys:rotate", id: "rotateTenantKey", tag: "admin", admin: true, handler: s.rotateTenantKey,
+			summary: "Give a tenant a new API key (shown this once); the old key is refused at once by this gateway and within 5 s by every other.",
+			params:  []param{pathTenant}, responses: adminResponses(map[int]body{200: {desc: "the new key", contentType: "application/json", typ: typeOf[NewKey]()}})},
 		{method: "GET", path: "/metrics", id: "metrics", tag: "operations", handler: s.deps.Metrics.Handler().ServeHTTP,
 			summary:   "This process's metrics, in the Prometheus text format (partita_* families, Go runtime and process).",
 			responses: map[int]body{200: {desc: "Prometheus text exposition format", contentType: "text/plain"}}},
@@ -162,8 +192,11 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range s.routes() {
 		h := http.Handler(r.handler)
-		if r.auth {
+		switch {
+		case r.auth:
 			h = s.auth(r.handler)
+		case r.admin:
+			h = s.adminAuth(r.handler)
 		}
 		pattern := r.method + " " + r.path
 		mux.Handle(pattern, s.observe(pattern, h))

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/partita/partita/internal/client"
+)
+
+// runTenants is `partita tenants create NAME --tier TIER | list | get NAME
+// | set-tier NAME TIER | keys rotate NAME`, with the admin key from
+// PARTITA_ADMIN_KEY.
+func runTenants(args []string) int {
+	usage := "usage: partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | keys rotate NAME   (PARTITA_URL, PARTITA_ADMIN_KEY)"
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return exitUsage
+	}
+	admin := os.Getenv("PARTITA_ADMIN_KEY")
+	if admin == "" {
+		fmt.Fprintln(os.Stderr, "partita tenants: set PARTITA_ADMIN_KEY to the admin key (`partita dev` prints it)")
+		return exitUsage
+	}
+	c := client.New(os.Getenv("PARTITA_URL"), admin)
+	ctx := context.Background()
+	fs := flag.NewFlagSet("partita tenants "+args[0], flag.ContinueOnError)
+	tier := fs.String("tier", "free", "the tenant's tier: free, standard or pro")
+	var pos []string
+	rest := args[1:]
+	for len(rest) > 0 {
+		if strings.HasPrefix(rest[0], "-") {
+			if err := fs.Parse(rest); err != nil {
+				return exitUsage
+			}
+			rest = fs.Args()
+			continue
+		}
+		pos, rest = append(pos, rest[0]), rest[1:]
+	}
+	var out []byte
+	var err error
+	switch sub := args[0]; {
+	case sub == "create" && len(pos) == 1:
+		out, err = c.Call(ctx, "POST", "/v1/admin/tenants", "application/json", jsonBody(map[string]string{"name": pos[0], "tier": *tier}))
+	case sub == "list" && len(pos) == 0:
+		out, err = c.Call(ctx, "GET", "/v1/admin/tenants", "", nil)
+	case sub == "get" && len(pos) == 1:
+		out, err = c.Call(ctx, "GET", "/v1/admin/tenants/"+url.PathEscape(pos[0]), "", nil)
+	case sub == "set-tier" && len(pos) == 2:
+		out, err = c.Call(ctx, "PATCH", "/v1/admin/tenants/"+url.PathEscape(pos[0]), "application/json", jsonBody(map[string]string{"tier": pos[1]}))
+	case sub == "keys" && len(pos) == 2 && pos[0] == "rotate":
+		out, err = c.Call(ctx, "POST", "/v1/admin/tenants/"+url.PathEscape(pos[1])+"/keys:rotate", "", nil)
+	default:
+		fmt.Fprintln(os.Stderr, usage)
+		return exitUsage
+	}
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Println(strings.TrimSpace(string(out)))
+	return exitOK
+}
+
+func jsonBody(v any) *bytes.Reader {
+	b, _ := json.Marshal(v) // maps of strings always marshal
+	return bytes.NewReader(b)
+}

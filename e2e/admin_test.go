@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const adminKey = "ak_e2e_admin_key_0123456789"
+
+// adminCall sends a request with a bearer key (any) and a JSON body.
+func (h *harness) adminCall(method, path, key, body string) *response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	require.NoError(h.t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return h.do(req)
+}
+
+func problemCode(t *testing.T, r *response) string {
+	t.Helper()
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"), "%s", r.Body)
+	code, _ := r.json(t)["code"].(string)
+	return code
+}
+
+// The admin API onboards a tenant: created with a key shown once, that
+// key works on the tenant API, the tier changes, the key rotates (the old
+// one refused at once), and each key stays on its side.
+func TestAdminOnboardsATenant(t *testing.T) {
+	h := start(t, harnessOptions{args: []string{"--admin-key", adminKey}})
+
+	r := h.adminCall("POST", "/v1/admin/tenants", adminKey, `{"name": "globex", "tier": "standard"}`)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	created := r.json(t)
+	require.Equal(t, "globex", created["name"])
+	require.Equal(t, "standard", created["tier"])
+	key, _ := created["api_key"].(string)
+	require.True(t, strings.HasPrefix(key, "pk_"), "the key is shown once: %s", r.Body)
+	require.Equal(t, "/v1/admin/tenants/globex", r.Header.Get("Location"))
+
+	jobs := func(key string) *response {
+		return h.get("/v1/jobs", map[string]string{"Authorization": "Bearer " + key})
+	}
+	require.Equal(t, http.StatusOK, jobs(key).Status, "the new tenant's key works")
+
+	r = h.adminCall("GET", "/v1/admin/tenants", adminKey, "")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.NotContains(t, string(r.Body), "key", "no key nor its hash in the list: %s", r.Body)
+	var list struct {
+		Tenants []struct{ Name, Tier string }
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &list))
+	var names []string
+	for _, tn := range list.Tenants {
+		names = append(names, tn.Name)
+	}
+	require.Equal(t, []string{tenant, "globex"}, names, "every tenant, by name")
+
+	r = h.adminCall("PATCH", "/v1/admin/tenants/globex", adminKey, `{"tier": "pro"}`)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, "pro", r.json(t)["tier"])
+	r = h.adminCall("GET", "/v1/admin/tenants/globex", adminKey, "")
+	require.Equal(t, "pro", r.json(t)["tier"])
+
+	r = h.adminCall("POST", "/v1/admin/tenants/globex/keys:rotate", adminKey, "")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	rotated, _ := r.json(t)["api_key"].(string)
+	require.True(t, strings.HasPrefix(rotated, "pk_"))
+	require.NotEqual(t, key, rotated)
+	require.Equal(t, http.StatusUnauthorized, jobs(key).Status, "the old key is refused at once")
+	require.Equal(t, http.StatusOK, jobs(rotated).Status)
+
+	// Bad input gets a clear problem and changes nothing.
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"POST", "/v1/admin/tenants", `{"name": "globex", "tier": "free"}`, http.StatusConflict, "tenant_exists"},
+		{"POST", "/v1/admin/tenants", `{"name": "Not Valid", "tier": "free"}`, http.StatusBadRequest, "bad_name"},
+		{"POST", "/v1/admin/tenants", `{"name": "initech", "tier": "gold"}`, http.StatusBadRequest, "bad_tier"},
+		{"POST", "/v1/admin/tenants", `{"name": "initech", "tier": "free", "extra": 1}`, http.StatusBadRequest, "bad_body"},
+		{"POST", "/v1/admin/tenants", `not json`, http.StatusBadRequest, "bad_body"},
+		{"PATCH", "/v1/admin/tenants/globex", `{"tier": "gold"}`, http.StatusBadRequest, "bad_tier"},
+		{"PATCH", "/v1/admin/tenants/nobody", `{"tier": "pro"}`, http.StatusNotFound, "not_found"},
+		{"GET", "/v1/admin/tenants/nobody", ``, http.StatusNotFound, "not_found"},
+		{"POST", "/v1/admin/tenants/nobody/keys:rotate", ``, http.StatusNotFound, "not_found"},
+	} {
+		r := h.adminCall(tc.method, tc.path, adminKey, tc.body)
+		require.Equal(t, tc.status, r.Status, "%s %s %s: %s", tc.method, tc.path, tc.body, r.Body)
+		require.Equal(t, tc.code, problemCode(t, r), "%s %s %s", tc.method, tc.path, tc.body)
+	}
+	r = h.adminCall("GET", "/v1/admin/tenants/globex", adminKey, "")
+	require.Equal(t, "pro", r.json(t)["tier"], "the refused patch changed nothing")
+
+	// Each key on its side only.
+	r = h.adminCall("GET", "/v1/admin/tenants", rotated, "")
+	require.Equal(t, http.StatusForbidden, r.Status, "a tenant key on the admin API")
+	require.Equal(t, "forbidden", problemCode(t, r))
+	r = h.adminCall("GET", "/v1/admin/tenants", "", "")
+	require.Equal(t, http.StatusUnauthorized, r.Status)
+	r = h.adminCall("GET", "/v1/admin/tenants", "ak_wrong_admin_key_0000000", "")
+	require.Equal(t, http.StatusUnauthorized, r.Status)
+	r = jobs(adminKey)
+	require.Equal(t, http.StatusForbidden, r.Status, "the admin key on the tenant API")
+	require.Equal(t, "forbidden", problemCode(t, r))
+
+	// The CLI does the same with PARTITA_ADMIN_KEY.
+	run := func(env string, args ...string) (string, error) {
+		cmd := exec.Command(partitaBin(t), append([]string{"tenants"}, args...)...)
+		cmd.Env = append(os.Environ(), "PARTITA_URL="+h.url, env)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("PARTITA_ADMIN_KEY="+adminKey, "create", "initech", "--tier", "free")
+	require.NoError(t, err, "%s", out)
+	var made map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &made), "%s", out)
+	require.Equal(t, "free", made["tier"])
+	require.Equal(t, http.StatusOK, jobs(made["api_key"].(string)).Status)
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "set-tier", "initech", "standard")
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, out, `"tier":"standard"`)
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "keys", "rotate", "initech")
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, out, `"api_key":"pk_`)
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "list")
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, out, `"name":"initech"`)
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "get", "nobody")
+	require.Error(t, err, "an unknown tenant fails the command: %s", out)
+	require.Contains(t, out, "not_found")
+	out, err = run("PARTITA_ADMIN_KEY=", "list")
+	require.Error(t, err)
+	require.Contains(t, out, "PARTITA_ADMIN_KEY")
+}
+
+// Without an admin key configured the admin API is off.
+func TestAdminAPIOffWithoutAKey(t *testing.T) {
+	h := start(t, harnessOptions{})
+	r := h.adminCall("GET", "/v1/admin/tenants", apiKey, "")
+	require.Equal(t, http.StatusForbidden, r.Status, "%s", r.Body)
+	require.Equal(t, "admin_disabled", problemCode(t, r))
+}
+
+// `partita dev` keeps its tenant key and admin key in its data dir: a
+// restart prints the same ones; --dev-new-keys makes new ones.
+func TestDevKeepsItsKeys(t *testing.T) {
+	dir := t.TempDir()
+	keys := func(extra ...string) (api, admin string) {
+		cmd := exec.Command(partitaBin(t), append([]string{"dev", "--data-dir", dir, "--http", "127.0.0.1:0"}, extra...)...)
+		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY=", "PARTITA_ADMIN_KEY=")
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() && (api == "" || admin == "") {
+			line := strings.TrimSpace(lines.Text())
+			if v, ok := strings.CutPrefix(line, "API key:"); ok {
+				api = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(line, "Admin key:"); ok {
+				admin = strings.TrimSpace(v)
+			}
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		_ = cmd.Wait()
+		require.True(t, strings.HasPrefix(api, "pk_"), "API key printed: %q", api)
+		require.True(t, strings.HasPrefix(admin, "ak_"), "admin key printed: %q", admin)
+		return api, admin
+	}
+	api1, admin1 := keys()
+	api2, admin2 := keys()
+	require.Equal(t, api1, api2, "the dev tenant's key survives a restart")
+	require.Equal(t, admin1, admin2, "so does the admin key")
+	api3, admin3 := keys("--dev-new-keys")
+	require.NotEqual(t, api1, api3)
+	require.NotEqual(t, admin1, admin3)
+	st, err := os.Stat(dir + "/admin-key")
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the kept keys are readable by their owner only")
+}
