@@ -14,6 +14,24 @@ import (
 	"github.com/partita/partita/internal/client"
 )
 
+// positionals parses args with fs, flags before, between or after the
+// positional arguments, and returns those; false on a bad flag (fs has
+// printed why).
+func positionals(fs *flag.FlagSet, args []string) ([]string, bool) {
+	var pos []string
+	for len(args) > 0 {
+		if strings.HasPrefix(args[0], "-") {
+			if err := fs.Parse(args); err != nil {
+				return nil, false
+			}
+			args = fs.Args()
+			continue
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	return pos, true
+}
+
 func newClient() *client.Client {
 	return client.New(os.Getenv("PARTITA_URL"), os.Getenv("PARTITA_API_KEY"))
 }

@@ -25,16 +25,9 @@ func runModels(args []string) int {
 	fs := flag.NewFlagSet("partita models "+sub, flag.ContinueOnError)
 	alias := fs.String("alias", "", "point this alias at the new version")
 	kind := fs.String("kind", "", "model kind: onnx (default; .json files: logistic)")
-	var pos []string
-	for len(rest) > 0 {
-		if strings.HasPrefix(rest[0], "-") {
-			if err := fs.Parse(rest); err != nil {
-				return exitUsage
-			}
-			rest = fs.Args()
-			continue
-		}
-		pos, rest = append(pos, rest[0]), rest[1:]
+	pos, ok := positionals(fs, rest)
+	if !ok {
+		return exitUsage
 	}
 	var out []byte
 	var err error

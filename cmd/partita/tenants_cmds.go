@@ -31,17 +31,9 @@ func runTenants(args []string) int {
 	ctx := context.Background()
 	fs := flag.NewFlagSet("partita tenants "+args[0], flag.ContinueOnError)
 	tier := fs.String("tier", "free", "the tenant's tier: free, standard or pro")
-	var pos []string
-	rest := args[1:]
-	for len(rest) > 0 {
-		if strings.HasPrefix(rest[0], "-") {
-			if err := fs.Parse(rest); err != nil {
-				return exitUsage
-			}
-			rest = fs.Args()
-			continue
-		}
-		pos, rest = append(pos, rest[0]), rest[1:]
+	pos, ok := positionals(fs, args[1:])
+	if !ok {
+		return exitUsage
 	}
 	var out []byte
 	var err error
