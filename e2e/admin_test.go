@@ -131,6 +131,15 @@ func TestAdminOnboardsATenant(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &made), "%s", out)
 	require.Equal(t, "free", made["tier"])
 	require.Equal(t, http.StatusOK, jobs(made["api_key"].(string)).Status)
+	// A free tenant's job of more than 100,000 rows is refused whole:
+	// 422 tier_limit, no job recorded.
+	freeKey := made["api_key"].(string)
+	h.pushFleetModel("initech")
+	big := h.submit(scoreSpec("csv", "dga-risk", 5000, ""), fleetCSV(t, 100_001, 4), map[string]string{"Authorization": "Bearer " + freeKey})
+	require.Equal(t, http.StatusUnprocessableEntity, big.Status, "%s", big.Body)
+	require.Equal(t, "tier_limit", problemCode(t, big))
+	recorded := jobs(freeKey)
+	require.NotContains(t, string(recorded.Body), `"id"`, "nothing recorded: %s", recorded.Body)
 	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "set-tier", "initech", "standard")
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, out, `"tier":"standard"`)

@@ -58,16 +58,23 @@ func start(t *testing.T, o harnessOptions) *harness {
 	t.Cleanup(func() { require.NoError(t, proc.Stop()) })
 	ctx := context.Background()
 
-	p := proc
-	require.NoError(t, p.Tenants().Ensure(ctx, tenant, "test", apiKey))
-	file, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.logistic.json"))
-	require.NoError(t, err)
-	v, err := p.Registry().Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindLogistic, Width: 9})
-	require.NoError(t, err)
-	_, err = p.Registry().SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
-	require.NoError(t, err)
+	require.NoError(t, proc.Tenants().Ensure(ctx, tenant, "test", apiKey))
+	h := &harness{t: t, proc: proc.Process, url: proc.URL, c: client.New(proc.URL, apiKey)}
+	h.pushFleetModel(tenant)
+	return h
+}
 
-	return &harness{t: t, proc: proc.Process, url: proc.URL, c: client.New(proc.URL, apiKey)}
+// pushFleetModel registers the fleet's logistic dga-risk model for a
+// tenant, with alias prod.
+func (h *harness) pushFleetModel(tenant string) {
+	h.t.Helper()
+	ctx := context.Background()
+	file, err := os.ReadFile(filepath.Join(repoRoot(h.t), "examples/fleet/model/dga-risk.logistic.json"))
+	require.NoError(h.t, err)
+	v, err := h.proc.Registry().Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindLogistic, Width: 9})
+	require.NoError(h.t, err)
+	_, err = h.proc.Registry().SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
+	require.NoError(h.t, err)
 }
 
 // pushModel registers a model of any kind for the test tenant with alias prod.

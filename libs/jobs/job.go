@@ -74,6 +74,9 @@ type Input struct {
 	Bytes   int64    `json:"bytes"`
 	Columns []string `json:"columns,omitempty"`
 	Rows    int      `json:"rows,omitempty"`
+	// MaxRows is the most rows the tenant's tier allowed when the job was
+	// submitted (0: no limit); ingest refuses an input with more.
+	MaxRows int `json:"max_rows,omitempty"`
 	// TextColumns are JSONL columns that held JSON strings: the JSON result
 	// keeps them strings even when they look like numbers.
 	TextColumns []string `json:"text_columns,omitempty"`

@@ -46,6 +46,23 @@ var Tiers = []string{"free", "standard", "pro"}
 // ValidTier reports whether tier is one of Tiers.
 func ValidTier(tier string) bool { return slices.Contains(Tiers, tier) }
 
+// Limits are what a tier allows (0: no limit). Only the rows per job are
+// enforced so far (at ingest, 422 tier_limit).
+type Limits struct {
+	MaxRowsPerJob int
+}
+
+// tierLimits are the shipped tiers' limits.
+var tierLimits = map[string]Limits{
+	"free":     {MaxRowsPerJob: 100_000},
+	"standard": {MaxRowsPerJob: 10_000_000},
+	"pro":      {},
+}
+
+// LimitsOf is a tier's limits; a tier outside Tiers (a tenant made before
+// tiers were checked) has none.
+func LimitsOf(tier string) Limits { return tierLimits[tier] }
+
 // Tenant is one customer of the installation.
 type Tenant struct {
 	Name      string    `json:"name"`

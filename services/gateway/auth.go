@@ -35,8 +35,14 @@ func (s *Service) auth(next http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the API key", "try again shortly")
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, t.Name)))
+		ctx := context.WithValue(r.Context(), tenantKey{}, t.Name)
+		next(w, r.WithContext(context.WithValue(ctx, tierKey{}, t.Tier)))
 	})
 }
 
 func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey{}).(string) }
+
+type tierKey struct{}
+
+// tierOf is the tier of the request's tenant.
+func tierOf(r *http.Request) string { return r.Context().Value(tierKey{}).(string) }

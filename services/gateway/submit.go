@@ -18,6 +18,7 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/spec"
+	"github.com/partita/partita/libs/tenants"
 )
 
 // submit handles POST /v1/jobs: multipart with a `spec` and an `input`
@@ -68,7 +69,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		w = rw
 	}
 	job := &jobs.Job{ID: id, Tenant: tenant, Status: jobs.Queued, Spec: sp, CreatedAt: time.Now().UTC(),
-		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size}}
+		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size, MaxRows: tenants.LimitsOf(tierOf(r)).MaxRowsPerJob}}
 
 	evs, stop := s.waiters.watch(tenant, id)
 	defer stop()

@@ -166,11 +166,12 @@ func (s *Service) check(ctx context.Context, j *jobs.Job) ([]string, int, []stri
 		return nil, 0, nil, fmt.Errorf("open input: %w", err)
 	}
 	defer rc.Close()
-	return Check(rc, j.Spec)
+	return Check(rc, j.Spec, j.Input.MaxRows)
 }
 
-// Check validates an input stream against a spec; problems are *contracts.Problem.
-func Check(r io.Reader, sp *spec.Spec) ([]string, int, []string, error) {
+// Check validates an input stream against a spec, with at most maxRows rows
+// (0: any number); problems are *contracts.Problem.
+func Check(r io.Reader, sp *spec.Spec, maxRows int) ([]string, int, []string, error) {
 	rd, err := table.NewReader(r, sp.Input.Format)
 	if err != nil {
 		return nil, 0, nil, inputProblem(err)
@@ -196,6 +197,10 @@ func Check(r io.Reader, sp *spec.Spec) ([]string, int, []string, error) {
 			return nil, 0, nil, inputProblem(err)
 		}
 		rows++
+		if maxRows > 0 && rows > maxRows {
+			return nil, 0, nil, &contracts.Problem{Status: http.StatusUnprocessableEntity, Code: "tier_limit", Title: "The input has more rows than the tenant's tier allows",
+				Detail: fmt.Sprintf("more than %d rows; the tenant's tier allows %d per job", maxRows, maxRows)}
+		}
 		for i, c := range feats {
 			if v, err := strconv.ParseFloat(row[c], 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: "input_value", Title: "A feature value is not a number",

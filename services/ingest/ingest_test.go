@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			columns, rows, _, err := Check(strings.NewReader(tc.input), parseSpec(t, tc.spec))
+			columns, rows, _, err := Check(strings.NewReader(tc.input), parseSpec(t, tc.spec), 0)
 			if tc.code == "" {
 				require.NoError(t, err)
 				assert.Equal(t, tc.columns, columns)
@@ -68,15 +69,31 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckInputValueNamesColumn(t *testing.T) {
-	_, _, _, err := Check(strings.NewReader("id,a,b\nr1,1,x\n"), parseSpec(t, "score: {model: m, features: [a, b]}"))
+	_, _, _, err := Check(strings.NewReader("id,a,b\nr1,1,x\n"), parseSpec(t, "score: {model: m, features: [a, b]}"), 0)
 	var p *contracts.Problem
 	require.ErrorAs(t, err, &p)
 	assert.Contains(t, p.Detail, "column b")
 	assert.Contains(t, p.Detail, `"x"`)
 }
 
+// An input with more rows than the tenant's tier allows is refused with
+// tier_limit; one at the limit is not.
+func TestCheckTierRowLimit(t *testing.T) {
+	sp := parseSpec(t, "score: {model: m, features: [a]}")
+	in := "id,a\nr1,1\nr2,2\nr3,3\n"
+	_, rows, _, err := Check(strings.NewReader(in), sp, 3)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rows)
+	_, _, _, err = Check(strings.NewReader(in), sp, 2)
+	var p *contracts.Problem
+	require.ErrorAs(t, err, &p)
+	assert.Equal(t, "tier_limit", p.Code)
+	assert.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	assert.Contains(t, p.Detail, "allows 2 per job")
+}
+
 func TestCheckJSONLTextColumns(t *testing.T) {
-	_, _, text, err := Check(strings.NewReader(`{"id":"007","a":1}`+"\n"), parseSpec(t, "input: {format: jsonl}\nscore: {model: m, features: [a]}"))
+	_, _, text, err := Check(strings.NewReader(`{"id":"007","a":1}`+"\n"), parseSpec(t, "input: {format: jsonl}\nscore: {model: m, features: [a]}"), 0)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"id"}, text)
 }
