@@ -32,6 +32,15 @@ func positionals(fs *flag.FlagSet, args []string) ([]string, bool) {
 	return pos, true
 }
 
+// printAnswer prints an API answer's body, or fails with err.
+func printAnswer(out []byte, err error) int {
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Println(strings.TrimSpace(string(out)))
+	return exitOK
+}
+
 func newClient() *client.Client {
 	return client.New(os.Getenv("PARTITA_URL"), os.Getenv("PARTITA_API_KEY"))
 }

@@ -49,11 +49,7 @@ func runModels(args []string) int {
 		fmt.Fprintln(os.Stderr, usage)
 		return exitUsage
 	}
-	if err != nil {
-		return fail(err)
-	}
-	fmt.Println(strings.TrimSpace(string(out)))
-	return exitOK
+	return printAnswer(out, err)
 }
 
 func pushModel(ctx context.Context, name, path, kind, alias string) ([]byte, error) {

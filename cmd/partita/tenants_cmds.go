@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 
 	"github.com/partita/partita/internal/client"
 )
@@ -52,11 +51,7 @@ func runTenants(args []string) int {
 		fmt.Fprintln(os.Stderr, usage)
 		return exitUsage
 	}
-	if err != nil {
-		return fail(err)
-	}
-	fmt.Println(strings.TrimSpace(string(out)))
-	return exitOK
+	return printAnswer(out, err)
 }
 
 func jsonBody(v any) *bytes.Reader {

@@ -90,7 +90,7 @@ func New() *Metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(m.parts, m.duration, m.inFlight, m.finished, m.requests, m.latency, m.webhooks, m.inference, m.qpIters, build,
-		backlogCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		scrapeCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -176,13 +176,13 @@ var jobsDesc = prometheus.NewDesc("partita_jobs", "Jobs not ended yet, by status
 var backlogDesc = prometheus.NewDesc("partita_stage_backlog",
 	"Messages of a stage waiting or in flight, summed over tenants (what autoscaling reads).", []string{"stage"}, nil)
 
-// backlogCollector reads the watched stages' backlogs and the jobs not
+// scrapeCollector reads the watched stages' backlogs and the jobs not
 // ended when scraped; a count that fails is left out of that scrape.
-type backlogCollector struct{ m *Metrics }
+type scrapeCollector struct{ m *Metrics }
 
-func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- backlogDesc; ch <- jobsDesc }
+func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- backlogDesc; ch <- jobsDesc }
 
-func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
+func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
 	counts := make(map[string]func(context.Context) (int, error), len(c.m.backlog))
 	for k, v := range c.m.backlog {

@@ -78,38 +78,27 @@ func Decode(b []byte) (*Rows, error) {
 		}
 		t.Columns[j] = f.Name
 	}
-	var batches [][]arrow.Array // per column
-	for r.Next() {
-		rec := r.RecordBatch()
-		if batches == nil {
-			batches = make([][]arrow.Array, len(t.Columns))
+	if !r.Next() { // Encode writes one batch
+		if err := r.Err(); err != nil {
+			return nil, fmt.Errorf("decode part rows: %w", err)
 		}
-		for j := range t.Columns {
-			col := rec.Column(j)
-			if col.NullN() > 0 {
-				return nil, fmt.Errorf("decode part rows: column %q has %d null cells", t.Columns[j], col.NullN())
-			}
-			col.Retain() // kept past the reader's next batch (Go memory: never released, see Rows)
-			batches[j] = append(batches[j], col)
+		return nil, errors.New("decode part rows: the stream has no record batch")
+	}
+	rec := r.RecordBatch()
+	t.n, t.cols = int(rec.NumRows()), make([]arrow.Array, len(t.Columns))
+	for j := range t.Columns {
+		col := rec.Column(j)
+		if col.NullN() > 0 {
+			return nil, fmt.Errorf("decode part rows: column %q has %d null cells", t.Columns[j], col.NullN())
 		}
-		t.n += int(rec.NumRows())
+		col.Retain() // kept past the reader (Go memory: never released, see Rows)
+		t.cols[j] = col
+	}
+	if r.Next() {
+		return nil, errors.New("decode part rows: more than one record batch")
 	}
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("decode part rows: %w", err)
-	}
-	t.cols = make([]arrow.Array, len(t.Columns))
-	for j, f := range schema.Fields() {
-		if batches == nil { // a stream of no batch: no rows
-			t.cols[j] = array.MakeArrayOfNull(goMemory, f.Type, 0)
-			continue
-		}
-		if len(batches[j]) == 1 {
-			t.cols[j] = batches[j][0]
-			continue
-		}
-		if t.cols[j], err = array.Concatenate(batches[j], goMemory); err != nil {
-			return nil, fmt.Errorf("decode part rows: column %q: %w", t.Columns[j], err)
-		}
 	}
 	return t, nil
 }

@@ -32,8 +32,13 @@ type Rows struct {
 	n       int
 }
 
-// Len is the number of rows.
-func (t *Rows) Len() int { return t.n }
+// Len is the number of rows (none for nil Rows).
+func (t *Rows) Len() int {
+	if t == nil {
+		return 0
+	}
+	return t.n
+}
 
 // Col returns the index of a column, or -1.
 func (t *Rows) Col(name string) int {

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,29 +38,44 @@ var (
 	ErrBadTier     = errors.New("tenants: unknown tier")
 )
 
-// Tiers are the tiers a tenant may be given (their limits are issue #13's
-// next step; today a tier is recorded, not enforced).
-var Tiers = []string{"free", "standard", "pro"}
-
-// ValidTier reports whether tier is one of Tiers.
-func ValidTier(tier string) bool { return slices.Contains(Tiers, tier) }
-
 // Limits are what a tier allows (0: no limit). Only the rows per job are
 // enforced so far (at ingest, 422 tier_limit).
 type Limits struct {
 	MaxRowsPerJob int
 }
 
-// tierLimits are the shipped tiers' limits.
-var tierLimits = map[string]Limits{
-	"free":     {MaxRowsPerJob: 100_000},
-	"standard": {MaxRowsPerJob: 10_000_000},
-	"pro":      {},
+// tiers are the tiers a tenant may be given, with their limits.
+var tiers = []struct {
+	name   string
+	limits Limits
+}{
+	{"free", Limits{MaxRowsPerJob: 100_000}},
+	{"standard", Limits{MaxRowsPerJob: 10_000_000}},
+	{"pro", Limits{}},
 }
 
-// LimitsOf is a tier's limits; a tier outside Tiers (a tenant made before
+// LimitsOf is a tier's limits; a tier outside tiers (a tenant made before
 // tiers were checked) has none.
-func LimitsOf(tier string) Limits { return tierLimits[tier] }
+func LimitsOf(tier string) Limits {
+	for _, t := range tiers {
+		if t.name == tier {
+			return t.limits
+		}
+	}
+	return Limits{}
+}
+
+// checkTier returns ErrBadTier, naming the tiers, unless tier is one.
+func checkTier(tier string) error {
+	names := make([]string, len(tiers))
+	for i, t := range tiers {
+		if t.name == tier {
+			return nil
+		}
+		names[i] = t.name
+	}
+	return fmt.Errorf("%w: %q (tiers: %s)", ErrBadTier, tier, strings.Join(names, ", "))
+}
 
 // Tenant is one customer of the installation.
 type Tenant struct {
@@ -153,8 +167,8 @@ func (s *Store) Create(ctx context.Context, name, tier string) (string, error) {
 	if !ValidName(name) {
 		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
 	}
-	if !ValidTier(tier) {
-		return "", fmt.Errorf("%w: %q (tiers: %s)", ErrBadTier, tier, strings.Join(Tiers, ", "))
+	if err := checkTier(tier); err != nil {
+		return "", err
 	}
 	key := NewKey()
 	t := &Tenant{Name: name, Tier: tier, KeyHash: hash(key), CreatedAt: time.Now().UTC()}
@@ -188,8 +202,8 @@ func (s *Store) RotateKey(ctx context.Context, name string) (string, error) {
 
 // SetTier changes a tenant's tier and returns the tenant as stored.
 func (s *Store) SetTier(ctx context.Context, name, tier string) (*Tenant, error) {
-	if !ValidTier(tier) {
-		return nil, fmt.Errorf("%w: %q (tiers: %s)", ErrBadTier, tier, strings.Join(Tiers, ", "))
+	if err := checkTier(tier); err != nil {
+		return nil, err
 	}
 	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
 		if t == nil {

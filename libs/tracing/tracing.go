@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
@@ -115,6 +116,12 @@ func Inject(ctx context.Context, h nats.Header) { propagator.Inject(ctx, Header(
 // Extract returns ctx with the trace context a message's headers carry.
 func Extract(ctx context.Context, h nats.Header) context.Context {
 	return propagator.Extract(ctx, Header(h))
+}
+
+// ExtractHTTP returns ctx with the trace context an HTTP request's
+// headers carry (a client's traceparent).
+func ExtractHTTP(ctx context.Context, h http.Header) context.Context {
+	return propagator.Extract(ctx, propagation.HeaderCarrier(h))
 }
 
 // TraceID is the trace id of ctx's span ("" without one).

@@ -3,10 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -91,16 +88,6 @@ func (s *Service) isTenantKey(ctx context.Context, key string) bool {
 	return err == nil
 }
 
-// decodeBody reads a JSON body into v, refusing unknown fields.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("the body is not the expected JSON: %v", err)
-	}
-	return nil
-}
-
 // writeTenantError answers a tenant store error with its problem.
 func (s *Service) writeTenantError(w http.ResponseWriter, err error) {
 	switch {
@@ -120,8 +107,8 @@ func (s *Service) writeTenantError(w http.ResponseWriter, err error) {
 
 func (s *Service) createTenant(w http.ResponseWriter, r *http.Request) {
 	var body NewTenant
-	if err := decodeBody(r, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", err.Error())
+	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send {"name": "...", "tier": "free|standard|pro"}: `+err.Error())
 		return
 	}
 	key, err := s.deps.TenantAdmin.Create(r.Context(), body.Name, body.Tier)
@@ -165,8 +152,8 @@ func (s *Service) getTenant(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) patchTenant(w http.ResponseWriter, r *http.Request) {
 	var body TenantPatch
-	if err := decodeBody(r, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", err.Error())
+	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send {"tier": "free|standard|pro"}: `+err.Error())
 		return
 	}
 	t, err := s.deps.TenantAdmin.SetTier(r.Context(), r.PathValue("name"), body.Tier)

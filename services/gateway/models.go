@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -98,9 +97,7 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 
 func remoteVersion(body []byte) (models.Version, error) {
 	var rm RemoteModel
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rm); err != nil {
+	if err := decodeStrict(bytes.NewReader(body), int64(len(body)), &rm); err != nil {
 		return models.Version{}, fmt.Errorf("%w: remote model: %v", models.ErrInvalidModel, err)
 	}
 	u, err := url.Parse(rm.Endpoint)
@@ -159,9 +156,7 @@ func (s *Service) setAlias(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body AliasBody
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
+	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
 		writeProblem(w, http.StatusBadRequest, "bad_body", "Bad alias body", `send {"version": N} or {"weights": {"N": W, ...}}: `+err.Error())
 		return
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 )
 
@@ -35,6 +36,14 @@ func writeProblemDoc(w http.ResponseWriter, p *Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// decodeStrict reads one JSON value of at most max bytes into v, refusing
+// unknown fields: the request bodies the API takes as JSON.
+func decodeStrict(r io.Reader, max int64, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r, max))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

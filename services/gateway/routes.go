@@ -6,9 +6,7 @@ import (
 	"reflect"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -214,8 +212,7 @@ func (s *Service) Handler() http.Handler {
 func (s *Service) observe(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		started := time.Now()
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracing.Tracer().Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		ctx, span := tracing.Tracer().Start(tracing.ExtractHTTP(r.Context(), r.Header), route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 			semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route), semconv.URLPath(r.URL.Path)))
 		defer span.End()
 		rec := &statusRecorder{ResponseWriter: w}

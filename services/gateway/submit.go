@@ -296,9 +296,7 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 		Spec     json.RawMessage `json:"spec"`
 		InputURL string          `json:"input_url"`
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, spec.MaxSize+4096))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeStrict(r.Body, spec.MaxSize+4096, &req); err != nil {
 		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_body", Title: "Malformed JSON body", Detail: `send {"spec": {...}, "input_url": "https://..."}: ` + err.Error()}
 	}
 	specDoc := []byte(req.Spec)

@@ -274,9 +274,10 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		if err := back.each(r.Ord, add); err != nil {
 			return 0, err
 		}
-		var row []string
-		for i := range rowsOf(r.Rows) {
-			if err := add(r.Rows.Row(i, row)); err != nil {
+		var row []string // reused: add copies the cells
+		for i := range r.Rows.Len() {
+			row = r.Rows.Row(i, row)
+			if err := add(row); err != nil {
 				return 0, err
 			}
 		}
@@ -287,12 +288,4 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		}
 	}
 	return n, flush()
-}
-
-// rowsOf is how many rows t holds (none when nil).
-func rowsOf(t *table.Rows) int {
-	if t == nil {
-		return 0
-	}
-	return t.Len()
 }
