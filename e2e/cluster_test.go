@@ -42,7 +42,7 @@ func setupTenant(t *testing.T, natsURL string, s3 artifacts.Config) {
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	ts, err := tenants.Open(ctx, js, kv.Options{})
+	ts, err := tenants.Open(ctx, js, kv.Options{}, tenants.DefaultTiers())
 	require.NoError(t, err)
 	require.NoError(t, ts.Ensure(ctx, tenant, "test", apiKey))
 	s3.Backend = "s3"

@@ -200,7 +200,7 @@ func (a *adapters) stateModule() *component {
 		if a.meter, err = jobs.OpenMeter(ctx, a.js, o); err != nil {
 			return err
 		}
-		if a.tenants, err = tenants.Open(ctx, a.js, o); err != nil {
+		if a.tenants, err = tenants.Open(ctx, a.js, o, a.cfg.Tiers); err != nil {
 			return err
 		}
 		if a.secrets, err = webhooks.OpenSecrets(ctx, a.js, o); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/logging"
+	"github.com/partita/partita/libs/tenants"
 	"github.com/partita/partita/services/aggregator"
 	"github.com/partita/partita/services/gateway"
 	"github.com/partita/partita/services/ingest"
@@ -24,11 +25,12 @@ import (
 // the artifact store are, logs, the admin endpoint, and every service's
 // settings. It is loaded in one place (libs/config: defaults, strict YAML,
 // PARTITA_* environment, flags, then Validate); YAML has one section per
-// part: platform, log, admin_addr, and each service under its name.
+// part: platform, log, admin_addr, tiers, and each service under its name.
 type Config struct {
 	Platform  Platform
 	Log       logging.Config
 	AdminAddr string
+	Tiers     tenants.Tiers
 
 	Ingest     ingest.Config
 	Splitter   splitter.Config
@@ -81,6 +83,7 @@ func (c *Config) services() []section {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Platform.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
+	c.Tiers.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", "", "address of /healthz, /readyz and /metrics for processes without the gateway (e.g. :9090); empty for none")
 	for _, s := range c.services() {
 		s.cfg.RegisterFlags(fs)
@@ -89,7 +92,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate checks every part and fills derived defaults.
 func (c *Config) Validate() error {
-	errs := []error{c.Platform.Validate(), c.Log.Validate()}
+	errs := []error{c.Platform.Validate(), c.Log.Validate(), c.Tiers.Validate()}
 	for _, s := range c.services() {
 		errs = append(errs, s.cfg.Validate())
 	}
@@ -101,7 +104,7 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return errors.New("config file must be a mapping")
 	}
-	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr}
+	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr, "tiers": &c.Tiers}
 	for _, s := range c.services() {
 		sections[s.key] = s.cfg
 	}

@@ -550,9 +550,9 @@ func testPendingAndPurge(t *testing.T, e *env) {
 // staticTenants is a TenantSource with a fixed list.
 type staticTenants []string
 
-func (s staticTenants) WatchTenants(_ context.Context, fn func(string)) error {
+func (s staticTenants) WatchTenants(_ context.Context, fn func(string, int)) error {
 	for _, t := range s {
-		fn(t)
+		fn(t, 0)
 	}
 	return nil
 }

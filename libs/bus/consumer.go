@@ -57,11 +57,15 @@ func (o ConsumerOptions) Validate() error {
 	return nil
 }
 
-// forTenant is the consumer of one tenant's share of the stage.
-func (o ConsumerOptions) forTenant(tenant string) ConsumerOptions {
+// forTenant is the consumer of one tenant's share of the stage, holding at
+// most inFlight messages unacknowledged when inFlight > 0.
+func (o ConsumerOptions) forTenant(tenant string, inFlight int) ConsumerOptions {
 	t := o
 	t.Durable = o.Durable + "-" + tenant
 	t.Filter = []string{o.Stage.TenantFilter(tenant)}
+	if inFlight > 0 {
+		t.MaxAckPending = min(inFlight, o.MaxAckPending)
+	}
 	return t
 }
 

@@ -62,8 +62,11 @@ func TestConsumerConfig(t *testing.T) {
 	assert.Equal(t, o.Filter, o.config().FilterSubjects)
 	assert.Empty(t, o.config().FilterSubject)
 
-	ft := o.forTenant("acme")
+	ft := o.forTenant("acme", 0)
 	assert.Equal(t, "optimizer-acme", ft.Durable)
+	assert.Equal(t, o.MaxAckPending, ft.MaxAckPending, "no limit of the tenant's own")
+	assert.Equal(t, 16, o.forTenant("acme", 16).MaxAckPending)
+	assert.Equal(t, o.MaxAckPending, o.forTenant("acme", 1<<30).MaxAckPending, "never above the stage's own")
 	assert.Equal(t, []string{"partita.work.optimize.acme.>"}, ft.Filter)
 	assert.Equal(t, "optimizer", o.Durable, "forTenant does not change the original")
 }

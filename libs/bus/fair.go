@@ -8,9 +8,13 @@ import (
 )
 
 // TenantSource tells a per-tenant subscriber which tenants exist: fn is
-// called for every tenant now known and for each one created later.
+// called for every tenant now known, for each one created later, and again
+// when a tenant's parts in flight change (0: no limit of its own). The
+// limit becomes the MaxAckPending of the tenant's consumer, so it holds
+// across every replica of the stage: the server stops delivering a
+// tenant's messages while that many are unacknowledged.
 type TenantSource interface {
-	WatchTenants(ctx context.Context, fn func(tenant string)) error
+	WatchTenants(ctx context.Context, fn func(tenant string, partsInFlight int)) error
 }
 
 // fairQueue holds messages pulled for each tenant and hands them out

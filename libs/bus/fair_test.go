@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/bus"
@@ -20,9 +22,9 @@ import (
 // fixedTenants is a TenantSource of known tenants.
 type fixedTenants []string
 
-func (f fixedTenants) WatchTenants(_ context.Context, fn func(string)) error {
+func (f fixedTenants) WatchTenants(_ context.Context, fn func(string, int)) error {
 	for _, t := range f {
-		fn(t)
+		fn(t, 0)
 	}
 	return nil
 }
@@ -84,4 +86,90 @@ func TestFairSubscriberServesTenantsRoundRobin(t *testing.T) {
 	}
 	pos := slices.Index(order, "b")
 	require.True(t, pos >= 0 && pos < 20, "tenant b's message came at position %d of %d (first in, first out would be 200)", pos, len(order))
+}
+
+// changingTenants is a TenantSource whose tenants' limits a test changes.
+type changingTenants struct{ fns chan func(string, int) }
+
+func (c changingTenants) WatchTenants(_ context.Context, fn func(string, int)) error {
+	fn("a", 3)
+	c.fns <- fn
+	return nil
+}
+
+// TestTenantPartsInFlightHoldAcrossReplicas: two replicas of a stage, each
+// with room for 8 parts, hold 3 of tenant a's parts between them while its
+// limit is 3, then 5 once its tier allows 5, and then all are delivered.
+func TestTenantPartsInFlightHoldAcrossReplicas(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := context.Background()
+	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
+	pub := bus.NewPublisher(js)
+	const n = 30
+	for i := range n {
+		m := message.NewMessage(strconv.Itoa(i), nil)
+		require.NoError(t, pub.Publish(contracts.Score.Subject("a", "job1", m.UUID), m))
+	}
+	src := changingTenants{fns: make(chan func(string, int), 2)}
+	held := make(chan *message.Message, n)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range 2 {
+		opts := bus.DefaultConsumer(contracts.Score, "scorer", 8)
+		opts.Tenants, opts.TenantPrefetch = src, 8
+		sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = sub.Close() })
+		ch, err := sub.Subscribe(runCtx, "score")
+		require.NoError(t, err)
+		go func() {
+			for m := range ch {
+				held <- m
+			}
+		}()
+	}
+	var got []*message.Message
+	expect := func(want int) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for len(got) < want {
+			select {
+			case m := <-held:
+				got = append(got, m)
+			case <-deadline:
+				t.Fatalf("%d parts held, want %d", len(got), want)
+			}
+		}
+		select { // and no more, while none is acknowledged
+		case m := <-held:
+			t.Fatalf("part %s delivered over the limit of %d", m.UUID, want)
+		case <-time.After(time.Second):
+		}
+	}
+	expect(3)
+	(<-src.fns)("a", 5)
+	(<-src.fns)("a", 5)
+	expect(5)
+	info, err := js.Consumer(ctx, contracts.Score.Stream(), "scorer-a")
+	require.NoError(t, err)
+	assert.Equal(t, 5, info.CachedInfo().Config.MaxAckPending)
+
+	seen := map[string]bool{}
+	deadline := time.After(60 * time.Second)
+	for {
+		for _, m := range got {
+			seen[m.UUID] = true
+			m.Ack()
+		}
+		got = got[:0]
+		if len(seen) == n {
+			break
+		}
+		select {
+		case m := <-held:
+			got = append(got, m)
+		case <-deadline:
+			t.Fatalf("%d of %d parts delivered", len(seen), n)
+		}
+	}
 }

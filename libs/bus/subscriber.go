@@ -141,14 +141,24 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 	out := make(chan *message.Message)
 	var pullers sync.WaitGroup
 	var mu sync.Mutex
-	started := map[string]ConsumerOptions{} // per tenant, built once
-	startTenant := func(tenant string) {
+	started := map[string]ConsumerOptions{} // per tenant
+	startTenant := func(tenant string, inFlight int) {
 		mu.Lock()
 		defer mu.Unlock()
-		if _, ok := started[tenant]; ok || !contracts.ValidToken(tenant) {
+		if !contracts.ValidToken(tenant) {
 			return
 		}
-		to := opts.forTenant(tenant)
+		to := opts.forTenant(tenant, inFlight)
+		if was, ok := started[tenant]; ok {
+			if was.MaxAckPending != to.MaxAckPending { // the tenant's tier changed
+				if _, err := s.js.UpdateConsumer(ctx, to.Stage.Stream(), to.config()); err != nil {
+					s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot change the tenant's parts in flight")
+					return
+				}
+				started[tenant] = to
+			}
+			return
+		}
 		started[tenant] = to
 		cons, err := s.js.CreateOrUpdateConsumer(ctx, to.Stage.Stream(), to.config())
 		if err != nil {
@@ -156,7 +166,7 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 			delete(started, tenant)
 			return
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(prefetch))
+		it, err := cons.Messages(jetstream.PullMaxMessages(min(prefetch, to.MaxAckPending)))
 		if err != nil {
 			s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot pull")
 			delete(started, tenant)
@@ -167,6 +177,11 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 			defer pullers.Done()
 			s.pull(ctx, to, tenant, it, q, prefetch)
 		}()
+	}
+	// A stage-wide consumer left by a release that served tenants from one
+	// consumer would overlap the tenants' filters on a work-queue stream.
+	if err := s.js.DeleteConsumer(ctx, opts.Stage.Stream(), opts.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("subscribe %s: remove stage-wide consumer %s: %w", topic, opts.Durable, err)
 	}
 	if err := opts.Tenants.WatchTenants(ctx, startTenant); err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)

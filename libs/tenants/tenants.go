@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,45 +37,6 @@ var (
 	ErrBadTier     = errors.New("tenants: unknown tier")
 )
 
-// Limits are what a tier allows (0: no limit). Only the rows per job are
-// enforced so far (at ingest, 422 tier_limit).
-type Limits struct {
-	MaxRowsPerJob int
-}
-
-// tiers are the tiers a tenant may be given, with their limits.
-var tiers = []struct {
-	name   string
-	limits Limits
-}{
-	{"free", Limits{MaxRowsPerJob: 100_000}},
-	{"standard", Limits{MaxRowsPerJob: 10_000_000}},
-	{"pro", Limits{}},
-}
-
-// LimitsOf is a tier's limits; a tier outside tiers (a tenant made before
-// tiers were checked) has none.
-func LimitsOf(tier string) Limits {
-	for _, t := range tiers {
-		if t.name == tier {
-			return t.limits
-		}
-	}
-	return Limits{}
-}
-
-// checkTier returns ErrBadTier, naming the tiers, unless tier is one.
-func checkTier(tier string) error {
-	names := make([]string, len(tiers))
-	for i, t := range tiers {
-		if t.name == tier {
-			return nil
-		}
-		names[i] = t.name
-	}
-	return fmt.Errorf("%w: %q (tiers: %s)", ErrBadTier, tier, strings.Join(names, ", "))
-}
-
 // Tenant is one customer of the installation.
 type Tenant struct {
 	Name      string    `json:"name"`
@@ -94,6 +54,7 @@ func ValidName(s string) bool { return nameRE.MatchString(s) }
 // Store keeps tenants and keys.
 type Store struct {
 	tenants, keys jetstream.KeyValue
+	tiers         Tiers
 
 	mu    sync.Mutex
 	cache map[string]cached // key hash → tenant, briefly
@@ -107,8 +68,8 @@ type cached struct {
 // authCacheTTL bounds how long a revoked key may still be accepted by one replica.
 const authCacheTTL = 5 * time.Second
 
-// Open creates or binds the buckets.
-func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Store, error) {
+// Open creates or binds the buckets; tiers is the table tenants' tiers name.
+func Open(ctx context.Context, js jetstream.JetStream, o kv.Options, tiers Tiers) (*Store, error) {
 	t, err := kv.Open(ctx, js, kv.Bucket{Name: TenantsBucket}, o)
 	if err != nil {
 		return nil, err
@@ -117,7 +78,7 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Store, er
 	if err != nil {
 		return nil, err
 	}
-	return &Store{tenants: t, keys: k, cache: map[string]cached{}}, nil
+	return &Store{tenants: t, keys: k, tiers: tiers, cache: map[string]cached{}}, nil
 }
 
 // NewKey returns a fresh random API key.
@@ -167,7 +128,7 @@ func (s *Store) Create(ctx context.Context, name, tier string) (string, error) {
 	if !ValidName(name) {
 		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
 	}
-	if err := checkTier(tier); err != nil {
+	if err := s.tiers.check(tier); err != nil {
 		return "", err
 	}
 	key := NewKey()
@@ -202,7 +163,7 @@ func (s *Store) RotateKey(ctx context.Context, name string) (string, error) {
 
 // SetTier changes a tenant's tier and returns the tenant as stored.
 func (s *Store) SetTier(ctx context.Context, name, tier string) (*Tenant, error) {
-	if err := checkTier(tier); err != nil {
+	if err := s.tiers.check(tier); err != nil {
 		return nil, err
 	}
 	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
@@ -291,13 +252,25 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*Tenant, error) {
 	return t, nil
 }
 
+// Limits is the limits of a tenant's tier.
+func (s *Store) Limits(t *Tenant) Limits { return s.tiers.Limits(t.Tier) }
+
 // WatchTenants calls fn with every tenant that exists and every tenant
-// created later, until ctx ends (bus.TenantSource).
-func (s *Store) WatchTenants(ctx context.Context, fn func(tenant string)) error {
+// created later, and again whenever a tenant's tier changes, with the
+// parts its tier lets it hold in flight per stage (0: no limit), until
+// ctx ends (bus.TenantSource).
+func (s *Store) WatchTenants(ctx context.Context, fn func(tenant string, partsInFlight int)) error {
 	w, err := s.tenants.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch tenants: %w", err)
 	}
-	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) { fn(e.Key()) }})
+	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) {
+		var t Tenant
+		if err := json.Unmarshal(e.Value(), &t); err != nil {
+			fn(e.Key(), 0) // served, though its record cannot be read; the gateway refuses it
+			return
+		}
+		fn(e.Key(), s.tiers.Limits(t.Tier).PartsInFlight)
+	}})
 	return nil
 }

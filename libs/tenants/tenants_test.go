@@ -2,6 +2,7 @@ package tenants_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/natsembed/natstest"
@@ -19,7 +21,7 @@ import (
 func open(t *testing.T) (*tenants.Store, jetstream.JetStream) {
 	t.Helper()
 	_, _, js := natstest.Start(t)
-	s, err := tenants.Open(t.Context(), js, kv.Options{})
+	s, err := tenants.Open(t.Context(), js, kv.Options{}, tenants.DefaultTiers())
 	require.NoError(t, err)
 	return s, js
 }
@@ -28,7 +30,7 @@ func open(t *testing.T) (*tenants.Store, jetstream.JetStream) {
 // empty auth cache.
 func fresh(t *testing.T, js jetstream.JetStream) *tenants.Store {
 	t.Helper()
-	s, err := tenants.Open(t.Context(), js, kv.Options{})
+	s, err := tenants.Open(t.Context(), js, kv.Options{}, tenants.DefaultTiers())
 	require.NoError(t, err)
 	return s
 }
@@ -199,12 +201,14 @@ func TestWatchTenants(t *testing.T) {
 	require.NoError(t, err)
 
 	seen := make(chan string, 16)
-	require.NoError(t, s.WatchTenants(ctx, func(name string) { seen <- name }))
+	require.NoError(t, s.WatchTenants(ctx, func(name string, inFlight int) { seen <- fmt.Sprintf("%s:%d", name, inFlight) }))
 	_, err = s.Create(ctx, "beta", "free")
+	require.NoError(t, err)
+	_, err = s.SetTier(ctx, "beta", "standard")
 	require.NoError(t, err)
 
 	var got []string
-	for len(got) < 2 {
+	for len(got) < 3 {
 		select {
 		case name := <-seen:
 			got = append(got, name)
@@ -212,7 +216,7 @@ func TestWatchTenants(t *testing.T) {
 			t.Fatalf("saw only %v", got)
 		}
 	}
-	assert.Equal(t, []string{"acme", "beta"}, got, "existing tenants, then new ones")
+	assert.Equal(t, []string{"acme:0", "beta:16", "beta:256"}, got, "existing tenants, then new ones, then a tier change, each with its parts in flight")
 }
 
 func TestTiers(t *testing.T) {
@@ -237,4 +241,25 @@ func TestTiers(t *testing.T) {
 	require.ErrorIs(t, err, tenants.ErrBadTier)
 	_, err = s.SetTier(ctx, "nobody", "pro")
 	require.ErrorIs(t, err, tenants.ErrNotFound)
+}
+
+func TestTiersFromYAML(t *testing.T) {
+	var tiers tenants.Tiers
+	tiers.RegisterFlags(nil)
+	require.NoError(t, yaml.Unmarshal([]byte("free: {requests_per_second: 5}\ngold: {jobs_in_flight: 50}\n"), &tiers))
+	require.NoError(t, tiers.Validate())
+	free := tenants.DefaultTiers()["free"]
+	free.RequestsPerSecond = 5
+	assert.Equal(t, free, tiers.Limits("free"), "one limit changed, the others kept from the shipped tier")
+	assert.Equal(t, tenants.Limits{JobsInFlight: 50}, tiers.Limits("gold"), "a new tier starts with no limits")
+	assert.Equal(t, tenants.DefaultTiers()["pro"], tiers.Limits("pro"))
+
+	require.ErrorContains(t, yaml.Unmarshal([]byte("free: {requests: 5}\n"), &tiers), "field requests not found")
+	bad := tenants.Tiers{"free": {Burst: 3}}
+	require.ErrorContains(t, bad.Validate(), "a burst needs requests_per_second")
+	bad = tenants.Tiers{"free": {JobsInFlight: -1}}
+	require.ErrorContains(t, bad.Validate(), "cannot be negative")
+	require.Error(t, tenants.Tiers{}.Validate())
+	shipped := tenants.DefaultTiers()["free"]
+	assert.Equal(t, tenants.Limits{RequestsPerSecond: 10, Burst: 20, JobsInFlight: 2, PartsInFlight: 16, MaxRowsPerJob: 100_000, MaxBytesPerJob: 64 << 20}, shipped, "the free tier of the product contract")
 }

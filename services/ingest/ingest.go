@@ -66,6 +66,7 @@ type Publisher interface {
 // Deps is what ingest is given by the composition root.
 type Deps struct {
 	Consumers bus.Routers
+	Tenants   bus.TenantSource // one consumer per tenant: served round-robin, parts in flight per tier
 	Jobs      Jobs
 	Inputs    Inputs
 	Pub       Publisher
@@ -91,6 +92,7 @@ func (s *Service) Name() string { return "ingest" }
 // Start subscribes to the ingest stream.
 func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Ingest, "ingest", s.cfg.Workers)
+	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, max(2, opts.Workers/4)
 	opts.AckWait = 2 * time.Minute
 	var err error
 	s.router, err = s.deps.Consumers.Router("ingest", opts, s.handle)

@@ -73,6 +73,7 @@ type Registry interface {
 // Deps is what the scorer is given by the composition root.
 type Deps struct {
 	Consumers bus.Routers
+	Tenants   bus.TenantSource // one consumer per tenant: served round-robin, parts in flight per tier
 	Registry  Registry
 	Parts     stage.Parts
 	Pub       stage.Publisher
@@ -133,6 +134,7 @@ func (s *Service) Name() string { return "scorer" }
 // (its parts fail with model_load); it does not stop the process.
 func (s *Service) Start(ctx context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Score, "scorer", s.cfg.Workers)
+	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, max(2, opts.Workers/4)
 	opts.AckWait, opts.MaxDeliver = s.cfg.AckWait, s.cfg.MaxDeliver
 	h := &stage.Handler{Stage: contracts.Score, Parts: s.deps.Parts, Pub: s.deps.Pub, Tracker: s.deps.Tracker, Metrics: s.deps.Metrics, Log: s.log, Work: s.score}
 	var err error

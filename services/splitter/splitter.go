@@ -80,6 +80,7 @@ type Publisher interface {
 // Deps is what the splitter is given by the composition root.
 type Deps struct {
 	Consumers bus.Routers
+	Tenants   bus.TenantSource // one consumer per tenant: served round-robin, parts in flight per tier
 	Jobs      Jobs
 	Tracker   Tracker
 	Store     Store
@@ -113,6 +114,7 @@ func (s *Service) Name() string { return "splitter" }
 // Start subscribes to the split stream.
 func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Split, "splitter", s.cfg.Workers)
+	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, max(2, opts.Workers/4)
 	opts.AckWait = time.Minute
 	var err error
 	s.router, err = s.deps.Consumers.Router("split", opts, s.handle)
