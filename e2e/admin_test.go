@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -202,4 +204,36 @@ func TestDevKeepsItsKeys(t *testing.T) {
 	st, err := os.Stat(dir + "/admin-key")
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the kept keys are readable by their owner only")
+}
+
+// A free tenant's tier bounds it: a body over its bytes per job is refused
+// before it is read (413 tier_limit), and past its burst of requests it
+// gets 429 rate_limited with Retry-After, while a tenant of another tier
+// is not held back by it.
+func TestFreeTierLimits(t *testing.T) {
+	h := start(t, harnessOptions{args: []string{"--admin-key", adminKey}})
+	r := h.adminCall("POST", "/v1/admin/tenants", adminKey, `{"name": "hooli", "tier": "free"}`)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	key := r.json(t)["api_key"].(string)
+	auth := map[string]string{"Authorization": "Bearer " + key}
+
+	big := h.submit(scoreSpec("csv", "dga-risk", 5000, ""), bytes.Repeat([]byte("a,b\n"), 65<<20/4), auth)
+	require.Equal(t, http.StatusRequestEntityTooLarge, big.Status, "%s", big.Body)
+	require.Equal(t, "tier_limit", problemCode(t, big))
+
+	limited := 0
+	for range 60 {
+		r := h.get("/v1/jobs", auth)
+		if r.Status == http.StatusTooManyRequests {
+			limited++
+			require.Equal(t, "rate_limited", problemCode(t, r))
+			require.NotEmpty(t, r.Header.Get("Retry-After"))
+			continue
+		}
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	}
+	require.Greater(t, limited, 0, "60 requests at once are over a burst of 20")
+	require.Equal(t, http.StatusOK, h.get("/v1/jobs", nil).Status, "the test tenant has no rate limit")
+	time.Sleep(1200 * time.Millisecond) // the allowance refills at 10 per second
+	require.Equal(t, http.StatusOK, h.get("/v1/jobs", auth).Status, "recovered")
 }

@@ -19,8 +19,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/lifecycle"
+	"github.com/partita/partita/libs/ratelimit"
 	"github.com/partita/partita/services/aggregator"
 	"github.com/partita/partita/services/gateway"
 	"github.com/partita/partita/services/ingest"
@@ -103,7 +105,7 @@ func initIngest(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Ingest, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
 		a.watchBacklog(contracts.Ingest)
-		return ingest.New(c.cfg.Ingest, ingest.Deps{Consumers: a.consumers, Jobs: a.jobs, Inputs: a.store, Pub: a.pub, Log: a.log}), nil
+		return ingest.New(c.cfg.Ingest, ingest.Deps{Consumers: a.consumers, Tenants: a.tenants, Jobs: a.jobs, Inputs: a.store, Pub: a.pub, Log: a.log}), nil
 	})
 }
 
@@ -111,7 +113,7 @@ func initSplitter(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Splitter, func(context.Context) (lifecycle.Service, error) {
 		a := c.a
 		a.watchBacklog(contracts.Split)
-		return splitter.New(c.cfg.Splitter, splitter.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
+		return splitter.New(c.cfg.Splitter, splitter.Deps{Consumers: a.consumers, Tenants: a.tenants, Jobs: a.jobs, Tracker: a.tracker,
 			Store: a.store, Parts: a.parts, Pub: a.pub, Metrics: a.metrics, Log: a.log}), nil
 	})
 }
@@ -128,7 +130,7 @@ func initScorer(c *composition) lifecycle.Service {
 			RemoteTimeout:     cfg.RemoteTimeout,
 			RemoteClient:      safeClient(a.outbound(0)),
 		})
-		return scorer.New(cfg, scorer.Deps{Consumers: a.consumers, Registry: a.registry, Parts: a.parts, Pub: a.pub,
+		return scorer.New(cfg, scorer.Deps{Consumers: a.consumers, Tenants: a.tenants, Registry: a.registry, Parts: a.parts, Pub: a.pub,
 			Tracker: a.tracker, Runtimes: rts, Metrics: a.metrics, Log: a.log}, c.opts.Scorer...), nil
 	})
 }
@@ -180,8 +182,16 @@ func initGateway(c *composition) lifecycle.Service {
 		if err != nil {
 			return nil, err
 		}
+		limiter, err := ratelimit.Open(ctx, a.js, a.kvOptions())
+		if err != nil {
+			return nil, err
+		}
+		slots, err := jobs.OpenSlots(ctx, a.js, a.kvOptions(), a.jobs)
+		if err != nil {
+			return nil, err
+		}
 		return gateway.New(c.cfg.Gateway, gateway.Deps{
-			Tenants: a.tenants, TenantAdmin: a.tenants, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter,
+			Tenants: a.tenants, TenantAdmin: a.tenants, Limiter: limiter, Slots: slots, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter,
 			Registry: a.registry, Secrets: a.secrets, Attempts: a.attempts, Events: eventFeed{a.nc}, Pub: a.pub,
 			Outbound: a.outbound(0), ONNX: a.onnx, Ready: c.ready, Metrics: a.metrics, Log: a.log,
 		}), nil

@@ -3,8 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/partita/partita/libs/tenants"
 )
@@ -35,14 +39,37 @@ func (s *Service) auth(next http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the API key", "try again shortly")
 			return
 		}
+		limits := s.deps.Tenants.Limits(t)
+		if !s.withinRate(w, r, t.Name, limits) {
+			return
+		}
 		ctx := context.WithValue(r.Context(), tenantKey{}, t.Name)
-		next(w, r.WithContext(context.WithValue(ctx, tierKey{}, t.Tier)))
+		next(w, r.WithContext(context.WithValue(ctx, limitsKey{}, limits)))
 	})
+}
+
+// withinRate takes one request from the tenant's allowance, shared by every
+// gateway replica, or answers 429 rate_limited with Retry-After. When the
+// allowance cannot be read the request goes on: the limiter protects the
+// service, it is not a reason to refuse every tenant while NATS recovers.
+func (s *Service) withinRate(w http.ResponseWriter, r *http.Request, tenant string, l tenants.Limits) bool {
+	wait, err := s.deps.Limiter.Allow(r.Context(), tenant, l.RequestsPerSecond, l.Burst)
+	if err != nil {
+		s.log.Warn().Err(err).Str("tenant", tenant).Msg("rate limit not checked")
+		return true
+	}
+	if wait <= 0 {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	writeProblem(w, http.StatusTooManyRequests, "rate_limited", "Too many requests",
+		fmt.Sprintf("the tier allows %g requests per second (burst %d); retry after %s", l.RequestsPerSecond, l.Burst, wait.Round(time.Millisecond)))
+	return false
 }
 
 func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey{}).(string) }
 
-type tierKey struct{}
+type limitsKey struct{}
 
-// tierOf is the tier of the request's tenant.
-func tierOf(r *http.Request) string { return r.Context().Value(tierKey{}).(string) }
+// limitsOf is the limits of the request's tenant's tier.
+func limitsOf(r *http.Request) tenants.Limits { return r.Context().Value(limitsKey{}).(tenants.Limits) }

@@ -60,9 +60,24 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Tenants resolves API keys to tenants (libs/tenants.Store).
+// Tenants resolves API keys to tenants and tenants to their tier's limits (libs/tenants.Store).
 type Tenants interface {
 	Authenticate(ctx context.Context, key string) (*tenants.Tenant, error)
+	Limits(t *tenants.Tenant) tenants.Limits
+}
+
+// Limiter is each tenant's request rate, shared by every gateway replica
+// (libs/ratelimit.Limiter): Allow returns 0 when a request may go on, else
+// how long until it could.
+type Limiter interface {
+	Allow(ctx context.Context, key string, perSecond float64, burst int) (time.Duration, error)
+}
+
+// Slots are each tenant's jobs in flight, shared by every gateway replica
+// (libs/jobs.Slots).
+type Slots interface {
+	Claim(ctx context.Context, tenant, id string, limit int) (bool, error)
+	Release(ctx context.Context, tenant, id string) error
 }
 
 // Jobs is the job records the API shows and the cancel transition it asks
@@ -135,6 +150,8 @@ type Publisher interface {
 type Deps struct {
 	Tenants     Tenants
 	TenantAdmin TenantAdmin // the admin API's tenant operations
+	Limiter     Limiter
+	Slots       Slots
 	Jobs        Jobs
 	Streams     Streams
 	Store       Store

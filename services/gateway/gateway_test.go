@@ -68,6 +68,13 @@ func (f *fakeTenants) Authenticate(_ context.Context, key string) (*tenants.Tena
 	return &tenants.Tenant{Name: name}, nil
 }
 
+func (f *fakeTenants) Limits(*tenants.Tenant) tenants.Limits { return tenants.Limits{} }
+
+// unlimited allows every request (the limits have their tests in e2e, on the real limiter).
+type unlimited struct{}
+
+func (unlimited) Allow(context.Context, string, float64, int) (time.Duration, error) { return 0, nil }
+
 type cancelCall struct{ tenant, id string }
 
 // fakeJobs holds job records by tenant and id; Cancel answers canceled as told.
@@ -152,6 +159,7 @@ func newFixture(t *testing.T) *fixture {
 	s := New(Config{MaxUpload: 1 << 20, MaxWait: time.Minute, IngestTimeout: time.Minute, MaxRowsPart: 1000},
 		Deps{
 			Tenants: &fakeTenants{keys: map[string]string{"key-acme": "acme", "key-other": "other"}},
+			Limiter: unlimited{},
 			Jobs:    f.jobs,
 			Pub:     f.pub,
 			Metrics: metrics.New(),

@@ -18,16 +18,16 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/spec"
-	"github.com/partita/partita/libs/tenants"
 )
 
 // submit handles POST /v1/jobs: multipart with a `spec` and an `input`
 // part. The input streams into the artifact store; ingest validates it and
 // records the job, or rejects it and nothing is kept.
 func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
-	tenant := tenantOf(r)
-	if r.ContentLength > s.cfg.MaxUpload {
-		writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", "Upload too large", fmt.Sprintf("the body is %d bytes; the limit is %d", r.ContentLength, s.cfg.MaxUpload))
+	tenant, limits := tenantOf(r), limitsOf(r)
+	maxBody, overCode := s.bodyLimit(r)
+	if r.ContentLength > maxBody {
+		writeProblem(w, http.StatusRequestEntityTooLarge, overCode, "Upload too large", fmt.Sprintf("the body is %d bytes; the limit is %d", r.ContentLength, maxBody))
 		return
 	}
 	wait, err := preferWait(r.Header.Get("Prefer"), s.cfg.MaxWait)
@@ -41,12 +41,35 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 			"POST /v1/jobs takes multipart/form-data with a `spec` part and an `input` file part, or JSON {\"spec\": …, \"input_url\": \"https://…\"}")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	id := jobs.NewID()
+	held, err := s.deps.Slots.Claim(r.Context(), tenant, id, limits.JobsInFlight)
+	if err != nil {
+		s.log.Error().Err(err).Str("tenant", tenant).Msg("claim a job slot")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot count the jobs in flight", "try again shortly")
+		return
+	}
+	if !held {
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, http.StatusTooManyRequests, "tier_limit", "Too many jobs in flight",
+			fmt.Sprintf("the tier allows %d jobs in flight; submit again once one has ended", limits.JobsInFlight))
+		return
+	}
+	inFlight := false // the job went to ingest: its slot is freed when it ends
+	defer func() {
+		if !inFlight {
+			if err := s.deps.Slots.Release(context.WithoutCancel(r.Context()), tenant, id); err != nil {
+				s.log.Warn().Err(err).Str("tenant", tenant).Str("job", id).Msg("release a job slot (freed when the slots are next full)")
+			}
+		}
+	}()
 	inputKey := contracts.InputKey(tenant, id)
 	sp, size, fingerprint, prob := s.receive(r, inputKey)
 	if prob != nil {
 		_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+		if prob.Status == http.StatusRequestEntityTooLarge {
+			prob.Code = overCode
+		}
 		writeProblemDoc(w, prob)
 		return
 	}
@@ -69,7 +92,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		w = rw
 	}
 	job := &jobs.Job{ID: id, Tenant: tenant, Status: jobs.Queued, Spec: sp, CreatedAt: time.Now().UTC(),
-		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size, MaxRows: tenants.LimitsOf(tierOf(r)).MaxRowsPerJob}}
+		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size, MaxRows: limits.MaxRowsPerJob}}
 
 	evs, stop := s.waiters.watch(tenant, id)
 	defer stop()
@@ -81,6 +104,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot queue the job", "the message bus did not accept the job; try again")
 		return
 	}
+	inFlight = true
 
 	// Events may arrive in any order: on a fast path the final event can
 	// overtake `ingested`.
@@ -92,6 +116,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		case e := <-evs:
 			switch {
 			case e.Type == contracts.Rejected:
+				inFlight = false // never recorded
 				writeProblemDoc(w, &Problem{Status: e.Problem.Status, Code: e.Problem.Code, Title: e.Problem.Title, Detail: e.Problem.Detail, Line: e.Problem.Line,
 					Errors: pathErrors(e.Problem.Path, e.Problem.Detail)})
 				return
@@ -328,19 +353,29 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 	if resp.StatusCode != http.StatusOK {
 		return nil, 0, "", refuse(fmt.Sprintf("GET %s answered %s", req.InputURL, resp.Status))
 	}
-	if resp.ContentLength > s.cfg.MaxUpload {
-		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is %d bytes; the limit is %d", resp.ContentLength, s.cfg.MaxUpload)}
+	maxBody, _ := s.bodyLimit(r)
+	if resp.ContentLength > maxBody {
+		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is %d bytes; the limit is %d", resp.ContentLength, maxBody)}
 	}
-	body := io.LimitReader(resp.Body, s.cfg.MaxUpload+1)
+	body := io.LimitReader(resp.Body, maxBody+1)
 	info, err := s.deps.Store.Put(ctx, inputKey, body, -1)
 	if err != nil {
 		return nil, 0, "", refuse("reading it failed: " + err.Error())
 	}
-	if info.Size > s.cfg.MaxUpload {
-		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is over the limit of %d bytes", s.cfg.MaxUpload)}
+	if info.Size > maxBody {
+		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is over the limit of %d bytes", maxBody)}
 	}
 	urlHash := sha256.Sum256([]byte(req.InputURL))
 	return specDoc, info.Size, hex.EncodeToString(urlHash[:]), nil
+}
+
+// bodyLimit is the largest submit the request's tenant may send, and the
+// code of the 413 a larger one gets: tier_limit when its tier is the bound.
+func (s *Service) bodyLimit(r *http.Request) (int64, string) {
+	if l := limitsOf(r).MaxBytesPerJob; l > 0 && l < s.cfg.MaxUpload {
+		return l, "tier_limit"
+	}
+	return s.cfg.MaxUpload, "too_large"
 }
 
 func bodyProblem(err error) *Problem {
