@@ -16,7 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/kv"
+	"github.com/partita/partita/libs/tenants"
 )
 
 var (
@@ -210,6 +215,7 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 
 	setupTenant(t, natsURL, s3)
 	h := &harness{t: t, url: url}
+	twoGatewaysShareARateLimit(t, natsURL, common, root)
 	spec, err := os.ReadFile(filepath.Join(root, "examples/fleet/spec.yaml"))
 	require.NoError(t, err)
 	data := fleetCSV(t, 3_000, 6)
@@ -261,4 +267,48 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 	recs, err := csv.NewReader(csvResp.Body).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, recs, 3_001)
+}
+
+// twoGatewaysShareARateLimit starts two more gateways whose tier table
+// gives the tier "capped" 1 request per second with a burst of 10, and
+// sends 30 requests of one capped tenant alternately to both: about the
+// burst passes in all (each gateway alone would pass 10).
+func twoGatewaysShareARateLimit(t *testing.T, natsURL string, common []string, root string) {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "partita.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("tiers:\n  capped: {requests_per_second: 1, burst: 10}\n"), 0o600))
+	var urls []string
+	for i := range 2 {
+		gw := startProcess(t, fmt.Sprintf("gateway-%d", i+2), root, nil,
+			append(append([]string{"serve", "--target=gateway", "--http", "127.0.0.1:0", "--config", cfg}, common...), "--log.level", "info")...)
+		urls = append(urls, "http://"+gw.loggedAddr(t, "REST API listening"))
+		waitReady(t, urls[i], gw)
+	}
+	nc, err := nats.Connect(natsURL)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ts, err := tenants.Open(t.Context(), js, kv.Options{}, tenants.DefaultTiers())
+	require.NoError(t, err)
+	require.NoError(t, ts.Ensure(t.Context(), "capped", "capped", "pk_capped_tenant"))
+
+	passed, limited := 0, 0
+	start := time.Now()
+	for i := range 30 {
+		h := &harness{t: t, url: urls[i%2]}
+		r := h.get("/v1/jobs", map[string]string{"Authorization": "Bearer pk_capped_tenant"})
+		switch r.Status {
+		case http.StatusOK:
+			passed++
+		case http.StatusTooManyRequests:
+			limited++
+			require.Equal(t, "rate_limited", problemCode(t, r))
+		default:
+			t.Fatalf("answer %d: %s", r.Status, r.Body)
+		}
+	}
+	allowance := 10 + int(time.Since(start).Seconds()) + 1 // the burst, and what refilled meanwhile
+	require.LessOrEqual(t, passed, allowance, "the two gateways share one allowance (%d passed, %d limited)", passed, limited)
+	require.GreaterOrEqual(t, passed, 10, "the burst passes")
 }
