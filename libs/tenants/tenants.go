@@ -65,7 +65,8 @@ type cached struct {
 	until  time.Time
 }
 
-// authCacheTTL bounds how long a revoked key may still be accepted by one replica.
+// authCacheTTL bounds how long a revoked key may still be accepted by one
+// replica if the watch that forgets changed tenants (see Open) is down.
 const authCacheTTL = 5 * time.Second
 
 // Open creates or binds the buckets; tiers is the table tenants' tiers name.
@@ -78,7 +79,27 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options, tiers Tiers
 	if err != nil {
 		return nil, err
 	}
-	return &Store{tenants: t, keys: k, tiers: tiers, cache: map[string]cached{}}, nil
+	s := &Store{tenants: t, keys: k, tiers: tiers, cache: map[string]cached{}}
+	// Every write of a tenant (key rotation, tier change) drops it from
+	// this replica's key cache, so another replica's change applies here
+	// as soon as the watch delivers it, not after authCacheTTL.
+	w, err := t.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, fmt.Errorf("watch tenants: %w", err)
+	}
+	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) { s.forget(e.Key()) }})
+	return s, nil
+}
+
+// forget drops a tenant's cached keys.
+func (s *Store) forget(tenant string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, c := range s.cache {
+		if c.tenant.Name == tenant {
+			delete(s.cache, h)
+		}
+	}
 }
 
 // NewKey returns a fresh random API key.

@@ -2,6 +2,7 @@ package tenants_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -125,8 +126,23 @@ func TestRotateKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, oldKey, newKey)
 
-	// A replica with an empty cache refuses the old key at once; the one
-	// that cached it may accept it for up to the cache TTL.
+	// A replica that had cached the old key forgets it when the watch
+	// delivers the rotation (well before its 5 s cache TTL).
+	cachedIt := fresh(t, js)
+	oldKey2, err := s.Create(ctx, "beta", "free")
+	require.NoError(t, err)
+	_, err = cachedIt.Authenticate(ctx, oldKey2)
+	require.NoError(t, err)
+	_, err = s.RotateKey(ctx, "beta")
+	require.NoError(t, err)
+	start := time.Now()
+	natstest.Eventually(t, 4*time.Second, func() bool {
+		_, err := cachedIt.Authenticate(ctx, oldKey2)
+		return errors.Is(err, tenants.ErrBadKey)
+	}, "the other replica refuses the rotated key")
+	t.Logf("refused by the other replica after %s", time.Since(start))
+
+	// A replica with an empty cache refuses the old key at once.
 	other := fresh(t, js)
 	_, err = other.Authenticate(ctx, oldKey)
 	require.ErrorIs(t, err, tenants.ErrBadKey)
@@ -149,7 +165,7 @@ func TestRotateKey(t *testing.T) {
 	for range lister.Keys() {
 		n++
 	}
-	assert.Equal(t, 1, n, "one key per tenant")
+	assert.Equal(t, 2, n, "one key per tenant (acme, beta)")
 
 	_, err = s.RotateKey(ctx, "Not Valid")
 	require.ErrorIs(t, err, tenants.ErrInvalidName)
