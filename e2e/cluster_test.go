@@ -33,18 +33,31 @@ func startMinIO(t *testing.T) artifacts.Config {
 	return miniotest.Start(t)
 }
 
+// connect is a JetStream client of the server at natsURL, closed with the test.
+func connect(t *testing.T, natsURL string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
+}
+
+// openTenants is the tenant store, as the services open it.
+func openTenants(t *testing.T, js jetstream.JetStream) *tenants.Store {
+	t.Helper()
+	ts, err := tenants.Open(t.Context(), js, kv.Options{}, tenants.DefaultTiers())
+	require.NoError(t, err)
+	return ts
+}
+
 // setupTenant creates the test tenant and its ONNX dga-risk model in the
 // same NATS and MinIO as the services, through the libraries' own stores.
 func setupTenant(t *testing.T, natsURL string, s3 artifacts.Config) {
 	ctx := context.Background()
-	nc, err := nats.Connect(natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ts, err := tenants.Open(ctx, js, kv.Options{}, tenants.DefaultTiers())
-	require.NoError(t, err)
-	require.NoError(t, ts.Ensure(ctx, tenant, "test", apiKey))
+	js := connect(t, natsURL)
+	require.NoError(t, openTenants(t, js).Ensure(ctx, tenant, "test", apiKey))
 	s3.Backend = "s3"
 	store, err := artifacts.Open(ctx, s3)
 	require.NoError(t, err)

@@ -16,12 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-
-	"github.com/partita/partita/libs/kv"
-	"github.com/partita/partita/libs/tenants"
 )
 
 var (
@@ -284,14 +279,7 @@ func twoGatewaysShareARateLimit(t *testing.T, natsURL string, common []string, r
 		urls = append(urls, "http://"+gw.loggedAddr(t, "REST API listening"))
 		waitReady(t, urls[i], gw)
 	}
-	nc, err := nats.Connect(natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ts, err := tenants.Open(t.Context(), js, kv.Options{}, tenants.DefaultTiers())
-	require.NoError(t, err)
-	require.NoError(t, ts.Ensure(t.Context(), "capped", "capped", "pk_capped_tenant"))
+	require.NoError(t, openTenants(t, connect(t, natsURL)).Ensure(t.Context(), "capped", "capped", "pk_capped_tenant"))
 
 	passed, limited := 0, 0
 	start := time.Now()

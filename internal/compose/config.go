@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/libs/logging"
 	"github.com/partita/partita/libs/tenants"
 	"github.com/partita/partita/services/aggregator"
@@ -114,21 +114,11 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 		if !ok {
 			return fmt.Errorf("line %d: unknown section %q", n.Content[i].Line, key)
 		}
-		if err := decodeStrict(val, dst); err != nil {
+		if err := config.DecodeNode(val, dst); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
 	}
 	return nil
-}
-
-func decodeStrict(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
 }
 
 // RegisterFlags sets the defaults and the flags.

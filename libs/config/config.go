@@ -94,3 +94,15 @@ func loadFile(cfg Config, path string) error {
 	}
 	return nil
 }
+
+// DecodeNode decodes one YAML node into v strictly (an unknown field is an
+// error), for configuration sections that decode their parts themselves.
+func DecodeNode(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}

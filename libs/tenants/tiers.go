@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/partita/partita/libs/config"
 )
 
 // Limits are what a tier allows a tenant (0: no limit).
@@ -74,13 +76,7 @@ func (t *Tiers) UnmarshalYAML(n *yaml.Node) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name := n.Content[i].Value
 		l := shipped[name]
-		b, err := yaml.Marshal(n.Content[i+1])
-		if err != nil {
-			return err
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&l); err != nil {
+		if err := config.DecodeNode(n.Content[i+1], &l); err != nil {
 			return fmt.Errorf("tier %s: %w", name, err)
 		}
 		(*t)[name] = l
