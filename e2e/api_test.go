@@ -175,33 +175,6 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	require.Equal(t, "not_found", resp.json(t)["code"])
 }
 
-// TestUsageAccumulatesPerTenant: two ended jobs show in the tenant's usage,
-// with the seconds the scorer worked and the parts per model version.
-func TestUsageAccumulatesPerTenant(t *testing.T) {
-	h := start(t, harnessOptions{})
-	for range 2 {
-		r := h.submit(scoreSpec("csv", "dga-risk", 50, ""), fleetCSV(t, 200, 4), map[string]string{"Prefer": "wait=10"})
-		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-		job := r.json(t)
-		usage := job["usage"].(map[string]any)
-		require.EqualValues(t, 200, usage["inferences"])
-		require.Positive(t, usage["seconds_per_stage"].(map[string]any)["score"].(float64))
-	}
-	require.Eventually(t, func() bool {
-		u := h.get("/v1/usage", nil).json(t)
-		jobs, _ := u["jobs"].(map[string]any)
-		return jobs["succeeded"] == float64(2)
-	}, 10*time.Second, 20*time.Millisecond)
-	u := h.get("/v1/usage", nil).json(t)
-	require.EqualValues(t, 400, u["inferences"])
-	require.EqualValues(t, 400, u["rows"])
-	require.Positive(t, u["bytes_stored"].(float64))
-	require.Positive(t, u["seconds_per_stage"].(map[string]any)["score"].(float64))
-	parts, _ := expectedParts(t, fleetCSV(t, 200, 4), 50)
-	require.EqualValues(t, 2*parts, u["parts_per_model"].(map[string]any)["dga-risk@1"])
-	require.EqualValues(t, 2*parts, u["parts"])
-}
-
 // TestJSONSubmitWithInputURL submits {"spec", "input_url"}: the gateway
 // fetches the input (loopback allowed here, as in `partita dev`), and
 // refuses URLs the outbound policy forbids.

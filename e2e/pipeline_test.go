@@ -141,6 +141,15 @@ func TestRedeliveredPartCountedOnce(t *testing.T) {
 	require.EqualValues(t, wantRows, usage["rows"])
 	require.EqualValues(t, wantRows, usage["inferences"])
 	require.EqualValues(t, map[string]any{"dga-risk@1": float64(wantParts)}, usage["parts_per_model"])
+	require.EqualValues(t, map[string]any{"dga-risk@1": float64(wantRows)}, usage["inferences_per_model"])
+	var tenantUsage map[string]any
+	require.Eventually(t, func() bool {
+		tenantUsage = h.get("/v1/usage", nil).json(t)
+		return tenantUsage["rows"] != float64(0)
+	}, 10*time.Second, 20*time.Millisecond)
+	for _, k := range []string{"parts", "rows", "inferences", "parts_per_model", "inferences_per_model", "input_bytes", "result_bytes"} {
+		require.EqualValues(t, usage[k], tenantUsage[k], "the tenant's usage of %s is the job's", k)
+	}
 	score := job["progress"].(map[string]any)["score"].(map[string]any)
 	require.EqualValues(t, wantParts, score["total"])
 	require.EqualValues(t, wantParts, score["done"])

@@ -17,7 +17,8 @@ Usage:
   partita models push NAME MODEL.onnx [--alias prod] | list | get NAME | alias NAME ALIAS VERSION[=WEIGHT][,VERSION=WEIGHT]
   partita bench  <scenario|all> [--runs N] [--tiny] [--out FILE]   see docs/benchmarks.md
   partita jobs   list | get ID | cancel ID | result ID [-o OUT] | events ID
-  partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | keys rotate NAME
+  partita usage  [--from YYYY-MM-DD] [--to YYYY-MM-DD]           the tenant's usage by day
+  partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | keys rotate NAME | usage
 
 Client commands read PARTITA_URL (default http://127.0.0.1:8080) and PARTITA_API_KEY;
 tenants reads PARTITA_ADMIN_KEY instead.
@@ -53,6 +54,8 @@ func main() {
 		code = runModels(args)
 	case "tenants":
 		code = runTenants(args)
+	case "usage":
+		code = runUsage(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -22,6 +22,7 @@ import (
 	"github.com/partita/partita/libs/onnxrt"
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/tenants"
+	"github.com/partita/partita/libs/usage"
 	"github.com/partita/partita/libs/webhooks"
 	"github.com/partita/partita/libs/work"
 )
@@ -44,7 +45,7 @@ type adapters struct {
 	consumers bus.Consumers
 	// stateModule
 	jobs     *jobs.Store
-	meter    *jobs.Meter
+	meter    *usage.Meter
 	tenants  *tenants.Store
 	secrets  *webhooks.Secrets
 	attempts *webhooks.AttemptLog
@@ -197,7 +198,7 @@ func (a *adapters) stateModule() *component {
 		if a.jobs, err = jobs.Open(ctx, a.js, o); err != nil {
 			return err
 		}
-		if a.meter, err = jobs.OpenMeter(ctx, a.js, o); err != nil {
+		if a.meter, err = usage.Open(ctx, a.js, o); err != nil {
 			return err
 		}
 		if a.tenants, err = tenants.Open(ctx, a.js, o, a.cfg.Tiers); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/partita/partita/libs/config"
 	"github.com/partita/partita/libs/logging"
 	"github.com/partita/partita/libs/tenants"
+	"github.com/partita/partita/libs/usage"
 	"github.com/partita/partita/services/aggregator"
 	"github.com/partita/partita/services/gateway"
 	"github.com/partita/partita/services/ingest"
@@ -25,12 +26,13 @@ import (
 // the artifact store are, logs, the admin endpoint, and every service's
 // settings. It is loaded in one place (libs/config: defaults, strict YAML,
 // PARTITA_* environment, flags, then Validate); YAML has one section per
-// part: platform, log, admin_addr, tiers, and each service under its name.
+// part: platform, log, admin_addr, tiers, prices, and each service under its name.
 type Config struct {
 	Platform  Platform
 	Log       logging.Config
 	AdminAddr string
 	Tiers     tenants.Tiers
+	Prices    *usage.Prices // the optional price table of usage reports
 
 	Ingest     ingest.Config
 	Splitter   splitter.Config
@@ -93,6 +95,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Validate checks every part and fills derived defaults.
 func (c *Config) Validate() error {
 	errs := []error{c.Platform.Validate(), c.Log.Validate(), c.Tiers.Validate()}
+	if c.Prices != nil {
+		errs = append(errs, c.Prices.Validate())
+	}
 	for _, s := range c.services() {
 		errs = append(errs, s.cfg.Validate())
 	}
@@ -104,7 +109,7 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return errors.New("config file must be a mapping")
 	}
-	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr, "tiers": &c.Tiers}
+	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr, "tiers": &c.Tiers, "prices": &c.Prices}
 	for _, s := range c.services() {
 		sections[s.key] = s.cfg
 	}

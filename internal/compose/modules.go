@@ -162,7 +162,7 @@ func initWebhooks(c *composition) lifecycle.Service {
 		}
 		cfg := c.cfg.Webhooks
 		cfg.AllowLoopback, cfg.AllowPrivate = c.cfg.Platform.Outbound.AllowLoopback, c.cfg.Platform.Outbound.AllowPrivate
-		return webhooks.New(cfg, webhooks.Deps{Consumers: jetstreamConsumers{a.js}, Secrets: a.secrets, Attempts: a.attempts,
+		return webhooks.New(cfg, webhooks.Deps{Consumers: jetstreamConsumers{a.js}, Secrets: a.secrets, Attempts: a.attempts, Usage: a.meter,
 			Endpoints: webhooks.NewEndpoints(disabled), Metrics: a.metrics, Log: a.log}), nil
 	})
 }
@@ -191,7 +191,7 @@ func initGateway(c *composition) lifecycle.Service {
 			return nil, err
 		}
 		return gateway.New(c.cfg.Gateway, gateway.Deps{
-			Tenants: a.tenants, TenantAdmin: a.tenants, Limiter: limiter, Slots: slots, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter,
+			Tenants: a.tenants, TenantAdmin: a.tenants, Limiter: limiter, Slots: slots, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter, Prices: a.cfg.Prices,
 			Registry: a.registry, Secrets: a.secrets, Attempts: a.attempts, Events: eventFeed{a.nc}, Pub: a.pub,
 			Outbound: a.outbound(0), ONNX: a.onnx, Ready: c.ready, Metrics: a.metrics, Log: a.log,
 		}), nil

@@ -21,15 +21,17 @@ type FanIn struct {
 	FailedCount  int            `json:"failed_count"`
 	FailedStages map[string]int `json:"failed_stages,omitempty"`
 	Errors       []PartError    `json:"errors,omitempty"`
-	Models       map[string]int `json:"models,omitempty"` // "name@version" → parts
-	Rows         int            `json:"rows"`
-	ScoredRows   int            `json:"scored_rows"` // rows of parts a model scored
+	Models       map[string]int `json:"models,omitempty"`     // "name@version" → parts
+	Inferences   map[string]int `json:"inferences,omitempty"` // "name@version" → rows it scored
+	Rows         int            `json:"rows"`                 // rows of the counted parts, as they arrived
+	Iterations   int            `json:"iterations,omitempty"` // solver iterations over counted solves and re-solves
 	LastProgress time.Time      `json:"last_progress"`
 	SplitAt      time.Time      `json:"split_at,omitzero"` // when the splitter's count arrived
 	// Closed is set when the job ends (cancel, finalization): from then on
 	// no part is counted, so nothing finishes after a cancel was answered.
 	Closed bool               `json:"closed,omitempty"`
-	Busy   map[string]float64 `json:"busy,omitempty"` // seconds each stage worked, over counted parts
+	Busy   map[string]float64 `json:"busy,omitempty"` // seconds each stage worked, over counted parts and the split
+	CPU    map[string]float64 `json:"cpu,omitempty"`  // CPU-seconds charged per stage, the same way
 	// Plan is the coordination of the job-wide plan, once a part reported
 	// a share in a coupling row.
 	Plan *Plan `json:"plan,omitempty"`
@@ -59,11 +61,14 @@ func (p *Plan) RoundComplete() bool { return p.DoneCount >= p.ParticipantCount }
 
 // Mark is one part arriving at the aggregator.
 type Mark struct {
-	Part  int
-	Rows  int
-	Model string             // "name@version", "" when unscored
-	Error *PartError         // nil for a part that succeeded
-	Busy  map[string]float64 // seconds each stage worked on the part
+	Part       int
+	Rows       int
+	Model      string             // "name@version", "" when unscored
+	Inferences int                // rows the model scored
+	Iterations int                // solver iterations of the part's solve (or re-solve)
+	Error      *PartError         // nil for a part that succeeded
+	Busy       map[string]float64 // seconds each stage worked on the part
+	CPU        map[string]float64 // CPU-seconds charged to the part per stage
 	// Coupled marks a first solve that reported to the plan's coordinator:
 	// it makes the part a participant (the reports themselves stay in the
 	// part's message, where the coordinator reads them).
@@ -104,18 +109,15 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 		n++
 		f.DoneCount++
 		f.Rows += m.Rows
-		for stage, sec := range m.Busy {
-			if f.Busy == nil {
-				f.Busy = map[string]float64{}
-			}
-			f.Busy[stage] += sec
-		}
+		f.Iterations += m.Iterations
+		f.Busy = addSeconds(f.Busy, m.Busy)
+		f.CPU = addSeconds(f.CPU, m.CPU)
 		if m.Model != "" { // set by the scorer only once it scored the part
-			f.ScoredRows += m.Rows
 			if f.Models == nil {
-				f.Models = map[string]int{}
+				f.Models, f.Inferences = map[string]int{}, map[string]int{}
 			}
 			f.Models[m.Model]++
+			f.Inferences[m.Model] += m.Inferences
 		}
 		if m.Error != nil {
 			f.Failed.Set(m.Part)
@@ -142,10 +144,24 @@ func (f *FanIn) countRound(m Mark) bool {
 		return false
 	}
 	p.DoneCount++
+	f.Iterations += m.Iterations
+	f.Busy = addSeconds(f.Busy, m.Busy)
+	f.CPU = addSeconds(f.CPU, m.CPU)
 	if m.Error != nil && p.Failed == nil {
 		p.Failed = m.Error
 	}
 	return true
+}
+
+// addSeconds adds the seconds per stage of add to to, making it if needed.
+func addSeconds(to, add map[string]float64) map[string]float64 {
+	for stage, sec := range add {
+		if to == nil {
+			to = map[string]float64{}
+		}
+		to[stage] += sec
+	}
+	return to
 }
 
 // Coupled reports whether the job's plan needs coordination across parts.

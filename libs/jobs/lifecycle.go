@@ -91,10 +91,17 @@ type Counted struct {
 	RoundDone, RoundFailed bool
 }
 
-// Count adds the marks not counted yet to a job's count and, when total
-// is not nil, the number of parts the split made. tolerated is the job's
+// Split is the splitter's report that it made all of a job's parts.
+type Split struct {
+	Total int                // the parts it made
+	Busy  map[string]float64 // seconds it worked on the split
+	CPU   map[string]float64 // CPU-seconds charged to the split
+}
+
+// Count adds the marks not counted yet to a job's count and, when split
+// is not nil, the split's report (counted once). tolerated is the job's
 // failures.tolerated_percent. A closed count takes nothing.
-func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, total *int, tolerated float64) (Counted, error) {
+func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, split *Split, tolerated float64) (Counted, error) {
 	var wasComplete, wasOver, wasRoundDone, wasRoundFailed bool
 	added := 0
 	now := time.Now().UTC()
@@ -104,12 +111,13 @@ func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, tota
 		wasRoundDone, wasRoundFailed = f.resolvedRound(), f.Plan != nil && f.Plan.Failed != nil
 		n := f.Apply(marks, now)
 		added = n
-		split := total != nil && !f.SplitDone && !f.Closed
-		if split {
-			f.SplitDone, f.Total = true, *total
+		splitNow := split != nil && !f.SplitDone && !f.Closed
+		if splitNow {
+			f.SplitDone, f.Total = true, split.Total
 			f.LastProgress, f.SplitAt = now, now
+			f.Busy, f.CPU = addSeconds(f.Busy, split.Busy), addSeconds(f.CPU, split.CPU)
 		}
-		if n == 0 && !split {
+		if n == 0 && !splitNow {
 			return kv.ErrUnchanged
 		}
 		return nil
@@ -261,8 +269,7 @@ func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, boo
 	j, err := s.update(ctx, tenant, id, func(j *Job) error {
 		first = j.Usage == nil
 		if first {
-			j.Usage = &JobUsage{Parts: f.Total, Rows: f.Rows, Inferences: f.ScoredRows, InputBytes: j.Input.Bytes,
-				ResultBytes: resultBytes(e.Result), Seconds: f.Busy, Models: f.Models}
+			j.Usage = usageOf(j, f, e.Result)
 		}
 		if !j.Status.Terminal() {
 			if err := j.Move(e.Status, now); err != nil {

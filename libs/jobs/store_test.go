@@ -108,8 +108,8 @@ func TestCountIsExactUnderRedelivery(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	completedBy := 0
-	count := func(marks []jobs.Mark, total *int) {
-		c, err := s.Count(ctx, "acme", "j1", marks, total, 0)
+	count := func(marks []jobs.Mark, split *jobs.Split) {
+		c, err := s.Count(ctx, "acme", "j1", marks, split, 0)
 		assert.NoError(t, err)
 		if c.Completed {
 			mu.Lock()
@@ -122,8 +122,7 @@ func TestCountIsExactUnderRedelivery(t *testing.T) {
 			wg.Go(func() { count([]jobs.Mark{{Part: p, Rows: 3, Model: "m@1"}}, nil) })
 		}
 	}
-	total := parts
-	wg.Go(func() { count(nil, &total) })
+	wg.Go(func() { count(nil, &jobs.Split{Total: parts}) })
 	wg.Wait()
 
 	f, err = s.FanIn(ctx, "acme", "j1")
@@ -143,8 +142,7 @@ func TestCountIsExactUnderRedelivery(t *testing.T) {
 func TestCountReportsOverTolerance(t *testing.T) {
 	s := openStore(t)
 	ctx := t.Context()
-	total := 4
-	c, err := s.Count(ctx, "acme", "j1", []jobs.Mark{{Part: 0}}, &total, 25)
+	c, err := s.Count(ctx, "acme", "j1", []jobs.Mark{{Part: 0}}, &jobs.Split{Total: 4}, 25)
 	require.NoError(t, err)
 	assert.False(t, c.OverTolerance)
 	fail := &jobs.PartError{Part: "1", Stage: "score", Code: "timeout"}
@@ -188,11 +186,18 @@ func TestEndRecordsOnceAndKeepsACancel(t *testing.T) {
 	s := openStore(t)
 	ctx := t.Context()
 	j := newJob("acme", jobs.NewID())
+	j.Input.Rows = 7
 	require.NoError(t, s.Record(ctx, j))
 	_, _, err := s.Activate(ctx, "acme", j.ID)
 	require.NoError(t, err)
-	total := 2
-	_, err = s.Count(ctx, "acme", j.ID, []jobs.Mark{{Part: 0, Rows: 3, Model: "m@1"}, {Part: 1, Rows: 4, Model: "m@2"}}, &total, 0)
+	split := &jobs.Split{Total: 2, Busy: map[string]float64{"split": 0.5}, CPU: map[string]float64{"split": 0.25}}
+	marks := []jobs.Mark{
+		{Part: 0, Rows: 1, Model: "m@1", Inferences: 3, Iterations: 10, Busy: map[string]float64{"score": 1}, CPU: map[string]float64{"score": 0.5}},
+		{Part: 1, Rows: 1, Model: "m@2", Inferences: 4, Iterations: 20, CPU: map[string]float64{"score": 0.25, "optimize": 2}},
+	}
+	_, err = s.Count(ctx, "acme", j.ID, marks, split, 0)
+	require.NoError(t, err)
+	_, err = s.Count(ctx, "acme", j.ID, marks, split, 0) // redelivered: counted once
 	require.NoError(t, err)
 	f, err := s.Close(ctx, "acme", j.ID)
 	require.NoError(t, err)
@@ -206,7 +211,10 @@ func TestEndRecordsOnceAndKeepsACancel(t *testing.T) {
 	assert.Equal(t, 2, ended.Parts)
 	assert.Equal(t, res, ended.Result)
 	require.NotNil(t, ended.Usage)
-	assert.Equal(t, jobs.JobUsage{Parts: 2, Rows: 7, Inferences: 7, InputBytes: 42, ResultBytes: 99, Models: map[string]int{"m@1": 1, "m@2": 1}}, *ended.Usage)
+	assert.Equal(t, jobs.JobUsage{Parts: 2, Rows: 7, Inferences: 7, InputBytes: 42, ResultBytes: 99,
+		PartsByModel: map[string]int{"m@1": 1, "m@2": 1}, InferencesByModel: map[string]int{"m@1": 3, "m@2": 4},
+		Seconds: map[string]float64{"split": 0.5, "score": 1}, CPUSeconds: map[string]float64{"split": 0.25, "score": 0.75, "optimize": 2},
+		SolverIterations: 30}, *ended.Usage, "rows from the input (not the parts' result rows), inferences from the scorer")
 	assert.ElementsMatch(t, []jobs.ModelUse{{Name: "m", Version: 1, Parts: 1}, {Name: "m", Version: 2, Parts: 1}}, ended.Models)
 
 	again, first, err := s.End(ctx, "acme", j.ID, jobs.Ending{Status: jobs.Failed, FanIn: f, Result: res})
@@ -233,8 +241,7 @@ func TestActiveKeysAndForget(t *testing.T) {
 	assert.Empty(t, keys)
 
 	for _, k := range []struct{ tenant, id string }{{"acme", "j1"}, {"acme", "j2"}, {"beta", "j1"}} {
-		total := 1
-		_, err := s.Count(ctx, k.tenant, k.id, nil, &total, 0)
+		_, err := s.Count(ctx, k.tenant, k.id, nil, &jobs.Split{Total: 1}, 0)
 		require.NoError(t, err)
 	}
 	keys, err = s.ActiveKeys(ctx)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/cpuacct"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/work"
@@ -110,9 +111,10 @@ func (h *Handler) handle(msg *message.Message) (string, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, job.Spec.Timeouts.Part.D(), errPartTimeout)
 	defer cancel()
 
-	started := time.Now()
+	started, stopCPU := time.Now(), cpuacct.Process.Start()
 	next, err := h.run(ctx, job, p)
 	p.AddBusy(string(h.Stage), time.Since(started))
+	p.AddCPU(string(h.Stage), stopCPU())
 	switch {
 	case err == nil:
 		return settled(metrics.Succeeded, h.forward(base, next, p))

@@ -36,6 +36,8 @@ type Part struct {
 	Error       *jobs.PartError
 	Total       int                // parts made by the splitter, on split-done
 	Busy        map[string]float64 // seconds each stage worked on the part
+	CPU         map[string]float64 // CPU-seconds charged to the part per stage (libs/cpuacct)
+	Inferences  int                // rows a model scored, set by the scorer
 	Whole       bool               // the rows are every row of their split.by group
 	Single      bool               // the part is the job's only part
 	Round       int                // with KindRound: the coordination round
@@ -55,6 +57,14 @@ func (p *Part) AddBusy(stage string, d time.Duration) {
 		p.Busy = map[string]float64{}
 	}
 	p.Busy[stage] += d.Seconds()
+}
+
+// AddCPU records that a stage was charged sec CPU-seconds for the part.
+func (p *Part) AddCPU(stage string, sec float64) {
+	if p.CPU == nil {
+		p.CPU = map[string]float64{}
+	}
+	p.CPU[stage] += sec
 }
 
 // ID is the part's token in subjects and keys.
@@ -128,6 +138,14 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 		if err := setJSON(meta, contracts.HeaderBusy, &p.Busy); err != nil {
 			return nil, err
 		}
+	}
+	if len(p.CPU) > 0 {
+		if err := setJSON(meta, contracts.HeaderCPU, &p.CPU); err != nil {
+			return nil, err
+		}
+	}
+	if p.Inferences > 0 {
+		meta[contracts.HeaderInferences] = strconv.Itoa(p.Inferences)
 	}
 	if p.Whole {
 		meta[contracts.HeaderWhole] = "true"
@@ -247,6 +265,20 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 	}
 	if busy != nil {
 		p.Busy = *busy
+	}
+	var cpu *map[string]float64
+	if err := getJSON(m, contracts.HeaderCPU, &cpu); err != nil {
+		return nil, err
+	}
+	if cpu != nil {
+		p.CPU = *cpu
+	}
+	if r := m.Get(contracts.HeaderInferences); r != "" {
+		n, err := strconv.Atoi(r)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("part message: bad %s %q", contracts.HeaderInferences, r)
+		}
+		p.Inferences = n
 	}
 	return p, nil
 }

@@ -51,7 +51,7 @@ type Jobs interface {
 	Get(ctx context.Context, tenant, id string) (*jobs.Job, error)
 	FanIn(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
 	ActiveKeys(ctx context.Context) ([]string, error)
-	Count(ctx context.Context, tenant, id string, marks []jobs.Mark, total *int, tolerated float64) (jobs.Counted, error)
+	Count(ctx context.Context, tenant, id string, marks []jobs.Mark, split *jobs.Split, tolerated float64) (jobs.Counted, error)
 	Close(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
 	End(ctx context.Context, tenant, id string, e jobs.Ending) (*jobs.Job, bool, error)
 	Forget(ctx context.Context, tenant, id string) error
@@ -67,9 +67,9 @@ type Tracker interface {
 	Ended(tenant, id string) bool
 }
 
-// Meter accumulates each tenant's usage (libs/jobs.Meter).
+// Meter records an ended job's usage, once however often it is called (libs/usage.Meter).
 type Meter interface {
-	Add(ctx context.Context, tenant string, status jobs.Status, u jobs.JobUsage) error
+	RecordJob(ctx context.Context, j *jobs.Job) error
 }
 
 // Results is where results are written and a job's part files removed (the artifact store).
@@ -187,14 +187,19 @@ func (s *Service) handle(msg *message.Message) error {
 		return nil
 	}
 	req := &request{tenant: p.Tenant, job: p.Job, done: make(chan outcome, 1)}
-	if p.Kind == contracts.KindSplitDone {
-		req.total = p.Total
-		req.splitDone = true
-	} else {
-		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Error: p.Error, Busy: p.Busy, Coupled: len(p.Reports) > 0}
-		if p.Kind == contracts.KindRound {
-			req.mark = &jobs.Mark{Part: p.Index, Resolve: true, Round: p.Round, Error: p.Error}
-		}
+	iterations := 0
+	if p.Solver != nil {
+		iterations = p.Solver.Iterations
+	}
+	switch p.Kind {
+	case contracts.KindSplitDone:
+		req.split = &jobs.Split{Total: p.Total, Busy: p.Busy, CPU: p.CPU}
+	case contracts.KindRound:
+		req.mark = &jobs.Mark{Part: p.Index, Resolve: true, Round: p.Round, Error: p.Error,
+			Iterations: iterations, Busy: p.Busy, CPU: p.CPU}
+	default:
+		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Inferences: p.Inferences, Iterations: iterations,
+			Error: p.Error, Busy: p.Busy, CPU: p.CPU, Coupled: len(p.Reports) > 0}
 	}
 	o, err := s.commit.add(ctx, req)
 	if err != nil {

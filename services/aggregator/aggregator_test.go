@@ -100,12 +100,12 @@ type fakeCounter struct {
 	err     error
 }
 
-func (f *fakeCounter) Count(_ context.Context, tenant, id string, marks []jobs.Mark, total *int, tolerated float64) (jobs.Counted, error) {
+func (f *fakeCounter) Count(_ context.Context, tenant, id string, marks []jobs.Mark, split *jobs.Split, tolerated float64) (jobs.Counted, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := countCall{tenant: tenant, id: id, marks: append([]jobs.Mark(nil), marks...), tolerated: tolerated}
-	if total != nil {
-		n := *total
+	if split != nil {
+		n := split.Total
 		c.total = &n
 	}
 	f.calls = append(f.calls, c)
@@ -120,7 +120,7 @@ func newRequest(tenant, job string, part int) *request {
 }
 
 func splitDone(tenant, job string, total int) *request {
-	return &request{tenant: tenant, job: job, splitDone: true, total: total, done: make(chan outcome, 1)}
+	return &request{tenant: tenant, job: job, split: &jobs.Split{Total: total}, done: make(chan outcome, 1)}
 }
 
 func tolerate(p float64) func(context.Context, string, string) float64 {
@@ -377,7 +377,7 @@ func (f *fakeJobs) ActiveKeys(context.Context) ([]string, error) {
 	return keys, nil
 }
 
-func (f *fakeJobs) Count(context.Context, string, string, []jobs.Mark, *int, float64) (jobs.Counted, error) {
+func (f *fakeJobs) Count(context.Context, string, string, []jobs.Mark, *jobs.Split, float64) (jobs.Counted, error) {
 	return jobs.Counted{}, errors.New("not used by these tests")
 }
 

@@ -12,7 +12,7 @@ import (
 
 // Counter counts parts of jobs (libs/jobs.Store).
 type Counter interface {
-	Count(ctx context.Context, tenant, id string, marks []jobs.Mark, total *int, tolerated float64) (jobs.Counted, error)
+	Count(ctx context.Context, tenant, id string, marks []jobs.Mark, split *jobs.Split, tolerated float64) (jobs.Counted, error)
 }
 
 // committer applies fan-in marks in groups: every request that arrives
@@ -31,8 +31,7 @@ type committer struct {
 type request struct {
 	tenant, job string
 	mark        *jobs.Mark
-	splitDone   bool
-	total       int
+	split       *jobs.Split // the splitter's report, on its split-done marker
 	done        chan outcome
 }
 
@@ -118,13 +117,13 @@ func (c *committer) commitJob(ctx context.Context, rs []*request) outcome {
 			marks = append(marks, *r.mark)
 		}
 	}
-	var total *int
+	var split *jobs.Split
 	for _, r := range rs {
-		if r.splitDone {
-			total = &r.total
+		if r.split != nil {
+			split = r.split
 		}
 	}
-	counted, err := c.store.Count(ctx, tenant, id, marks, total, c.tolerated(ctx, tenant, id))
+	counted, err := c.store.Count(ctx, tenant, id, marks, split, c.tolerated(ctx, tenant, id))
 	if err != nil {
 		c.log.Warn().Err(err).Str("tenant", tenant).Str("job", id).Msg("fan-in commit failed; parts will be redelivered")
 		c.metrics.PartsDone(string(contracts.Aggregate), metrics.Retried, len(marks))

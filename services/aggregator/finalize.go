@@ -57,7 +57,12 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		return err
 	}
 	if j.Status.Terminal() && j.Result != nil {
-		return s.cleanup(ctx, tenant, id, true) // already finished; a late part re-created state
+		// Already finished (a late part re-created state, or a crash after
+		// the end was recorded): make sure its usage is, then clean up.
+		if err := s.deps.Meter.RecordJob(ctx, j); err != nil {
+			return err
+		}
+		return s.cleanup(ctx, tenant, id, true)
 	}
 	if why == triggerComplete || why == triggerRound {
 		f, err := s.deps.Jobs.FanIn(ctx, tenant, id)
@@ -98,10 +103,11 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	}
 	if first {
 		s.deps.Metrics.JobFinished(string(j.Status))
-		// A crash right here loses this job's usage (never counts it twice).
-		if err := s.deps.Meter.Add(ctx, tenant, j.Status, *j.Usage); err != nil {
-			s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenant).Str("job", id).Msg("usage not recorded")
-		}
+	}
+	// Recorded once however often this runs; an error leaves the fan-in
+	// record, so the watchdog's next pass records it.
+	if err := s.deps.Meter.RecordJob(ctx, j); err != nil {
+		return err
 	}
 	if err := s.deps.Events.PublishEvent(ctx, contracts.Event{Type: contracts.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {
 		return err

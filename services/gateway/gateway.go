@@ -24,6 +24,7 @@ import (
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/tenants"
+	"github.com/partita/partita/libs/usage"
 	"github.com/partita/partita/libs/webhooks"
 )
 
@@ -109,9 +110,10 @@ type Idempotency interface {
 	Release(ctx context.Context, tenant, key string) error
 }
 
-// Usage reads a tenant's accumulated usage (libs/jobs.Meter).
+// Usage reports what tenants consumed, by day (libs/usage.Meter).
 type Usage interface {
-	Get(ctx context.Context, tenant string) (*jobs.Usage, error)
+	Tenant(ctx context.Context, tenant string, from, to time.Time) (*usage.Report, error)
+	All(ctx context.Context, from, to time.Time) (map[string]*usage.Report, error)
 }
 
 // Registry is the model registry behind /v1/models (libs/models.Registry).
@@ -157,6 +159,7 @@ type Deps struct {
 	Store       Store
 	Idempotency Idempotency
 	Usage       Usage
+	Prices      *usage.Prices // the operator's price table; nil: usage without cost
 	Registry    Registry
 	Secrets     Secrets
 	Attempts    Attempts

@@ -279,14 +279,3 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, s.view(r.Context(), j))
 }
-
-// getUsage handles GET /v1/usage: the tenant's usage over its ended jobs.
-func (s *Service) getUsage(w http.ResponseWriter, r *http.Request) {
-	u, err := s.deps.Usage.Get(r.Context(), tenantOf(r))
-	if err != nil {
-		s.log.Error().Err(err).Msg("usage")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read usage", "try again shortly")
-		return
-	}
-	writeJSON(w, http.StatusOK, u)
-}

@@ -11,9 +11,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/partita/partita/libs/health"
-	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/tracing"
+	"github.com/partita/partita/libs/usage"
 )
 
 // route is one operation of the API. The table of routes drives both the
@@ -50,9 +50,13 @@ type body struct {
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
 var (
-	pathID       = param{name: "id", in: "path", desc: "job id", required: true, typ: typeOf[string]()}
-	pathName     = param{name: "name", in: "path", desc: "model name", required: true, typ: typeOf[string]()}
-	pathTenant   = param{name: "name", in: "path", desc: "tenant name", required: true, typ: typeOf[string]()}
+	pathID      = param{name: "id", in: "path", desc: "job id", required: true, typ: typeOf[string]()}
+	pathName    = param{name: "name", in: "path", desc: "model name", required: true, typ: typeOf[string]()}
+	pathTenant  = param{name: "name", in: "path", desc: "tenant name", required: true, typ: typeOf[string]()}
+	usageParams = []param{
+		{name: "from", in: "query", desc: "first day, YYYY-MM-DD UTC (default: 29 days before to)", typ: typeOf[string]()},
+		{name: "to", in: "query", desc: "last day, YYYY-MM-DD UTC, inclusive (default: today); at most 366 days", typ: typeOf[string]()},
+	}
 	tenantBody   = body{desc: "the tenant", contentType: "application/json", typ: typeOf[TenantView]()}
 	problemBody  = body{desc: "problem (RFC 9457)", contentType: "application/problem+json", typ: typeOf[Problem]()}
 	jobBody      = body{desc: "the job", contentType: "application/json", typ: typeOf[JobView]()}
@@ -154,8 +158,9 @@ func (s *Service) routes() []route {
 			summary:   "Rotate the signing secret. For 24 hours deliveries carry signatures with the old and the new secret.",
 			responses: responses(map[int]body{200: {desc: "the new secret, and the previous one while it still signs", contentType: "application/json", typ: typeOf[SecretView]()}})},
 		{method: "GET", path: "/v1/usage", id: "getUsage", tag: "usage", auth: true, handler: s.getUsage,
-			summary:   "The tenant's usage over its ended jobs: jobs by status, parts, rows, inferences, bytes stored, seconds each stage worked, parts per model version.",
-			responses: responses(map[int]body{200: {desc: "usage", contentType: "application/json", typ: typeOf[jobs.Usage]()}})},
+			summary:   "The tenant's usage by day (UTC) over from..to: ended jobs by status, parts, rows, inferences per model version, bytes stored, seconds and CPU-seconds per stage, solver iterations, webhook deliveries.",
+			params:    usageParams,
+			responses: responses(map[int]body{200: {desc: "usage", contentType: "application/json", typ: typeOf[usage.Report]()}, 400: problemBody})},
 		{method: "GET", path: "/healthz", id: "healthz", tag: "operations", handler: health.Handler(s.deps.Ready).ServeHTTP,
 			summary: "Liveness.", responses: map[int]body{200: {desc: "alive", contentType: "text/plain"}}},
 		{method: "GET", path: "/readyz", id: "readyz", tag: "operations", handler: health.Handler(s.deps.Ready).ServeHTTP,
@@ -174,6 +179,9 @@ func (s *Service) routes() []route {
 			summary: "Change a tenant's tier.", params: []param{pathTenant},
 			request:   &body{contentType: "application/json", typ: typeOf[TenantPatch]()},
 			responses: adminResponses(map[int]body{200: tenantBody})},
+		{method: "GET", path: "/v1/admin/usage", id: "adminUsage", tag: "admin", admin: true, handler: s.adminUsage,
+			summary: "Every tenant's usage by day over from..to, with the cost per tenant and in all when a price table is set.", params: usageParams,
+			responses: adminResponses(map[int]body{200: {desc: "usage per tenant", contentType: "application/json", typ: typeOf[UsageList]()}, 400: problemBody})},
 		{method: "POST", path: "/v1/admin/tenants/{name}/keys:rotate", id: "rotateTenantKey", tag: "admin", admin: true, handler: s.rotateTenantKey,
 			summary: "Give a tenant a new API key (shown this once); the old key is refused at once by this gateway and within 5 s by every other.",
 			params:  []param{pathTenant}, responses: adminResponses(map[int]body{200: {desc: "the new key", contentType: "application/json", typ: typeOf[NewKey]()}})},

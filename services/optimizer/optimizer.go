@@ -369,7 +369,7 @@ func solvePart(ctx context.Context, b *Built, prices map[string]float64) (*work.
 	if res.Status != qp.StatusOptimal {
 		return nil, nil, stage.Fail(res.Status.String(), "the part's problem is %s after %d iterations", res.Status, res.Iterations)
 	}
-	return &work.Solver{Status: res.Status.String(), Iterations: res.Iterations, Objective: b.Objective(res.Objective)}, &partResult{X: res.X, report: &rep}, nil
+	return &work.Solver{Status: res.Status.String(), Iterations: res.Iterations + res.IPMIterations, Objective: b.Objective(res.Objective)}, &partResult{X: res.X, report: &rep}, nil
 }
 
 // selectPart solves a part's own selection (one row per group) at the
@@ -407,7 +407,7 @@ func Solve(ctx context.Context, b *Built) ([]float64, *work.Solver, error) {
 	if res.Status != qp.StatusOptimal {
 		return nil, nil, stage.Fail(res.Status.String(), "the part's problem is %s after %d iterations", res.Status, res.Iterations)
 	}
-	return res.X, &work.Solver{Status: res.Status.String(), Iterations: res.Iterations, Objective: b.Objective(res.Objective)}, nil
+	return res.X, &work.Solver{Status: res.Status.String(), Iterations: res.Iterations + res.IPMIterations, Objective: b.Objective(res.Objective)}, nil
 }
 
 // solveOnePerGroup runs branch and bound, stopping early enough before the

@@ -274,7 +274,7 @@ func (s *Service) score(ctx context.Context, job *jobs.Job, p *work.Part) (contr
 		return "", fmt.Errorf("predict with %s: %d outputs for %d rows", models.Ref(sp.Model, v.Number), len(y), p.Rows.Len())
 	}
 	p.Rows = p.Rows.WithFloat32(sp.Output, y)
-	p.Model = models.Ref(sp.Model, v.Number)
+	p.Model, p.Inferences = models.Ref(sp.Model, v.Number), len(y)
 	if job.Spec.Optimize != nil {
 		return contracts.Optimize, nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/cpuacct"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/table"
@@ -157,7 +158,9 @@ func (s *Service) handle(msg *message.Message) error {
 	if started {
 		_ = s.deps.Pub.PublishEvent(ctx, contracts.Event{Type: contracts.Running, Tenant: tenant, JobID: id})
 	}
+	splitFrom, stopCPU := time.Now(), cpuacct.Process.Start()
 	n, err := s.split(ctx, j)
+	cpu := stopCPU()
 	if err != nil {
 		if s.deps.Tracker.Ended(tenant, id) {
 			return nil
@@ -165,6 +168,8 @@ func (s *Service) handle(msg *message.Message) error {
 		return fmt.Errorf("split job %s: %w", id, err)
 	}
 	marker := &work.Part{Tenant: tenant, Job: id, Kind: contracts.KindSplitDone, Total: n}
+	marker.AddBusy(string(contracts.Split), time.Since(splitFrom))
+	marker.AddCPU(string(contracts.Split), cpu)
 	m, err := s.deps.Parts.Encode(ctx, contracts.Aggregate, marker)
 	if err != nil {
 		return err

@@ -53,7 +53,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 			semconv.MessagingOperationTypeProcess, semconv.MessagingConsumerGroupName(Consumer),
 			attribute.String("partita.tenant", e.Tenant), attribute.String("partita.job", e.JobID), attribute.String("partita.event", e.Type)))
 	defer span.End()
-	a, delay := d.attempt(ctx, e, url, int(meta.NumDelivered))
+	a, delay, sent := d.attempt(ctx, e, url, int(meta.NumDelivered))
 	span.SetAttributes(attribute.Int("partita.webhook.attempt", a.Attempt), attribute.String("partita.webhook.outcome", string(a.Outcome)),
 		semconv.HTTPResponseStatusCode(a.StatusCode))
 	if a.Outcome != records.Delivered && a.Outcome != records.Skipped {
@@ -62,6 +62,11 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	d.deps.Metrics.WebhookDelivery(string(a.Outcome))
 	if err := d.deps.Attempts.Record(ctx, e.Tenant, e.JobID, a); err != nil {
 		log.Error().Err(err).Msg("cannot log webhook attempt")
+	}
+	if sent {
+		if err := d.deps.Usage.RecordDelivery(ctx, e.Tenant, e.JobID, e.Type, a.Attempt, string(a.Outcome), a.At); err != nil {
+			log.Error().Err(err).Str("tenant", e.Tenant).Str("job", e.JobID).Msg("webhook delivery not counted in usage")
+		}
 	}
 	ev := log.Info().Ctx(ctx)
 	if a.Error != "" {
@@ -99,21 +104,23 @@ func target(e *contracts.Event) (string, bool) {
 }
 
 // attempt makes attempt n and says what became of it, with the wait before
-// the next one when it is to be retried.
-func (d *Dispatcher) attempt(ctx context.Context, e *contracts.Event, url string, n int) (records.Attempt, time.Duration) {
-	a := records.Attempt{Event: e.Type, URL: url, Attempt: n, At: d.now().UTC()}
+// the next one when it is to be retried, and whether a request was sent.
+func (d *Dispatcher) attempt(ctx context.Context, e *contracts.Event, url string, n int) (a records.Attempt, delay time.Duration, sent bool) {
+	a = records.Attempt{Event: e.Type, URL: url, Attempt: n, At: d.now().UTC()}
 	off, err := d.deps.Endpoints.Disabled(ctx, e.Tenant, url)
 	if err != nil {
-		return d.failed(a, err)
+		a, delay = d.failed(a, err)
+		return a, delay, false
 	}
 	if off {
 		a.Outcome = records.Skipped
-		return a, 0
+		return a, 0, false
 	}
-	a.StatusCode, err = d.post(ctx, e, url, a.At)
+	a.StatusCode, sent, err = d.post(ctx, e, url, a.At)
 	switch {
 	case err != nil:
-		return d.failed(a, err)
+		a, delay = d.failed(a, err)
+		return a, delay, sent
 	case a.StatusCode >= 200 && a.StatusCode < 300:
 		a.Outcome = records.Delivered
 	case a.StatusCode == http.StatusGone:
@@ -122,9 +129,10 @@ func (d *Dispatcher) attempt(ctx context.Context, e *contracts.Event, url string
 			a.Error = err.Error()
 		}
 	default:
-		return d.failed(a, fmt.Errorf("receiver answered %d %s", a.StatusCode, http.StatusText(a.StatusCode)))
+		a, delay = d.failed(a, fmt.Errorf("receiver answered %d %s", a.StatusCode, http.StatusText(a.StatusCode)))
+		return a, delay, true
 	}
-	return a, 0
+	return a, 0, true
 }
 
 // failed marks a failed attempt as retrying, or exhausted after the last.
@@ -140,25 +148,27 @@ func (d *Dispatcher) failed(a records.Attempt, err error) (records.Attempt, time
 	return a, delay
 }
 
-// post sends the signed event and returns the receiver's status code.
-func (d *Dispatcher) post(ctx context.Context, e *contracts.Event, url string, at time.Time) (int, error) {
+// post sends the signed event and returns the receiver's status code, and
+// whether the request went out (an error before it did is ours, not the
+// receiver's).
+func (d *Dispatcher) post(ctx context.Context, e *contracts.Event, url string, at time.Time) (code int, sent bool, err error) {
 	sec, err := d.deps.Secrets.Get(ctx, e.Tenant)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	body, err := encodePayload(e)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	req, err := newRequest(ctx, url, messageID(e), at, body, sec.Signing(at))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	resp, err := d.client.Do(req) // the client's timeout is RequestTimeout
 	if err != nil {
-		return 0, err // a *url.Error naming the method and URL
+		return 0, true, err // a *url.Error naming the method and URL
 	}
 	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrained))
-	return resp.StatusCode, nil
+	return resp.StatusCode, true, nil
 }

@@ -47,6 +47,12 @@ type Attempts interface {
 	Record(ctx context.Context, tenant, job string, a records.Attempt) error
 }
 
+// Usage counts the delivery attempts made, once each, in the tenant's
+// usage (libs/usage.Meter).
+type Usage interface {
+	RecordDelivery(ctx context.Context, tenant, job, event string, attempt int, outcome string, at time.Time) error
+}
+
 // Consumers creates the durable consumer of the events stream (a jetstream.JetStream).
 type Consumers interface {
 	CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error)
@@ -57,6 +63,7 @@ type Deps struct {
 	Consumers Consumers
 	Secrets   Secrets
 	Attempts  Attempts
+	Usage     Usage
 	Endpoints Endpoints // URLs that answered 410 (NewEndpoints)
 	Metrics   Metrics
 	Log       zerolog.Logger

@@ -25,6 +25,7 @@ import (
 	"github.com/partita/partita/libs/metrics"
 	"github.com/partita/partita/libs/natsembed/natstest"
 	"github.com/partita/partita/libs/spec"
+	"github.com/partita/partita/libs/usage"
 	records "github.com/partita/partita/libs/webhooks"
 )
 
@@ -38,6 +39,7 @@ type harness struct {
 	log     *records.AttemptLog
 	logKV   jetstream.KeyValue
 	pub     *bus.Publisher
+	usage   *usage.Meter
 }
 
 func newHarness(t *testing.T) *harness {
@@ -50,7 +52,9 @@ func newHarness(t *testing.T) *harness {
 	require.NoError(t, err)
 	logKV, err := js.KeyValue(t.Context(), records.LogBucket)
 	require.NoError(t, err)
-	return &harness{t: t, js: js, pub: bus.NewPublisher(js), secrets: secrets, log: log, logKV: logKV}
+	meter, err := usage.Open(t.Context(), js, kv.Options{})
+	require.NoError(t, err)
+	return &harness{t: t, js: js, pub: bus.NewPublisher(js), secrets: secrets, log: log, logKV: logKV, usage: meter}
 }
 
 // testConfig retries within milliseconds.
@@ -70,7 +74,7 @@ func (h *harness) start(cfg Config, setup ...func(*Dispatcher)) (stop func()) {
 	require.NoError(h.t, cfg.Validate())
 	disabled, err := kv.Open(h.t.Context(), h.js, kv.Bucket{Name: DisabledBucket}, kv.Options{})
 	require.NoError(h.t, err)
-	d := New(cfg, Deps{Consumers: h.js, Secrets: h.secrets, Attempts: h.log, Endpoints: NewEndpoints(disabled),
+	d := New(cfg, Deps{Consumers: h.js, Secrets: h.secrets, Attempts: h.log, Usage: h.usage, Endpoints: NewEndpoints(disabled),
 		Metrics: metrics.New(), Log: zerolog.New(zerolog.NewTestWriter(h.t))})
 	for _, f := range setup {
 		f(d)
@@ -100,6 +104,19 @@ func finalEvent(status jobs.Status, url string, only ...string) contracts.Event 
 		Result: &jobs.Result{Key: tenant + "/jobs/x/result.csv", Rows: 3, Bytes: 42},
 	}
 	return contracts.Event{Type: contracts.Final(status), Tenant: tenant, JobID: j.ID, Timestamp: now, Job: j}
+}
+
+// waitDeliveries waits until the tenant's usage counts n webhook deliveries today.
+func (h *harness) waitDeliveries(n int) {
+	h.t.Helper()
+	var got int
+	require.Eventually(h.t, func() bool {
+		r, err := h.usage.Tenant(h.t.Context(), tenant, time.Now(), time.Now())
+		require.NoError(h.t, err)
+		got = r.WebhookDeliveries
+		return got >= n
+	}, 10*time.Second, 10*time.Millisecond, "usage counts %d webhook deliveries, want %d", got, n)
+	require.Equal(h.t, n, got, "each attempt sent counts once")
 }
 
 func (h *harness) publish(e contracts.Event) {
