@@ -78,6 +78,13 @@ func Get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (*T, uin
 // ErrUnchanged to stop without writing (Update returns the record and nil),
 // or any other error to abort (Update returns the record and that error).
 func Update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, change func(v *T) error) (*T, error) {
+	v, _, err := UpdateRev(ctx, kv, key, create, change)
+	return v, err
+}
+
+// UpdateRev is Update that also returns the revision written (or read,
+// when change returned ErrUnchanged), so a cache can order its values.
+func UpdateRev[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, change func(v *T) error) (*T, uint64, error) {
 	for {
 		v, rev, err := Get[T](ctx, kv, key)
 		switch {
@@ -85,31 +92,32 @@ func Update[T any](ctx context.Context, kv jetstream.KeyValue, key string, creat
 			v, rev = new(T), 0
 		case errors.Is(err, ErrNotFound):
 			if err := change(nil); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			return nil, fmt.Errorf("%s %s: %w", kv.Bucket(), key, ErrNotFound)
+			return nil, 0, fmt.Errorf("%s %s: %w", kv.Bucket(), key, ErrNotFound)
 		case err != nil:
-			return nil, err
+			return nil, 0, err
 		}
 		if err := change(v); errors.Is(err, ErrUnchanged) {
-			return v, nil
+			return v, rev, nil
 		} else if err != nil {
-			return v, err
+			return v, rev, err
 		}
 		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s %s: %w", kv.Bucket(), key, err)
+			return nil, 0, fmt.Errorf("encode %s %s: %w", kv.Bucket(), key, err)
 		}
+		var written uint64
 		if rev == 0 {
-			_, err = kv.Create(ctx, key, b)
+			written, err = kv.Create(ctx, key, b)
 		} else {
-			_, err = kv.Update(ctx, key, b, rev)
+			written, err = kv.Update(ctx, key, b, rev)
 		}
 		if err == nil {
-			return v, nil
+			return v, written, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("write %s %s: %w", kv.Bucket(), key, err)
+			return nil, 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), key, err)
 		}
 	}
 }

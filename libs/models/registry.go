@@ -32,8 +32,15 @@ type Registry struct {
 	store artifacts.Store
 
 	mu       sync.RWMutex
-	watching bool              // the cache is used only while Watch keeps it current
-	cache    map[string]*Model // kept current by Watch
+	watching bool                   // the cache is used only while Watch keeps it current
+	cache    map[string]cachedModel // kept current by Watch and by this registry's writes
+}
+
+// cachedModel is a model and its revision: a value the watch delivers
+// late never replaces a newer one this registry wrote.
+type cachedModel struct {
+	m   *Model
+	rev uint64
 }
 
 // Open creates or binds the registry's bucket.
@@ -42,7 +49,7 @@ func Open(ctx context.Context, js jetstream.JetStream, store artifacts.Store, o 
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{kv: b, store: store, cache: map[string]*Model{}}, nil
+	return &Registry{kv: b, store: store, cache: map[string]cachedModel{}}, nil
 }
 
 func key(tenant, name string) string { return tenant + "." + name }
@@ -50,11 +57,11 @@ func key(tenant, name string) string { return tenant + "." + name }
 // Get returns a model of a tenant, from the watch cache when present.
 func (r *Registry) Get(ctx context.Context, tenant, name string) (*Model, error) {
 	r.mu.RLock()
-	m, ok := r.cache[key(tenant, name)]
+	c, ok := r.cache[key(tenant, name)]
 	ok = ok && r.watching
 	r.mu.RUnlock()
 	if ok {
-		return m, nil
+		return c.m, nil
 	}
 	return r.get(ctx, tenant, name)
 }
@@ -70,7 +77,7 @@ func (r *Registry) get(ctx context.Context, tenant, name string) (*Model, error)
 // update applies change to a model with compare-and-set (creating it when
 // create is true and it is missing).
 func (r *Registry) update(ctx context.Context, tenant, name string, create bool, change func(*Model) error) (*Model, error) {
-	m, err := kv.Update(ctx, r.kv, key(tenant, name), create, func(m *Model) error {
+	m, rev, err := kv.UpdateRev(ctx, r.kv, key(tenant, name), create, func(m *Model) error {
 		if m == nil {
 			return fmt.Errorf("%w: model %q", ErrNotFound, name)
 		}
@@ -82,7 +89,7 @@ func (r *Registry) update(ctx context.Context, tenant, name string, create bool,
 	if err != nil {
 		return nil, err
 	}
-	r.remember(m)
+	r.remember(m, rev)
 	return m, nil
 }
 
@@ -183,10 +190,14 @@ func (r *Registry) List(ctx context.Context, tenant string) ([]*Model, error) {
 	return out, nil
 }
 
-func (r *Registry) remember(m *Model) {
+func (r *Registry) remember(m *Model, rev uint64) {
 	r.mu.Lock()
-	r.cache[key(m.Tenant, m.Name)] = m
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	k := key(m.Tenant, m.Name)
+	if c, ok := r.cache[k]; ok && c.rev >= rev {
+		return // the watch is behind this registry's own write
+	}
+	r.cache[k] = cachedModel{m: m, rev: rev}
 }
 
 // Watch keeps the cache current until ctx ends and calls onChange (if not
@@ -212,10 +223,15 @@ func (r *Registry) Watch(ctx context.Context, onChange func(*Model)) error {
 			if json.Unmarshal(e.Value(), &m) != nil {
 				return
 			}
-			r.remember(&m)
+			r.remember(&m, e.Revision())
 			if onChange != nil {
 				onChange(&m)
 			}
+		},
+		Delete: func(e jetstream.KeyValueEntry) { // a deleted tenant's models
+			r.mu.Lock()
+			delete(r.cache, e.Key())
+			r.mu.Unlock()
 		},
 		Replayed: setWatching(true),
 		Stopped:  setWatching(false),
