@@ -78,12 +78,16 @@ func (h *harness) pushFleetModel(tenant string) {
 }
 
 // pushModel registers a model of any kind for the test tenant with alias prod.
-func (h *harness) pushModel(name, kind string, file []byte) {
+func (h *harness) pushModel(name, kind string, file []byte) { h.pushModelOf(tenant, name, kind, file) }
+
+// pushModelOf registers a model of any kind (test runtimes included) for a
+// tenant, with alias prod.
+func (h *harness) pushModelOf(owner, name, kind string, file []byte) {
 	h.t.Helper()
 	ctx := context.Background()
-	v, err := h.proc.Registry().Push(ctx, tenant, name, file, models.Version{Kind: kind, Width: 9})
+	v, err := h.proc.Registry().Push(ctx, owner, name, file, models.Version{Kind: kind, Width: 9})
 	require.NoError(h.t, err)
-	_, err = h.proc.Registry().SetAlias(ctx, tenant, name, "prod", models.Alias{Version: v.Number})
+	_, err = h.proc.Registry().SetAlias(ctx, owner, name, "prod", models.Alias{Version: v.Number})
 	require.NoError(h.t, err)
 }
 

@@ -18,7 +18,8 @@ Usage:
   partita bench  <scenario|all> [--runs N] [--tiny] [--out FILE]   see docs/benchmarks.md
   partita jobs   list | get ID | cancel ID | result ID [-o OUT] | events ID
   partita usage  [--from YYYY-MM-DD] [--to YYYY-MM-DD]           the tenant's usage by day
-  partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | keys rotate NAME | usage
+  partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | suspend|resume NAME
+                 | delete NAME --confirm NAME | keys rotate NAME [--grace 24h] | usage [--from D] [--to D]
 
 Client commands read PARTITA_URL (default http://127.0.0.1:8080) and PARTITA_API_KEY;
 tenants reads PARTITA_ADMIN_KEY instead.

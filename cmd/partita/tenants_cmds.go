@@ -16,7 +16,7 @@ import (
 // | set-tier NAME TIER | keys rotate NAME`, with the admin key from
 // PARTITA_ADMIN_KEY.
 func runTenants(args []string) int {
-	usage := "usage: partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | keys rotate NAME | usage [--from DAY] [--to DAY]   (PARTITA_URL, PARTITA_ADMIN_KEY)"
+	usage := "usage: partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | suspend NAME | resume NAME | delete NAME --confirm NAME | keys rotate NAME [--grace 24h] | usage [--from DAY] [--to DAY]   (PARTITA_URL, PARTITA_ADMIN_KEY)"
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, usage)
 		return exitUsage
@@ -31,6 +31,8 @@ func runTenants(args []string) int {
 	fs := flag.NewFlagSet("partita tenants "+args[0], flag.ContinueOnError)
 	tier := fs.String("tier", "free", "the tenant's tier: free, standard or pro")
 	from, to := usageFlags(fs)
+	grace := fs.String("grace", "", "keys rotate: keep the old key working this long (e.g. 24h, at most 168h)")
+	confirm := fs.String("confirm", "", "delete: the tenant's name again")
 	pos, ok := positionals(fs, args[1:])
 	if !ok {
 		return exitUsage
@@ -46,6 +48,12 @@ func runTenants(args []string) int {
 		out, err = c.Call(ctx, "GET", "/v1/admin/tenants/"+url.PathEscape(pos[0]), "", nil)
 	case sub == "set-tier" && len(pos) == 2:
 		out, err = c.Call(ctx, "PATCH", "/v1/admin/tenants/"+url.PathEscape(pos[0]), "application/json", jsonBody(map[string]string{"tier": pos[1]}))
+	case (sub == "suspend" || sub == "resume") && len(pos) == 1:
+		out, err = c.Call(ctx, "PATCH", "/v1/admin/tenants/"+url.PathEscape(pos[0]), "application/json", jsonBody(map[string]bool{"suspended": sub == "suspend"}))
+	case sub == "delete" && len(pos) == 1:
+		out, err = c.Call(ctx, "DELETE", "/v1/admin/tenants/"+url.PathEscape(pos[0])+"?confirm="+url.QueryEscape(*confirm), "", nil)
+	case sub == "keys" && len(pos) == 2 && pos[0] == "rotate" && *grace != "":
+		out, err = c.Call(ctx, "POST", "/v1/admin/tenants/"+url.PathEscape(pos[1])+"/keys:rotate", "application/json", jsonBody(map[string]string{"grace": *grace}))
 	case sub == "keys" && len(pos) == 2 && pos[0] == "rotate":
 		out, err = c.Call(ctx, "POST", "/v1/admin/tenants/"+url.PathEscape(pos[1])+"/keys:rotate", "", nil)
 	case sub == "usage" && len(pos) == 0:
@@ -91,6 +99,6 @@ func usageQuery(from, to string) string {
 }
 
 func jsonBody(v any) *bytes.Reader {
-	b, _ := json.Marshal(v) // maps of strings always marshal
+	b, _ := json.Marshal(v) // maps of strings and bools always marshal
 	return bytes.NewReader(b)
 }

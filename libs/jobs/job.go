@@ -65,6 +65,10 @@ type Job struct {
 	Plan      *PlanReport              `json:"plan,omitempty"`  // the job-wide plan's coordination, when parts shared constraints
 	Error     *Error                   `json:"error,omitempty"`
 	TraceID   string                   `json:"trace_id,omitempty"` // the job's trace (OpenTelemetry), when traced
+	// Retention is how long the job is kept once it ended (the tenant's
+	// tier when it was submitted; 0: kept); ExpiresAt is set when it ends.
+	Retention time.Duration `json:"retention,omitempty"`
+	ExpiresAt *time.Time    `json:"expires_at,omitempty"`
 }
 
 // Input is the uploaded data of a job.

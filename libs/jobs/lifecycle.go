@@ -277,6 +277,10 @@ func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, boo
 			}
 			j.Error = e.Error
 		}
+		if j.Retention > 0 && j.ExpiresAt == nil {
+			at := j.EndedAt.Add(j.Retention)
+			j.ExpiresAt = &at
+		}
 		j.Parts = f.Total
 		j.Progress = Progress(f, nil, j.Spec.Optimize != nil)
 		j.Timings = j.ComputeTimings(f.SplitAt)

@@ -19,6 +19,9 @@ const (
 	JobsBucket  = "partita_jobs"
 	FanInBucket = "partita_fanin"
 	PlansBucket = "partita_plans" // the coordinator's state of job-wide plans
+	// ExpiryBucket indexes the ended jobs that expire, under
+	// "<tenant>.<unix seconds>.<id>" (keys only, so a sweep lists it).
+	ExpiryBucket = "partita_expiry"
 )
 
 // ErrNotFound is returned for a job that does not exist (for that tenant).
@@ -28,9 +31,10 @@ var ErrNotFound = errors.New("jobs: job not found")
 // of both records: they change only through its named operations
 // (lifecycle.go), each a compare-and-set, so no service edits them itself.
 type Store struct {
-	jobs  jetstream.KeyValue
-	fanin jetstream.KeyValue
-	plans jetstream.KeyValue
+	jobs   jetstream.KeyValue
+	fanin  jetstream.KeyValue
+	plans  jetstream.KeyValue
+	expiry jetstream.KeyValue
 }
 
 // Open creates or binds the buckets.
@@ -47,7 +51,11 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Store, er
 	if err != nil {
 		return nil, err
 	}
-	return &Store{jobs: jobs, fanin: fanin, plans: plans}, nil
+	expiry, err := kv.Open(ctx, js, kv.Bucket{Name: ExpiryBucket}, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{jobs: jobs, fanin: fanin, plans: plans, expiry: expiry}, nil
 }
 
 // Get returns a job of a tenant.

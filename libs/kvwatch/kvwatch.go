@@ -10,8 +10,10 @@ import (
 
 // Handlers are called from the watch's goroutine, one event at a time.
 type Handlers struct {
-	// Put is called with every value written (deletes and purges are not reported).
+	// Put is called with every value written.
 	Put func(jetstream.KeyValueEntry)
+	// Delete, if set, is called with every delete or purge of a key.
+	Delete func(jetstream.KeyValueEntry)
 	// Replayed, if set, is called once the values that existed when the
 	// watch started have all been delivered (watches without UpdatesOnly).
 	Replayed func()
@@ -38,6 +40,8 @@ func Follow(ctx context.Context, w jetstream.KeyWatcher, h Handlers) {
 					}
 				case e.Operation() == jetstream.KeyValuePut:
 					h.Put(e)
+				case h.Delete != nil:
+					h.Delete(e)
 				}
 			case <-ctx.Done():
 				return

@@ -35,7 +35,12 @@ var (
 	ErrInvalidName = errors.New("tenants: invalid tenant name")
 	ErrBadKey      = errors.New("tenants: unknown API key")
 	ErrBadTier     = errors.New("tenants: unknown tier")
+	ErrSuspended   = errors.New("tenants: tenant suspended")
+	ErrBadGrace    = errors.New("tenants: bad grace period")
 )
+
+// MaxGrace bounds how long a rotated key may keep working.
+const MaxGrace = 7 * 24 * time.Hour
 
 // Tenant is one customer of the installation.
 type Tenant struct {
@@ -43,6 +48,12 @@ type Tenant struct {
 	Tier      string    `json:"tier"`
 	KeyHash   string    `json:"key_hash"`
 	CreatedAt time.Time `json:"created_at"`
+	// Suspended tenants' keys are refused (403); their jobs in flight finish.
+	Suspended bool `json:"suspended,omitempty"`
+	// PreviousKeyHash is the key a rotation with a grace period replaced;
+	// it is accepted until PreviousKeyUntil.
+	PreviousKeyHash  string     `json:"previous_key_hash,omitempty"`
+	PreviousKeyUntil *time.Time `json:"previous_key_until,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -87,7 +98,8 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options, tiers Tiers
 	if err != nil {
 		return nil, fmt.Errorf("watch tenants: %w", err)
 	}
-	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) { s.forget(e.Key()) }})
+	forget := func(e jetstream.KeyValueEntry) { s.forget(e.Key()) }
+	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: forget, Delete: forget})
 	return s, nil
 }
 
@@ -167,19 +179,93 @@ func (s *Store) Create(ctx context.Context, name, tier string) (string, error) {
 	return key, nil
 }
 
-// RotateKey gives a tenant a new key; the old one stops working.
-func (s *Store) RotateKey(ctx context.Context, name string) (string, error) {
+// RotateKey gives a tenant a new key. The old one stops working at once,
+// or, with a grace period (at most MaxGrace), when the period ends; the
+// returned time is then when.
+func (s *Store) RotateKey(ctx context.Context, name string, grace time.Duration) (string, *time.Time, error) {
 	if !ValidName(name) {
-		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
+		return "", nil, fmt.Errorf("%w: %q", ErrInvalidName, name)
 	}
-	if _, err := s.Get(ctx, name); err != nil {
-		return "", err // a rotation does not create a missing tenant
+	if grace < 0 || grace > MaxGrace {
+		return "", nil, fmt.Errorf("%w: %s (0 to %s)", ErrBadGrace, grace, MaxGrace)
 	}
 	key := NewKey()
-	if err := s.Ensure(ctx, name, "", key); err != nil {
-		return "", err
+	var until *time.Time
+	var dropped []string // key hashes no longer accepted
+	_, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
+		if t == nil {
+			return kv.ErrNotFound // a rotation does not create a missing tenant
+		}
+		dropped, until = []string{t.PreviousKeyHash}, nil
+		if grace > 0 {
+			u := time.Now().UTC().Add(grace)
+			t.PreviousKeyHash, t.PreviousKeyUntil, until = t.KeyHash, &u, &u
+		} else {
+			dropped = append(dropped, t.KeyHash)
+			t.PreviousKeyHash, t.PreviousKeyUntil = "", nil
+		}
+		t.KeyHash = hash(key)
+		return nil
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
-	return key, nil
+	if err != nil {
+		return "", nil, fmt.Errorf("rotate the key of %s: %w", name, err)
+	}
+	if _, err := s.keys.Put(ctx, hash(key), []byte(name)); err != nil {
+		return "", nil, fmt.Errorf("store key of %s: %w", name, err)
+	}
+	s.dropKeys(ctx, dropped)
+	return key, until, nil
+}
+
+// dropKeys forgets key hashes: they are refused at once here, and on other
+// replicas as soon as their watch of the tenants bucket delivers the change.
+func (s *Store) dropKeys(ctx context.Context, hashes []string) {
+	for _, h := range hashes {
+		if h == "" {
+			continue
+		}
+		_ = s.keys.Delete(ctx, h) // a dangling hash is refused anyway: the tenant no longer names it
+		s.mu.Lock()
+		delete(s.cache, h)
+		s.mu.Unlock()
+	}
+}
+
+// SetSuspended suspends a tenant (its keys are refused with ErrSuspended)
+// or lets it back, and returns the tenant as stored.
+func (s *Store) SetSuspended(ctx context.Context, name string, suspended bool) (*Tenant, error) {
+	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
+		if t == nil {
+			return kv.ErrNotFound
+		}
+		if t.Suspended == suspended {
+			return kv.ErrUnchanged
+		}
+		t.Suspended = suspended
+		return nil
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return t, err
+}
+
+// Delete removes a tenant and its keys (its data is the other stores'
+// to remove first).
+func (s *Store) Delete(ctx context.Context, name string) error {
+	t, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	s.dropKeys(ctx, []string{t.KeyHash, t.PreviousKeyHash})
+	if err := s.tenants.Purge(ctx, name); err != nil {
+		return fmt.Errorf("delete tenant %s: %w", name, err)
+	}
+	s.forget(name)
+	return nil
 }
 
 // SetTier changes a tenant's tier and returns the tenant as stored.
@@ -261,14 +347,21 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*Tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.KeyHash != h {
+	if t.KeyHash != h && (t.PreviousKeyHash != h || t.PreviousKeyUntil == nil || !now.Before(*t.PreviousKeyUntil)) {
 		return nil, ErrBadKey // rotated away
+	}
+	if t.Suspended {
+		return nil, fmt.Errorf("%w: %s", ErrSuspended, t.Name)
+	}
+	until := now.Add(authCacheTTL)
+	if t.KeyHash != h && t.PreviousKeyUntil.Before(until) {
+		until = *t.PreviousKeyUntil // a key in its grace period is not cached past it
 	}
 	s.mu.Lock()
 	if len(s.cache) > 10_000 {
 		clear(s.cache)
 	}
-	s.cache[h] = cached{tenant: t, until: now.Add(authCacheTTL)}
+	s.cache[h] = cached{tenant: t, until: until}
 	s.mu.Unlock()
 	return t, nil
 }

@@ -122,7 +122,7 @@ func TestRotateKey(t *testing.T) {
 	_, err = s.Authenticate(ctx, oldKey)
 	require.NoError(t, err)
 
-	newKey, err := s.RotateKey(ctx, "acme")
+	newKey, _, err := s.RotateKey(ctx, "acme", 0)
 	require.NoError(t, err)
 	assert.NotEqual(t, oldKey, newKey)
 
@@ -133,7 +133,7 @@ func TestRotateKey(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cachedIt.Authenticate(ctx, oldKey2)
 	require.NoError(t, err)
-	_, err = s.RotateKey(ctx, "beta")
+	_, _, err = s.RotateKey(ctx, "beta", 0)
 	require.NoError(t, err)
 	start := time.Now()
 	natstest.Eventually(t, 4*time.Second, func() bool {
@@ -167,12 +167,94 @@ func TestRotateKey(t *testing.T) {
 	}
 	assert.Equal(t, 2, n, "one key per tenant (acme, beta)")
 
-	_, err = s.RotateKey(ctx, "Not Valid")
+	_, _, err = s.RotateKey(ctx, "Not Valid", 0)
 	require.ErrorIs(t, err, tenants.ErrInvalidName)
-	_, err = s.RotateKey(ctx, "ghost")
+	_, _, err = s.RotateKey(ctx, "ghost", 0)
 	require.ErrorIs(t, err, tenants.ErrNotFound)
 	_, err = s.Get(ctx, "ghost")
 	require.ErrorIs(t, err, tenants.ErrNotFound, "rotating a missing tenant's key does not create it")
+}
+
+func TestRotateWithGraceSuspendAndDelete(t *testing.T) {
+	s, js := open(t)
+	ctx := t.Context()
+	oldKey, err := s.Create(ctx, "acme", "pro")
+	require.NoError(t, err)
+	other := fresh(t, js)
+
+	newKey, until, err := s.RotateKey(ctx, "acme", 300*time.Millisecond)
+	require.NoError(t, err)
+	require.NotNil(t, until)
+	for _, st := range []*tenants.Store{s, other} {
+		for _, k := range []string{oldKey, newKey} {
+			tn, err := st.Authenticate(ctx, k)
+			require.NoError(t, err, "both keys work during the grace period")
+			assert.Equal(t, "acme", tn.Name)
+		}
+	}
+	natstest.Eventually(t, 5*time.Second, func() bool {
+		_, err := other.Authenticate(ctx, oldKey)
+		return errors.Is(err, tenants.ErrBadKey)
+	}, "the old key is refused once the grace period ends, cached or not")
+	assert.False(t, time.Now().Before(*until), "not before the period ended")
+	_, err = s.Authenticate(ctx, newKey)
+	require.NoError(t, err)
+
+	// A second rotation during a grace period drops the key graced before.
+	k3, _, err := s.RotateKey(ctx, "acme", time.Hour)
+	require.NoError(t, err)
+	k4, _, err := s.RotateKey(ctx, "acme", time.Hour)
+	require.NoError(t, err)
+	_, err = s.Authenticate(ctx, newKey)
+	require.ErrorIs(t, err, tenants.ErrBadKey, "only the key just replaced is graced")
+	for _, k := range []string{k3, k4} {
+		_, err = s.Authenticate(ctx, k)
+		require.NoError(t, err)
+	}
+	_, _, err = s.RotateKey(ctx, "acme", 8*24*time.Hour)
+	require.ErrorIs(t, err, tenants.ErrBadGrace)
+	_, _, err = s.RotateKey(ctx, "acme", -time.Second)
+	require.ErrorIs(t, err, tenants.ErrBadGrace)
+
+	// Suspended: every key refused, on every replica, until resumed.
+	_, err = other.Authenticate(ctx, k4)
+	require.NoError(t, err)
+	tn, err := s.SetSuspended(ctx, "acme", true)
+	require.NoError(t, err)
+	assert.True(t, tn.Suspended)
+	natstest.Eventually(t, 4*time.Second, func() bool {
+		_, err := other.Authenticate(ctx, k4)
+		return errors.Is(err, tenants.ErrSuspended)
+	}, "the other replica refuses the suspended tenant")
+	_, err = s.Authenticate(ctx, k3)
+	require.ErrorIs(t, err, tenants.ErrSuspended)
+	_, err = s.SetSuspended(ctx, "acme", false)
+	require.NoError(t, err)
+	natstest.Eventually(t, 4*time.Second, func() bool {
+		_, err := other.Authenticate(ctx, k4)
+		return err == nil
+	}, "resumed")
+	_, err = s.SetSuspended(ctx, "ghost", true)
+	require.ErrorIs(t, err, tenants.ErrNotFound)
+
+	// Deleted: the record and every key hash are gone.
+	require.NoError(t, s.Delete(ctx, "acme"))
+	_, err = s.Get(ctx, "acme")
+	require.ErrorIs(t, err, tenants.ErrNotFound)
+	natstest.Eventually(t, 4*time.Second, func() bool {
+		_, err := other.Authenticate(ctx, k4)
+		return errors.Is(err, tenants.ErrBadKey)
+	}, "the other replica refuses a deleted tenant's key")
+	keys, err := js.KeyValue(ctx, tenants.KeysBucket)
+	require.NoError(t, err)
+	lister, err := keys.ListKeys(ctx)
+	require.NoError(t, err)
+	for k := range lister.Keys() {
+		t.Errorf("key hash %s left after the tenant was deleted", k)
+	}
+	require.ErrorIs(t, s.Delete(ctx, "acme"), tenants.ErrNotFound)
+	_, err = s.Create(ctx, "acme", "free")
+	require.NoError(t, err, "the name can be used again")
 }
 
 func TestEnsure(t *testing.T) {
@@ -262,12 +344,12 @@ func TestTiers(t *testing.T) {
 func TestTiersFromYAML(t *testing.T) {
 	var tiers tenants.Tiers
 	tiers.RegisterFlags(nil)
-	require.NoError(t, yaml.Unmarshal([]byte("free: {requests_per_second: 5}\ngold: {jobs_in_flight: 50}\n"), &tiers))
+	require.NoError(t, yaml.Unmarshal([]byte("free: {requests_per_second: 5}\ngold: {jobs_in_flight: 50, result_retention: 36h}\n"), &tiers))
 	require.NoError(t, tiers.Validate())
 	free := tenants.DefaultTiers()["free"]
 	free.RequestsPerSecond = 5
 	assert.Equal(t, free, tiers.Limits("free"), "one limit changed, the others kept from the shipped tier")
-	assert.Equal(t, tenants.Limits{JobsInFlight: 50}, tiers.Limits("gold"), "a new tier starts with no limits")
+	assert.Equal(t, tenants.Limits{JobsInFlight: 50, ResultRetention: 36 * time.Hour}, tiers.Limits("gold"), "a new tier starts with no limits")
 	assert.Equal(t, tenants.DefaultTiers()["pro"], tiers.Limits("pro"))
 
 	require.ErrorContains(t, yaml.Unmarshal([]byte("free: {requests: 5}\n"), &tiers), "field requests not found")
@@ -277,5 +359,7 @@ func TestTiersFromYAML(t *testing.T) {
 	require.ErrorContains(t, bad.Validate(), "cannot be negative")
 	require.Error(t, tenants.Tiers{}.Validate())
 	shipped := tenants.DefaultTiers()["free"]
-	assert.Equal(t, tenants.Limits{RequestsPerSecond: 10, Burst: 20, JobsInFlight: 2, PartsInFlight: 16, MaxRowsPerJob: 100_000, MaxBytesPerJob: 64 << 20}, shipped, "the free tier of the product contract")
+	assert.Equal(t, tenants.Limits{RequestsPerSecond: 10, Burst: 20, JobsInFlight: 2, PartsInFlight: 16, MaxRowsPerJob: 100_000, MaxBytesPerJob: 64 << 20,
+		MaxModelBytes: 64 << 20, MaxModelVersions: 10, ResultRetention: 7 * 24 * time.Hour}, shipped, "the free tier of the product contract")
+	require.ErrorContains(t, yaml.Unmarshal([]byte("free: {result_retention: a week}\n"), &tiers), "into time.Duration", "a retention is a Go duration")
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -20,7 +21,12 @@ type Limits struct {
 	JobsInFlight      int     `yaml:"jobs_in_flight" json:"jobs_in_flight"`           // jobs submitted and not ended
 	PartsInFlight     int     `yaml:"parts_in_flight" json:"parts_in_flight"`         // parts held by the workers of one stage, across its replicas
 	MaxRowsPerJob     int     `yaml:"max_rows_per_job" json:"max_rows_per_job"`
-	MaxBytesPerJob    int64   `yaml:"max_bytes_per_job" json:"max_bytes_per_job"` // the submit's body
+	MaxBytesPerJob    int64   `yaml:"max_bytes_per_job" json:"max_bytes_per_job"`   // the submit's body
+	MaxModelBytes     int64   `yaml:"max_model_bytes" json:"max_model_bytes"`       // one model version's file
+	MaxModelVersions  int     `yaml:"max_model_versions" json:"max_model_versions"` // versions kept over all the tenant's models
+	// ResultRetention is how long an ended job is kept (its record, input
+	// and result); then it is deleted. 0 keeps jobs until deleted otherwise.
+	ResultRetention time.Duration `yaml:"result_retention" json:"result_retention"`
 }
 
 // Tiers is the table of tiers a tenant may be given, loaded with the rest
@@ -34,9 +40,11 @@ type Tiers map[string]Limits
 func DefaultTiers() Tiers {
 	return Tiers{
 		"free": {RequestsPerSecond: 10, Burst: 20, JobsInFlight: 2, PartsInFlight: 16,
-			MaxRowsPerJob: 100_000, MaxBytesPerJob: 64 << 20},
+			MaxRowsPerJob: 100_000, MaxBytesPerJob: 64 << 20,
+			MaxModelBytes: 64 << 20, MaxModelVersions: 10, ResultRetention: 7 * 24 * time.Hour},
 		"standard": {RequestsPerSecond: 50, Burst: 100, JobsInFlight: 20, PartsInFlight: 256,
-			MaxRowsPerJob: 10_000_000, MaxBytesPerJob: 2 << 30},
+			MaxRowsPerJob: 10_000_000, MaxBytesPerJob: 2 << 30,
+			MaxModelBytes: 512 << 20, MaxModelVersions: 200, ResultRetention: 30 * 24 * time.Hour},
 		"pro": {RequestsPerSecond: 200, Burst: 400},
 	}
 }
@@ -55,7 +63,8 @@ func (t Tiers) Validate() error {
 		switch {
 		case !ValidName(name):
 			errs = append(errs, fmt.Errorf("tiers: invalid tier name %q", name))
-		case l.RequestsPerSecond < 0 || l.Burst < 0 || l.JobsInFlight < 0 || l.PartsInFlight < 0 || l.MaxRowsPerJob < 0 || l.MaxBytesPerJob < 0:
+		case l.RequestsPerSecond < 0 || l.Burst < 0 || l.JobsInFlight < 0 || l.PartsInFlight < 0 || l.MaxRowsPerJob < 0 || l.MaxBytesPerJob < 0 ||
+			l.MaxModelBytes < 0 || l.MaxModelVersions < 0 || l.ResultRetention < 0:
 			errs = append(errs, fmt.Errorf("tiers: %s: limits cannot be negative", name))
 		case l.Burst > 0 && l.RequestsPerSecond == 0:
 			errs = append(errs, fmt.Errorf("tiers: %s: a burst needs requests_per_second", name))

@@ -27,6 +27,7 @@ type Config struct {
 	WatchdogEvery time.Duration `yaml:"watchdog_every"`
 	MaxDeliver    int           `yaml:"max_deliver"`
 	SortMemory    int           `yaml:"sort_memory"`
+	ExpireEvery   time.Duration `yaml:"expire_every"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -35,12 +36,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WatchdogEvery, "aggregator.watchdog-every", time.Second, "how often the job watchdog checks active jobs")
 	fs.IntVar(&c.MaxDeliver, "aggregator.max-deliver", 10, "attempts per part message")
 	fs.IntVar(&c.SortMemory, "aggregator.sort-memory", 64<<20, "bytes of result rows aggregate.sort holds per job; beyond it, sorted runs go to the store and are merged")
+	fs.DurationVar(&c.ExpireEvery, "aggregator.expire-every", time.Minute, "how often ended jobs past their tier's result retention are deleted")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
-	if c.Workers < 1 || c.WatchdogEvery <= 0 || c.MaxDeliver < 1 || c.SortMemory < 1 {
-		return errors.New("aggregator: workers, watchdog-every, max-deliver and sort-memory must be positive")
+	if c.Workers < 1 || c.WatchdogEvery <= 0 || c.MaxDeliver < 1 || c.SortMemory < 1 || c.ExpireEvery <= 0 {
+		return errors.New("aggregator: workers, watchdog-every, max-deliver, sort-memory and expire-every must be positive")
 	}
 	return nil
 }
@@ -70,6 +72,19 @@ type Tracker interface {
 // Meter records an ended job's usage, once however often it is called (libs/usage.Meter).
 type Meter interface {
 	RecordJob(ctx context.Context, j *jobs.Job) error
+}
+
+// Expiry is the index of ended jobs whose retention runs out (libs/jobs.Store).
+type Expiry interface {
+	ScheduleExpiry(ctx context.Context, j *jobs.Job) error
+	Due(ctx context.Context, now time.Time) ([]jobs.Expiring, error)
+	Expired(ctx context.Context, e jobs.Expiring) error
+}
+
+// JobData removes an expired job's records and objects, but its usage
+// (internal/compose).
+type JobData interface {
+	PurgeJob(ctx context.Context, tenant, id string) error
 }
 
 // Results is where results are written and a job's part files removed (the artifact store).
@@ -109,6 +124,8 @@ type Deps struct {
 	Jobs      Jobs
 	Tracker   Tracker
 	Meter     Meter
+	Expiry    Expiry
+	JobData   JobData
 	Results   Results
 	Parts     Parts
 	Streams   Streams
@@ -157,9 +174,10 @@ func (s *Service) Start(context.Context) error {
 
 // Run runs the committer, the watchdog and the router until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.commit.run(ctx) }()
 	go func() { defer s.wg.Done(); s.watchdog(ctx) }()
+	go func() { defer s.wg.Done(); s.expire(ctx) }()
 	return s.router.Run(ctx)
 }
 

@@ -59,7 +59,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if j.Status.Terminal() && j.Result != nil {
 		// Already finished (a late part re-created state, or a crash after
 		// the end was recorded): make sure its usage is, then clean up.
-		if err := s.deps.Meter.RecordJob(ctx, j); err != nil {
+		if err := s.recordEnd(ctx, j); err != nil {
 			return err
 		}
 		return s.cleanup(ctx, tenant, id, true)
@@ -104,9 +104,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if first {
 		s.deps.Metrics.JobFinished(string(j.Status))
 	}
-	// Recorded once however often this runs; an error leaves the fan-in
-	// record, so the watchdog's next pass records it.
-	if err := s.deps.Meter.RecordJob(ctx, j); err != nil {
+	if err := s.recordEnd(ctx, j); err != nil {
 		return err
 	}
 	if err := s.deps.Events.PublishEvent(ctx, contracts.Event{Type: contracts.Final(j.Status), Tenant: tenant, JobID: id, Job: j}); err != nil {
@@ -114,6 +112,16 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	}
 	s.log.Info().Ctx(ctx).Str("tenant", tenant).Str("job", id).Str("status", string(j.Status)).Int("parts", f.Total).Int("rows", res.Rows).Msg("job ended")
 	return s.cleanup(ctx, tenant, id, j.Status != jobs.Succeeded)
+}
+
+// recordEnd records an ended job's usage and schedules its expiry, once
+// however often it runs; an error leaves the fan-in record, so the
+// watchdog's next pass does it.
+func (s *Service) recordEnd(ctx context.Context, j *jobs.Job) error {
+	if err := s.deps.Meter.RecordJob(ctx, j); err != nil {
+		return err
+	}
+	return s.deps.Expiry.ScheduleExpiry(ctx, j)
 }
 
 // decide the final status from why finalize was called and the fan-in.

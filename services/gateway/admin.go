@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/tenants"
 )
 
@@ -18,7 +21,28 @@ type TenantAdmin interface {
 	Get(ctx context.Context, name string) (*tenants.Tenant, error)
 	List(ctx context.Context) ([]*tenants.Tenant, error)
 	SetTier(ctx context.Context, name, tier string) (*tenants.Tenant, error)
-	RotateKey(ctx context.Context, name string) (string, error)
+	SetSuspended(ctx context.Context, name string, suspended bool) (*tenants.Tenant, error)
+	RotateKey(ctx context.Context, name string, grace time.Duration) (string, *time.Time, error)
+	Delete(ctx context.Context, name string) error
+}
+
+// TenantData removes everything a tenant has in the platform's KV buckets
+// and the artifact store, but its usage entries (internal/compose).
+type TenantData interface {
+	Purge(ctx context.Context, tenant string) (DeletedData, error)
+}
+
+// DeletedData is what deleting a tenant removed.
+type DeletedData struct {
+	CanceledJobs int `json:"canceled_jobs"` // jobs still running, canceled first
+	Records      int `json:"records"`       // KV records: jobs, models, secrets, webhook logs, limits state
+	Objects      int `json:"objects"`       // inputs, parts, results, model files
+}
+
+// DeletedTenant is the answer of DELETE /v1/admin/tenants/{name}.
+type DeletedTenant struct {
+	Name    string      `json:"name"`
+	Deleted DeletedData `json:"deleted"`
 }
 
 // TenantView is a tenant as the admin API shows it: never its key's hash.
@@ -26,7 +50,11 @@ type TenantView struct {
 	Name      string    `json:"name"`
 	Tier      string    `json:"tier"`
 	CreatedAt time.Time `json:"created_at"`
-	APIKey    string    `json:"api_key,omitempty"` // only in the answer that made the key
+	Suspended bool      `json:"suspended"`
+	// PreviousKeyExpiresAt is when the key replaced by a rotation with a
+	// grace period stops working.
+	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at,omitempty"`
+	APIKey               string     `json:"api_key,omitempty"` // only in the answer that made the key
 }
 
 // TenantList is GET /v1/admin/tenants.
@@ -40,18 +68,31 @@ type NewTenant struct {
 	Tier string `json:"tier"`
 }
 
-// TenantPatch is the body of PATCH /v1/admin/tenants/{name}.
+// TenantPatch is the body of PATCH /v1/admin/tenants/{name}: the fields to change.
 type TenantPatch struct {
-	Tier string `json:"tier"`
+	Tier      *string `json:"tier,omitempty"`
+	Suspended *bool   `json:"suspended,omitempty"` // true refuses the tenant's keys (403 tenant_suspended); its running jobs finish
+}
+
+// RotateBody is the optional body of a key rotation.
+type RotateBody struct {
+	// Grace keeps the old key working this long (Go duration, at most
+	// 168h); without it the old key is refused at once.
+	Grace string `json:"grace,omitempty"`
 }
 
 // NewKey is the answer of a key rotation: the key, shown once.
 type NewKey struct {
-	APIKey string `json:"api_key"`
+	APIKey               string     `json:"api_key"`
+	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at,omitempty"` // with a grace period
 }
 
 func viewOf(t *tenants.Tenant) TenantView {
-	return TenantView{Name: t.Name, Tier: t.Tier, CreatedAt: t.CreatedAt}
+	v := TenantView{Name: t.Name, Tier: t.Tier, CreatedAt: t.CreatedAt, Suspended: t.Suspended}
+	if t.PreviousKeyUntil != nil && time.Now().Before(*t.PreviousKeyUntil) {
+		v.PreviousKeyExpiresAt = t.PreviousKeyUntil
+	}
+	return v
 }
 
 // isAdminKey reports whether key is the configured admin key (none when
@@ -99,6 +140,8 @@ func (s *Service) writeTenantError(w http.ResponseWriter, err error) {
 		writeProblem(w, http.StatusBadRequest, "bad_name", "Invalid tenant name", err.Error()+": lowercase letters, digits, - and _, at most 64, starting with a letter or digit")
 	case errors.Is(err, tenants.ErrBadTier):
 		writeProblem(w, http.StatusBadRequest, "bad_tier", "Unknown tier", err.Error())
+	case errors.Is(err, tenants.ErrBadGrace):
+		writeProblem(w, http.StatusBadRequest, "bad_grace", "Invalid grace period", err.Error())
 	default:
 		s.log.Error().Err(err).Msg("tenant admin")
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot reach the tenant store", "try again shortly")
@@ -152,11 +195,21 @@ func (s *Service) getTenant(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) patchTenant(w http.ResponseWriter, r *http.Request) {
 	var body TenantPatch
-	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send {"tier": "free|standard|pro"}: `+err.Error())
+	if err := decodeStrict(r.Body, 64<<10, &body); err != nil || (body.Tier == nil && body.Suspended == nil) {
+		if err == nil {
+			err = errors.New("nothing to change")
+		}
+		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send {"tier": "free|standard|pro"} and/or {"suspended": true|false}: `+err.Error())
 		return
 	}
-	t, err := s.deps.TenantAdmin.SetTier(r.Context(), r.PathValue("name"), body.Tier)
+	name := r.PathValue("name")
+	t, err := s.deps.TenantAdmin.Get(r.Context(), name)
+	if err == nil && body.Tier != nil {
+		t, err = s.deps.TenantAdmin.SetTier(r.Context(), name, *body.Tier)
+	}
+	if err == nil && body.Suspended != nil {
+		t, err = s.deps.TenantAdmin.SetSuspended(r.Context(), name, *body.Suspended)
+	}
 	if err != nil {
 		s.writeTenantError(w, err)
 		return
@@ -165,10 +218,115 @@ func (s *Service) patchTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
-	key, err := s.deps.TenantAdmin.RotateKey(r.Context(), r.PathValue("name"))
+	var body RotateBody
+	if r.ContentLength != 0 {
+		if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
+			writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send no body, or {"grace": "24h"}: `+err.Error())
+			return
+		}
+	}
+	var grace time.Duration
+	if body.Grace != "" {
+		var err error
+		if grace, err = time.ParseDuration(body.Grace); err != nil {
+			writeProblem(w, http.StatusBadRequest, "bad_grace", "Invalid grace period", fmt.Sprintf("grace: %q is not a Go duration such as 24h", body.Grace))
+			return
+		}
+	}
+	key, until, err := s.deps.TenantAdmin.RotateKey(r.Context(), r.PathValue("name"), grace)
 	if err != nil {
 		s.writeTenantError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NewKey{APIKey: key})
+	writeJSON(w, http.StatusOK, NewKey{APIKey: key, PreviousKeyExpiresAt: until})
+}
+
+// deleteWait bounds how long a deletion waits for the tenant's canceled
+// jobs to be finalized (their results written) before removing the data.
+const deleteWait = 30 * time.Second
+
+// deleteTenant handles DELETE /v1/admin/tenants/{name}?confirm={name}: the
+// tenant is suspended, its running jobs canceled and finalized, then every
+// record and object it has is removed, and the tenant last. Usage entries
+// are kept (they are the operator's billing record). A deletion cut short
+// leaves the tenant suspended; repeating it finishes the work.
+func (s *Service) deleteTenant(w http.ResponseWriter, r *http.Request) {
+	ctx, name := r.Context(), r.PathValue("name")
+	if r.URL.Query().Get("confirm") != name {
+		writeProblem(w, http.StatusBadRequest, "confirmation_required", "Deleting a tenant needs a confirmation",
+			"repeat the name: DELETE /v1/admin/tenants/"+name+"?confirm="+name+" removes its jobs, results, models and secrets for good")
+		return
+	}
+	if _, err := s.deps.TenantAdmin.SetSuspended(ctx, name, true); err != nil {
+		s.writeTenantError(w, err)
+		return
+	}
+	canceled, err := s.cancelAll(ctx, name)
+	if err != nil {
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", name).Msg("delete tenant: cancel its jobs")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the tenant's jobs", "the tenant is suspended; repeat the DELETE")
+		return
+	}
+	deleted, err := s.deps.TenantData.Purge(ctx, name)
+	if err == nil {
+		err = s.deps.TenantAdmin.Delete(ctx, name)
+	}
+	if err != nil {
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", name).Msg("delete tenant")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot delete the tenant's data", "the tenant is suspended; repeat the DELETE")
+		return
+	}
+	deleted.CanceledJobs = canceled
+	s.log.Info().Ctx(ctx).Str("tenant", name).Int("canceled_jobs", canceled).Int("records", deleted.Records).Int("objects", deleted.Objects).Msg("tenant deleted")
+	writeJSON(w, http.StatusOK, DeletedTenant{Name: name, Deleted: deleted})
+}
+
+// cancelAll cancels the tenant's jobs that have not ended and waits, up to
+// deleteWait, until the aggregator has finalized them, so that nothing
+// writes under the tenant's prefixes once its data is removed.
+func (s *Service) cancelAll(ctx context.Context, tenant string) (int, error) {
+	var open []string
+	for cursor := ""; ; {
+		page, next, err := s.deps.Jobs.List(ctx, tenant, jobs.ListOptions{Limit: 500, Before: cursor})
+		if err != nil {
+			return 0, err
+		}
+		for _, j := range page {
+			if j.Status.Terminal() && j.Result != nil {
+				continue
+			}
+			if !j.Status.Terminal() {
+				j, canceled, err := s.deps.Jobs.Cancel(ctx, tenant, j.ID)
+				if err != nil {
+					return 0, err
+				}
+				if canceled {
+					_ = s.deps.Pub.PublishEvent(ctx, contracts.Event{Type: contracts.Final(jobs.Canceled), Tenant: tenant, JobID: j.ID, Job: j})
+				}
+			}
+			open = append(open, j.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	deadline := time.Now().Add(deleteWait)
+	for _, id := range open {
+		for {
+			j, err := s.deps.Jobs.Get(ctx, tenant, id)
+			if errors.Is(err, jobs.ErrNotFound) || (err == nil && j.Result != nil) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("job %s of %s was not finalized within %s", id, tenant, deleteWait)
+			}
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return len(open), nil
 }

@@ -34,6 +34,10 @@ func (s *Service) auth(next http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Invalid API key", "the API key is unknown or was rotated")
 			return
 		}
+		if errors.Is(err, tenants.ErrSuspended) {
+			writeProblem(w, http.StatusForbidden, "tenant_suspended", "The tenant is suspended", "ask the operator of this installation")
+			return
+		}
 		if err != nil {
 			s.log.Error().Err(err).Msg("authenticate")
 			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the API key", "try again shortly")

@@ -152,6 +152,7 @@ type Publisher interface {
 type Deps struct {
 	Tenants     Tenants
 	TenantAdmin TenantAdmin // the admin API's tenant operations
+	TenantData  TenantData  // removes a deleted tenant's data
 	Limiter     Limiter
 	Slots       Slots
 	Jobs        Jobs

@@ -29,6 +29,7 @@ type JobView struct {
 	CreatedAt time.Time                     `json:"created_at"`
 	StartedAt *time.Time                    `json:"started_at,omitempty"`
 	EndedAt   *time.Time                    `json:"ended_at,omitempty"`
+	ExpiresAt *time.Time                    `json:"expires_at,omitempty"` // when the ended job is deleted (the tier's result retention)
 	Progress  map[string]jobs.StageProgress `json:"progress"`
 	Timings   *jobs.Timings                 `json:"timings,omitempty"`
 	Parts     int                           `json:"parts"`
@@ -60,7 +61,7 @@ type ModelView struct {
 }
 
 func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
-	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, TraceID: j.TraceID,
+	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, ExpiresAt: j.ExpiresAt, TraceID: j.TraceID,
 		Progress: j.Progress, Timings: j.Timings, Parts: j.Parts, Models: j.Models, Errors: j.Errors, Error: j.Error, Spec: j.Spec,
 		Model: ModelView{Name: j.Spec.Score.Model, Version: j.Spec.Score.Version},
 		Usage: j.Usage,

@@ -51,13 +51,25 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.ContentLength > models.MaxFileSize {
-		writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", "Model file too large", fmt.Sprintf("the limit is %d bytes", models.MaxFileSize))
+	limits := limitsOf(r)
+	maxSize, code := int64(models.MaxFileSize), "too_large"
+	if l := limits.MaxModelBytes; l > 0 && l < maxSize {
+		maxSize, code = l, "tier_limit"
+	}
+	if r.ContentLength > maxSize {
+		writeProblem(w, http.StatusRequestEntityTooLarge, code, "Model file too large", fmt.Sprintf("the limit is %d bytes", maxSize))
 		return
 	}
-	file, err := io.ReadAll(http.MaxBytesReader(w, r.Body, models.MaxFileSize))
+	if !s.roomForAVersion(w, r, limits.MaxModelVersions) {
+		return
+	}
+	file, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSize))
 	if err != nil {
-		writeProblemDoc(w, bodyProblem(err))
+		p := bodyProblem(err)
+		if p.Status == http.StatusRequestEntityTooLarge {
+			p.Code, p.Detail = code, fmt.Sprintf("the limit is %d bytes", maxSize)
+		}
+		writeProblemDoc(w, p)
 		return
 	}
 	var v models.Version
@@ -93,6 +105,31 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/v1/models/%s", name))
 	writeJSON(w, http.StatusCreated, v)
+}
+
+// roomForAVersion answers 422 tier_limit when the tenant keeps as many
+// model versions as its tier allows (0: no limit). Two pushes racing on
+// different gateways may both pass: the count is read, not reserved.
+func (s *Service) roomForAVersion(w http.ResponseWriter, r *http.Request, limit int) bool {
+	if limit == 0 {
+		return true
+	}
+	ms, err := s.deps.Registry.List(r.Context(), tenantOf(r))
+	if err != nil {
+		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Msg("count model versions")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read the model registry", "try again shortly")
+		return false
+	}
+	n := 0
+	for _, m := range ms {
+		n += len(m.Versions)
+	}
+	if n >= limit {
+		writeProblem(w, http.StatusUnprocessableEntity, "tier_limit", "Too many model versions",
+			fmt.Sprintf("the tier keeps at most %d model versions and %d are stored; delete a version no alias points to", limit, n))
+		return false
+	}
+	return true
 }
 
 func remoteVersion(body []byte) (models.Version, error) {

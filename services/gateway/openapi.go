@@ -71,7 +71,7 @@ func (s *Service) OpenAPI() *huma.OpenAPI {
 			op.Parameters = append(op.Parameters, &huma.Param{Name: p.name, In: p.in, Description: p.desc, Required: p.required, Schema: reg.Schema(p.typ, true, "")})
 		}
 		if r.request != nil {
-			op.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{r.request.contentType: {Schema: requestSchema(reg, r.request)}}}
+			op.RequestBody = &huma.RequestBody{Required: !r.request.optional, Content: map[string]*huma.MediaType{r.request.contentType: {Schema: requestSchema(reg, r.request)}}}
 			if r.request.alsoJSON != nil {
 				op.RequestBody.Content["application/json"] = &huma.MediaType{Schema: reg.Schema(r.request.alsoJSON, true, "")}
 			}

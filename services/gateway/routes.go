@@ -45,6 +45,7 @@ type body struct {
 	typ         reflect.Type
 	multipart   map[string]string // form field → description, for multipart requests
 	alsoJSON    reflect.Type      // a request that may also be sent as JSON of this type
+	optional    bool              // a request body that may be left out
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -176,15 +177,19 @@ func (s *Service) routes() []route {
 		{method: "GET", path: "/v1/admin/tenants/{name}", id: "getTenant", tag: "admin", admin: true, handler: s.getTenant,
 			summary: "A tenant.", params: []param{pathTenant}, responses: adminResponses(map[int]body{200: tenantBody})},
 		{method: "PATCH", path: "/v1/admin/tenants/{name}", id: "patchTenant", tag: "admin", admin: true, handler: s.patchTenant,
-			summary: "Change a tenant's tier.", params: []param{pathTenant},
+			summary: "Change a tenant's tier, or suspend it ({\"suspended\": true}: its keys answer 403 tenant_suspended, its running jobs finish) and resume it.", params: []param{pathTenant},
 			request:   &body{contentType: "application/json", typ: typeOf[TenantPatch]()},
 			responses: adminResponses(map[int]body{200: tenantBody})},
+		{method: "DELETE", path: "/v1/admin/tenants/{name}", id: "deleteTenant", tag: "admin", admin: true, handler: s.deleteTenant,
+			summary:   "Delete a tenant and all its data (jobs, inputs, results, models, secrets, webhook logs) for good; its running jobs are canceled first. Needs ?confirm={name}. Usage entries are kept.",
+			params:    []param{pathTenant, {name: "confirm", in: "query", desc: "the tenant's name again", required: true, typ: typeOf[string]()}},
+			responses: adminResponses(map[int]body{200: {desc: "what was deleted", contentType: "application/json", typ: typeOf[DeletedTenant]()}})},
 		{method: "GET", path: "/v1/admin/usage", id: "adminUsage", tag: "admin", admin: true, handler: s.adminUsage,
 			summary: "Every tenant's usage by day over from..to, with the cost per tenant and in all when a price table is set.", params: usageParams,
 			responses: adminResponses(map[int]body{200: {desc: "usage per tenant", contentType: "application/json", typ: typeOf[UsageList]()}, 400: problemBody})},
 		{method: "POST", path: "/v1/admin/tenants/{name}/keys:rotate", id: "rotateTenantKey", tag: "admin", admin: true, handler: s.rotateTenantKey,
-			summary: "Give a tenant a new API key (shown this once); the old key is refused at once by this gateway and within 5 s by every other.",
-			params:  []param{pathTenant}, responses: adminResponses(map[int]body{200: {desc: "the new key", contentType: "application/json", typ: typeOf[NewKey]()}})},
+			summary: "Give a tenant a new API key (shown this once); the old key is refused at once by this gateway and within 5 s by every other — or, with {\"grace\": \"24h\"} (at most 168h), when the grace period ends.",
+			params:  []param{pathTenant}, request: &body{contentType: "application/json", typ: typeOf[RotateBody](), optional: true}, responses: adminResponses(map[int]body{200: {desc: "the new key", contentType: "application/json", typ: typeOf[NewKey]()}})},
 		{method: "GET", path: "/metrics", id: "metrics", tag: "operations", handler: s.deps.Metrics.Handler().ServeHTTP,
 			summary:   "This process's metrics, in the Prometheus text format (partita_* families, Go runtime and process).",
 			responses: map[int]body{200: {desc: "Prometheus text exposition format", contentType: "text/plain"}}},

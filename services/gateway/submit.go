@@ -92,7 +92,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		w = rw
 	}
 	job := &jobs.Job{ID: id, Tenant: tenant, Status: jobs.Queued, Spec: sp, CreatedAt: time.Now().UTC(),
-		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size, MaxRows: limits.MaxRowsPerJob}}
+		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size, MaxRows: limits.MaxRowsPerJob}, Retention: limits.ResultRetention}
 
 	evs, stop := s.waiters.watch(tenant, id)
 	defer stop()

@@ -1,0 +1,38 @@
+package aggregator
+
+import (
+	"context"
+	"time"
+)
+
+// expire deletes, every ExpireEvery, the ended jobs whose retention (their
+// tenant's tier when they were submitted) ran out: records, input, parts
+// and result go; the usage they recorded stays. Several replicas may run
+// it: each step is idempotent.
+func (s *Service) expire(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ExpireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		due, err := s.deps.Expiry.Due(ctx, time.Now())
+		if err != nil {
+			s.log.Warn().Err(err).Msg("expiry: list expired jobs")
+			continue
+		}
+		for _, e := range due {
+			if err := s.deps.JobData.PurgeJob(ctx, e.Tenant, e.ID); err != nil {
+				s.log.Warn().Err(err).Str("tenant", e.Tenant).Str("job", e.ID).Msg("expiry: delete the job; retried at the next pass")
+				continue
+			}
+			if err := s.deps.Expiry.Expired(ctx, e); err != nil {
+				s.log.Warn().Err(err).Str("tenant", e.Tenant).Str("job", e.ID).Msg("expiry: unschedule the job")
+				continue
+			}
+			s.log.Debug().Str("tenant", e.Tenant).Str("job", e.ID).Time("expired_at", e.At).Msg("expired job deleted")
+		}
+	}
+}
