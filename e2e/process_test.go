@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/artifacts"
 )
 
 var (
@@ -189,8 +191,12 @@ func TestDevPrintsAWorkingSubmitCommand(t *testing.T) {
 func TestServicesAsSeparateProcesses(t *testing.T) {
 	natsURL := startNATS(t)
 	s3 := startMinIO(t)
+	// The test tenant's objects go to a bucket of its own.
+	tenantBucket := s3.Bucket + "-" + tenant
+	s3.TenantBuckets = map[string]string{tenant: tenantBucket}
 	root := repoRoot(t)
 	common := []string{"--nats-url", natsURL, "--store", "s3", "--s3-endpoint", s3.Endpoint, "--s3-bucket", s3.Bucket,
+		"--s3-tenant-buckets", tenant + "=" + tenantBucket,
 		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey, "--log.level", "warn", "--ort-lib", ortLib(t)}
 	// Every process exports its spans to one OTLP receiver: the job is one
 	// trace across them.
@@ -256,6 +262,16 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
 	loc := resp.Header.Get("Location")
 	require.Contains(t, loc, s3.Endpoint)
+	require.Contains(t, loc, "/"+tenantBucket+"/", "the result is in the tenant's bucket")
+	shared := s3
+	shared.TenantBuckets = nil
+	def, err := artifacts.NewS3(t.Context(), shared)
+	require.NoError(t, err)
+	defer def.Close()
+	for o, err := range def.List(t.Context(), tenant+"/") {
+		require.NoError(t, err)
+		t.Errorf("object %s of the tenant in the shared bucket", o.Key)
+	}
 	csvResp, err := http.Get(loc)
 	require.NoError(t, err)
 	defer csvResp.Body.Close()

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -146,6 +149,31 @@ func (c *Platform) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Store.SecretKey, "s3-secret-key", "", "S3 secret key")
 	fs.BoolVar(&c.Store.UseSSL, "s3-ssl", false, "use TLS to reach S3")
 	fs.BoolVar(&c.Store.CreateBucket, "s3-create-bucket", true, "create the bucket when it is missing")
+	fs.Var((*tenantBuckets)(&c.Store.TenantBuckets), "s3-tenant-buckets", "tenants kept in buckets of their own, as tenant=bucket,… (same endpoint and credentials)")
+}
+
+// tenantBuckets is the flag form of artifacts.Config.TenantBuckets: "acme=acme-data,globex=gx".
+type tenantBuckets map[string]string
+
+func (b *tenantBuckets) String() string {
+	var out []string
+	for _, t := range slices.Sorted(maps.Keys(*b)) {
+		out = append(out, t+"="+(*b)[t])
+	}
+	return strings.Join(out, ",")
+}
+
+func (b *tenantBuckets) Set(v string) error {
+	m := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		t, bucket, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || t == "" || bucket == "" {
+			return fmt.Errorf("%q is not tenant=bucket", pair)
+		}
+		m[t] = bucket
+	}
+	*b = m
+	return nil
 }
 
 // Validate checks the platform settings and fills derived defaults.

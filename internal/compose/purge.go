@@ -29,14 +29,15 @@ type purger struct {
 	store artifacts.Store
 }
 
-// kept are the buckets a purge does not touch.
-var kept = map[string]bool{usage.Bucket: true, tenants.TenantsBucket: true, tenants.KeysBucket: true, jobs.ExpiryBucket: true}
+// kept are the buckets a tenant's purge does not touch; a job's purge
+// leaves the expiry index too.
+var kept = map[string]bool{usage.Bucket: true, tenants.TenantsBucket: true, tenants.KeysBucket: true}
 
 // PurgeJob removes a job's records from every bucket and its objects.
 func (d purger) PurgeJob(ctx context.Context, tenant, id string) error {
 	key := jobs.Key(tenant, id)
 	for name := range d.js.KeyValueStoreNames(ctx).Name() {
-		if kept[name] {
+		if kept[name] || name == jobs.ExpiryBucket {
 			continue
 		}
 		b, err := d.js.KeyValue(ctx, name)

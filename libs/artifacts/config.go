@@ -18,17 +18,22 @@ const (
 // Config selects and configures the backend. It is loaded by the
 // configuration package; this package only validates and consumes it.
 type Config struct {
-	Backend string // BackendLocal or BackendS3
-	Dir     string // local: root folder
+	Backend string `yaml:"backend"` // BackendLocal or BackendS3
+	Dir     string `yaml:"dir"`     // local: root folder
 
 	// s3
-	Endpoint     string // host[:port], no scheme: UseSSL chooses https
-	Region       string // empty: asked from the service
-	Bucket       string
-	AccessKey    string
-	SecretKey    string
-	UseSSL       bool
-	CreateBucket bool // create the bucket at Open if it is missing
+	Endpoint     string `yaml:"endpoint"` // host[:port], no scheme: UseSSL chooses https
+	Region       string `yaml:"region"`   // empty: asked from the service
+	Bucket       string `yaml:"bucket"`
+	AccessKey    string `yaml:"access_key"`
+	SecretKey    string `yaml:"secret_key"`
+	UseSSL       bool   `yaml:"use_ssl"`
+	CreateBucket bool   `yaml:"create_bucket"` // create the bucket at Open if it is missing
+	// TenantBuckets maps tenants to buckets of their own (same endpoint and
+	// credentials), for operators who need a bucket policy per tenant: a
+	// key "<tenant>/…" of a mapped tenant is stored in its bucket, under
+	// the same key; every other tenant's in Bucket.
+	TenantBuckets map[string]string `yaml:"tenant_buckets"`
 }
 
 // Validate reports every problem with c at once.
@@ -39,6 +44,9 @@ func (c Config) Validate() error {
 	case BackendLocal:
 		if c.Dir == "" {
 			bad("local backend needs a folder (Dir)")
+		}
+		if len(c.TenantBuckets) > 0 {
+			bad("tenant buckets need the s3 backend")
 		}
 	case BackendS3:
 		switch {
@@ -53,6 +61,15 @@ func (c Config) Validate() error {
 		if c.AccessKey == "" || c.SecretKey == "" {
 			bad("s3 backend needs AccessKey and SecretKey")
 		}
+		for tenant, b := range c.TenantBuckets {
+			if err := s3utils.CheckValidBucketNameStrict(b); err != nil {
+				bad("s3 bucket %q of tenant %s: %w", b, tenant, err)
+			}
+			if tenant == "" || strings.ContainsAny(tenant, "/.") {
+				bad("s3 tenant_buckets: %q is not a tenant name", tenant)
+			}
+		}
+
 	default:
 		bad("unknown Backend %q (want %q or %q)", c.Backend, BackendLocal, BackendS3)
 	}
@@ -72,9 +89,12 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		s   Store
 		err error
 	)
-	if cfg.Backend == BackendLocal {
+	switch {
+	case cfg.Backend == BackendLocal:
 		s, err = NewLocal(cfg.Dir)
-	} else {
+	case len(cfg.TenantBuckets) > 0:
+		s, err = newTenantBuckets(ctx, cfg)
+	default:
 		s, err = NewS3(ctx, cfg)
 	}
 	if err != nil {

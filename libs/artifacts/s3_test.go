@@ -3,6 +3,7 @@ package artifacts_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,4 +101,63 @@ func openS3(t *testing.T, cfg artifacts.Config) *artifacts.S3 {
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestTenantBucketsConformance runs the suite on a store that keeps the
+// tenants "dev" and "p" in buckets of their own: routing and the merged
+// listings behave as one bucket.
+func TestTenantBucketsConformance(t *testing.T) {
+	cfg := miniotest.Start(t)
+	var n atomic.Int64
+	artifactstest.RunConformance(t, func(t *testing.T) artifacts.Store {
+		c := cfg
+		i := n.Add(1)
+		c.Bucket = fmt.Sprintf("%s-%d", cfg.Bucket, i)
+		c.TenantBuckets = map[string]string{"dev": fmt.Sprintf("dev-%d", i), "p": fmt.Sprintf("p-%d", i)}
+		s, err := artifacts.Open(t.Context(), c)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+// TestTenantBucketsKeepEachTenantInItsBucket: a mapped tenant's objects are
+// in its bucket only, under the same keys; the others in the default.
+func TestTenantBucketsKeepEachTenantInItsBucket(t *testing.T) {
+	cfg := miniotest.Start(t)
+	c := cfg
+	c.TenantBuckets = map[string]string{"acme": "acme-data"}
+	s, err := artifacts.Open(t.Context(), c)
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := t.Context()
+	for _, k := range []string{"acme/jobs/1/input", "globex/jobs/2/input"} {
+		_, err := s.Put(ctx, k, strings.NewReader(k), int64(len(k)))
+		require.NoError(t, err)
+	}
+	def := openS3(t, cfg)
+	c.Bucket, c.TenantBuckets = "acme-data", nil
+	acme := openS3(t, c)
+	_, err = acme.Stat(ctx, "acme/jobs/1/input")
+	require.NoError(t, err, "in the tenant's bucket")
+	_, err = def.Stat(ctx, "acme/jobs/1/input")
+	require.ErrorIs(t, err, artifacts.ErrNotFound, "not in the default bucket")
+	_, err = def.Stat(ctx, "globex/jobs/2/input")
+	require.NoError(t, err, "an unmapped tenant in the default bucket")
+	var keys []string
+	for o, err := range s.List(ctx, "") {
+		require.NoError(t, err)
+		keys = append(keys, o.Key)
+	}
+	assert.Equal(t, []string{"acme/jobs/1/input", "globex/jobs/2/input"}, keys, "one listing over both buckets, in order")
+	require.NoError(t, s.DeletePrefix(ctx, "acme/"))
+	_, err = acme.Stat(ctx, "acme/jobs/1/input")
+	require.ErrorIs(t, err, artifacts.ErrNotFound)
+
+	bad := cfg
+	bad.TenantBuckets = map[string]string{"acme": "Not A Bucket"}
+	_, err = artifacts.Open(ctx, bad)
+	require.ErrorContains(t, err, `bucket "Not A Bucket" of tenant acme`)
+	local := artifacts.Config{Backend: artifacts.BackendLocal, Dir: t.TempDir(), TenantBuckets: map[string]string{"acme": "x"}}
+	require.ErrorContains(t, local.Validate(), "tenant buckets need the s3 backend")
 }
