@@ -89,7 +89,13 @@ func runDev(args []string) int {
 	// On a laptop, webhook receivers and model servers run on loopback.
 	cfg.Platform.Outbound.AllowLoopback = true
 	log := logging.New(cfg.Log, os.Stderr).With().Str("process", "dev").Logger()
-	proc, err := compose.Build(&cfg.Config, []string{compose.All}, log, compose.Options{}, func(p *compose.Process) lifecycle.Service {
+	reload := func() (*compose.Config, error) {
+		again := &devConfig{}
+		_, err := config.Load(again, "partita dev", args, os.Getenv)
+		again.Platform.Outbound.AllowLoopback, again.Gateway.AdminKey = true, cfg.Gateway.AdminKey // as set above
+		return &again.Config, err
+	}
+	proc, err := compose.Build(&cfg.Config, []string{compose.All}, log, compose.Options{Reload: reload}, func(p *compose.Process) lifecycle.Service {
 		return &devSetup{p: p, cfg: cfg, out: os.Stdout}
 	})
 	if err != nil {

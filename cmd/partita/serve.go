@@ -30,7 +30,12 @@ func runServe(args []string) int {
 		return exitUsage
 	}
 	log := logging.New(cfg.Log, os.Stderr).With().Str("process", "serve").Str("targets", cfg.Targets).Logger()
-	proc, err := compose.Build(&cfg.Config, strings.Split(cfg.Targets, ","), log, compose.Options{})
+	reload := func() (*compose.Config, error) {
+		again := &serveConfig{}
+		_, err := config.Load(again, "partita serve", args, os.Getenv)
+		return &again.Config, err
+	}
+	proc, err := compose.Build(&cfg.Config, strings.Split(cfg.Targets, ","), log, compose.Options{Reload: reload})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "partita serve: %v\n", err)
 		return exitUsage

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,6 +47,7 @@ type adapters struct {
 	// stateModule
 	jobs     *jobs.Store
 	meter    *usage.Meter
+	prices   atomic.Pointer[usage.Prices] // the price table, replaced by a reload
 	tenants  *tenants.Store
 	secrets  *webhooks.Secrets
 	attempts *webhooks.AttemptLog

@@ -77,6 +77,10 @@ type composition struct {
 type Options struct {
 	Scorer    []scorer.Option    // e.g. other runtimes, fault injection
 	Optimizer []optimizer.Option // e.g. fault injection
+	// Reload loads the configuration again, as the process was started
+	// (same file, environment and flags); with it the process applies a
+	// changed tier table and price table without a restart (reload.go).
+	Reload func() (*Config, error)
 }
 
 func modules() map[string]module {
@@ -191,7 +195,7 @@ func initGateway(c *composition) lifecycle.Service {
 			return nil, err
 		}
 		return gateway.New(c.cfg.Gateway, gateway.Deps{
-			Tenants: a.tenants, TenantAdmin: a.tenants, TenantData: purger{js: a.js, store: a.store}, Limiter: limiter, Slots: slots, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter, Prices: a.cfg.Prices,
+			Tenants: a.tenants, TenantAdmin: a.tenants, TenantData: purger{js: a.js, store: a.store}, Limiter: limiter, Slots: slots, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter, Prices: a.prices.Load,
 			Registry: a.registry, Secrets: a.secrets, Attempts: a.attempts, Events: eventFeed{a.nc}, Pub: a.pub,
 			Outbound: a.outbound(0), ONNX: a.onnx, Ready: c.ready, Metrics: a.metrics, Log: a.log,
 		}), nil

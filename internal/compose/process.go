@@ -36,7 +36,8 @@ type Process struct {
 	group    *lifecycle.Group
 	services map[string]lifecycle.Service
 	admin    string
-	service  string // the OpenTelemetry service name (OTEL_SERVICE_NAME overrides it)
+	service  string                  // the OpenTelemetry service name (OTEL_SERVICE_NAME overrides it)
+	reload   func() (*Config, error) // nil: the configuration is read once
 }
 
 // Extra is a component run after the modules, given the process (e.g.
@@ -51,7 +52,8 @@ func Build(cfg *Config, targets []string, log zerolog.Logger, opts Options, extr
 		return nil, err
 	}
 	p := &Process{Log: log, a: &adapters{cfg: cfg, log: log, metrics: metrics.New()}, services: map[string]lifecycle.Service{}, admin: cfg.AdminAddr,
-		service: serviceName(targets)}
+		service: serviceName(targets), reload: opts.Reload}
+	p.a.prices.Store(cfg.Prices)
 	c := &composition{cfg: cfg, a: p.a, opts: opts, ready: p.Ready}
 	var svcs []lifecycle.Service
 	for _, n := range names {
@@ -121,6 +123,11 @@ func (p *Process) Run(ctx context.Context) error {
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		p.Log.Info().Str("addr", ln.Addr().String()).Msg("admin endpoint listening")
+	}
+	if p.reload != nil {
+		watch, stop := context.WithCancel(ctx)
+		defer stop()
+		go p.followConfig(watch)
 	}
 	return p.group.Run(ctx)
 }

@@ -30,6 +30,11 @@ func Start(ctx context.Context, dir string, args []string, log zerolog.Logger, o
 	if _, err := config.Load(cfg, "partita", all, func(string) string { return "" }); err != nil {
 		return nil, err
 	}
+	opts.Reload = func() (*compose.Config, error) {
+		again := &compose.Config{}
+		_, err := config.Load(again, "partita", all, func(string) string { return "" })
+		return again, err
+	}
 	proc, err := compose.Build(cfg, []string{compose.All}, log, opts)
 	if err != nil {
 		return nil, err

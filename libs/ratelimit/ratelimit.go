@@ -69,6 +69,9 @@ func (l *Limiter) Allow(ctx context.Context, key string, perSecond float64, burs
 		if tat.Before(now) {
 			tat = now
 		}
+		if tat.After(now.Add(tolerance)) { // never under one rate: left by a slower one (the tier changed)
+			tat = now.Add(tolerance - interval) // the allowance restarts empty at the new rate
+		}
 		next := tat.Add(interval)
 		if wait := next.Sub(now) - tolerance; wait > 0 {
 			return wait, nil

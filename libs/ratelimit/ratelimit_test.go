@@ -69,3 +69,38 @@ func TestReplicasShareOneAllowance(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, wait, "no rate, no limit")
 }
+
+// A key limited at a slow rate is, once its tier's rate is raised, held at
+// most one new interval, not until the slow rate would have refilled.
+func TestARaisedRateAppliesAtOnce(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := t.Context()
+	now := time.Unix(1_800_000_000, 0)
+	l, err := Open(ctx, js, kv.Options{})
+	require.NoError(t, err)
+	l.now = func() time.Time { return now }
+	for range 3 {
+		wait, err := l.Allow(ctx, "acme", 0.1, 3)
+		require.NoError(t, err)
+		require.Zero(t, wait)
+	}
+	wait, err := l.Allow(ctx, "acme", 0.1, 3)
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Second, wait, "the burst is spent at 0.1/s")
+
+	wait, err = l.Allow(ctx, "acme", 1000, 1000)
+	require.NoError(t, err)
+	require.Zero(t, wait, "the new rate applies at once: its allowance restarts empty")
+	wait, err = l.Allow(ctx, "acme", 1000, 1000)
+	require.NoError(t, err)
+	require.Equal(t, time.Millisecond, wait, "then refills at the new rate")
+	now = now.Add(time.Second)
+	for i := range 1000 {
+		wait, err := l.Allow(ctx, "acme", 1000, 1000)
+		require.NoError(t, err)
+		require.Zero(t, wait, "request %d of the new burst", i)
+	}
+	wait, err = l.Allow(ctx, "acme", 1000, 1000)
+	require.NoError(t, err)
+	require.Positive(t, wait)
+}

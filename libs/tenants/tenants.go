@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,10 +67,11 @@ func ValidName(s string) bool { return nameRE.MatchString(s) }
 // Store keeps tenants and keys.
 type Store struct {
 	tenants, keys jetstream.KeyValue
-	tiers         Tiers
+	tiers         atomic.Pointer[Tiers] // replaced whole by SetTiers
 
-	mu    sync.Mutex
-	cache map[string]cached // key hash → tenant, briefly
+	mu       sync.Mutex
+	cache    map[string]cached // key hash → tenant, briefly
+	watchers []func(tenant string, partsInFlight int)
 }
 
 type cached struct {
@@ -90,7 +93,8 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options, tiers Tiers
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{tenants: t, keys: k, tiers: tiers, cache: map[string]cached{}}
+	s := &Store{tenants: t, keys: k, cache: map[string]cached{}}
+	s.tiers.Store(&tiers)
 	// Every write of a tenant (key rotation, tier change) drops it from
 	// this replica's key cache, so another replica's change applies here
 	// as soon as the watch delivers it, not after authCacheTTL.
@@ -161,7 +165,7 @@ func (s *Store) Create(ctx context.Context, name, tier string) (string, error) {
 	if !ValidName(name) {
 		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
 	}
-	if err := s.tiers.check(tier); err != nil {
+	if err := s.tiers.Load().check(tier); err != nil {
 		return "", err
 	}
 	key := NewKey()
@@ -270,7 +274,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 
 // SetTier changes a tenant's tier and returns the tenant as stored.
 func (s *Store) SetTier(ctx context.Context, name, tier string) (*Tenant, error) {
-	if err := s.tiers.check(tier); err != nil {
+	if err := s.tiers.Load().check(tier); err != nil {
 		return nil, err
 	}
 	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
@@ -367,7 +371,34 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*Tenant, error) {
 }
 
 // Limits is the limits of a tenant's tier.
-func (s *Store) Limits(t *Tenant) Limits { return s.tiers.Limits(t.Tier) }
+func (s *Store) Limits(t *Tenant) Limits { return s.tiers.Load().Limits(t.Tier) }
+
+// SetTiers replaces the tier table (a configuration reload): requests
+// are limited by the new table at once, and every WatchTenants caller is
+// told each tenant's parts in flight again.
+func (s *Store) SetTiers(ctx context.Context, t Tiers) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	s.tiers.Store(&t)
+	s.mu.Lock()
+	clear(s.cache) // cached tenants carry no limits, but start afresh with the table
+	watchers := slices.Clone(s.watchers)
+	s.mu.Unlock()
+	if len(watchers) == 0 {
+		return nil
+	}
+	ts, err := s.List(ctx)
+	if err != nil {
+		return fmt.Errorf("apply the new tiers: %w", err)
+	}
+	for _, tn := range ts {
+		for _, fn := range watchers {
+			fn(tn.Name, t.Limits(tn.Tier).PartsInFlight)
+		}
+	}
+	return nil
+}
 
 // WatchTenants calls fn with every tenant that exists and every tenant
 // created later, and again whenever a tenant's tier changes, with the
@@ -378,13 +409,20 @@ func (s *Store) WatchTenants(ctx context.Context, fn func(tenant string, partsIn
 	if err != nil {
 		return fmt.Errorf("watch tenants: %w", err)
 	}
+	s.mu.Lock()
+	s.watchers = append(s.watchers, func(tenant string, n int) {
+		if ctx.Err() == nil { // a watcher whose subscription ended is told nothing
+			fn(tenant, n)
+		}
+	})
+	s.mu.Unlock()
 	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) {
 		var t Tenant
 		if err := json.Unmarshal(e.Value(), &t); err != nil {
 			fn(e.Key(), 0) // served, though its record cannot be read; the gateway refuses it
 			return
 		}
-		fn(e.Key(), s.tiers.Limits(t.Tier).PartsInFlight)
+		fn(e.Key(), s.tiers.Load().Limits(t.Tier).PartsInFlight)
 	}})
 	return nil
 }

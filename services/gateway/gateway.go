@@ -160,7 +160,7 @@ type Deps struct {
 	Store       Store
 	Idempotency Idempotency
 	Usage       Usage
-	Prices      *usage.Prices // the operator's price table; nil: usage without cost
+	Prices      func() *usage.Prices // the operator's price table now (nil: usage without cost)
 	Registry    Registry
 	Secrets     Secrets
 	Attempts    Attempts

@@ -71,12 +71,13 @@ func (s *Service) adminUsage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := UsageList{From: from.UTC().Format(usage.DayLayout), To: to.UTC().Format(usage.DayLayout), Tenants: []*usage.Report{}}
+	prices := s.deps.Prices()
 	for _, rep := range all {
-		s.deps.Prices.Price(rep)
+		prices.Price(rep)
 		out.Tenants = append(out.Tenants, rep)
 	}
 	slices.SortFunc(out.Tenants, func(a, b *usage.Report) int { return strings.Compare(a.Tenant, b.Tenant) })
-	out.Cost = s.deps.Prices.Sum(out.Tenants)
+	out.Cost = prices.Sum(out.Tenants)
 	writeJSON(w, http.StatusOK, out)
 }
 
