@@ -26,6 +26,7 @@ import (
 	"github.com/partita/partita/internal/compose"
 	"github.com/partita/partita/internal/devproc"
 	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/services/aggregator"
 	"github.com/partita/partita/services/optimizer"
 	"github.com/partita/partita/services/scorer"
 )
@@ -44,16 +45,17 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	scorer    []scorer.Option
-	optimizer []optimizer.Option
-	args      []string
+	scorer     []scorer.Option
+	optimizer  []optimizer.Option
+	aggregator []aggregator.Option
+	args       []string
 }
 
 func start(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	args := append([]string{"--aggregator.watchdog-every", "100ms"}, o.args...)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	proc, err := devproc.Start(t.Context(), t.TempDir(), args, log, compose.Options{Scorer: o.scorer, Optimizer: o.optimizer})
+	proc, err := devproc.Start(t.Context(), t.TempDir(), args, log, compose.Options{Scorer: o.scorer, Optimizer: o.optimizer, Aggregator: o.aggregator})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, proc.Stop()) })
 	ctx := context.Background()

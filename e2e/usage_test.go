@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/usage"
+	"github.com/partita/partita/services/aggregator"
 	"github.com/partita/partita/services/scorer"
 	"github.com/partita/partita/services/scorer/runtime"
 )
@@ -206,4 +209,59 @@ func equalUsage(t *testing.T, want, got usage.Usage) {
 	}
 	want.Seconds, got.Seconds, want.CPUSeconds, got.CPUSeconds = nil, nil, nil, nil
 	require.Equal(t, want, got)
+}
+
+// crashingMeter fails each job's first two recordings where a crashed
+// aggregator would stop: once before its usage is written, once right
+// after (the write done, the error returned).
+type crashingMeter struct {
+	next  aggregator.Meter
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (m *crashingMeter) RecordJob(ctx context.Context, j *jobs.Job) error {
+	m.mu.Lock()
+	m.calls[j.ID]++
+	n := m.calls[j.ID]
+	m.mu.Unlock()
+	switch n {
+	case 1:
+		return errors.New("crashed before recording usage")
+	case 2:
+		if err := m.next.RecordJob(ctx, j); err != nil {
+			return err
+		}
+		return errors.New("crashed after recording usage")
+	}
+	return m.next.RecordJob(ctx, j)
+}
+
+// TestUsageIsExactAfterFinalizationCrashes: a finalization that stops
+// before or after recording usage is repaired by the watchdog, and the
+// job is counted exactly once.
+func TestUsageIsExactAfterFinalizationCrashes(t *testing.T) {
+	meter := &crashingMeter{calls: map[string]int{}}
+	h := start(t, harnessOptions{aggregator: []aggregator.Option{aggregator.WithMeter(func(m aggregator.Meter) aggregator.Meter {
+		meter.next = m
+		return meter
+	})}})
+	var want int
+	for _, rows := range []int{120, 80} {
+		r := h.submit(scoreSpec("csv", "dga-risk", 50, ""), fleetCSV(t, rows, 2), map[string]string{"Prefer": "wait=30"})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		want += rows
+	}
+	var u usage.Report
+	require.Eventually(t, func() bool {
+		require.NoError(t, json.Unmarshal(h.get("/v1/usage", nil).Body, &u))
+		return u.Jobs["succeeded"] == 2
+	}, 30*time.Second, 50*time.Millisecond, "the watchdog repairs both finalizations")
+	require.Equal(t, want, u.Rows)
+	require.Equal(t, want, u.Inferences)
+	meter.mu.Lock()
+	defer meter.mu.Unlock()
+	for id, n := range meter.calls {
+		require.GreaterOrEqual(t, n, 3, "job %s: recorded again after each crash", id)
+	}
 }

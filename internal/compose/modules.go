@@ -75,8 +75,9 @@ type composition struct {
 
 // Options change how services are composed (tests and benchmarks).
 type Options struct {
-	Scorer    []scorer.Option    // e.g. other runtimes, fault injection
-	Optimizer []optimizer.Option // e.g. fault injection
+	Scorer     []scorer.Option     // e.g. other runtimes, fault injection
+	Optimizer  []optimizer.Option  // e.g. fault injection
+	Aggregator []aggregator.Option // e.g. fault injection
 	// Reload loads the configuration again, as the process was started
 	// (same file, environment and flags); with it the process applies a
 	// changed tier table and price table without a restart (reload.go).
@@ -153,7 +154,7 @@ func initAggregator(c *composition) lifecycle.Service {
 		a := c.a
 		a.watchBacklog(contracts.Aggregate)
 		return aggregator.New(c.cfg.Aggregator, aggregator.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
-			Meter: a.meter, Expiry: a.jobs, JobData: purger{js: a.js, store: a.store}, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Metrics: a.metrics, Log: a.log}), nil
+			Meter: a.meter, Expiry: a.jobs, JobData: purger{js: a.js, store: a.store}, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Metrics: a.metrics, Log: a.log}, c.opts.Aggregator...), nil
 	})
 }
 

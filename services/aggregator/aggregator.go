@@ -111,6 +111,7 @@ type Streams interface {
 	Last(ctx context.Context, stage contracts.Stage, subject string) (*message.Message, error)
 	ReadJob(ctx context.Context, stage contracts.Stage, tenant, job string) ([]*message.Message, error)
 	PurgeJob(ctx context.Context, stage contracts.Stage, tenant, job string) error
+	HasEvent(ctx context.Context, subject string) (bool, error)
 }
 
 // Events publishes job events (libs/bus.Publisher).
@@ -154,8 +155,20 @@ type Service struct {
 }
 
 // New returns the aggregator; it does nothing until Start.
-func New(cfg Config, deps Deps) *Service {
-	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "aggregator").Logger()}
+func New(cfg Config, deps Deps, opts ...Option) *Service {
+	s := &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "aggregator").Logger()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Option changes the aggregator (fault injection in tests).
+type Option func(*Service)
+
+// WithMeter wraps the usage meter, e.g. to fail where a crash would.
+func WithMeter(wrap func(Meter) Meter) Option {
+	return func(s *Service) { s.deps.Meter = wrap(s.deps.Meter) }
 }
 
 // Name implements lifecycle.Service.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -60,6 +61,9 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		// Already finished (a late part re-created state, or a crash after
 		// the end was recorded): make sure its usage is, then clean up.
 		if err := s.recordEnd(ctx, j); err != nil {
+			return err
+		}
+		if err := s.republishEnd(ctx, j); err != nil {
 			return err
 		}
 		return s.cleanup(ctx, tenant, id, true)
@@ -122,6 +126,26 @@ func (s *Service) recordEnd(ctx context.Context, j *jobs.Job) error {
 		return err
 	}
 	return s.deps.Expiry.ScheduleExpiry(ctx, j)
+}
+
+// republishWithin bounds the age of an ended job whose final event a
+// repaired finalization publishes again when the events stream lacks it.
+const republishWithin = time.Hour
+
+// republishEnd publishes the final event of a job whose finalization
+// stopped after recording its end (a crash, a failed usage write), unless
+// the events stream has it. Waiters, SSE clients and webhooks follow it.
+func (s *Service) republishEnd(ctx context.Context, j *jobs.Job) error {
+	if j.EndedAt == nil || time.Since(*j.EndedAt) > republishWithin {
+		return nil
+	}
+	typ := contracts.Final(j.Status)
+	has, err := s.deps.Streams.HasEvent(ctx, contracts.EventSubject(j.Tenant, j.ID, typ))
+	if err != nil || has {
+		return err
+	}
+	s.log.Warn().Ctx(ctx).Str("tenant", j.Tenant).Str("job", j.ID).Str("event", typ).Msg("final event missing; published again")
+	return s.deps.Events.PublishEvent(ctx, contracts.Event{Type: typ, Tenant: j.Tenant, JobID: j.ID, Job: j})
 }
 
 // decide the final status from why finalize was called and the fan-in.
