@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/models"
+	"github.com/partita/partita/services/scorer"
+	"github.com/partita/partita/services/scorer/runtime"
 )
 
 const adminKey = "ak_e2e_admin_key_0123456789"
@@ -100,6 +104,10 @@ func TestAdminOnboardsATenant(t *testing.T) {
 		{"PATCH", "/v1/admin/tenants/nobody", `{"tier": "pro"}`, http.StatusNotFound, "not_found"},
 		{"GET", "/v1/admin/tenants/nobody", ``, http.StatusNotFound, "not_found"},
 		{"POST", "/v1/admin/tenants/nobody/keys:rotate", ``, http.StatusNotFound, "not_found"},
+		{"POST", "/v1/admin/tenants/globex/keys:rotate", `{"grace": 5}`, http.StatusBadRequest, "bad_body"},
+		{"DELETE", "/v1/admin/tenants/nobody?confirm=nobody", ``, http.StatusNotFound, "not_found"},
+		{"DELETE", "/v1/admin/tenants/globex?confirm=other", ``, http.StatusBadRequest, "confirmation_required"},
+		{"PATCH", "/v1/admin/tenants/globex", `{"suspended": "yes"}`, http.StatusBadRequest, "bad_body"},
 	} {
 		r := h.adminCall(tc.method, tc.path, adminKey, tc.body)
 		require.Equal(t, tc.status, r.Status, "%s %s %s: %s", tc.method, tc.path, tc.body, r.Body)
@@ -145,9 +153,38 @@ func TestAdminOnboardsATenant(t *testing.T) {
 	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "set-tier", "initech", "standard")
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, out, `"tier":"standard"`)
-	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "keys", "rotate", "initech")
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "keys", "rotate", "initech", "--grace", "1h")
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, out, `"api_key":"pk_`)
+	require.Contains(t, out, `"previous_key_expires_at"`)
+	require.Equal(t, http.StatusOK, jobs(freeKey).Status, "the old key works during its grace")
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "keys", "rotate", "initech")
+	require.NoError(t, err, "%s", out)
+	initechKey := strings.Split(strings.Split(out, `"api_key":"`)[1], `"`)[0]
+	require.Equal(t, http.StatusUnauthorized, jobs(freeKey).Status, "a rotation without grace ends the previous one's")
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "suspend", "initech")
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, out, `"suspended":true`)
+	require.Equal(t, http.StatusForbidden, jobs(initechKey).Status)
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "resume", "initech")
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, http.StatusOK, jobs(initechKey).Status)
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "usage", "--from", "2026-01-01", "--to", "2026-01-31")
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, out, `"from":"2026-01-01"`)
+	usage := exec.Command(partitaBin(t), "usage")
+	usage.Env = append(os.Environ(), "PARTITA_URL="+h.url, "PARTITA_API_KEY="+initechKey)
+	uout, err := usage.CombinedOutput()
+	require.NoError(t, err, "%s", uout)
+	require.Contains(t, string(uout), `"tenant":"initech"`)
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "delete", "initech")
+	require.Error(t, err, "no confirmation: %s", out)
+	require.Contains(t, out, "confirmation_required")
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "delete", "initech", "--confirm", "initech")
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, http.StatusUnauthorized, jobs(initechKey).Status, "deleted")
+	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "create", "initech", "--tier", "free")
+	require.NoError(t, err, "%s", out)
 	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "list")
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, out, `"name":"initech"`)
@@ -236,4 +273,50 @@ func TestFreeTierLimits(t *testing.T) {
 	require.Equal(t, http.StatusOK, h.get("/v1/jobs", nil).Status, "the test tenant has no rate limit")
 	require.Eventually(t, func() bool { return h.get("/v1/jobs", auth).Status == http.StatusOK }, 10*time.Second, 50*time.Millisecond,
 		"recovered as the allowance refills at 10 per second")
+}
+
+// A free tenant runs at most 2 jobs at once: a third submit is 429
+// tier_limit before its body is read, and goes through once one ended.
+func TestFreeTierJobsInFlight(t *testing.T) {
+	g := newGate()
+	h := start(t, harnessOptions{
+		scorer: []scorer.Option{scorer.WithRuntimes(runtime.Runtimes{kindGate: g, models.KindLogistic: runtime.Logistic{}})},
+		args:   []string{"--admin-key", adminKey},
+	})
+	r := h.adminCall("POST", "/v1/admin/tenants", adminKey, `{"name": "hooli", "tier": "free"}`)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	auth := map[string]string{"Authorization": "Bearer " + r.json(t)["api_key"].(string)}
+	h.pushModelOf("hooli", "held", kindGate, []byte(`{}`))
+	h.pushFleetModel("hooli")
+	var held []string
+	for range 2 {
+		r := h.submit(scoreSpec("csv", "held", 50, ""), fleetCSV(t, 40, 1), auth)
+		require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+		held = append(held, jobID(t, r))
+	}
+	r = h.submit(scoreSpec("csv", "dga-risk", 50, ""), fleetCSV(t, 40, 1), auth)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "%s", r.Body)
+	require.Equal(t, "tier_limit", problemCode(t, r))
+	require.Equal(t, "5", r.Header.Get("Retry-After"))
+	r = h.submit(scoreSpec("csv", "dga-risk", 50, ""), fleetCSV(t, 40, 1), map[string]string{"Prefer": "wait=30"})
+	require.Equal(t, http.StatusOK, r.Status, "another tenant is not held back: %s", r.Body)
+
+	g.Open()
+	for _, id := range held {
+		require.Equal(t, "succeeded", h.waitJobAs(id, auth, 30*time.Second)["status"])
+	}
+	r = h.submit(scoreSpec("csv", "dga-risk", 50, ""), fleetCSV(t, 40, 1), withHeader(auth, "Prefer", "wait=30"))
+	require.Equal(t, http.StatusOK, r.Status, "a slot is free again: %s", r.Body)
+}
+
+// waitJobAs polls another tenant's job until it ended.
+func (h *harness) waitJobAs(id string, headers map[string]string, within time.Duration) map[string]any {
+	h.t.Helper()
+	var j map[string]any
+	require.Eventually(h.t, func() bool {
+		j = h.get("/v1/jobs/"+id, headers).json(h.t)
+		s, _ := j["status"].(string)
+		return s != "queued" && s != "running"
+	}, within, 20*time.Millisecond, "job %s did not end", id)
+	return j
 }
