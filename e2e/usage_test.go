@@ -111,6 +111,8 @@ func TestUsageAddsUpToTheJobs(t *testing.T) {
 	require.Positive(t, want[tenant].CPUSeconds["score"])
 	require.Positive(t, want[tenant].CPUSeconds["optimize"])
 	require.Positive(t, want[tenant].CPUSeconds["split"])
+	require.Positive(t, want[tenant].CPUSeconds["ingest"])
+	require.Positive(t, want[tenant].CPUSeconds["aggregate"])
 
 	// 3 events with a webhook (2 succeeded, 1 canceled), each tried twice.
 	require.Eventually(t, func() bool { return calls.Load() == 6 }, 30*time.Second, 20*time.Millisecond, "webhook calls: %d", calls.Load())

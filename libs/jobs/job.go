@@ -78,6 +78,8 @@ type Input struct {
 	Bytes   int64    `json:"bytes"`
 	Columns []string `json:"columns,omitempty"`
 	Rows    int      `json:"rows,omitempty"`
+	// CPUSeconds is the CPU charged to ingest for checking the input (libs/cpuacct).
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 	// MaxRows is the most rows the tenant's tier allowed when the job was
 	// submitted (0: no limit); ingest refuses an input with more.
 	MaxRows int `json:"max_rows,omitempty"`

@@ -257,6 +257,8 @@ type Ending struct {
 	FanIn  *FanIn // the closed count
 	Result *Result
 	Plan   *PlanReport
+	// CPUSeconds is the CPU finalization took (assembling the result).
+	CPUSeconds float64
 }
 
 // End records a job's end: its final status (unless it already ended, as
@@ -269,7 +271,7 @@ func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, boo
 	j, err := s.update(ctx, tenant, id, func(j *Job) error {
 		first = j.Usage == nil
 		if first {
-			j.Usage = usageOf(j, f, e.Result)
+			j.Usage = usageOf(j, f, e)
 		}
 		if !j.Status.Terminal() {
 			if err := j.Move(e.Status, now); err != nil {

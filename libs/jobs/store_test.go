@@ -186,7 +186,7 @@ func TestEndRecordsOnceAndKeepsACancel(t *testing.T) {
 	s := openStore(t)
 	ctx := t.Context()
 	j := newJob("acme", jobs.NewID())
-	j.Input.Rows = 7
+	j.Input.Rows, j.Input.CPUSeconds = 7, 0.125
 	require.NoError(t, s.Record(ctx, j))
 	_, _, err := s.Activate(ctx, "acme", j.ID)
 	require.NoError(t, err)
@@ -204,7 +204,7 @@ func TestEndRecordsOnceAndKeepsACancel(t *testing.T) {
 	assert.True(t, f.Closed)
 
 	res := &jobs.Result{Key: "k", Rows: 7, Bytes: 99}
-	ended, first, err := s.End(ctx, "acme", j.ID, jobs.Ending{Status: jobs.Succeeded, FanIn: f, Result: res})
+	ended, first, err := s.End(ctx, "acme", j.ID, jobs.Ending{Status: jobs.Succeeded, FanIn: f, Result: res, CPUSeconds: 0.5})
 	require.NoError(t, err)
 	assert.True(t, first)
 	assert.Equal(t, jobs.Succeeded, ended.Status)
@@ -213,7 +213,7 @@ func TestEndRecordsOnceAndKeepsACancel(t *testing.T) {
 	require.NotNil(t, ended.Usage)
 	assert.Equal(t, jobs.JobUsage{Parts: 2, Rows: 7, Inferences: 7, InputBytes: 42, ResultBytes: 99,
 		PartsByModel: map[string]int{"m@1": 1, "m@2": 1}, InferencesByModel: map[string]int{"m@1": 3, "m@2": 4},
-		Seconds: map[string]float64{"split": 0.5, "score": 1}, CPUSeconds: map[string]float64{"split": 0.25, "score": 0.75, "optimize": 2},
+		Seconds: map[string]float64{"split": 0.5, "score": 1}, CPUSeconds: map[string]float64{"split": 0.25, "score": 0.75, "optimize": 2, "ingest": 0.125, "aggregate": 0.5},
 		SolverIterations: 30}, *ended.Usage, "rows from the input (not the parts' result rows), inferences from the scorer")
 	assert.ElementsMatch(t, []jobs.ModelUse{{Name: "m", Version: 1, Parts: 1}, {Name: "m", Version: 2, Parts: 1}}, ended.Models)
 

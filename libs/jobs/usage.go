@@ -21,11 +21,13 @@ type JobUsage struct {
 	SolverIterations  int                `json:"solver_iterations"`              // over every solve and re-solve
 }
 
-// usageOf is the usage of a job as its closed fan-in count and result show it.
-func usageOf(j *Job, f *FanIn, r *Result) *JobUsage {
-	u := &JobUsage{Parts: f.Total, Rows: j.Input.Rows, InputBytes: j.Input.Bytes, ResultBytes: resultBytes(r),
-		Seconds: f.Busy, CPUSeconds: f.CPU, SolverIterations: f.Iterations,
+// usageOf is the usage of a job as its closed fan-in count and result
+// show it, with the CPU ingest and finalization took.
+func usageOf(j *Job, f *FanIn, e Ending) *JobUsage {
+	u := &JobUsage{Parts: f.Total, Rows: j.Input.Rows, InputBytes: j.Input.Bytes, ResultBytes: resultBytes(e.Result),
+		Seconds: f.Busy, CPUSeconds: addSeconds(nil, f.CPU), SolverIterations: f.Iterations,
 		PartsByModel: f.Models, InferencesByModel: f.Inferences}
+	u.CPUSeconds = addSeconds(u.CPUSeconds, map[string]float64{"ingest": j.Input.CPUSeconds, "aggregate": e.CPUSeconds})
 	for _, n := range f.Inferences {
 		u.Inferences += n
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/cpuacct"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/plan"
 	"github.com/partita/partita/libs/results"
@@ -80,6 +81,8 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 			}
 		}
 	}
+	stopCPU := cpuacct.Process.Start()
+	defer stopCPU() // every return ends the unit; End takes the charge first
 	// Close the count first: a part arriving from now on is not counted,
 	// and the result holds exactly the counted parts.
 	f, err := s.deps.Jobs.Close(ctx, tenant, id)
@@ -101,7 +104,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if rec != nil {
 		pr = planReport(j.Spec.Optimize, f.Plan, rec)
 	}
-	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res, Plan: pr})
+	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res, Plan: pr, CPUSeconds: stopCPU()})
 	if err != nil {
 		return err
 	}

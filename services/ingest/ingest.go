@@ -21,6 +21,7 @@ import (
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/cpuacct"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/table"
@@ -128,7 +129,9 @@ func (s *Service) handle(msg *message.Message) error {
 	} else if !errors.Is(err, jobs.ErrNotFound) {
 		return err
 	}
+	stopCPU := cpuacct.Process.Start()
 	columns, rows, text, err := s.check(ctx, j)
+	cpu := stopCPU()
 	var problem *contracts.Problem
 	if errors.As(err, &problem) {
 		log.Info().Ctx(ctx).Str("code", problem.Code).Str("detail", problem.Detail).Msg("input rejected")
@@ -140,7 +143,7 @@ func (s *Service) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	j.Input.Columns, j.Input.Rows, j.Input.TextColumns = columns, rows, text
+	j.Input.Columns, j.Input.Rows, j.Input.TextColumns, j.Input.CPUSeconds = columns, rows, text, cpu
 	j.TraceID = tracing.TraceID(ctx)
 	if err := s.deps.Jobs.Record(ctx, j); err != nil && !errors.Is(err, jobs.ErrExists) {
 		return err
