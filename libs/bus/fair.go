@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -86,6 +87,30 @@ func (q *fairQueue) waitBelow(ctx context.Context, tenant string, n int) bool {
 		q.cond.Wait()
 	}
 	return true
+}
+
+// keepAlive tells the server, every period, that the messages waiting in
+// the queue are in progress, so their ack wait does not run out while
+// the workers are busy.
+func (q *fairQueue) keepAlive(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		q.mu.Lock()
+		var waiting []jetstream.Msg
+		for _, msgs := range q.queues {
+			waiting = append(waiting, msgs...)
+		}
+		q.mu.Unlock()
+		for _, m := range waiting {
+			_ = m.InProgress() // a lost one: the message is redelivered, and counted once
+		}
+	}
 }
 
 func (q *fairQueue) close() {

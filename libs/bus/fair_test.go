@@ -173,3 +173,60 @@ func TestTenantPartsInFlightHoldAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedPartsAreKeptAlive: parts waiting for a busy worker, in the
+// fair queue, are not redelivered when their ack wait passes: the queue
+// tells the server they are in progress, and a part leaves the server
+// only when the queue has room for it.
+func TestQueuedPartsAreKeptAlive(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := context.Background()
+	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
+	pub := bus.NewPublisher(js)
+	opts := bus.DefaultConsumer(contracts.Score, "scorer", 1)
+	opts.AckWait = 300 * time.Millisecond
+	opts.Tenants, opts.TenantPrefetch = fixedTenants{"a"}, 3
+	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := sub.Subscribe(runCtx, "score")
+	require.NoError(t, err)
+	for i := range 6 {
+		m := message.NewMessage("m"+strconv.Itoa(i), nil)
+		require.NoError(t, pub.Publish(contracts.Score.Subject("a", "job1", m.UUID), m))
+	}
+	// One worker: each part is held for more than three ack waits while
+	// the next ones wait in the queue.
+	seen := map[string]int{}
+	for range 6 {
+		select {
+		case m := <-ch:
+			seen[m.UUID]++
+			require.Equal(t, "1", m.Metadata.Get(bus.MetaDelivered), "part %s was redelivered", m.UUID)
+			deadline := time.After(time.Second)
+			for done := false; !done; {
+				select {
+				case <-deadline:
+					done = true
+				case <-m.Context().Done():
+					done = true
+				}
+			}
+			m.Ack()
+		case <-time.After(30 * time.Second):
+			t.Fatal("a part was not delivered")
+		}
+	}
+	require.Len(t, seen, 6)
+	cons, err := js.Consumer(ctx, contracts.Score.Stream(), "scorer-a")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 0
+	}, 10*time.Second, 20*time.Millisecond)
+	info, err := cons.Info(ctx)
+	require.NoError(t, err)
+	require.Zero(t, info.NumRedelivered, "no part was redelivered while it waited")
+}

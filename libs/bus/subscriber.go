@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
@@ -166,16 +167,10 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 			delete(started, tenant)
 			return
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(min(prefetch, to.MaxAckPending)))
-		if err != nil {
-			s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot pull")
-			delete(started, tenant)
-			return
-		}
 		pullers.Add(1)
 		go func() {
 			defer pullers.Done()
-			s.pull(ctx, to, tenant, it, q, prefetch)
+			s.pull(ctx, to, tenant, cons, q, min(prefetch, to.MaxAckPending))
 		}()
 	}
 	// A stage-wide consumer left by a release that served tenants from one
@@ -186,6 +181,7 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 	if err := opts.Tenants.WatchTenants(ctx, startTenant); err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
 	}
+	go q.keepAlive(ctx, opts.AckWait/3)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -224,25 +220,6 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 
 // pull feeds one tenant's messages into the fair queue, keeping at most
 // `ahead` of them waiting there.
-func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant string, it jetstream.MessagesContext, q *fairQueue, ahead int) {
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
-	for {
-		for q.waiting(tenant) >= ahead {
-			if !q.waitBelow(ctx, tenant, ahead) {
-				return
-			}
-		}
-		msg, ok := s.next(ctx, opts, it)
-		if !ok {
-			return
-		}
-		q.push(tenant, msg)
-	}
-}
-
 // next returns the consumer's next message, retrying transient pull
 // errors; false once the iterator is stopped or ctx ends.
 func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstream.MessagesContext) (jetstream.Msg, bool) {
@@ -259,6 +236,42 @@ func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstrea
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
 			return nil, false
+		}
+	}
+}
+
+// pullWait bounds one fetch of a tenant's next message; an idle tenant's
+// puller asks again after it.
+const pullWait = 10 * time.Second
+
+// pull fetches a tenant's messages one at a time, only when the queue has
+// room for it: a message leaves the server only to wait in the queue
+// (kept alive there) or go to a worker, never in a client buffer where
+// its ack wait would run out unseen.
+func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant string, cons jetstream.Consumer, q *fairQueue, ahead int) {
+	for {
+		for q.waiting(tenant) >= ahead {
+			if !q.waitBelow(ctx, tenant, ahead) {
+				return
+			}
+		}
+		fetch, cancel := context.WithTimeout(ctx, pullWait)
+		msg, err := cons.Next(jetstream.FetchContext(fetch))
+		cancel()
+		switch {
+		case err == nil:
+			q.push(tenant, msg)
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			// idle: ask again
+		default:
+			s.log.Warn().Err(err).Str("consumer", opts.Durable).Msg("pull failed; retrying")
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }

@@ -94,7 +94,7 @@ func (s *Service) Name() string { return "ingest" }
 func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Ingest, "ingest", s.cfg.Workers)
 	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, max(2, opts.Workers/4)
-	opts.AckWait = 2 * time.Minute
+	opts.AckWait = 5 * time.Second // kept alive by InProgress while the input is checked
 	var err error
 	s.router, err = s.deps.Consumers.Router("ingest", opts, s.handle)
 	return err

@@ -45,7 +45,7 @@ type Config struct {
 // RegisterFlags sets defaults and flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "optimizer.workers", goruntime.GOMAXPROCS(0), "parts optimized at once by this process (default: the cores available)")
-	fs.DurationVar(&c.AckWait, "optimizer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
+	fs.DurationVar(&c.AckWait, "optimizer.ack-wait", 3*time.Second, "redelivery delay of a part whose worker went silent (live workers keep their parts with InProgress every third of it)")
 	fs.IntVar(&c.MaxDeliver, "optimizer.max-deliver", 5, "attempts per part before it fails")
 	fs.IntVar(&c.KeepVars, "optimizer.keep-vars", 4_000_000, "variables of coupled parts kept in memory for their coordination rounds (0: rebuild each round from the scored rows)")
 }

@@ -45,7 +45,7 @@ type Config struct {
 // RegisterFlags sets defaults and flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "scorer.workers", 64, "parts scored at once by this process")
-	fs.DurationVar(&c.AckWait, "scorer.ack-wait", 30*time.Second, "redelivery delay of a part whose worker went silent")
+	fs.DurationVar(&c.AckWait, "scorer.ack-wait", 3*time.Second, "redelivery delay of a part whose worker went silent (live workers keep their parts with InProgress every third of it)")
 	fs.IntVar(&c.MaxDeliver, "scorer.max-deliver", 5, "attempts per part before it fails")
 	fs.IntVar(&c.IntraOpThreads, "scorer.intra-op-threads", 1, "ONNX Runtime threads per prediction (many parts run at once; 0 = one per core)")
 	fs.IntVar(&c.BatchRows, "scorer.batch-rows", 4096, "rows given to a model in one inference call")
