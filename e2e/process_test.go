@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/natsembed"
 )
 
 var (
@@ -315,4 +317,40 @@ func twoGatewaysShareARateLimit(t *testing.T, natsURL string, common []string, r
 	allowance := 10 + int(time.Since(start).Seconds()) + 1 // the burst, and what refilled meanwhile
 	require.LessOrEqual(t, passed, allowance, "the two gateways share one allowance (%d passed, %d limited)", passed, limited)
 	require.GreaterOrEqual(t, passed, 10, "the burst passes")
+}
+
+// TestServiceWaitsForJetStream: a service started before its NATS server
+// does not exit: it retries with backoff, its /readyz says what it waits
+// for, and it becomes ready once JetStream answers.
+func TestServiceWaitsForJetStream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // free again: the server comes later
+	s3 := startMinIO(t)
+	p := startProcess(t, "scorer", repoRoot(t), nil, "serve", "--target=scorer", "--admin-addr", "127.0.0.1:0", "--log.level", "info",
+		"--nats-url", "nats://"+addr, "--store", "s3", "--s3-endpoint", s3.Endpoint, "--s3-bucket", s3.Bucket,
+		"--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey)
+	admin := "http://" + p.loggedAddr(t, "admin endpoint listening")
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body, "waiting for JetStream")
+	}, 30*time.Second, 50*time.Millisecond, "readyz while NATS is down: %s", body)
+
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), Listen: addr})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	waitReady(t, admin, p)
+	select {
+	case err := <-p.done:
+		t.Fatalf("the scorer exited: %v", err)
+	default:
+	}
 }

@@ -93,6 +93,9 @@ type component struct {
 	run   func(ctx context.Context) error // nil: wait for ctx
 	stop  func(ctx context.Context) error // nil: nothing to release
 	ready func() error                    // nil: ready once started
+	// waiting is why the start is still retrying (untilAvailable), shown
+	// by /readyz.
+	waiting atomic.Pointer[string]
 }
 
 func (c *component) Name() string                    { return c.name }
@@ -110,11 +113,58 @@ func (c *component) Stop(ctx context.Context) error {
 	}
 	return c.stop(ctx)
 }
+// Waiting implements lifecycle.Waiter.
+func (c *component) Waiting() error {
+	if w := c.waiting.Load(); w != nil {
+		return errors.New(*w)
+	}
+	return nil
+}
+
 func (c *component) Ready() error {
 	if c.ready == nil {
 		return nil
 	}
 	return c.ready()
+}
+
+// Retries of a start that needs JetStream (a cluster still electing
+// leaders, a server not up yet): from the first wait to the last, and in
+// all before the process gives up.
+const (
+	retryFirst = 200 * time.Millisecond
+	retryMax   = 5 * time.Second
+	retryFor   = 5 * time.Minute
+)
+
+// untilAvailable runs open until it succeeds, retrying with backoff while
+// JetStream cannot answer; meanwhile the component's readiness says why.
+// It gives up (the process exits) after retryFor or when ctx ends.
+func (c *component) untilAvailable(ctx context.Context, log zerolog.Logger, open func(ctx context.Context) error) error {
+	defer c.waiting.Store(nil)
+	give := time.Now().Add(retryFor)
+	wait := retryFirst
+	for attempt := 1; ; attempt++ {
+		err := open(ctx) // ctx lives as long as the process: open may start watches on it
+		if err == nil {
+			if attempt > 1 {
+				log.Info().Str("module", c.name).Int("attempts", attempt).Msg("JetStream answered; started")
+			}
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(give) {
+			return err
+		}
+		why := fmt.Sprintf("waiting for JetStream (attempt %d): %v", attempt, err)
+		c.waiting.Store(&why)
+		log.Warn().Str("module", c.name).Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("JetStream not available yet; retrying")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+	}
 }
 
 // natsModule connects to NATS, starting the embedded server when no URL is set.
@@ -181,37 +231,46 @@ func (a *adapters) natsModule() *component {
 // busModule provisions the streams and makes the publisher, the stream
 // reader and the consumer factory.
 func (a *adapters) busModule() *component {
-	return &component{name: modBus, start: func(ctx context.Context) error {
-		if err := bus.Provision(ctx, a.js, bus.StreamOptions{Replicas: a.cfg.Platform.Replicas, Memory: a.cfg.Platform.Memory}); err != nil {
+	c := &component{name: modBus}
+	c.start = func(ctx context.Context) error {
+		if err := c.untilAvailable(ctx, a.log, func(ctx context.Context) error {
+			return bus.Provision(ctx, a.js, bus.StreamOptions{Replicas: a.cfg.Platform.Replicas, Memory: a.cfg.Platform.Memory})
+		}); err != nil {
 			return err
 		}
 		a.pub = bus.NewPublisher(a.js)
 		a.streams = bus.NewStreams(a.js)
 		a.consumers = bus.Consumers{JS: a.js, Log: a.log}
 		return nil
-	}}
+	}
+	return c
 }
 
 // stateModule opens the KV buckets several services share.
 func (a *adapters) stateModule() *component {
-	return &component{name: modState, start: func(ctx context.Context) error {
-		o := a.kvOptions()
-		var err error
-		if a.jobs, err = jobs.Open(ctx, a.js, o); err != nil {
-			return err
-		}
-		if a.meter, err = usage.Open(ctx, a.js, o); err != nil {
-			return err
-		}
-		if a.tenants, err = tenants.Open(ctx, a.js, o, a.cfg.Tiers); err != nil {
-			return err
-		}
-		if a.secrets, err = webhooks.OpenSecrets(ctx, a.js, o); err != nil {
-			return err
-		}
-		a.attempts, err = webhooks.OpenAttemptLog(ctx, a.js, o)
+	c := &component{name: modState}
+	c.start = func(ctx context.Context) error { return c.untilAvailable(ctx, a.log, a.openState) }
+	return c
+}
+
+// openState opens the shared buckets (again, on a retry: opening is idempotent).
+func (a *adapters) openState(ctx context.Context) error {
+	o := a.kvOptions()
+	var err error
+	if a.jobs, err = jobs.Open(ctx, a.js, o); err != nil {
 		return err
-	}}
+	}
+	if a.meter, err = usage.Open(ctx, a.js, o); err != nil {
+		return err
+	}
+	if a.tenants, err = tenants.Open(ctx, a.js, o, a.cfg.Tiers); err != nil {
+		return err
+	}
+	if a.secrets, err = webhooks.OpenSecrets(ctx, a.js, o); err != nil {
+		return err
+	}
+	a.attempts, err = webhooks.OpenAttemptLog(ctx, a.js, o)
+	return err
 }
 
 // storeModule opens the artifact store and checks that it answers.

@@ -56,12 +56,26 @@ type Readier interface {
 	Ready() error
 }
 
+// Waiter is a service whose Start may wait a long time for something
+// outside (JetStream on a cluster still electing leaders): Waiting says
+// what, while it waits, and is safe to call during Start.
+type Waiter interface {
+	Waiting() error
+}
+
 // Ready returns nil when every service is running and ready, else why not.
 func (g *Group) Ready() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.err != nil {
 		return g.err
+	}
+	for _, s := range g.services { // a start that waits says why (it outranks "starting")
+		if w, ok := s.(Waiter); ok && g.state[s.Name()] == "starting" {
+			if err := w.Waiting(); err != nil {
+				return fmt.Errorf("%s is starting: %w", s.Name(), err)
+			}
+		}
 	}
 	for _, s := range g.services {
 		if st := g.state[s.Name()]; st != "running" {
