@@ -113,6 +113,7 @@ func (c *component) Stop(ctx context.Context) error {
 	}
 	return c.stop(ctx)
 }
+
 // Waiting implements lifecycle.Waiter.
 func (c *component) Waiting() error {
 	if w := c.waiting.Load(); w != nil {
