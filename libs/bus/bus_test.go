@@ -61,6 +61,7 @@ func runSuite(t *testing.T, newEnv func(t *testing.T) *env) {
 		{"PanicInRouterHandlerRedelivers", testRouterPanicRedelivers},
 		{"ConcurrencyBoundedByWorkers", testConcurrencyBounded},
 		{"InProgressKeepsSlowMessage", testInProgress},
+		{"CloseHandsBackAtOnce", testCloseHandsBack},
 		{"CloseStopsDelivery", testClose},
 		{"PublishManyAsync", testPublishMany},
 		{"PublishEach", testPublishEach},
@@ -398,6 +399,27 @@ func testInProgress(t *testing.T, e *env) {
 	info := e.settled(t, o)
 	assert.Equal(t, uint64(1), info.Delivered.Consumer)
 	assert.Zero(t, info.NumRedelivered)
+}
+
+// testCloseHandsBack: a subscriber closed (a SIGTERM drain) with a
+// message in flight returns it to the stream at once: another subscriber
+// gets it long before the ack wait.
+func testCloseHandsBack(t *testing.T, e *env) {
+	o := consumer("handback")
+	o.AckWait = time.Minute
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "1"), newMsg("u1", "x", nil)))
+	sub, ch := e.subscribe(t, o)
+	receive(t, ch)
+	require.NoError(t, sub.Close())
+	_, ch2 := e.subscribe(t, o)
+	select {
+	case again := <-ch2:
+		assert.Equal(t, "u1", again.UUID)
+		require.True(t, again.Ack())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message was not handed back at Close (it waits for its one-minute ack wait)")
+	}
+	e.settled(t, o)
 }
 
 func testClose(t *testing.T, e *env) {

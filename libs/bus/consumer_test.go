@@ -149,7 +149,7 @@ func TestFairQueueRoundRobin(t *testing.T) {
 	push("a", 1)
 	done := make(chan bool)
 	go func() { done <- q.waitBelow(t.Context(), "a", 1) }()
-	q.close()
+	assert.Len(t, q.close(), 1, "close returns what still waited, to be handed back")
 	assert.False(t, <-done)
 	_, _, ok := q.pop()
 	assert.False(t, ok, "a closed queue hands out nothing")

@@ -86,7 +86,7 @@ func (q *fairQueue) waitBelow(ctx context.Context, tenant string, n int) bool {
 		}
 		q.cond.Wait()
 	}
-	return true
+	return !q.closed
 }
 
 // keepAlive tells the server, every period, that the messages waiting in
@@ -113,9 +113,16 @@ func (q *fairQueue) keepAlive(ctx context.Context, period time.Duration) {
 	}
 }
 
-func (q *fairQueue) close() {
+// close ends the queue and returns the messages still waiting in it.
+func (q *fairQueue) close() []jetstream.Msg {
 	q.mu.Lock()
 	q.closed = true
+	var left []jetstream.Msg
+	for t, msgs := range q.queues {
+		left = append(left, msgs...)
+		q.queues[t] = nil
+	}
 	q.mu.Unlock()
 	q.cond.Broadcast()
+	return left
 }

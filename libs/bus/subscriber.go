@@ -188,7 +188,9 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 		defer close(out)
 		go func() {
 			<-ctx.Done()
-			q.close()
+			for _, m := range q.close() {
+				handBack(m)
+			}
 		}()
 		sem := make(chan struct{}, opts.Workers)
 		var inflight sync.WaitGroup
@@ -241,8 +243,10 @@ func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstrea
 }
 
 // pullWait bounds one fetch of a tenant's next message; an idle tenant's
-// puller asks again after it.
-const pullWait = 10 * time.Second
+// puller asks again after it. A fetch is not cut short by a close (a
+// message the server sent meanwhile would be lost until its ack wait):
+// closing waits for it and hands back what it brought.
+const pullWait = 2 * time.Second
 
 // pull fetches a tenant's messages one at a time, only when the queue has
 // room for it: a message leaves the server only to wait in the queue
@@ -255,10 +259,13 @@ func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant stri
 				return
 			}
 		}
-		fetch, cancel := context.WithTimeout(ctx, pullWait)
+		fetch, cancel := context.WithTimeout(context.WithoutCancel(ctx), pullWait)
 		msg, err := cons.Next(jetstream.FetchContext(fetch))
 		cancel()
 		switch {
+		case err == nil && ctx.Err() != nil:
+			handBack(msg)
+			return
 		case err == nil:
 			q.push(tenant, msg)
 		case ctx.Err() != nil:
@@ -295,7 +302,8 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 	select {
 	case out <- wm:
 	case <-ctx.Done():
-		return // not acked: redelivered after AckWait
+		handBack(msg) // closing before a worker took it
+		return
 	}
 	heartbeat := time.NewTicker(opts.AckWait / 3)
 	defer heartbeat.Stop()
@@ -315,10 +323,16 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 		case <-heartbeat.C:
 			_ = msg.InProgress()
 		case <-ctx.Done():
+			handBack(msg) // closing: its handler is cancelled
 			return
 		}
 	}
 }
+
+// handBack returns an unfinished message to the stream at once, for
+// another replica, rather than after its ack wait (a drain on SIGTERM). A
+// handler that still acks it afterwards is ignored: the work is idempotent.
+func handBack(msg jetstream.Msg) { _ = msg.Nak() }
 
 // processSpan starts the consumer span of a delivery, a child of the span
 // that published the message (its headers' trace context), with the
