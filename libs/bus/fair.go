@@ -113,6 +113,13 @@ func (q *fairQueue) keepAlive(ctx context.Context, period time.Duration) {
 	}
 }
 
+// wake wakes every waiter, to look at its context again.
+func (q *fairQueue) wake() {
+	q.mu.Lock() // a waiter is either before its check or in Wait
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
 // close ends the queue and returns the messages still waiting in it.
 func (q *fairQueue) close() []jetstream.Msg {
 	q.mu.Lock()

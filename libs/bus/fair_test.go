@@ -230,3 +230,54 @@ func TestQueuedPartsAreKeptAlive(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, info.NumRedelivered, "no part was redelivered while it waited")
 }
+
+// TestFairCloseHandsBackEverything: closing a fair subscriber whose
+// worker holds a part, whose queue is full and whose puller waits for
+// room returns promptly and hands every part back: a new subscriber gets
+// them all long before their ack wait.
+func TestFairCloseHandsBackEverything(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := context.Background()
+	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
+	pub := bus.NewPublisher(js)
+	for i := range 4 {
+		m := message.NewMessage("m"+strconv.Itoa(i), nil)
+		require.NoError(t, pub.Publish(contracts.Score.Subject("a", "job1", m.UUID), m))
+	}
+	open := func() (*bus.Subscriber, <-chan *message.Message) {
+		opts := bus.DefaultConsumer(contracts.Score, "scorer", 1)
+		opts.AckWait = time.Minute
+		opts.Tenants, opts.TenantPrefetch = fixedTenants{"a"}, 1
+		sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
+		require.NoError(t, err)
+		ch, err := sub.Subscribe(ctx, "score")
+		require.NoError(t, err)
+		return sub, ch
+	}
+	sub, ch := open()
+	select {
+	case <-ch: // held, never acked
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing delivered")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return: a puller waiting for room was not woken")
+	}
+	sub2, ch2 := open()
+	t.Cleanup(func() { _ = sub2.Close() })
+	got := map[string]bool{}
+	for len(got) < 4 {
+		select {
+		case m := <-ch2:
+			got[m.UUID] = true
+			m.Ack()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handed back %d of 4 parts; the rest wait for their one-minute ack wait", len(got))
+		}
+	}
+}

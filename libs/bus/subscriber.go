@@ -108,29 +108,56 @@ func (s *Subscriber) subscribe(ctx context.Context, topic string) (<-chan *messa
 }
 
 func (s *Subscriber) consume(ctx context.Context, opts ConsumerOptions, it jetstream.MessagesContext, out chan<- *message.Message) {
+	// On close the iterator drains: it stops fetching and yields what it
+	// had buffered, which is handed back; the messages workers hold are
+	// handed back once nothing more can arrive (stopped), so a handed-back
+	// message cannot land in this consumer's own buffer again.
+	stopped := make(chan struct{})
 	go func() {
 		<-ctx.Done()
-		it.Stop()
+		it.Drain()
 	}()
 	sem := make(chan struct{}, opts.Workers)
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	defer close(stopped)
 	for {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			s.handBackRest(opts, it)
 			return
 		}
 		msg, ok := s.next(ctx, opts, it)
 		if !ok {
+			s.handBackRest(opts, it)
+			return
+		}
+		if ctx.Err() != nil {
+			handBack(msg)
+			s.handBackRest(opts, it)
 			return
 		}
 		inflight.Add(1)
 		go func() {
 			defer inflight.Done()
 			defer func() { <-sem }()
-			s.deliver(ctx, opts, msg, out)
+			s.deliver(ctx, opts, msg, out, stopped)
 		}()
+	}
+}
+
+// handBackRest hands back what a draining iterator still yields.
+func (s *Subscriber) handBackRest(opts ConsumerOptions, it jetstream.MessagesContext) {
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				s.log.Debug().Err(err).Str("consumer", opts.Durable).Msg("drain ended")
+			}
+			return
+		}
+		handBack(msg)
 	}
 }
 
@@ -146,7 +173,7 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 	startTenant := func(tenant string, inFlight int) {
 		mu.Lock()
 		defer mu.Unlock()
-		if !contracts.ValidToken(tenant) {
+		if !contracts.ValidToken(tenant) || ctx.Err() != nil {
 			return
 		}
 		to := opts.forTenant(tenant, inFlight)
@@ -182,20 +209,29 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
 	}
 	go q.keepAlive(ctx, opts.AckWait/3)
+	// On close: the pullers finish their fetch in flight (handing back what
+	// it brought), then the queue's messages are handed back, and only then
+	// (stopped) the messages workers hold.
+	stopped := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		mu.Lock() // a tenant starting now sees ctx done and starts no puller
+		mu.Unlock()
+		q.wake() // pullers waiting for room see ctx done
+		pullers.Wait()
+		for _, m := range q.close() {
+			handBack(m)
+		}
+		close(stopped)
+	}()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
-		go func() {
-			<-ctx.Done()
-			for _, m := range q.close() {
-				handBack(m)
-			}
-		}()
+		defer func() { <-stopped }()
 		sem := make(chan struct{}, opts.Workers)
 		var inflight sync.WaitGroup
 		defer inflight.Wait()
-		defer pullers.Wait()
 		for {
 			select {
 			case sem <- struct{}{}:
@@ -213,15 +249,13 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 			go func() {
 				defer inflight.Done()
 				defer func() { <-sem }()
-				s.deliver(ctx, to, msg, out)
+				s.deliver(ctx, to, msg, out, stopped)
 			}()
 		}
 	}()
 	return out, nil
 }
 
-// pull feeds one tenant's messages into the fair queue, keeping at most
-// `ahead` of them waiting there.
 // next returns the consumer's next message, retrying transient pull
 // errors; false once the iterator is stopped or ctx ends.
 func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstream.MessagesContext) (jetstream.Msg, bool) {
@@ -283,7 +317,9 @@ func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant stri
 	}
 }
 
-func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jetstream.Msg, out chan<- *message.Message) {
+// deliver hands msg to a worker and settles it as the worker does; on a
+// close it hands msg back once the consumer stopped fetching (stopped).
+func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jetstream.Msg, out chan<- *message.Message, stopped <-chan struct{}) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		s.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata; terminated")
@@ -302,6 +338,7 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 	select {
 	case out <- wm:
 	case <-ctx.Done():
+		<-stopped
 		handBack(msg) // closing before a worker took it
 		return
 	}
@@ -323,6 +360,7 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 		case <-heartbeat.C:
 			_ = msg.InProgress()
 		case <-ctx.Done():
+			<-stopped
 			handBack(msg) // closing: its handler is cancelled
 			return
 		}
