@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,6 +30,18 @@ func (f fixedTenants) WatchTenants(_ context.Context, fn func(string, int)) erro
 	return nil
 }
 
+// fairSubscribe subscribes to the score stage with opts (tenants set) on
+// a subscriber of its own; the test closes it unless it does so itself.
+func fairSubscribe(t *testing.T, js jetstream.JetStream, opts bus.ConsumerOptions) (*bus.Subscriber, <-chan *message.Message) {
+	t.Helper()
+	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	ch, err := sub.Subscribe(t.Context(), "score")
+	require.NoError(t, err)
+	return sub, ch
+}
+
 // TestFairSubscriberServesTenantsRoundRobin: tenant b's one message is
 // handled long before tenant a's backlog of 200 queued before it (first in,
 // first out would hand it out last). It is not asserted to come second:
@@ -45,13 +58,7 @@ func TestFairSubscriberServesTenantsRoundRobin(t *testing.T) {
 	}
 	opts := bus.DefaultConsumer(contracts.Score, "scorer", 1)
 	opts.Tenants, opts.TenantPrefetch = fixedTenants{"a", "b"}, 4
-	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sub.Close() })
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch, err := sub.Subscribe(runCtx, "score")
-	require.NoError(t, err)
+	_, ch := fairSubscribe(t, js, opts)
 
 	// Both tenants' consumers are running once each has delivered one message.
 	publish("a", 1000)
@@ -186,13 +193,7 @@ func TestQueuedPartsAreKeptAlive(t *testing.T) {
 	opts := bus.DefaultConsumer(contracts.Score, "scorer", 1)
 	opts.AckWait = 300 * time.Millisecond
 	opts.Tenants, opts.TenantPrefetch = fixedTenants{"a"}, 3
-	sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sub.Close() })
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch, err := sub.Subscribe(runCtx, "score")
-	require.NoError(t, err)
+	_, ch := fairSubscribe(t, js, opts)
 	for i := range 6 {
 		m := message.NewMessage("m"+strconv.Itoa(i), nil)
 		require.NoError(t, pub.Publish(contracts.Score.Subject("a", "job1", m.UUID), m))
@@ -244,17 +245,10 @@ func TestFairCloseHandsBackEverything(t *testing.T) {
 		m := message.NewMessage("m"+strconv.Itoa(i), nil)
 		require.NoError(t, pub.Publish(contracts.Score.Subject("a", "job1", m.UUID), m))
 	}
-	open := func() (*bus.Subscriber, <-chan *message.Message) {
-		opts := bus.DefaultConsumer(contracts.Score, "scorer", 1)
-		opts.AckWait = time.Minute
-		opts.Tenants, opts.TenantPrefetch = fixedTenants{"a"}, 1
-		sub, err := bus.NewSubscriber(js, zerolog.Nop(), map[string]bus.ConsumerOptions{"score": opts})
-		require.NoError(t, err)
-		ch, err := sub.Subscribe(ctx, "score")
-		require.NoError(t, err)
-		return sub, ch
-	}
-	sub, ch := open()
+	opts := bus.DefaultConsumer(contracts.Score, "scorer", 1)
+	opts.AckWait = time.Minute
+	opts.Tenants, opts.TenantPrefetch = fixedTenants{"a"}, 1
+	sub, ch := fairSubscribe(t, js, opts)
 	select {
 	case <-ch: // held, never acked
 	case <-time.After(30 * time.Second):
@@ -268,8 +262,7 @@ func TestFairCloseHandsBackEverything(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return: a puller waiting for room was not woken")
 	}
-	sub2, ch2 := open()
-	t.Cleanup(func() { _ = sub2.Close() })
+	_, ch2 := fairSubscribe(t, js, opts)
 	got := map[string]bool{}
 	for len(got) < 4 {
 		select {

@@ -241,20 +241,11 @@ func (s *Store) dropKeys(ctx context.Context, hashes []string) {
 // SetSuspended suspends a tenant (its keys are refused with ErrSuspended)
 // or lets it back, and returns the tenant as stored.
 func (s *Store) SetSuspended(ctx context.Context, name string, suspended bool) (*Tenant, error) {
-	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
-		if t == nil {
-			return kv.ErrNotFound
-		}
-		if t.Suspended == suspended {
-			return kv.ErrUnchanged
-		}
+	return s.change(ctx, name, func(t *Tenant) bool {
+		changed := t.Suspended != suspended
 		t.Suspended = suspended
-		return nil
+		return changed
 	})
-	if errors.Is(err, kv.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
-	return t, err
 }
 
 // Delete removes a tenant and its keys (its data is the other stores'
@@ -277,14 +268,23 @@ func (s *Store) SetTier(ctx context.Context, name, tier string) (*Tenant, error)
 	if err := s.tiers.Load().check(tier); err != nil {
 		return nil, err
 	}
+	return s.change(ctx, name, func(t *Tenant) bool {
+		changed := t.Tier != tier
+		t.Tier = tier
+		return changed
+	})
+}
+
+// change applies set to a tenant's record (compare-and-set) and returns
+// the tenant as stored; set reports whether it changed anything.
+func (s *Store) change(ctx context.Context, name string, set func(*Tenant) bool) (*Tenant, error) {
 	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
 		if t == nil {
 			return kv.ErrNotFound
 		}
-		if t.Tier == tier {
+		if !set(t) {
 			return kv.ErrUnchanged
 		}
-		t.Tier = tier
 		return nil
 	})
 	if errors.Is(err, kv.ErrNotFound) {

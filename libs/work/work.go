@@ -246,12 +246,9 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 	if reports != nil {
 		p.Reports = *reports
 	}
-	if r := m.Get(contracts.HeaderRows); r != "" {
-		n, err := strconv.Atoi(r)
-		if err != nil {
-			return nil, fmt.Errorf("part message: bad %s %q", contracts.HeaderRows, r)
-		}
-		p.RowCount = n
+	var err error
+	if p.RowCount, err = getCount(m, contracts.HeaderRows); err != nil {
+		return nil, err
 	}
 	if err := getJSON(m, contracts.HeaderSolver, &p.Solver); err != nil {
 		return nil, err
@@ -273,12 +270,8 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 	if cpu != nil {
 		p.CPU = *cpu
 	}
-	if r := m.Get(contracts.HeaderInferences); r != "" {
-		n, err := strconv.Atoi(r)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("part message: bad %s %q", contracts.HeaderInferences, r)
-		}
-		p.Inferences = n
+	if p.Inferences, err = getCount(m, contracts.HeaderInferences); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -313,6 +306,19 @@ func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) erro
 		p.RowCount = rows.Len()
 	}
 	return nil
+}
+
+// getCount reads a count header: absent is 0, anything but a natural number an error.
+func getCount(m message.Metadata, key string) (int, error) {
+	v := m.Get(key)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("part message: bad %s %q", key, v)
+	}
+	return n, nil
 }
 
 func getJSON[T any](m message.Metadata, key string, dst **T) error {
