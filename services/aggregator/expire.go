@@ -10,18 +10,11 @@ import (
 // and result go; the usage they recorded stays. Several replicas may run
 // it: each step is idempotent.
 func (s *Service) expire(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ExpireEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, s.cfg.ExpireEvery, func() {
 		due, err := s.deps.Expiry.Due(ctx, time.Now())
 		if err != nil {
 			s.log.Warn().Err(err).Msg("expiry: list expired jobs")
-			continue
+			return
 		}
 		for _, e := range due {
 			if err := s.deps.JobData.PurgeJob(ctx, e.Tenant, e.ID); err != nil {
@@ -34,5 +27,5 @@ func (s *Service) expire(ctx context.Context) {
 			}
 			s.log.Debug().Str("tenant", e.Tenant).Str("job", e.ID).Time("expired_at", e.At).Msg("expired job deleted")
 		}
-	}
+	})
 }

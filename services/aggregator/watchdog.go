@@ -20,18 +20,11 @@ const (
 // finalization was interrupted (a crash between the last part and the
 // result). Several replicas may run it: finalize is idempotent.
 func (s *Service) watchdog(ctx context.Context) {
-	t := time.NewTicker(s.cfg.WatchdogEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, s.cfg.WatchdogEvery, func() {
 		keys, err := s.deps.Jobs.ActiveKeys(ctx)
 		if err != nil {
 			s.log.Warn().Err(err).Msg("watchdog: list active jobs")
-			continue
+			return
 		}
 		for _, k := range keys {
 			tenant, id, ok := jobs.SplitKey(k)
@@ -41,6 +34,20 @@ func (s *Service) watchdog(ctx context.Context) {
 			if why := s.check(ctx, tenant, id); why != "" {
 				s.startFinalize(ctx, tenant, id, why)
 			}
+		}
+	})
+}
+
+// every calls pass every period until ctx ends.
+func every(ctx context.Context, period time.Duration, pass func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pass()
 		}
 	}
 }
