@@ -282,10 +282,10 @@ func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstrea
 // closing waits for it and hands back what it brought.
 const pullWait = 2 * time.Second
 
-// pull fetches a tenant's messages one at a time, only when the queue has
-// room for it: a message leaves the server only to wait in the queue
-// (kept alive there) or go to a worker, never in a client buffer where
-// its ack wait would run out unseen.
+// pull fetches a tenant's messages, as many at a time as its queue has
+// room for: a message leaves the server only to wait in the queue (kept
+// alive there) or go to a worker, never in a client buffer where its ack
+// wait would run out unseen.
 func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant string, cons jetstream.Consumer, q *fairQueue, ahead int) {
 	for {
 		for q.waiting(tenant) >= ahead {
@@ -294,18 +294,23 @@ func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant stri
 			}
 		}
 		fetch, cancel := context.WithTimeout(context.WithoutCancel(ctx), pullWait)
-		msg, err := cons.Next(jetstream.FetchContext(fetch))
+		batch, err := cons.Fetch(ahead-q.waiting(tenant), jetstream.FetchContext(fetch))
+		if err == nil {
+			for msg := range batch.Messages() { // as they arrive
+				if ctx.Err() != nil {
+					handBack(msg)
+					continue
+				}
+				q.push(tenant, msg)
+			}
+			err = batch.Error()
+		}
 		cancel()
 		switch {
-		case err == nil && ctx.Err() != nil:
-			handBack(msg)
-			return
-		case err == nil:
-			q.push(tenant, msg)
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-			// idle: ask again
+		case err == nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			// a batch, or idle: ask again
 		default:
 			s.log.Warn().Err(err).Str("consumer", opts.Durable).Msg("pull failed; retrying")
 			select {
