@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,8 @@ import (
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/services/scorer"
 	"github.com/partita/partita/services/scorer/runtime"
 )
@@ -206,4 +210,38 @@ func TestJSONSubmitWithInputURL(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
 	require.Equal(t, "input_url_refused", r.json(t)["code"])
 	require.Zero(t, len(strict.get("/v1/jobs", nil).json(t)["jobs"].([]any)))
+}
+
+// TestAbandonedIdempotencyKeyIsTakenOver: a key claimed by a submit that
+// died before answering (no answer, no job — here a claim made directly)
+// answers 409 in progress while that submit could still be alive, and is
+// then taken over by a retry, which runs the job; later retries replay it.
+func TestAbandonedIdempotencyKeyIsTakenOver(t *testing.T) {
+	h := start(t, harnessOptions{args: []string{"--gateway.ingest-timeout", "1s", "--gateway.max-wait", "1s", "--gateway.idempotency-takeover", "3s"}})
+	spec := scoreSpec("csv", "dga-risk", 100, "")
+	data := fleetCSV(t, 50, 2)
+	specSum, dataSum := sha256.Sum256([]byte(spec)), sha256.Sum256(data)
+	idem, err := jobs.OpenIdempotency(t.Context(), h.proc.JetStream(), kv.Options{})
+	require.NoError(t, err)
+	_, err = idem.Claim(t.Context(), tenant, "order-7", hex.EncodeToString(specSum[:])+hex.EncodeToString(dataSum[:]), jobs.NewID())
+	require.NoError(t, err)
+
+	hdr := map[string]string{"Idempotency-Key": "order-7"}
+	r := h.submit(spec, data, hdr)
+	require.Equal(t, http.StatusConflict, r.Status, "the first submit may still be alive: %s", r.Body)
+	require.Equal(t, "idempotency_in_progress", problemCode(t, r))
+	var id string
+	require.Eventually(t, func() bool {
+		r = h.submit(spec, data, hdr)
+		if r.Status == http.StatusCreated {
+			id = jobID(t, r)
+			return true
+		}
+		require.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+		return false
+	}, 30*time.Second, 200*time.Millisecond, "the abandoned key was never taken over")
+	require.Equal(t, "succeeded", h.waitJob(id, 30*time.Second)["status"])
+	again := h.submit(spec, data, hdr)
+	require.Equal(t, id, jobID(t, again), "a retry replays the job that took the key over")
+	require.Len(t, h.get("/v1/jobs", nil).json(t)["jobs"], 1)
 }

@@ -31,6 +31,8 @@ type IdemRecord struct {
 	Fingerprint string `json:"fingerprint"`
 	JobID       string `json:"job_id"`
 	Status      int    `json:"status,omitempty"` // HTTP status of the first answer, once sent
+	// ClaimedAt is when the submit that holds the key claimed it.
+	ClaimedAt time.Time `json:"claimed_at,omitzero"`
 }
 
 // ErrIdempotencyMismatch is returned when a key is reused with another body.
@@ -54,7 +56,7 @@ func idemKey(tenant, key string) string {
 // the existing record when the same request was seen; or
 // ErrIdempotencyMismatch when the key belongs to another request.
 func (i *Idempotency) Claim(ctx context.Context, tenant, key, fingerprint, jobID string) (*IdemRecord, error) {
-	created, err := kv.Create(ctx, i.kv, idemKey(tenant, key), &IdemRecord{Fingerprint: fingerprint, JobID: jobID})
+	created, err := kv.Create(ctx, i.kv, idemKey(tenant, key), &IdemRecord{Fingerprint: fingerprint, JobID: jobID, ClaimedAt: time.Now().UTC()})
 	if err != nil || created {
 		return nil, err
 	}
@@ -66,6 +68,31 @@ func (i *Idempotency) Claim(ctx context.Context, tenant, key, fingerprint, jobID
 		return rec, ErrIdempotencyMismatch
 	}
 	return rec, nil
+}
+
+// TakeOver gives a key, claimed by a submit that never answered (was, as
+// Claim returned it), to the submit of jobID. It reports false when the
+// key changed meanwhile (answered, or taken over by another retry).
+func (i *Idempotency) TakeOver(ctx context.Context, tenant, key string, was *IdemRecord, jobID string) (bool, error) {
+	taken := false
+	_, err := kv.Update(ctx, i.kv, idemKey(tenant, key), false, func(rec *IdemRecord) error {
+		taken = false
+		if rec == nil {
+			return kv.ErrNotFound
+		}
+		if rec.JobID != was.JobID || rec.Status != 0 {
+			return kv.ErrUnchanged
+		}
+		rec.JobID, rec.ClaimedAt, taken = jobID, time.Now().UTC(), true
+		return nil
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("take over idempotency key: %w", err)
+	}
+	return taken, nil
 }
 
 // Answered records the HTTP status of the first answer for a key.

@@ -37,6 +37,10 @@ type Config struct {
 	MaxRowsPart   int           `yaml:"max_rows_per_part"`
 	PresignOver   int64         `yaml:"presign_over"`
 	AdminKey      string        `yaml:"admin_key"` // the admin API's bearer key; "" turns the admin API off
+	// IdemTakeover is how long an Idempotency-Key claimed by a submit that
+	// never answered and made no job is held before another submit with
+	// the key may take it over (a gateway that died mid-submit).
+	IdemTakeover time.Duration `yaml:"idempotency_takeover"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -48,12 +52,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.PresignOver, "gateway.presign-over", 8<<20, "CSV results larger than this many bytes redirect to a presigned URL when the store can sign (S3)")
 	fs.IntVar(&c.MaxRowsPart, "gateway.max-rows-per-part", spec.DefaultLimits.MaxRowsPerPart, "largest split.max_rows a spec may ask for")
 	fs.StringVar(&c.AdminKey, "admin-key", "", "bearer key of the admin API (/v1/admin; env PARTITA_ADMIN_KEY); empty: the admin API is off")
+	fs.DurationVar(&c.IdemTakeover, "gateway.idempotency-takeover", 10*time.Minute, "an Idempotency-Key whose first submit never answered and made no job is taken over by a retry after this long (above ingest-timeout + max-wait)")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if c.MaxUpload < 1 || c.MaxWait < 0 || c.IngestTimeout <= 0 || c.MaxRowsPart < 1 {
 		return errors.New("gateway: max-upload, ingest-timeout and max-rows-per-part must be positive, max-wait not negative")
+	}
+	if c.IdemTakeover <= c.IngestTimeout+c.MaxWait {
+		return fmt.Errorf("gateway: idempotency-takeover (%s) must be above ingest-timeout + max-wait (%s): a live first submit may take that long", c.IdemTakeover, c.IngestTimeout+c.MaxWait)
 	}
 	if c.AdminKey != "" && len(c.AdminKey) < 16 {
 		return errors.New("gateway: admin-key must be at least 16 characters")
@@ -106,6 +114,7 @@ type Store interface {
 // Idempotency remembers submit Idempotency-Keys (libs/jobs.Idempotency).
 type Idempotency interface {
 	Claim(ctx context.Context, tenant, key, fingerprint, jobID string) (*jobs.IdemRecord, error)
+	TakeOver(ctx context.Context, tenant, key string, was *jobs.IdemRecord, jobID string) (bool, error)
 	Answered(ctx context.Context, tenant, key string, status int) error
 	Release(ctx context.Context, tenant, key string) error
 }

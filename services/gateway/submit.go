@@ -75,6 +75,15 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		rec, err := s.deps.Idempotency.Claim(r.Context(), tenant, key, fingerprint, id)
+		if err == nil && s.abandoned(r.Context(), tenant, rec) {
+			if taken, terr := s.deps.Idempotency.TakeOver(r.Context(), tenant, key, rec, id); terr != nil {
+				err = terr
+			} else if taken {
+				s.log.Warn().Ctx(r.Context()).Str("tenant", tenant).Str("job", id).Str("abandoned_job", rec.JobID).
+					Msg("Idempotency-Key of a submit that never answered taken over")
+				rec = nil
+			}
+		}
 		if rec != nil || err != nil {
 			_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
 			s.replay(w, r, rec, err, wait)
@@ -167,6 +176,16 @@ func (s *Service) accepted(w http.ResponseWriter, r *http.Request, job *jobs.Job
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, s.view(r.Context(), job))
+}
+
+// abandoned reports whether a key's record belongs to a submit that died:
+// no answer, no job, and claimed longer ago than a live submit can take.
+func (s *Service) abandoned(ctx context.Context, tenant string, rec *jobs.IdemRecord) bool {
+	if rec == nil || rec.Status != 0 || time.Since(rec.ClaimedAt) <= s.cfg.IdemTakeover {
+		return false
+	}
+	_, err := s.deps.Jobs.Get(ctx, tenant, rec.JobID)
+	return errors.Is(err, jobs.ErrNotFound)
 }
 
 // replay answers a submit whose Idempotency-Key was seen before.
