@@ -443,7 +443,29 @@ func TestIdempotency(t *testing.T) {
 
 	rec, err = idem.Claim(ctx, "acme", "key-1", "fp-a", "job-2")
 	require.NoError(t, err)
+	require.NotNil(t, rec)
+	assert.WithinDuration(t, time.Now(), rec.ClaimedAt, time.Minute)
+	rec.ClaimedAt = time.Time{}
 	assert.Equal(t, &jobs.IdemRecord{Fingerprint: "fp-a", JobID: "job-1"}, rec, "a retry replays the first job")
+
+	// A retry takes over the key of a submit that never answered, once;
+	// a second retry racing with the stale record loses.
+	was, err := idem.Claim(ctx, "acme", "key-1", "fp-a", "job-2")
+	require.NoError(t, err)
+	taken, err := idem.TakeOver(ctx, "acme", "key-1", was, "job-2")
+	require.NoError(t, err)
+	assert.True(t, taken)
+	taken, err = idem.TakeOver(ctx, "acme", "key-1", was, "job-2b")
+	require.NoError(t, err)
+	assert.False(t, taken, "the key changed since it was read: another retry has it")
+	now, err := idem.Claim(ctx, "acme", "key-1", "fp-a", "job-x")
+	require.NoError(t, err)
+	assert.Equal(t, "job-2", now.JobID)
+	taken, err = idem.TakeOver(ctx, "acme", "no-such-key", was, "job-z")
+	require.NoError(t, err)
+	assert.False(t, taken)
+	_, err = idem.TakeOver(ctx, "acme", "key-1", now, "job-1") // back to job-1, for the rest of the test
+	require.NoError(t, err)
 
 	rec, err = idem.Claim(ctx, "acme", "key-1", "fp-b", "job-3")
 	require.ErrorIs(t, err, jobs.ErrIdempotencyMismatch)
