@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -33,30 +34,47 @@ type purger struct {
 // leaves the expiry index too.
 var kept = map[string]bool{usage.Bucket: true, tenants.TenantsBucket: true, tenants.KeysBucket: true}
 
-// PurgeJob removes a job's records from every bucket and its objects.
-func (d purger) PurgeJob(ctx context.Context, tenant, id string) error {
-	key := jobs.Key(tenant, id)
+// buckets binds every bucket but the kept ones and those in skip.
+func (d purger) buckets(ctx context.Context, skip ...string) ([]jetstream.KeyValue, error) {
+	var out []jetstream.KeyValue
 	for name := range d.js.KeyValueStoreNames(ctx).Name() {
-		if kept[name] || name == jobs.ExpiryBucket {
+		if kept[name] || slices.Contains(skip, name) {
 			continue
 		}
 		b, err := d.js.KeyValue(ctx, name)
 		if err != nil {
-			return fmt.Errorf("purge job %s: bind %s: %w", id, name, err)
+			return nil, fmt.Errorf("bind %s: %w", name, err)
 		}
-		if _, err := b.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // no record here: no purge marker either
-		} else if err != nil {
-			return fmt.Errorf("purge job %s: read %s: %w", id, name, err)
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// PurgeJobs removes the jobs' records from every bucket and their objects,
+// listing the buckets once for all of them; it returns the jobs purged,
+// stopping at the first error.
+func (d purger) PurgeJobs(ctx context.Context, es []jobs.Expiring) ([]jobs.Expiring, error) {
+	bs, err := d.buckets(ctx, jobs.ExpiryBucket)
+	if err != nil {
+		return nil, fmt.Errorf("purge jobs: %w", err)
+	}
+	for i, e := range es {
+		key := jobs.Key(e.Tenant, e.ID)
+		for _, b := range bs {
+			if _, err := b.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue // no record here: no purge marker either
+			} else if err != nil {
+				return es[:i], fmt.Errorf("purge job %s: read %s: %w", e.ID, b.Bucket(), err)
+			}
+			if err := b.Purge(ctx, key); err != nil {
+				return es[:i], fmt.Errorf("purge job %s: %s: %w", e.ID, b.Bucket(), err)
+			}
 		}
-		if err := b.Purge(ctx, key); err != nil {
-			return fmt.Errorf("purge job %s: %s: %w", id, name, err)
+		if err := d.store.DeletePrefix(ctx, contracts.JobPrefix(e.Tenant, e.ID)); err != nil {
+			return es[:i], fmt.Errorf("purge job %s: %w", e.ID, err)
 		}
 	}
-	if err := d.store.DeletePrefix(ctx, contracts.JobPrefix(tenant, id)); err != nil {
-		return fmt.Errorf("purge job %s: %w", id, err)
-	}
-	return nil
+	return es, nil
 }
 
 // Purge removes every record and object of a tenant.
@@ -65,14 +83,12 @@ func (d purger) Purge(ctx context.Context, tenant string) (gateway.DeletedData, 
 	if !tenants.ValidName(tenant) {
 		return out, fmt.Errorf("purge tenant %q: %w", tenant, tenants.ErrInvalidName)
 	}
-	for name := range d.js.KeyValueStoreNames(ctx).Name() {
-		if kept[name] {
-			continue
-		}
-		b, err := d.js.KeyValue(ctx, name)
-		if err != nil {
-			return out, fmt.Errorf("purge tenant %s: bind %s: %w", tenant, name, err)
-		}
+	bs, err := d.buckets(ctx)
+	if err != nil {
+		return out, fmt.Errorf("purge tenant %s: %w", tenant, err)
+	}
+	for _, b := range bs {
+		name := b.Bucket()
 		keys, err := b.ListKeysFiltered(ctx, tenant, tenant+".>")
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
 			continue

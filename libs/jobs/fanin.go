@@ -109,9 +109,7 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 		n++
 		f.DoneCount++
 		f.Rows += m.Rows
-		f.Iterations += m.Iterations
-		f.Busy = addSeconds(f.Busy, m.Busy)
-		f.CPU = addSeconds(f.CPU, m.CPU)
+		f.addWork(m)
 		if m.Model != "" { // set by the scorer only once it scored the part
 			if f.Models == nil {
 				f.Models, f.Inferences = map[string]int{}, map[string]int{}
@@ -144,13 +142,18 @@ func (f *FanIn) countRound(m Mark) bool {
 		return false
 	}
 	p.DoneCount++
-	f.Iterations += m.Iterations
-	f.Busy = addSeconds(f.Busy, m.Busy)
-	f.CPU = addSeconds(f.CPU, m.CPU)
+	f.addWork(m)
 	if m.Error != nil && p.Failed == nil {
 		p.Failed = m.Error
 	}
 	return true
+}
+
+// addWork counts what the stages spent on a counted mark.
+func (f *FanIn) addWork(m Mark) {
+	f.Iterations += m.Iterations
+	f.Busy = addSeconds(f.Busy, m.Busy)
+	f.CPU = addSeconds(f.CPU, m.CPU)
 }
 
 // addSeconds adds the seconds per stage of add to to, making it if needed.

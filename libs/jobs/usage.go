@@ -25,17 +25,11 @@ type JobUsage struct {
 // show it, with the CPU ingest and finalization took.
 func usageOf(j *Job, f *FanIn, e Ending) *JobUsage {
 	u := &JobUsage{Parts: f.Total, Rows: j.Input.Rows, InputBytes: j.Input.Bytes, ResultBytes: resultBytes(e.Result),
-		Seconds: f.Busy, CPUSeconds: addSeconds(nil, f.CPU), SolverIterations: f.Iterations,
+		Seconds: addSeconds(map[string]float64{}, f.Busy), SolverIterations: f.Iterations,
+		CPUSeconds:   addSeconds(map[string]float64{"ingest": j.Input.CPUSeconds, "aggregate": e.CPUSeconds}, f.CPU),
 		PartsByModel: f.Models, InferencesByModel: f.Inferences}
-	u.CPUSeconds = addSeconds(u.CPUSeconds, map[string]float64{"ingest": j.Input.CPUSeconds, "aggregate": e.CPUSeconds})
 	for _, n := range f.Inferences {
 		u.Inferences += n
-	}
-	if u.Seconds == nil {
-		u.Seconds = map[string]float64{}
-	}
-	if u.CPUSeconds == nil {
-		u.CPUSeconds = map[string]float64{}
 	}
 	return u
 }

@@ -62,20 +62,12 @@ func newUsage() Usage {
 		Seconds: map[string]float64{}, CPUSeconds: map[string]float64{}}
 }
 
-// addJob folds one ended job in.
-func (u *Usage) addJob(status string, j jobs.JobUsage) {
-	u.Jobs[status]++
-	u.Parts += j.Parts
-	u.Rows += j.Rows
-	u.Inferences += j.Inferences
-	u.InputBytes += j.InputBytes
-	u.ResultBytes += j.ResultBytes
-	u.BytesStored += j.InputBytes + j.ResultBytes
-	u.SolverIterations += j.SolverIterations
-	addAll(u.InferencesByModel, j.InferencesByModel)
-	addAll(u.PartsByModel, j.PartsByModel)
-	addAll(u.Seconds, j.Seconds)
-	addAll(u.CPUSeconds, j.CPUSeconds)
+// ofJob is the usage of one ended job.
+func ofJob(status string, j jobs.JobUsage) Usage {
+	return Usage{Jobs: map[string]int{status: 1}, Parts: j.Parts, Rows: j.Rows, Inferences: j.Inferences,
+		InferencesByModel: j.InferencesByModel, PartsByModel: j.PartsByModel,
+		InputBytes: j.InputBytes, ResultBytes: j.ResultBytes, BytesStored: j.InputBytes + j.ResultBytes,
+		Seconds: j.Seconds, CPUSeconds: j.CPUSeconds, SolverIterations: j.SolverIterations}
 }
 
 // add folds another usage in.
@@ -263,16 +255,15 @@ func fold(e jetstream.KeyValueEntry) (tenant, day string, u Usage, err error) {
 	if len(parts) < 4 {
 		return "", "", u, fmt.Errorf("usage entry %q: not tenant.day.kind.id", e.Key())
 	}
-	u = newUsage()
 	switch parts[2] {
 	case "job":
 		var je jobEntry
 		if err := json.Unmarshal(e.Value(), &je); err != nil {
 			return "", "", u, fmt.Errorf("usage entry %q: %w", e.Key(), err)
 		}
-		u.addJob(je.Status, je.Usage)
+		u = ofJob(je.Status, je.Usage)
 	case "webhook":
-		u.WebhookDeliveries++
+		u.WebhookDeliveries = 1
 	default:
 		return "", "", u, fmt.Errorf("usage entry %q: unknown kind %q", e.Key(), parts[2])
 	}

@@ -81,10 +81,10 @@ type Expiry interface {
 	Expired(ctx context.Context, e jobs.Expiring) error
 }
 
-// JobData removes an expired job's records and objects, but its usage
-// (internal/compose).
+// JobData removes expired jobs' records and objects, but their usage,
+// returning those it removed (internal/compose).
 type JobData interface {
-	PurgeJob(ctx context.Context, tenant, id string) error
+	PurgeJobs(ctx context.Context, es []jobs.Expiring) ([]jobs.Expiring, error)
 }
 
 // Results is where results are written and a job's part files removed (the artifact store).

@@ -16,11 +16,11 @@ func (s *Service) expire(ctx context.Context) {
 			s.log.Warn().Err(err).Msg("expiry: list expired jobs")
 			return
 		}
-		for _, e := range due {
-			if err := s.deps.JobData.PurgeJob(ctx, e.Tenant, e.ID); err != nil {
-				s.log.Warn().Err(err).Str("tenant", e.Tenant).Str("job", e.ID).Msg("expiry: delete the job; retried at the next pass")
-				continue
-			}
+		purged, err := s.deps.JobData.PurgeJobs(ctx, due)
+		if err != nil {
+			s.log.Warn().Err(err).Int("left", len(due)-len(purged)).Msg("expiry: delete jobs; the rest at the next pass")
+		}
+		for _, e := range purged {
 			if err := s.deps.Expiry.Expired(ctx, e); err != nil {
 				s.log.Warn().Err(err).Str("tenant", e.Tenant).Str("job", e.ID).Msg("expiry: unschedule the job")
 				continue
