@@ -41,6 +41,16 @@ type Config struct {
 	// never answered and made no job is held before another submit with
 	// the key may take it over (a gateway that died mid-submit).
 	IdemTakeover time.Duration `yaml:"idempotency_takeover"`
+	// ReadHeaderTimeout bounds the time a client takes to send a request's
+	// headers, IdleTimeout the time a keep-alive connection waits for its
+	// next request.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// BodyTimeout is how long a request body's first bytes may take; then
+	// it must keep arriving at MinBodyRate bytes per second on average
+	// (paceBodies).
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	MinBodyRate int64         `yaml:"min_body_rate"`
 }
 
 // RegisterFlags sets defaults and flags.
@@ -52,6 +62,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.PresignOver, "gateway.presign-over", 8<<20, "CSV results larger than this many bytes redirect to a presigned URL when the store can sign (S3)")
 	fs.IntVar(&c.MaxRowsPart, "gateway.max-rows-per-part", spec.DefaultLimits.MaxRowsPerPart, "largest split.max_rows a spec may ask for")
 	fs.StringVar(&c.AdminKey, "admin-key", "", "bearer key of the admin API (/v1/admin; env PARTITA_ADMIN_KEY); empty: the admin API is off")
+	fs.DurationVar(&c.ReadHeaderTimeout, "gateway.read-header-timeout", 10*time.Second, "longest time a client may take to send a request's headers; then the connection is closed")
+	fs.DurationVar(&c.IdleTimeout, "gateway.idle-timeout", 2*time.Minute, "longest time a keep-alive connection may wait for its next request")
+	fs.DurationVar(&c.BodyTimeout, "gateway.body-timeout", 30*time.Second, "longest time a request body's first bytes may take; then it must keep arriving at gateway.min-body-rate, else 408 and the connection is closed")
+	fs.Int64Var(&c.MinBodyRate, "gateway.min-body-rate", 16<<10, "slowest average rate, in bytes per second, at which a request body may arrive after gateway.body-timeout (each byte received extends its deadline by 1/rate s)")
 	fs.DurationVar(&c.IdemTakeover, "gateway.idempotency-takeover", 10*time.Minute, "an Idempotency-Key whose first submit never answered and made no job is taken over by a retry after this long (above ingest-timeout + max-wait)")
 }
 
@@ -59,6 +73,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	if c.MaxUpload < 1 || c.MaxWait < 0 || c.IngestTimeout <= 0 || c.MaxRowsPart < 1 {
 		return errors.New("gateway: max-upload, ingest-timeout and max-rows-per-part must be positive, max-wait not negative")
+	}
+	if c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MinBodyRate < 1 {
+		return errors.New("gateway: read-header-timeout, idle-timeout, body-timeout and min-body-rate must be positive")
 	}
 	if c.IdemTakeover <= c.IngestTimeout+c.MaxWait {
 		return fmt.Errorf("gateway: idempotency-takeover (%s) must be above ingest-timeout + max-wait (%s): a live first submit may take that long", c.IdemTakeover, c.IngestTimeout+c.MaxWait)
@@ -230,7 +247,9 @@ func (s *Service) Start(context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return context.Background() }}
+	s.srv = &http.Server{Handler: paceBodies(s.Handler(), s.cfg.BodyTimeout, s.cfg.MinBodyRate),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
+		BaseContext: func(net.Listener) context.Context { return context.Background() }}
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("REST API listening")
 	return nil
 }

@@ -101,7 +101,7 @@ func (s *Service) routes() []route {
 				200: {desc: "the job ended within the wait; its result is inline under `result`", contentType: "application/json", typ: typeOf[JobWithResult]()},
 				201: {desc: "the job was accepted", contentType: "application/json", typ: typeOf[JobView]()},
 				202: {desc: "the job is running; follow Location", contentType: "application/json", typ: typeOf[JobView]()},
-				413: problemBody, 415: problemBody, 422: problemBody,
+				408: problemBody, 413: problemBody, 415: problemBody, 422: problemBody,
 				409: problemBody,
 			})},
 		{method: "GET", path: "/v1/jobs", id: "listJobs", tag: "jobs", auth: true, handler: s.listJobs,

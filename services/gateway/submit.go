@@ -341,6 +341,9 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 		InputURL string          `json:"input_url"`
 	}
 	if err := decodeStrict(r.Body, spec.MaxSize+4096, &req); err != nil {
+		if readTimedOut(err) {
+			return nil, 0, "", bodyProblem(err)
+		}
 		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_body", Title: "Malformed JSON body", Detail: `send {"spec": {...}, "input_url": "https://..."}: ` + err.Error()}
 	}
 	specDoc := []byte(req.Spec)
@@ -401,6 +404,10 @@ func bodyProblem(err error) *Problem {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Upload too large", Detail: fmt.Sprintf("the body is over the limit of %d bytes", mbe.Limit)}
+	}
+	if readTimedOut(err) {
+		return &Problem{Status: http.StatusRequestTimeout, Code: "request_timeout", Title: "The upload was too slow",
+			Detail: "the request body arrived too slowly; send it at a steady rate"}
 	}
 	return &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Cannot read the upload", Detail: err.Error()}
 }
