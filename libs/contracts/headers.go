@@ -21,6 +21,7 @@ const (
 	HeaderTrials     = "Partita-Trials"     // the trial prices of the coupling rows for a re-solve (JSON list)
 	HeaderSelect     = "Partita-Select"     // "true": a re-solve selects one row per group at each trial's prices
 	HeaderReports    = "Partita-Reports"    // a part's reports to the plan's coordinator, one per trial (JSON list)
+	HeaderAttempt    = "Partita-Attempt"    // the run of a redriven job the part belongs to (absent: the first)
 )
 
 // Kinds of message on the aggregate stream.

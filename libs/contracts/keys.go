@@ -33,6 +33,16 @@ func SpillRunKey(tenant, job string, n int) string {
 	return fmt.Sprintf("%ssplit/spill-%06d.chunks", PartsPrefix(tenant, job), n)
 }
 
+// KeptPartsPrefix holds the parts a failed attempt of a job finished,
+// kept beside its input (not under its working parts) until the job is
+// redriven to success or its retention ends.
+func KeptPartsPrefix(tenant, job string) string { return JobPrefix(tenant, job) + "kept/" }
+
+// KeptPartKey is the object of one kept part (libs/work.Keep).
+func KeptPartKey(tenant, job, part string) string {
+	return KeptPartsPrefix(tenant, job) + part + ".part"
+}
+
 // ResultCSVKey is where the result rows are kept.
 func ResultCSVKey(tenant, job string) string { return JobPrefix(tenant, job) + "result.csv" }
 

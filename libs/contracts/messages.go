@@ -50,6 +50,14 @@ func NewSplitRequest(tenant, job string) (subject string, msg *message.Message) 
 	return Split.Subject(tenant, job), msg
 }
 
+// NewRedriveRequest is the message that hands attempt n of a redriven job
+// to the splitter, which splits it again and runs only its parts not kept.
+func NewRedriveRequest(tenant, job string, attempt int) (subject string, msg *message.Message) {
+	subject, msg = NewSplitRequest(tenant, job)
+	msg.UUID += AttemptSuffix(attempt)
+	return subject, msg
+}
+
 // DecodeSplitRequest reads the tenant and job of a split request.
 func DecodeSplitRequest(msg *message.Message) (tenant, job string, err error) {
 	if err := CheckVersion(msg.Metadata.Get); err != nil {
@@ -96,7 +104,15 @@ type Event struct {
 
 // MsgID is the Nats-Msg-Id of an event: a republished event of the same
 // type is the same message.
-func (e *Event) MsgID() string { return e.JobID + ".event." + e.Type }
+// A redriven job's events carry its attempt, so that the final event of
+// each attempt is a message of its own.
+func (e *Event) MsgID() string {
+	id := e.JobID + ".event." + e.Type
+	if e.Job != nil && e.Job.Attempt() > 1 {
+		id += AttemptSuffix(e.Job.Attempt())
+	}
+	return id
+}
 
 // NewEventMessage encodes an event as the message to publish.
 func NewEventMessage(e Event) (subject string, msg *message.Message, err error) {

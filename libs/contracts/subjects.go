@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -75,6 +76,16 @@ func ParseEventSubject(subject string) (tenant, job string, ok bool) {
 // of the same (job, part, stage) is not a second message.
 func MsgID(stage Stage, job, part string) string {
 	return fmt.Sprintf("%s.%s.%s", job, part, stage)
+}
+
+// AttemptSuffix ends the Nats-Msg-Id of a message of a redriven job's
+// attempt n ≥ 2 (none for the first), so that within the duplicate window
+// a redrive's messages are not taken for the first attempt's.
+func AttemptSuffix(attempt int) string {
+	if attempt <= 1 {
+		return ""
+	}
+	return ".a" + strconv.Itoa(attempt)
 }
 
 // JobToken is the part token of messages about a whole job (ingest, split).

@@ -35,6 +35,13 @@ type FanIn struct {
 	// Plan is the coordination of the job-wide plan, once a part reported
 	// a share in a coupling row.
 	Plan *Plan `json:"plan,omitempty"`
+	// Attempt is the run of the job this count is of (0 or 1: the first;
+	// a redrive counts anew): marks of another attempt count nothing.
+	Attempt int `json:"attempt,omitempty"`
+	// Kept are the parts that finished in an earlier attempt, counted as
+	// done from the start of a redrive (KeptCount of them).
+	Kept      Bitmap `json:"kept,omitempty"`
+	KeptCount int    `json:"kept_count,omitempty"`
 }
 
 // Plan is the count of a job's coordination across parts (libs/plan):
@@ -77,7 +84,12 @@ type Mark struct {
 	// counts only in its round, not as the part's arrival.
 	Resolve bool
 	Round   int
+	// Attempt is the run of the job the part was made in (0: the first).
+	Attempt int
 }
+
+// sameAttempt reports whether two attempt numbers name the same run (0 is 1).
+func sameAttempt(a, b int) bool { return max(a, 1) == max(b, 1) }
 
 // Apply adds the marks not counted yet and reports how many were new.
 // A closed record counts nothing.
@@ -87,6 +99,9 @@ func (f *FanIn) Apply(marks []Mark, now time.Time) int {
 	}
 	n := 0
 	for _, m := range marks {
+		if !sameAttempt(m.Attempt, f.Attempt) {
+			continue // left over from an earlier run of a redriven job
+		}
 		if m.Resolve {
 			if f.countRound(m) {
 				n++

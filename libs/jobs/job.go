@@ -69,6 +69,41 @@ type Job struct {
 	// tier when it was submitted; 0: kept); ExpiresAt is set when it ends.
 	Retention time.Duration `json:"retention,omitempty"`
 	ExpiresAt *time.Time    `json:"expires_at,omitempty"`
+	// Attempts is the job's history once it was redriven: the first run,
+	// then one entry per redrive (empty for a job run once).
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// KeptParts are the parts that finished in an attempt that failed or
+	// timed out, kept (contracts.KeptPartKey) for a redrive to reuse.
+	KeptParts Bitmap `json:"kept_parts,omitempty"`
+}
+
+// Attempt is one run of a job: the first, or a redrive of its failed parts.
+type Attempt struct {
+	Number    int        `json:"number"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	Status    Status     `json:"status"`
+	// Model is the spec's model of the attempt (a redrive may change it).
+	Model string `json:"model"`
+	// Version is the spec's version or alias of the attempt.
+	Version string `json:"version"`
+	// Parts are the parts the attempt ran; FailedParts those that failed.
+	Parts       int       `json:"parts"`
+	FailedParts int       `json:"failed_parts"`
+	Error       *Error    `json:"error,omitempty"`
+	Usage       *JobUsage `json:"usage,omitempty"` // what the attempt consumed, once it ended
+}
+
+// Attempt is the number of the job's current (or last) run, 1 unless redriven.
+func (j *Job) Attempt() int { return max(1, len(j.Attempts)) }
+
+// AttemptStart is when the current run began: the job's creation, or the
+// start of its last redrive (what timeouts.job_total counts from).
+func (j *Job) AttemptStart() time.Time {
+	if n := len(j.Attempts); n > 1 && j.Attempts[n-1].StartedAt != nil {
+		return *j.Attempts[n-1].StartedAt
+	}
+	return j.CreatedAt
 }
 
 // Input is the uploaded data of a job.

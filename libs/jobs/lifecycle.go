@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/plan"
+	"github.com/partita/partita/libs/spec"
 )
 
 // The lifecycle of a job and its fan-in record, as named operations of the
@@ -29,6 +31,8 @@ import (
 //	Cancel    gateway     the job is canceled and its count closed, before answering
 //	End       aggregator  the final status, result, usage and report are recorded
 //	Forget    aggregator  the count of an ended job is dropped
+//	Redrive   gateway     a failed or timed-out job runs again (its next
+//	                      attempt), counting anew all but its kept parts
 //
 // A service asks for a transition; it never edits a record itself.
 
@@ -96,6 +100,8 @@ type Split struct {
 	Total int                // the parts it made
 	Busy  map[string]float64 // seconds it worked on the split
 	CPU   map[string]float64 // CPU-seconds charged to the split
+	// Attempt is the run of the job the split was made for (0: the first).
+	Attempt int
 }
 
 // Count adds the marks not counted yet to a job's count and, when split
@@ -111,7 +117,7 @@ func (s *Store) Count(ctx context.Context, tenant, id string, marks []Mark, spli
 		wasRoundDone, wasRoundFailed = f.resolvedRound(), f.Plan != nil && f.Plan.Failed != nil
 		n := f.Apply(marks, now)
 		added = n
-		splitNow := split != nil && !f.SplitDone && !f.Closed
+		splitNow := split != nil && !f.SplitDone && !f.Closed && sameAttempt(split.Attempt, f.Attempt)
 		if splitNow {
 			f.SplitDone, f.Total = true, split.Total
 			f.LastProgress, f.SplitAt = now, now
@@ -259,19 +265,32 @@ type Ending struct {
 	Plan   *PlanReport
 	// CPUSeconds is the CPU finalization took (assembling the result).
 	CPUSeconds float64
+	// Kept is set when finalization kept the finished parts (an attempt
+	// that failed or timed out), so that a redrive runs only the others.
+	Kept bool
 }
 
 // End records a job's end: its final status (unless it already ended, as
 // a canceled job has), its result, report and usage. It returns the job and
-// whether this call is the first to end it (the one that records usage).
+// whether this call is the first to end its current attempt (the one that
+// records usage). A redriven job's usage is the sum of its attempts'; the
+// attempt's own is on its entry in Attempts.
 func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, bool, error) {
 	first := false
 	now := time.Now().UTC()
 	f := e.FanIn
 	j, err := s.update(ctx, tenant, id, func(j *Job) error {
-		first = j.Usage == nil
+		var cur *Attempt // nil for a job never redriven
+		if n := len(j.Attempts); n > 0 {
+			cur = &j.Attempts[n-1]
+		}
+		first = j.Usage == nil || cur != nil && cur.Usage == nil
 		if first {
-			j.Usage = usageOf(j, f, e)
+			u := usageOf(j, f, e)
+			if cur != nil {
+				cur.Usage, u = u, j.Usage.plus(u)
+			}
+			j.Usage = u
 		}
 		if !j.Status.Terminal() {
 			if err := j.Move(e.Status, now); err != nil {
@@ -279,23 +298,100 @@ func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, boo
 			}
 			j.Error = e.Error
 		}
+		if cur != nil && cur.EndedAt == nil {
+			cur.EndedAt, cur.Status, cur.Error = j.EndedAt, j.Status, j.Error
+			cur.Parts, cur.FailedParts = max(f.Total-f.KeptCount, 0), f.FailedCount
+		}
 		if j.Retention > 0 && j.ExpiresAt == nil {
 			at := j.EndedAt.Add(j.Retention)
 			j.ExpiresAt = &at
 		}
-		j.Parts = f.Total
+		if f.SplitDone || j.Attempt() == 1 { // a redrive's split that did not finish keeps the part count
+			j.Parts = f.Total
+		}
 		j.Progress = Progress(f, nil, j.Spec.Optimize != nil)
 		j.Timings = j.ComputeTimings(f.SplitAt)
 		j.Errors = f.Errors
-		j.Models = ModelUses(f.Models)
+		j.Models = ModelUses(j.Usage.PartsByModel)
 		j.Result = e.Result
 		j.Plan = e.Plan
+		j.KeptParts = nil
+		if e.Kept {
+			j.KeptParts = f.Done.Without(f.Failed)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("end job %s: %w", id, err)
 	}
 	return j, first, nil
+}
+
+// Errors of Redrive.
+var (
+	// ErrNotRedrivable is returned for a job that is not failed or timed out.
+	ErrNotRedrivable = errors.New("jobs: only a failed or timed-out job can be redriven")
+	// ErrEnding is returned while the job's last attempt is still being
+	// finalized (its count not yet dropped).
+	ErrEnding = errors.New("jobs: the job's last attempt is still ending")
+)
+
+// Redrive starts the next attempt of a failed or timed-out job: the job is
+// running again with its spec changed by edit (model, timeouts), and its
+// count starts anew with the kept parts done, so that only the others run.
+// Of concurrent redrives one wins (compare-and-set); the others get
+// ErrNotRedrivable. It returns the job as the new attempt starts.
+func (s *Store) Redrive(ctx context.Context, tenant, id string, edit func(*spec.Spec)) (*Job, error) {
+	j, err := s.Get(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.Status != Failed && j.Status != TimedOut {
+		return nil, fmt.Errorf("%w: job %s is %s", ErrNotRedrivable, id, j.Status)
+	}
+	if _, _, err := kv.Get[FanIn](ctx, s.fanin, Key(tenant, id)); err == nil {
+		return nil, fmt.Errorf("%w: job %s", ErrEnding, id)
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return nil, fmt.Errorf("redrive job %s: read its count: %w", id, err)
+	}
+	now := time.Now().UTC()
+	j, err = s.update(ctx, tenant, id, func(j *Job) error {
+		if j.Status != Failed && j.Status != TimedOut {
+			return fmt.Errorf("%w: job %s is %s", ErrNotRedrivable, id, j.Status)
+		}
+		sp := *j.Spec
+		edit(&sp)
+		if len(j.Attempts) == 0 {
+			j.Attempts = []Attempt{firstAttempt(j)}
+		}
+		j.Attempts = append(j.Attempts, Attempt{Number: len(j.Attempts) + 1, StartedAt: &now, Status: Running,
+			Model: sp.Score.Model, Version: sp.Score.Version})
+		j.Spec, j.Status = &sp, Running
+		j.EndedAt, j.ExpiresAt, j.Error, j.Result, j.Errors, j.Plan = nil, nil, nil, nil, nil, nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	kept := j.KeptParts
+	_, err = s.updateFanIn(ctx, tenant, id, func(f *FanIn) error {
+		*f = FanIn{Attempt: j.Attempt(), Kept: kept, KeptCount: kept.Count(), Done: slices.Clone(kept), DoneCount: kept.Count(), LastProgress: now}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redrive job %s: start its count: %w", id, err)
+	}
+	return j, nil
+}
+
+// firstAttempt is the entry of a job's first run, from its record as it ended.
+func firstAttempt(j *Job) Attempt {
+	a := Attempt{Number: 1, StartedAt: j.StartedAt, EndedAt: j.EndedAt, Status: j.Status, Model: j.Spec.Score.Model,
+		Version: j.Spec.Score.Version, Parts: j.Parts, Error: j.Error, Usage: j.Usage}
+	if p, ok := j.Progress["aggregate"]; ok {
+		a.FailedParts = p.Failed
+	}
+	return a
 }
 
 func resultBytes(r *Result) int64 {

@@ -15,7 +15,7 @@ type Tracker struct {
 	store *Store
 
 	mu       sync.Mutex
-	ended    map[string]time.Time // job key → when the end was seen
+	ended    map[string]seen // job key → its last attempt seen to end, or redriven since
 	inflight map[string]map[*context.CancelFunc]struct{}
 	cache    map[string]*Job // immutable parts of recent jobs (spec, input)
 	// Handing the memory of ended jobs back to the system.
@@ -24,6 +24,14 @@ type Tracker struct {
 	releaseAfter time.Duration
 	releaseEvery time.Duration
 	freeMemory   func()
+}
+
+// seen is what the tracker saw of a job that ended: when, in which
+// attempt, and whether it is still over (a redrive starts it again).
+type seen struct {
+	at      time.Time
+	attempt int
+	over    bool
 }
 
 const (
@@ -41,7 +49,7 @@ const (
 func NewTracker(store *Store) *Tracker {
 	return &Tracker{
 		store:    store,
-		ended:    map[string]time.Time{},
+		ended:    map[string]seen{},
 		inflight: map[string]map[*context.CancelFunc]struct{}{},
 		cache:    map[string]*Job{},
 
@@ -55,14 +63,24 @@ func (t *Tracker) Start(ctx context.Context) error {
 }
 
 func (t *Tracker) observe(j *Job) {
-	if !j.Status.Terminal() {
-		return
-	}
 	key := Key(j.Tenant, j.ID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
-	if _, seen := t.ended[key]; !seen && t.release == nil {
+	was, known := t.ended[key]
+	if known && j.Attempt() < was.attempt {
+		return // a record older than one seen already
+	}
+	if c, ok := t.cache[key]; ok && c.Attempt() < j.Attempt() {
+		t.cache[key] = j // a redrive may have changed the spec
+	}
+	if !j.Status.Terminal() {
+		if known && was.over && j.Attempt() > was.attempt {
+			t.ended[key] = seen{at: now, attempt: j.Attempt()} // redriven
+		}
+		return
+	}
+	if !known && t.release == nil {
 		delay := max(t.releaseAfter, time.Until(t.lastRelease.Add(t.releaseEvery)))
 		t.release = time.AfterFunc(delay, func() {
 			t.mu.Lock()
@@ -71,26 +89,45 @@ func (t *Tracker) observe(j *Job) {
 			t.freeMemory()
 		})
 	}
-	t.ended[key] = now
+	t.ended[key] = seen{at: now, attempt: j.Attempt(), over: true}
 	for c := range t.inflight[key] {
 		(*c)()
 	}
 	delete(t.inflight, key)
 	if len(t.ended) > 4*trackerCacheSize {
-		for k, at := range t.ended {
-			if now.Sub(at) > endedRetention {
+		for k, s := range t.ended {
+			if now.Sub(s.at) > endedRetention {
 				delete(t.ended, k)
 			}
 		}
 	}
 }
 
-// Ended reports whether the tracker has seen the job end.
+// Ended reports whether the tracker has seen the job end (and not
+// redriven since).
 func (t *Tracker) Ended(tenant, id string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.ended[Key(tenant, id)]
-	return ok
+	return t.ended[Key(tenant, id)].over
+}
+
+// Attempt returns the job's record for work of one of its attempts: the
+// cached one when it is of that attempt or later, else the record read
+// again (a redrive the watch has not shown yet), which the tracker then
+// follows, so that the attempt's work is not taken for that of an ended job.
+func (t *Tracker) Attempt(ctx context.Context, tenant, id string, attempt int) (*Job, error) {
+	j, err := t.Job(ctx, tenant, id)
+	if err != nil || j.Attempt() >= attempt {
+		return j, err
+	}
+	if j, err = t.store.Get(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	t.observe(j)
+	t.mu.Lock()
+	t.cache[Key(tenant, id)] = j
+	t.mu.Unlock()
+	return j, nil
 }
 
 // Begin returns a context that is cancelled when the job ends, and a
@@ -99,7 +136,7 @@ func (t *Tracker) Begin(ctx context.Context, tenant, id string) (context.Context
 	ctx, cancel := context.WithCancel(ctx)
 	key := Key(tenant, id)
 	t.mu.Lock()
-	if _, ok := t.ended[key]; ok {
+	if t.ended[key].over {
 		t.mu.Unlock()
 		cancel()
 		return ctx, func() {}

@@ -51,10 +51,10 @@ type Publisher interface {
 	Publish(topic string, msgs ...*message.Message) error
 }
 
-// Tracker knows the jobs: their fixed parts, whether they ended, and it
-// cancels the work of jobs that end (libs/jobs.Tracker).
+// Tracker knows the jobs: their spec for an attempt, whether they ended,
+// and it cancels the work of jobs that end (libs/jobs.Tracker).
 type Tracker interface {
-	Job(ctx context.Context, tenant, id string) (*jobs.Job, error)
+	Attempt(ctx context.Context, tenant, id string, attempt int) (*jobs.Job, error)
 	Ended(tenant, id string) bool
 	Begin(ctx context.Context, tenant, id string) (context.Context, func())
 }
@@ -95,16 +95,18 @@ func (h *Handler) handle(msg *message.Message) (string, error) {
 		h.Log.Error().Err(err).Str("subject", msg.Metadata.Get(bus.MetaSubject)).Msg("undecodable part message dropped")
 		return metrics.Dropped, nil
 	}
-	if h.Tracker.Ended(p.Tenant, p.Job) {
-		return metrics.Dropped, nil
-	}
-	job, err := h.Tracker.Job(base, p.Tenant, p.Job)
+	// The job of the part's attempt (a redrive may change the spec), read
+	// before asking whether it ended: a redrive makes an ended job run again.
+	job, err := h.Tracker.Attempt(base, p.Tenant, p.Job, p.Attempt)
 	if errors.Is(err, jobs.ErrNotFound) {
 		h.Log.Warn().Ctx(base).Str("tenant", p.Tenant).Str("job", p.Job).Msg("part of an unknown job dropped")
 		return metrics.Dropped, nil
 	}
 	if err != nil {
 		return metrics.Retried, err
+	}
+	if h.Tracker.Ended(p.Tenant, p.Job) || job.Attempt() > max(p.Attempt, 1) {
+		return metrics.Dropped, nil // ended, or left over from an earlier attempt
 	}
 	ctx, done := h.Tracker.Begin(base, p.Tenant, p.Job)
 	defer done()

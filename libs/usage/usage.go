@@ -1,15 +1,20 @@
 // Package usage keeps what each tenant consumed, by day, for reports and
-// chargeback. Every ended job and every webhook delivery attempt is one
-// entry in the KV bucket partita_usage, under
+// chargeback. Every ended job, every ended redrive of a job and every
+// webhook delivery attempt is one entry in the KV bucket partita_usage,
+// under
 //
 //	<tenant>.<day>.job.<job id>
+//	<tenant>.<day>.job.<job id>.a<attempt>   (a redrive, attempt ≥ 2)
 //	<tenant>.<day>.webhook.<job id>.<event type>.<attempt>
 //
 // written with create-only semantics: recording the same job or attempt
 // again (a repaired finalization, a redelivered event) finds the entry
 // and adds nothing, so the counters are exact whatever the crashes and
-// redeliveries. A report folds the entries of its days; the day is the UTC
-// date the job ended or the attempt was made.
+// redeliveries. A redrive's entry holds what it consumed (the parts it ran
+// again) and moves its job from the status it had to the new one, so the
+// entries of a job add up to its usage and it counts once, by its last
+// status. A report folds the entries of its days; the day is the UTC date
+// the job (or redrive) ended or the delivery attempt was made.
 package usage
 
 import (
@@ -62,9 +67,14 @@ func newUsage() Usage {
 		Seconds: map[string]float64{}, CPUSeconds: map[string]float64{}}
 }
 
-// ofJob is the usage of one ended job.
-func ofJob(status string, j jobs.JobUsage) Usage {
-	return Usage{Jobs: map[string]int{status: 1}, Parts: j.Parts, Rows: j.Rows, Inferences: j.Inferences,
+// ofJob is the usage of one ended job, or of a redrive of a job that
+// had the status was.
+func ofJob(status, was string, j jobs.JobUsage) Usage {
+	moved := map[string]int{status: 1}
+	if was != "" {
+		moved[was]--
+	}
+	return Usage{Jobs: moved, Parts: j.Parts, Rows: j.Rows, Inferences: j.Inferences,
 		InferencesByModel: j.InferencesByModel, PartsByModel: j.PartsByModel,
 		InputBytes: j.InputBytes, ResultBytes: j.ResultBytes, BytesStored: j.InputBytes + j.ResultBytes,
 		Seconds: j.Seconds, CPUSeconds: j.CPUSeconds, SolverIterations: j.SolverIterations}
@@ -112,9 +122,10 @@ type Report struct {
 	Cost *Cost `json:"cost,omitempty"`
 }
 
-// jobEntry is the value of a job's entry.
+// jobEntry is the value of a job's entry, or of a redrive's (Was set).
 type jobEntry struct {
 	Status string        `json:"status"`
+	Was    string        `json:"was,omitempty"` // a redrive: the job's status before it
 	Usage  jobs.JobUsage `json:"usage"`
 }
 
@@ -140,14 +151,24 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Meter, er
 // dayOf is the UTC day of t, as keys and reports write it.
 func dayOf(t time.Time) string { return t.UTC().Format(DayLayout) }
 
-// RecordJob records an ended job's usage once; recording it again is a
-// no-op. The job must have ended (its usage and end time set).
+// RecordJob records an ended job's usage once — for a redriven job, its
+// last attempt's; recording it again is a no-op. The job must have ended
+// (its usage and end time set).
 func (m *Meter) RecordJob(ctx context.Context, j *jobs.Job) error {
 	if j.Usage == nil || j.EndedAt == nil {
 		return fmt.Errorf("record usage of job %s: it has not ended", j.ID)
 	}
 	key := j.Tenant + "." + dayOf(*j.EndedAt) + ".job." + j.ID
-	if _, err := kv.Create(ctx, m.kv, key, &jobEntry{Status: string(j.Status), Usage: *j.Usage}); err != nil {
+	e := &jobEntry{Status: string(j.Status), Usage: *j.Usage}
+	if n := len(j.Attempts); n > 1 {
+		cur := j.Attempts[n-1]
+		if cur.Usage == nil {
+			return fmt.Errorf("record usage of job %s: attempt %d has not ended", j.ID, n)
+		}
+		key += ".a" + strconv.Itoa(n)
+		e = &jobEntry{Status: string(j.Status), Was: string(j.Attempts[n-2].Status), Usage: *cur.Usage}
+	}
+	if _, err := kv.Create(ctx, m.kv, key, e); err != nil {
 		return fmt.Errorf("record usage of job %s: %w", j.ID, err)
 	}
 	return nil
@@ -261,7 +282,7 @@ func fold(e jetstream.KeyValueEntry) (tenant, day string, u Usage, err error) {
 		if err := json.Unmarshal(e.Value(), &je); err != nil {
 			return "", "", u, fmt.Errorf("usage entry %q: %w", e.Key(), err)
 		}
-		u = ofJob(je.Status, je.Usage)
+		u = ofJob(je.Status, je.Was, je.Usage)
 	case "webhook":
 		u.WebhookDeliveries = 1
 	default:

@@ -104,3 +104,32 @@ func TestPricesTurnUsageIntoCost(t *testing.T) {
 	assert.Error(t, (&usage.Prices{}).Validate(), "a currency is required")
 	assert.Error(t, (&usage.Prices{Currency: "EUR", PerJob: -1}).Validate())
 }
+
+// A redriven job's attempts are an entry each: their usage adds up to the
+// job's, and the job counts once, by its last status.
+func TestRedriveIsAnEntryOfItsOwn(t *testing.T) {
+	m := openMeter(t)
+	ctx := t.Context()
+	day1 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	day2 := day1.Add(24 * time.Hour)
+	first := jobs.JobUsage{Parts: 4, Rows: 40, Inferences: 20, InferencesByModel: map[string]int{"m@1": 20}, InputBytes: 100, ResultBytes: 30}
+	again := jobs.JobUsage{Parts: 2, Rows: 20, Inferences: 20, InferencesByModel: map[string]int{"m@2": 20}, ResultBytes: 60}
+	j := endedJob("acme", "j1", jobs.Failed, day1, first)
+	require.NoError(t, m.RecordJob(ctx, j))
+
+	j.Status, j.EndedAt = jobs.Succeeded, &day2
+	j.Attempts = []jobs.Attempt{{Number: 1, Status: jobs.Failed, Usage: &first}, {Number: 2, Status: jobs.Succeeded, Usage: &again}}
+	j.Usage = &jobs.JobUsage{Parts: 6, Rows: 60, Inferences: 40, InputBytes: 100, ResultBytes: 90}
+	for range 2 {
+		require.NoError(t, m.RecordJob(ctx, j))
+	}
+	r, err := m.Tenant(ctx, "acme", day1, day2)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"failed": 0, "succeeded": 1}, r.Jobs)
+	assert.Equal(t, []int{6, 60, 40}, []int{r.Parts, r.Rows, r.Inferences}, "the job's usage: both attempts, once each")
+	assert.Equal(t, map[string]int{"m@1": 20, "m@2": 20}, r.InferencesByModel)
+	assert.Equal(t, int64(190), r.BytesStored)
+
+	j.Attempts = append(j.Attempts, jobs.Attempt{Number: 3, Status: jobs.Running})
+	require.Error(t, m.RecordJob(ctx, j), "an attempt that has not ended has no usage to record")
+}

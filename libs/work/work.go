@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -49,6 +50,9 @@ type Part struct {
 	// trial (one for a first solve); a round's rows then hold one column
 	// per trial.
 	Reports []plan.Report
+	// Attempt is the run of a redriven job the part was made in (0 or 1:
+	// the first); stages hand it on, the aggregator counts only the current.
+	Attempt int
 }
 
 // AddBusy records that a stage worked d on the part.
@@ -169,7 +173,10 @@ func (c Codec) Encode(ctx context.Context, stage contracts.Stage, p *Part) (*mes
 			return nil, err
 		}
 	}
-	msg := message.NewMessage(contracts.MsgID(stage, p.Job, id), payload)
+	if p.Attempt > 1 {
+		meta[contracts.HeaderAttempt] = strconv.Itoa(p.Attempt)
+	}
+	msg := message.NewMessage(contracts.MsgID(stage, p.Job, id)+contracts.AttemptSuffix(p.Attempt), payload)
 	msg.Metadata = meta
 	msg.SetContext(ctx)
 	return msg, nil
@@ -273,7 +280,38 @@ func DecodeMeta(msg *message.Message) (*Part, error) {
 	if p.Inferences, err = getCount(m, contracts.HeaderInferences); err != nil {
 		return nil, err
 	}
+	if p.Attempt, err = getCount(m, contracts.HeaderAttempt); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// Keep encodes a part whole, its headers and rows in one blob, to be kept
+// beyond its messages (the finished parts of an attempt that failed, for a
+// redrive); Kept reads it back.
+func Keep(ctx context.Context, p *Part) ([]byte, error) {
+	msg, err := Codec{InlineMax: math.MaxInt}.Encode(ctx, contracts.Aggregate, p) // rows inline: no store
+	if err != nil {
+		return nil, err
+	}
+	meta, err := json.Marshal(msg.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("keep part %d of job %s: %w", p.Index, p.Job, err)
+	}
+	return append(append(meta, '\n'), msg.Payload...), nil
+}
+
+// Kept decodes a part that Keep encoded.
+func Kept(ctx context.Context, b []byte) (*Part, error) {
+	meta, payload, ok := bytes.Cut(b, []byte{'\n'})
+	if !ok {
+		return nil, errors.New("kept part: no header line")
+	}
+	msg := message.NewMessage("", payload)
+	if err := json.Unmarshal(meta, &msg.Metadata); err != nil {
+		return nil, fmt.Errorf("kept part: %w", err)
+	}
+	return Codec{}.Decode(ctx, msg) // rows inline: no store
 }
 
 func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) error {

@@ -74,3 +74,30 @@ func TestPartsOfContractVersion2AreRead(t *testing.T) {
 	require.Error(t, err, "CSV under version 3 is a bad part")
 	assert.Contains(t, err.Error(), "part 0 of job j1")
 }
+
+// A kept part (a failed attempt's finished part) comes back whole without
+// the store, and a redrive's messages get ids of their own.
+func TestKeptPartsAndAttempts(t *testing.T) {
+	ctx := context.Background()
+	p := &work.Part{Tenant: "t1", Job: "j1", Index: 4, Kind: contracts.KindPart, Rows: rows(t), Model: "m@2", Attempt: 2,
+		Solver: &work.Solver{Status: "solved", Iterations: 7}, Busy: map[string]float64{"score": 0.5}}
+	b, err := work.Keep(ctx, p)
+	require.NoError(t, err)
+	got, err := work.Kept(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, cells, got.Rows.Records())
+	assert.Equal(t, []any{4, "m@2", 7, 2, 0.5}, []any{got.Index, got.Model, got.Solver.Iterations, got.Attempt, got.Busy["score"]})
+	_, err = work.Kept(ctx, []byte("no header"))
+	require.Error(t, err)
+
+	c := codec(t, 1<<20)
+	first, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 4, Kind: contracts.KindPart, Rows: rows(t)})
+	require.NoError(t, err)
+	again, err := c.Encode(ctx, contracts.Score, p)
+	require.NoError(t, err)
+	assert.Equal(t, "j1.4.score", first.UUID)
+	assert.Equal(t, "j1.4.score.a2", again.UUID, "not a duplicate of the first attempt's message")
+	dec, err := c.Decode(ctx, first)
+	require.NoError(t, err)
+	assert.Zero(t, dec.Attempt)
+}

@@ -18,7 +18,7 @@ type endedJobs struct {
 	ended map[string]bool
 }
 
-func (e *endedJobs) Job(context.Context, string, string) (*jobs.Job, error) {
+func (e *endedJobs) Attempt(context.Context, string, string, int) (*jobs.Job, error) {
 	return nil, jobs.ErrNotFound
 }
 func (e *endedJobs) Begin(ctx context.Context, _, _ string) (context.Context, func()) {
