@@ -63,10 +63,12 @@ type Jobs interface {
 	Decide(ctx context.Context, tenant, id string, round int, outcome plan.Outcome, reason string) (*jobs.FanIn, error)
 }
 
-// Tracker knows the jobs' fixed parts and whether they ended (libs/jobs.Tracker).
+// Tracker knows the jobs' fixed parts and whether they ended, and is told
+// of a redrive's attempt before the watch may show it (libs/jobs.Tracker).
 type Tracker interface {
 	Job(ctx context.Context, tenant, id string) (*jobs.Job, error)
 	Ended(tenant, id string) bool
+	Attempt(ctx context.Context, tenant, id string, attempt int) (*jobs.Job, error)
 }
 
 // Meter records an ended job's usage, once however often it is called (libs/usage.Meter).
@@ -214,6 +216,13 @@ func (s *Service) handle(msg *message.Message) error {
 		s.log.Error().Err(err).Msg("undecodable aggregate message dropped")
 		return nil
 	}
+	if p.Attempt > 1 { // a redrive's part: the job ended before, and runs again
+		if _, err := s.deps.Tracker.Attempt(ctx, p.Tenant, p.Job, p.Attempt); errors.Is(err, jobs.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 	if s.deps.Tracker.Ended(p.Tenant, p.Job) {
 		return nil
 	}
@@ -224,13 +233,13 @@ func (s *Service) handle(msg *message.Message) error {
 	}
 	switch p.Kind {
 	case contracts.KindSplitDone:
-		req.split = &jobs.Split{Total: p.Total, Busy: p.Busy, CPU: p.CPU}
+		req.split = &jobs.Split{Total: p.Total, Busy: p.Busy, CPU: p.CPU, Attempt: p.Attempt}
 	case contracts.KindRound:
 		req.mark = &jobs.Mark{Part: p.Index, Resolve: true, Round: p.Round, Error: p.Error,
-			Iterations: iterations, Busy: p.Busy, CPU: p.CPU}
+			Iterations: iterations, Busy: p.Busy, CPU: p.CPU, Attempt: p.Attempt}
 	default:
 		req.mark = &jobs.Mark{Part: p.Index, Rows: p.RowCount, Model: p.Model, Inferences: p.Inferences, Iterations: iterations,
-			Error: p.Error, Busy: p.Busy, CPU: p.CPU, Coupled: len(p.Reports) > 0}
+			Error: p.Error, Busy: p.Busy, CPU: p.CPU, Coupled: len(p.Reports) > 0, Attempt: p.Attempt}
 	}
 	o, err := s.commit.add(ctx, req)
 	if err != nil {

@@ -53,7 +53,7 @@ func (s *Service) startFinalize(ctx context.Context, tenant, id string, why trig
 func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) error {
 	j, err := s.deps.Jobs.Get(ctx, tenant, id)
 	if errors.Is(err, jobs.ErrNotFound) {
-		return s.cleanup(ctx, tenant, id, true)
+		return s.cleanup(ctx, tenant, id, true, false)
 	}
 	if err != nil {
 		return err
@@ -67,7 +67,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		if err := s.republishEnd(ctx, j); err != nil {
 			return err
 		}
-		return s.cleanup(ctx, tenant, id, true)
+		return s.cleanup(ctx, tenant, id, true, j.KeptParts != nil)
 	}
 	if why == triggerComplete || why == triggerRound {
 		f, err := s.deps.Jobs.FanIn(ctx, tenant, id)
@@ -96,7 +96,10 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 			return err
 		}
 	}
-	res, err := s.assemble(ctx, j, f, rec)
+	// An attempt that failed keeps its finished parts for a redrive, unless
+	// they share a job-wide plan (a redrive then runs every part again).
+	keep := (status == jobs.Failed || status == jobs.TimedOut) && !f.Coupled()
+	res, err := s.assemble(ctx, j, f, rec, keep)
 	if err != nil {
 		return fmt.Errorf("assemble result: %w", err)
 	}
@@ -104,7 +107,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 	if rec != nil {
 		pr = planReport(j.Spec.Optimize, f.Plan, rec)
 	}
-	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res, Plan: pr, CPUSeconds: stopCPU()})
+	j, first, err := s.deps.Jobs.End(ctx, tenant, id, jobs.Ending{Status: status, Error: jobErr, FanIn: f, Result: res, Plan: pr, CPUSeconds: stopCPU(), Kept: keep})
 	if err != nil {
 		return err
 	}
@@ -118,7 +121,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 		return err
 	}
 	s.log.Info().Ctx(ctx).Str("tenant", tenant).Str("job", id).Str("status", string(j.Status)).Int("parts", f.Total).Int("rows", res.Rows).Msg("job ended")
-	return s.cleanup(ctx, tenant, id, j.Status != jobs.Succeeded)
+	return s.cleanup(ctx, tenant, id, j.Status != jobs.Succeeded, j.KeptParts != nil)
 }
 
 // recordEnd records an ended job's usage and schedules its expiry, once
@@ -184,8 +187,9 @@ func decide(j *jobs.Job, f *jobs.FanIn, why trigger) (jobs.Status, *jobs.Error) 
 // part order, streamed part by part so that memory does not grow with the
 // result, or with aggregate.sort through the sorter (sorted in memory up
 // to --aggregator.sort-memory, merged from runs in the store beyond it);
-// the summary is folded in as rows go by.
-func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jobs.PlanRecord) (*jobs.Result, error) {
+// the summary is folded in as rows go by. With keep, each finished part
+// not kept before is kept (contracts.KeptPartKey) for a redrive.
+func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec *jobs.PlanRecord, keep bool) (*jobs.Result, error) {
 	columns := resultColumns(j)
 	meta := &results.Meta{Columns: columns, TextColumns: j.Input.TextColumns, Parts: []results.Part{}}
 	sum := newSummarizer(columns, j.Spec.Aggregate.Summary)
@@ -208,6 +212,11 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec 
 		err := s.eachPart(ctx, j, f, func(p *work.Part) error {
 			if err := s.applyPlan(ctx, j, f, rec, p); err != nil {
 				return err
+			}
+			if keep && p.Error == nil && !f.Kept.Has(p.Index) {
+				if err := s.keepPart(ctx, p); err != nil {
+					return err
+				}
 			}
 			meta.Parts = append(meta.Parts, report(p))
 			if order != nil || sum.wantsRows() || p.Rows == nil {
@@ -257,11 +266,20 @@ func (s *Service) assemble(ctx context.Context, j *jobs.Job, f *jobs.FanIn, rec 
 // eachPart calls fn with every part counted before the count closed, in
 // part order: read ahead through a window when the split is done (the
 // part count is known), else (a job ended during its split) all at once.
+// A redrive's parts kept from an earlier attempt are read from where they
+// were kept, the others from the aggregate stream.
 func (s *Service) eachPart(ctx context.Context, j *jobs.Job, f *jobs.FanIn, fn func(p *work.Part) error) error {
 	if !f.SplitDone {
 		parts, err := s.readParts(ctx, j)
 		if err != nil {
 			return err
+		}
+		for id := range len(f.Kept) * 8 {
+			if f.Kept.Has(id) {
+				if parts[id], err = s.keptPart(ctx, j, id); err != nil {
+					return err
+				}
+			}
 		}
 		ids := make([]int, 0, len(parts))
 		for id := range parts {
@@ -279,7 +297,7 @@ func (s *Service) eachPart(ctx context.Context, j *jobs.Job, f *jobs.FanIn, fn f
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reads ahead if fn fails
-	for r := range s.fetchInOrder(fctx, j, f.Total) {
+	for r := range s.fetchInOrder(fctx, j, f) {
 		p, err := r.part, r.err
 		if errors.Is(err, bus.ErrNoMessage) {
 			continue // never finished (timed out or cancelled job)
@@ -306,14 +324,15 @@ type fetched struct {
 	err  error
 }
 
-// fetchInOrder reads parts 0..n-1 with up to fetchWindow reads in flight
-// and yields them in order. The consumer must drain the channel or cancel ctx.
-func (s *Service) fetchInOrder(ctx context.Context, j *jobs.Job, n int) <-chan fetched {
+// fetchInOrder reads the count's parts 0..Total-1 with up to fetchWindow
+// reads in flight and yields them in order. The consumer must drain the
+// channel or cancel ctx.
+func (s *Service) fetchInOrder(ctx context.Context, j *jobs.Job, f *jobs.FanIn) <-chan fetched {
 	out := make(chan fetched, fetchWindow)
 	slots := make(chan chan fetched, fetchWindow)
 	go func() {
 		defer close(slots)
-		for idx := range n {
+		for idx := range f.Total {
 			slot := make(chan fetched, 1)
 			select {
 			case slots <- slot:
@@ -321,7 +340,11 @@ func (s *Service) fetchInOrder(ctx context.Context, j *jobs.Job, n int) <-chan f
 				return
 			}
 			go func() {
-				p, err := s.getPart(ctx, j, idx)
+				get := s.getPart
+				if f.Kept.Has(idx) {
+					get = s.keptPart
+				}
+				p, err := get(ctx, j, idx)
 				slot <- fetched{p, err}
 			}()
 		}
@@ -346,6 +369,34 @@ func (s *Service) getPart(ctx context.Context, j *jobs.Job, idx int) (*work.Part
 		return nil, fmt.Errorf("read part %d: %w", idx, err)
 	}
 	return s.deps.Parts.Decode(ctx, msg)
+}
+
+// keepPart stores a finished part whole beside the job's input, where the
+// cleanup of its working state leaves it.
+func (s *Service) keepPart(ctx context.Context, p *work.Part) error {
+	b, err := work.Keep(ctx, p)
+	if err != nil {
+		return err
+	}
+	key := contracts.KeptPartKey(p.Tenant, p.Job, strconv.Itoa(p.Index))
+	if _, err := s.deps.Results.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("keep part %d: %w", p.Index, err)
+	}
+	return nil
+}
+
+// keptPart reads a part an earlier attempt kept.
+func (s *Service) keptPart(ctx context.Context, j *jobs.Job, idx int) (*work.Part, error) {
+	rc, _, err := s.deps.Results.Get(ctx, contracts.KeptPartKey(j.Tenant, j.ID, strconv.Itoa(idx)))
+	if err != nil {
+		return nil, fmt.Errorf("read kept part %d: %w", idx, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read kept part %d: %w", idx, err)
+	}
+	return work.Kept(ctx, b)
 }
 
 // resultColumns are the input columns, then the score output, then the decision variable.
@@ -379,9 +430,10 @@ func (s *Service) readParts(ctx context.Context, j *jobs.Job) (map[int]*work.Par
 }
 
 // cleanup removes what the job no longer needs: its parts in the aggregate
-// stream, its fan-in record, claim-checked part files and, for a job that
+// stream, its fan-in record, claim-checked part files, unless kept (a job
+// that may be redriven) the parts kept for a redrive, and, for a job that
 // ended early (leftover work), its messages still queued at the stages.
-func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers bool) error {
+func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers, kept bool) error {
 	if err := s.deps.Streams.PurgeJob(ctx, contracts.Aggregate, tenant, id); err != nil {
 		return err
 	}
@@ -394,6 +446,11 @@ func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers bool
 	}
 	if err := s.deps.Results.DeletePrefix(ctx, contracts.PartsPrefix(tenant, id)); err != nil {
 		return err
+	}
+	if !kept {
+		if err := s.deps.Results.DeletePrefix(ctx, contracts.KeptPartsPrefix(tenant, id)); err != nil {
+			return err
+		}
 	}
 	return s.deps.Jobs.Forget(ctx, tenant, id)
 }

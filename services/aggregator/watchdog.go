@@ -79,7 +79,7 @@ func (s *Service) check(ctx context.Context, tenant, id string) trigger {
 		s.repairRound(ctx, j, f)
 	}
 	switch {
-	case now.Sub(j.CreatedAt) > j.Spec.Timeouts.JobTotal.D():
+	case now.Sub(j.AttemptStart()) > j.Spec.Timeouts.JobTotal.D(): // a redrive has the limit anew
 		return triggerTotal
 	}
 	last := f.LastProgress

@@ -53,10 +53,12 @@ type Jobs interface {
 	Activate(ctx context.Context, tenant, id string) (*jobs.Job, bool, error)
 }
 
-// Tracker tells whether a job ended and cancels work of ended jobs (libs/jobs.Tracker).
+// Tracker tells whether a job ended and cancels work of ended jobs; it is
+// told of a redrive's attempt before the watch may show it (libs/jobs.Tracker).
 type Tracker interface {
 	Begin(ctx context.Context, tenant, id string) (context.Context, func())
 	Ended(tenant, id string) bool
+	Attempt(ctx context.Context, tenant, id string, attempt int) (*jobs.Job, error)
 }
 
 // Store is the artifact store: the uploaded inputs, and the rows a split
@@ -153,6 +155,11 @@ func (s *Service) handle(msg *message.Message) error {
 	if j.Status.Terminal() {
 		return nil
 	}
+	if j.Attempt() > 1 { // a redrive: the job ended before, and runs again
+		if _, err := s.deps.Tracker.Attempt(msg.Context(), tenant, id, j.Attempt()); err != nil {
+			return fmt.Errorf("redrive of job %s: %w", id, err)
+		}
+	}
 	ctx, done := s.deps.Tracker.Begin(msg.Context(), tenant, id)
 	defer done()
 	if started {
@@ -167,7 +174,7 @@ func (s *Service) handle(msg *message.Message) error {
 		}
 		return fmt.Errorf("split job %s: %w", id, err)
 	}
-	marker := &work.Part{Tenant: tenant, Job: id, Kind: contracts.KindSplitDone, Total: n}
+	marker := &work.Part{Tenant: tenant, Job: id, Kind: contracts.KindSplitDone, Total: n, Attempt: j.Attempt()}
 	marker.AddBusy(string(contracts.Split), time.Since(splitFrom))
 	marker.AddCPU(string(contracts.Split), cpu)
 	m, err := s.deps.Parts.Encode(ctx, contracts.Aggregate, marker)
@@ -182,7 +189,9 @@ func (s *Service) handle(msg *message.Message) error {
 	return nil
 }
 
-// split streams the input and publishes its parts; it returns how many.
+// split streams the input and publishes its parts; it returns how many
+// it made. A redrive's split makes the same parts and publishes only those
+// not kept from an earlier attempt.
 func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 	rc, _, err := s.deps.Store.Get(ctx, j.Input.Key)
 	if err != nil {
@@ -207,8 +216,11 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		return err
 	}
 	emit := func(rows *table.Rows, whole, single bool) error {
-		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: contracts.KindPart, Index: n, Rows: rows, Whole: whole, Single: single}
+		p := &work.Part{Tenant: j.Tenant, Job: j.ID, Kind: contracts.KindPart, Index: n, Rows: rows, Whole: whole, Single: single, Attempt: j.Attempt()}
 		n++
+		if j.KeptParts.Has(p.Index) {
+			return nil // finished in an earlier attempt
+		}
 		m, err := s.deps.Parts.Encode(ctx, contracts.Score, p)
 		if err != nil {
 			return err

@@ -133,6 +133,12 @@ func (f *fakeJobs) Activate(_ context.Context, tenant, id string) (*jobs.Job, bo
 type fakeTracker struct {
 	begun, done int
 	ended       bool
+	attempts    []int // attempts it was told of
+}
+
+func (f *fakeTracker) Attempt(_ context.Context, _, _ string, attempt int) (*jobs.Job, error) {
+	f.attempts = append(f.attempts, attempt)
+	return nil, nil
 }
 
 func (f *fakeTracker) Begin(ctx context.Context, _, _ string) (context.Context, func()) {
@@ -290,6 +296,26 @@ func TestHandleSplitsActivatedJob(t *testing.T) {
 	assert.Equal(t, "j1", f.pub.events[0].JobID)
 	assert.Equal(t, 1, f.tracker.begun)
 	assert.Equal(t, 1, f.tracker.done, "the tracker's work is released")
+}
+
+// A redrive's split makes the same parts and publishes only those not
+// kept, marked with its attempt, after telling the tracker of it.
+func TestRedriveSplitsOnlyTheUnkeptParts(t *testing.T) {
+	f := newFixture(t, groupedSpec, groupedInput, jobs.Running, false)
+	f.jobs.job.Attempts = []jobs.Attempt{{Number: 1}, {Number: 2}}
+	f.jobs.job.KeptParts.Set(0)
+	f.jobs.job.KeptParts.Set(2)
+
+	require.NoError(t, f.svc.handle(splitMsg("acme", "j1")))
+
+	require.Len(t, f.pub.sent, 2, "part 1 and the split's marker")
+	p := f.parts.parts[f.pub.sent[0].msg].part
+	assert.Equal(t, []any{1, 2}, []any{p.Index, p.Attempt})
+	assert.Equal(t, [][]string{{"2", "y", "2"}, {"5", "y", "5"}}, p.Rows.Records(), "the same rows as the first split's part 1")
+	marker := f.parts.parts[f.pub.sent[1].msg].part
+	assert.Equal(t, []any{contracts.KindSplitDone, 3, 2}, []any{marker.Kind, marker.Total, marker.Attempt}, "the total counts the kept parts")
+	assert.Equal(t, []int{2}, f.tracker.attempts)
+	assert.Empty(t, f.pub.events, "no running event: the redrive announced it")
 }
 
 func TestHandleSplitIsDeterministic(t *testing.T) {
