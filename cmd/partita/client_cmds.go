@@ -159,10 +159,15 @@ func fail(err error) int {
 	return exitFailed
 }
 
-// runJobs is `partita jobs list | get ID | cancel ID | result ID [-o OUT]`.
+// jobsUsage is the usage of `partita jobs`.
+const jobsUsage = `usage: partita jobs list | get ID | cancel ID | redrive ID [flags] | result ID [-o OUT] | events ID
+  redrive runs a failed or timed-out job's unfinished parts again, keeping its finished ones;
+  --model, --version and --timeout-part, --timeout-job-idle, --timeout-job-total change the spec for it`
+
+// runJobs is `partita jobs list | get ID | cancel ID | redrive ID | result ID [-o OUT] | events ID`.
 func runJobs(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: partita jobs list | get ID | cancel ID | result ID [-o OUT] | events ID")
+		fmt.Fprintln(os.Stderr, jobsUsage)
 		return exitUsage
 	}
 	ctx := context.Background()
@@ -172,6 +177,13 @@ func runJobs(args []string) int {
 	out := fs.String("o", "", "write the result here; .csv gets CSV")
 	status := fs.String("status", "", "only jobs with this status (list)")
 	limit := fs.Int("limit", 20, "jobs per page (list)")
+	var redrive client.Redrive
+	fs.StringVar(&redrive.Model, "model", "", "score with this model (redrive)")
+	fs.StringVar(&redrive.Version, "version", "", "score with this version or alias (redrive)")
+	timeouts := map[string]*string{}
+	for _, t := range []string{"part", "job_idle", "job_total"} {
+		timeouts[t] = fs.String("timeout-"+strings.ReplaceAll(t, "_", "-"), "", "timeouts."+t+", e.g. 30s (redrive)")
+	}
 	var id string
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		id, rest = rest[0], rest[1:]
@@ -204,6 +216,20 @@ func runJobs(args []string) int {
 			return fail(err)
 		}
 		fmt.Println(string(j.Raw))
+	case "redrive":
+		for t, v := range timeouts {
+			if *v != "" {
+				if redrive.Timeouts == nil {
+					redrive.Timeouts = map[string]string{}
+				}
+				redrive.Timeouts[t] = *v
+			}
+		}
+		j, err := c.Redrive(ctx, id, redrive)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Println(string(j.Raw))
 	case "events":
 		j, err := follow(ctx, c, id, newProgressView(os.Stdout))
 		if err != nil {
@@ -219,7 +245,7 @@ func runJobs(args []string) int {
 		}
 		return finish(ctx, c, j, *out)
 	default:
-		fmt.Fprintf(os.Stderr, "partita jobs: unknown subcommand %q\n", sub)
+		fmt.Fprintf(os.Stderr, "partita jobs: unknown subcommand %q\n%s\n", sub, jobsUsage)
 		return exitUsage
 	}
 	return exitOK

@@ -16,7 +16,7 @@ Usage:
   partita submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [-o OUT]
   partita models push NAME MODEL.onnx [--alias prod] | list | get NAME | alias NAME ALIAS VERSION[=WEIGHT][,VERSION=WEIGHT]
   partita bench  <scenario|all> [--runs N] [--tiny] [--out FILE]   see docs/benchmarks.md
-  partita jobs   list | get ID | cancel ID | result ID [-o OUT] | events ID
+  partita jobs   list | get ID | cancel ID | redrive ID [--version V] [--model M] [--timeout-part D] | result ID [-o OUT] | events ID
   partita usage  [--from YYYY-MM-DD] [--to YYYY-MM-DD]           the tenant's usage by day
   partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | suspend|resume NAME
                  | delete NAME --confirm NAME | keys rotate NAME [--grace 24h] | usage [--from D] [--to D]

@@ -173,6 +173,32 @@ func (c *Client) Cancel(ctx context.Context, id string) (*Job, error) {
 	return decodeJob(body)
 }
 
+// Redrive is what a redrive changes in a job's spec; empty fields keep it.
+type Redrive struct {
+	Model    string            `json:"model,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Timeouts map[string]string `json:"timeouts,omitempty"` // part, job_idle, job_total: "30s"
+}
+
+// Redrive runs a failed or timed-out job's unfinished parts again and
+// returns the job as its new attempt starts.
+func (c *Client) Redrive(ctx context.Context, id string, r Redrive) (*Job, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode redrive: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/v1/jobs/"+id+"/redrive", bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	body, _, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJob(body)
+}
+
 // List returns the raw page of the tenant's jobs.
 func (c *Client) List(ctx context.Context, query string) (json.RawMessage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/jobs?"+query, nil)

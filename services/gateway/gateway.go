@@ -106,13 +106,14 @@ type Slots interface {
 	Release(ctx context.Context, tenant, id string) error
 }
 
-// Jobs is the job records the API shows and the cancel transition it asks
-// for (libs/jobs.Store).
+// Jobs is the job records the API shows and the cancel and redrive
+// transitions it asks for (libs/jobs.Store).
 type Jobs interface {
 	Get(ctx context.Context, tenant, id string) (*jobs.Job, error)
 	List(ctx context.Context, tenant string, o jobs.ListOptions) ([]*jobs.Job, string, error)
 	FanIn(ctx context.Context, tenant, id string) (*jobs.FanIn, error)
 	Cancel(ctx context.Context, tenant, id string) (*jobs.Job, bool, error)
+	Redrive(ctx context.Context, tenant, id string, edit func(*spec.Spec)) (*jobs.Job, error)
 }
 
 // Streams counts a job's parts still queued at a stage (libs/bus.Streams).

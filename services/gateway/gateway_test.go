@@ -84,6 +84,14 @@ type fakeJobs struct {
 	canceled  bool                 // what Cancel reports
 	cancelErr error
 	cancels   []cancelCall
+	redrives  int // Redrive calls
+}
+
+func (f *fakeJobs) Redrive(context.Context, string, string, func(*spec.Spec)) (*jobs.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.redrives++
+	return nil, jobs.ErrNotRedrivable
 }
 
 func (f *fakeJobs) Get(_ context.Context, tenant, id string) (*jobs.Job, error) {

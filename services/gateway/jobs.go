@@ -43,6 +43,9 @@ type JobView struct {
 	Webhooks  []webhooks.Attempt            `json:"webhook_attempts,omitempty"`
 	Links     map[string]string             `json:"links"`
 	TraceID   string                        `json:"trace_id,omitempty"` // the job's trace, when tracing is on
+	// Attempts are the job's runs once it was redriven: the first, then
+	// each redrive (with the model it asked for, its parts and usage).
+	Attempts []jobs.Attempt `json:"attempts,omitempty"`
 }
 
 // PlanView is the coordination of a job-wide plan: while it runs, the
@@ -64,7 +67,7 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 	v := &JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, EndedAt: j.EndedAt, ExpiresAt: j.ExpiresAt, TraceID: j.TraceID,
 		Progress: j.Progress, Timings: j.Timings, Parts: j.Parts, Models: j.Models, Errors: j.Errors, Error: j.Error, Spec: j.Spec,
 		Model: ModelView{Name: j.Spec.Score.Model, Version: j.Spec.Score.Version},
-		Usage: j.Usage,
+		Usage: j.Usage, Attempts: j.Attempts,
 		Links: map[string]string{"self": "/v1/jobs/" + j.ID, "result": "/v1/jobs/" + j.ID + "/result"}}
 	if j.Plan != nil {
 		v.Plan = &PlanView{PlanReport: j.Plan, Round: j.Plan.Rounds - 1}
