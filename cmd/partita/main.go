@@ -16,6 +16,7 @@ Usage:
   partita submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [-o OUT]
   partita models push NAME MODEL.onnx [--alias prod] | list | get NAME | alias NAME ALIAS VERSION[=WEIGHT][,VERSION=WEIGHT]
   partita bench  <scenario|all> [--runs N] [--tiny] [--out FILE]   see docs/benchmarks.md
+  partita chaos  [--seed N] [--runs N] [--topology single,cluster] [--faults K,…]   fault-injection suite, see docs/operations.md
   partita jobs   list | get ID | cancel ID | redrive ID [--version V] [--model M] [--timeout-part D] | result ID [-o OUT] | events ID
   partita usage  [--from YYYY-MM-DD] [--to YYYY-MM-DD]           the tenant's usage by day
   partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | suspend|resume NAME
@@ -51,6 +52,8 @@ func main() {
 		code = runJobs(args)
 	case "bench":
 		code = runBench(args)
+	case "chaos":
+		code = runChaos(args)
 	case "models":
 		code = runModels(args)
 	case "tenants":

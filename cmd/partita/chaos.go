@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/partita/partita/chaos"
+)
+
+// runChaos is `partita chaos`: the fault-injection suite (docs/operations.md).
+// `partita chaos nats-node` is one NATS node of it, started by the suite.
+func runChaos(args []string) int {
+	if len(args) > 0 && args[0] == "nats-node" {
+		if err := chaos.RunNATSNode(args[1:]); err != nil {
+			return fail(err)
+		}
+		return exitOK
+	}
+	fs := flag.NewFlagSet("partita chaos", flag.ContinueOnError)
+	seed := fs.Uint64("seed", 1, "RNG seed: the same seed injects the same faults at the same moments")
+	runs := fs.Int("runs", 50, "fault runs per NATS topology")
+	topologies := fs.String("topology", "single,cluster", "NATS topologies: single (one node, R1) and/or cluster (three nodes, R3)")
+	faults := fs.String("faults", "", "fault kinds to inject in turn (default all): "+faultNames())
+	rows := fs.Int("rows", 200_000, "rows of each run's fleet job")
+	partRows := fs.Int("part-rows", 500, "split.max_rows of the job")
+	baseline := fs.Int("baseline", 3, "no-fault runs per topology before the faults")
+	minioDown := fs.Duration("minio-down-max", 30*time.Second, "longest MinIO outage (the shortest is 5s)")
+	repo := fs.String("repo", ".", "the repository, for examples/fleet's spec and model")
+	dir := fs.String("dir", "", "work folder for the processes' stores and logs (default: a temporary folder, kept when a run fails)")
+	ortLib := fs.String("ort-lib", os.Getenv("PARTITA_ORT_LIB"), "ONNX Runtime library (env PARTITA_ORT_LIB)")
+	out := fs.String("out", "", "also write the markdown table here")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	o := chaos.Options{Repo: *repo, ORTLib: *ortLib, Seed: *seed, Runs: *runs, Rows: *rows, PartRows: *partRows,
+		Baseline: *baseline, MaxMinIODown: *minioDown, Progress: os.Stderr}
+	for _, t := range strings.Split(*topologies, ",") {
+		o.Topologies = append(o.Topologies, chaos.Topology(strings.TrimSpace(t)))
+	}
+	if *faults != "" {
+		for _, f := range strings.Split(*faults, ",") {
+			o.Faults = append(o.Faults, chaos.Fault(strings.TrimSpace(f)))
+		}
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	o.Binary = bin
+	o.Dir = *dir
+	if o.Dir == "" {
+		if o.Dir, err = os.MkdirTemp("", "partita-chaos"); err != nil {
+			return fail(err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := chaos.Run(ctx, o)
+	if rep != nil {
+		rep.Table(os.Stdout)
+		if *out != "" {
+			f, ferr := os.Create(*out)
+			if ferr != nil {
+				return fail(ferr)
+			}
+			rep.Table(f)
+			if ferr := f.Close(); ferr != nil {
+				return fail(ferr)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "partita chaos: %v\nlogs: %s\n", err, o.Dir)
+		return exitFailed
+	}
+	if *dir == "" {
+		os.RemoveAll(o.Dir)
+	}
+	return exitOK
+}
+
+func faultNames() string {
+	var names []string
+	for _, f := range chaos.Faults {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ",")
+}
