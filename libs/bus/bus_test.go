@@ -67,6 +67,7 @@ func runSuite(t *testing.T, newEnv func(t *testing.T) *env) {
 		{"PublishEach", testPublishEach},
 		{"PendingAndPurgeJob", testPendingAndPurge},
 		{"PerTenantConsumers", testPerTenant},
+		{"HasEventOfItsAttempt", testHasEvent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t)) })
@@ -274,6 +275,28 @@ func testDedupe(t *testing.T, e *env) {
 	// Another UUID on the same subject is another message.
 	require.NoError(t, e.pub.Publish(subject, newMsg(contracts.MsgID(contracts.Optimize, "job1", "0001"), "other", nil)))
 	assert.Equal(t, uint64(2), e.streamState(t, contracts.Score).Msgs)
+}
+
+// testHasEvent: the last event on a subject answers for its own
+// Nats-Msg-Id only (a redriven job's attempts end on one subject).
+func testHasEvent(t *testing.T, e *env) {
+	ctx := t.Context()
+	streams := bus.NewStreams(e.js)
+	subject := contracts.EventSubject("acme", "job1", "job.failed")
+	has, err := streams.HasEvent(ctx, subject, "job1.event.job.failed")
+	require.NoError(t, err)
+	assert.False(t, has, "nothing published yet")
+	require.NoError(t, e.pub.Publish(subject, newMsg("job1.event.job.failed", "first attempt", nil)))
+	has, err = streams.HasEvent(ctx, subject, "job1.event.job.failed")
+	require.NoError(t, err)
+	assert.True(t, has)
+	has, err = streams.HasEvent(ctx, subject, "job1.event.job.failed.a2")
+	require.NoError(t, err)
+	assert.False(t, has, "the first attempt's end is not the second's")
+	require.NoError(t, e.pub.Publish(subject, newMsg("job1.event.job.failed.a2", "second attempt", nil)))
+	has, err = streams.HasEvent(ctx, subject, "job1.event.job.failed.a2")
+	require.NoError(t, err)
+	assert.True(t, has)
 }
 
 func testAckRemoves(t *testing.T, e *env) {

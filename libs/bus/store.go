@@ -64,20 +64,22 @@ func (s *Streams) Last(ctx context.Context, stage contracts.Stage, subject strin
 	return RawToMessage(raw), nil
 }
 
-// HasEvent reports whether the events stream holds a message on subject.
-func (s *Streams) HasEvent(ctx context.Context, subject string) (bool, error) {
+// HasEvent reports whether the events stream's last message on subject is
+// the event msgID (its Nats-Msg-Id): a redriven job's attempts publish their
+// ends on one subject, each under its own id.
+func (s *Streams) HasEvent(ctx context.Context, subject, msgID string) (bool, error) {
 	st, err := s.js.Stream(ctx, contracts.EventsStream)
 	if err != nil {
 		return false, fmt.Errorf("bind %s: %w", contracts.EventsStream, err)
 	}
-	_, err = st.GetLastMsgForSubject(ctx, subject)
+	m, err := st.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", subject, err)
 	}
-	return true, nil
+	return m.Header.Get(jetstream.MsgIDHeader) == msgID, nil
 }
 
 // ReadJob returns every message of a job in the stage's stream, in stream order.

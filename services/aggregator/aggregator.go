@@ -113,7 +113,7 @@ type Streams interface {
 	Last(ctx context.Context, stage contracts.Stage, subject string) (*message.Message, error)
 	ReadJob(ctx context.Context, stage contracts.Stage, tenant, job string) ([]*message.Message, error)
 	PurgeJob(ctx context.Context, stage contracts.Stage, tenant, job string) error
-	HasEvent(ctx context.Context, subject string) (bool, error)
+	HasEvent(ctx context.Context, subject, msgID string) (bool, error)
 }
 
 // Events publishes job events (libs/bus.Publisher).

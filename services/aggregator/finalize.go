@@ -145,13 +145,13 @@ func (s *Service) republishEnd(ctx context.Context, j *jobs.Job) error {
 	if j.EndedAt == nil || time.Since(*j.EndedAt) > republishWithin {
 		return nil
 	}
-	typ := contracts.Final(j.Status)
-	has, err := s.deps.Streams.HasEvent(ctx, contracts.EventSubject(j.Tenant, j.ID, typ))
+	e := contracts.Event{Type: contracts.Final(j.Status), Tenant: j.Tenant, JobID: j.ID, Job: j}
+	has, err := s.deps.Streams.HasEvent(ctx, contracts.EventSubject(j.Tenant, j.ID, e.Type), e.MsgID())
 	if err != nil || has {
 		return err
 	}
-	s.log.Warn().Ctx(ctx).Str("tenant", j.Tenant).Str("job", j.ID).Str("event", typ).Msg("final event missing; published again")
-	return s.deps.Events.PublishEvent(ctx, contracts.Event{Type: typ, Tenant: j.Tenant, JobID: j.ID, Job: j})
+	s.log.Warn().Ctx(ctx).Str("tenant", j.Tenant).Str("job", j.ID).Str("event", e.Type).Msg("final event missing; published again")
+	return s.deps.Events.PublishEvent(ctx, e)
 }
 
 // decide the final status from why finalize was called and the fan-in.

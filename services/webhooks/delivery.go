@@ -64,7 +64,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		log.Error().Err(err).Msg("cannot log webhook attempt")
 	}
 	if sent {
-		if err := d.deps.Usage.RecordDelivery(ctx, e.Tenant, e.JobID, e.Type, a.Attempt, string(a.Outcome), a.At); err != nil {
+		if err := d.deps.Usage.RecordDelivery(ctx, e.Tenant, e.JobID, eventName(e), a.Attempt, string(a.Outcome), a.At); err != nil {
 			log.Error().Err(err).Str("tenant", e.Tenant).Str("job", e.JobID).Msg("webhook delivery not counted in usage")
 		}
 	}

@@ -34,7 +34,17 @@ func encodePayload(e *contracts.Event) ([]byte, error) {
 
 // messageID is the webhook-id of an event: the same on every attempt, so
 // that receivers can drop duplicates.
-func messageID(e *contracts.Event) string { return e.JobID + "." + e.Type }
+func messageID(e *contracts.Event) string { return e.JobID + "." + eventName(e) }
+
+// eventName is the event's type, ending in .a<n> for the end of a redriven
+// job's attempt n ≥ 2: a new end, which receivers must not drop as a
+// repeat of the first attempt's, and whose deliveries count anew.
+func eventName(e *contracts.Event) string {
+	if e.Job == nil {
+		return e.Type
+	}
+	return e.Type + contracts.AttemptSuffix(e.Job.Attempt())
+}
 
 // signature is the webhook-signature header: one v1 signature of
 // "id.timestamp.body" per secret, separated by spaces.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 )
 
@@ -74,4 +75,14 @@ func TestSignatureHeader(t *testing.T) {
 	}
 	assert.Equal(t, strconv.FormatInt(at.Unix(), 10), req.Header.Get(standardwebhooks.HeaderWebhookTimestamp))
 	assert.Equal(t, http.MethodPost, req.Method)
+}
+
+// A redriven job's end is a new webhook-id (receivers drop repeats of an
+// id), the first attempt's is the id it always had.
+func TestRedriveEndIsANewMessage(t *testing.T) {
+	first := &contracts.Event{Type: "job.failed", JobID: "j1", Job: &jobs.Job{ID: "j1"}}
+	assert.Equal(t, "j1.job.failed", messageID(first))
+	redriven := &contracts.Event{Type: "job.failed", JobID: "j1", Job: &jobs.Job{ID: "j1", Attempts: []jobs.Attempt{{Number: 1}, {Number: 2}}}}
+	assert.Equal(t, "j1.job.failed.a2", messageID(redriven))
+	assert.Equal(t, "job.failed.a2", eventName(redriven), "its deliveries count anew in the usage")
 }
