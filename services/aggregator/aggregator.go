@@ -173,6 +173,12 @@ func WithMeter(wrap func(Meter) Meter) Option {
 	return func(s *Service) { s.deps.Meter = wrap(s.deps.Meter) }
 }
 
+// WithEvents wraps the events publisher, e.g. to lose events as a stream
+// without a leader would.
+func WithEvents(wrap func(Events) Events) Option {
+	return func(s *Service) { s.deps.Events = wrap(s.deps.Events) }
+}
+
 // Name implements lifecycle.Service.
 func (s *Service) Name() string { return "aggregator" }
 

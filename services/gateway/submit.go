@@ -116,10 +116,40 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	inFlight = true
 
 	// Events may arrive in any order: on a fast path the final event can
-	// overtake `ingested`.
+	// overtake `ingested`. The job record is read too, every
+	// submitRecheckEvery: an event lost on its way (the events stream
+	// without a leader at that moment) does not keep the client waiting
+	// past the job's start or end.
 	deadline := time.NewTimer(s.cfg.IngestTimeout)
 	defer deadline.Stop()
+	recheck := time.NewTicker(submitRecheckEvery)
+	defer recheck.Stop()
 	var waitDone <-chan time.Time
+	var waitTimer *time.Timer
+	defer func() {
+		if waitTimer != nil {
+			waitTimer.Stop()
+		}
+	}()
+	ended := func(j *jobs.Job) {
+		if wait > 0 {
+			s.writeJobWithResult(w, r, j)
+		} else {
+			s.accepted(w, r, j, http.StatusCreated)
+		}
+	}
+	// ingested answers at once without a wait, else starts it; it reports
+	// whether the answer was written.
+	ingested := func() bool {
+		if wait <= 0 {
+			s.accepted(w, r, job, http.StatusCreated)
+			return true
+		}
+		deadline.Stop()
+		waitTimer = time.NewTimer(wait)
+		waitDone = waitTimer.C
+		return false
+	}
 	for {
 		select {
 		case e := <-evs:
@@ -130,21 +160,24 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 					Errors: pathErrors(e.Problem.Path, e.Problem.Detail)})
 				return
 			case e.Job != nil && e.Job.Status.Terminal():
-				if wait > 0 {
-					s.writeJobWithResult(w, r, e.Job)
-				} else {
-					s.accepted(w, r, e.Job, http.StatusCreated)
-				}
+				ended(e.Job)
 				return
 			case e.Type == contracts.Ingested && waitDone == nil:
-				if wait <= 0 {
-					s.accepted(w, r, job, http.StatusCreated)
+				if ingested() {
 					return
 				}
-				deadline.Stop()
-				timer := time.NewTimer(wait)
-				defer timer.Stop()
-				waitDone = timer.C
+			}
+		case <-recheck.C:
+			cur, err := s.deps.Jobs.Get(r.Context(), tenant, id)
+			if err != nil {
+				continue // not recorded yet (ingest is reading it), or the store is away
+			}
+			if cur.Status.Terminal() {
+				ended(cur)
+				return
+			}
+			if waitDone == nil && ingested() {
+				return
 			}
 		case <-deadline.C:
 			s.accepted(w, r, job, http.StatusAccepted)
@@ -411,6 +444,10 @@ func bodyProblem(err error) *Problem {
 	}
 	return &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Cannot read the upload", Detail: err.Error()}
 }
+
+// submitRecheckEvery is how often a submit that waits reads the job
+// record besides following its events.
+const submitRecheckEvery = time.Second
 
 // preferWait reads `Prefer: wait=N` (RFC 7240), capped by max.
 func preferWait(h string, max time.Duration) (time.Duration, error) {
