@@ -53,6 +53,8 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 			semconv.MessagingOperationTypeProcess, semconv.MessagingConsumerGroupName(Consumer),
 			attribute.String("partita.tenant", e.Tenant), attribute.String("partita.job", e.JobID), attribute.String("partita.event", e.Type)))
 	defer span.End()
+	stop := keepAlive(msg, ackWait/3)
+	defer stop()
 	a, delay, sent := d.attempt(ctx, e, url, int(meta.NumDelivered))
 	span.SetAttributes(attribute.Int("partita.webhook.attempt", a.Attempt), attribute.String("partita.webhook.outcome", string(a.Outcome)),
 		semconv.HTTPResponseStatusCode(a.StatusCode))
@@ -83,6 +85,25 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	ack(msg, log)
 }
 
+// keepAlive tells JetStream every period that msg is still being worked
+// on, until stop is called.
+func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress() // a failure shows as a redelivery after ackWait
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 func ack(msg jetstream.Msg, log zerolog.Logger) {
 	if err := msg.Ack(); err != nil {
 		log.Warn().Err(err).Msg("ack failed; the event will be redelivered")
@@ -107,7 +128,9 @@ func target(e *contracts.Event) (string, bool) {
 // the next one when it is to be retried, and whether a request was sent.
 func (d *Dispatcher) attempt(ctx context.Context, e *contracts.Event, url string, n int) (a records.Attempt, delay time.Duration, sent bool) {
 	a = records.Attempt{Event: e.Type, URL: url, Attempt: n, At: d.now().UTC()}
-	off, err := d.deps.Endpoints.Disabled(ctx, e.Tenant, url)
+	// Our own records being away is not the receiver's failure: it costs
+	// no attempt of the schedule, the attempt waits for them.
+	off, err := retryOurs(ctx, d.stopping, d.log, "check webhook endpoint", func() (bool, error) { return d.deps.Endpoints.Disabled(ctx, e.Tenant, url) })
 	if err != nil {
 		a, delay = d.failed(a, err)
 		return a, delay, false
@@ -116,7 +139,12 @@ func (d *Dispatcher) attempt(ctx context.Context, e *contracts.Event, url string
 		a.Outcome = records.Skipped
 		return a, 0, false
 	}
-	a.StatusCode, sent, err = d.post(ctx, e, url, a.At)
+	sec, err := retryOurs(ctx, d.stopping, d.log, "read signing secret", func() (records.Secret, error) { return d.deps.Secrets.Get(ctx, e.Tenant) })
+	if err != nil {
+		a, delay = d.failed(a, err)
+		return a, delay, false
+	}
+	a.StatusCode, sent, err = d.post(ctx, e, url, a.At, sec)
 	switch {
 	case err != nil:
 		a, delay = d.failed(a, err)
@@ -135,6 +163,36 @@ func (d *Dispatcher) attempt(ctx context.Context, e *contracts.Event, url string
 	return a, 0, true
 }
 
+// Retries of our own records (endpoints, secrets) within one attempt.
+const (
+	oursFirstWait = 200 * time.Millisecond
+	oursMaxWait   = 5 * time.Second
+	oursFor       = 2 * time.Minute
+)
+
+// retryOurs calls f until it succeeds, oursFor passed or the dispatcher
+// stops (ctx outlives the stop, so that a request in flight is finished),
+// backing off.
+func retryOurs[T any](ctx context.Context, stopping <-chan struct{}, log zerolog.Logger, what string, f func() (T, error)) (T, error) {
+	deadline := time.Now().Add(oursFor)
+	wait := oursFirstWait
+	for {
+		v, err := f()
+		if err == nil || time.Now().After(deadline) {
+			return v, err
+		}
+		log.Warn().Err(err).Dur("retry_in", wait).Msg(what + " failed; retrying within the attempt")
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-stopping:
+			return v, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, oursMaxWait)
+	}
+}
+
 // failed marks a failed attempt as retrying, or exhausted after the last.
 func (d *Dispatcher) failed(a records.Attempt, err error) (records.Attempt, time.Duration) {
 	a.Error = err.Error()
@@ -151,11 +209,7 @@ func (d *Dispatcher) failed(a records.Attempt, err error) (records.Attempt, time
 // post sends the signed event and returns the receiver's status code, and
 // whether the request went out (an error before it did is ours, not the
 // receiver's).
-func (d *Dispatcher) post(ctx context.Context, e *contracts.Event, url string, at time.Time) (code int, sent bool, err error) {
-	sec, err := d.deps.Secrets.Get(ctx, e.Tenant)
-	if err != nil {
-		return 0, false, err
-	}
+func (d *Dispatcher) post(ctx context.Context, e *contracts.Event, url string, at time.Time, sec records.Secret) (code int, sent bool, err error) {
 	body, err := encodePayload(e)
 	if err != nil {
 		return 0, false, err

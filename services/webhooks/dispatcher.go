@@ -27,9 +27,11 @@ import (
 const Consumer = "webhooks"
 
 const (
-	// ackMargin is how much longer than a request JetStream waits for an
-	// attempt's ack before giving the event to another replica.
-	ackMargin = 30 * time.Second
+	// ackWait is how long JetStream waits for an attempt's ack before
+	// giving the event to another replica: a dispatcher killed mid-attempt
+	// is replaced within it. A live attempt (its request, or our own store
+	// being away) says InProgress every ackWait/3, however long it takes.
+	ackWait = 5 * time.Second
 	// maxAckPending bounds events in flight or waiting for a retry, across
 	// replicas: retries count, so it is large.
 	maxAckPending = 100_000
@@ -81,8 +83,9 @@ type Dispatcher struct {
 	log  zerolog.Logger
 	now  func() time.Time // of attempts and signatures
 
-	cons   jetstream.Consumer
-	client *http.Client
+	cons     jetstream.Consumer
+	client   *http.Client
+	stopping <-chan struct{} // closed when Run's context ends
 }
 
 // New returns the dispatcher; it does nothing until Start.
@@ -101,7 +104,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		Durable:       Consumer,
 		FilterSubject: contracts.FinalEvents(),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.cfg.RequestTimeout + ackMargin,
+		AckWait:       ackWait,
 		MaxDeliver:    len(d.cfg.Schedule) + 1,
 		MaxAckPending: maxAckPending,
 		// Events from before the consumer first existed are not delivered.
@@ -118,6 +121,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 // the attempts in flight (at most RequestTimeout each): an attempt cut
 // short would count as one without reaching the receiver.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	d.stopping = ctx.Done()
 	var wg sync.WaitGroup
 	for range d.cfg.Workers {
 		wg.Go(func() { d.work(ctx) })

@@ -1,9 +1,11 @@
 package webhooks
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -250,4 +252,65 @@ func TestTarget(t *testing.T) {
 	notFinal.Type = "job.running"
 	_, ok := target(&notFinal)
 	assert.False(t, ok, "without a list, only final events are sent")
+}
+
+// awayEndpoints fails its first calls, as our KV does while JetStream
+// elects a leader.
+type awayEndpoints struct {
+	Endpoints
+	fails atomic.Int32
+}
+
+func (a *awayEndpoints) Disabled(ctx context.Context, tenant, url string) (bool, error) {
+	if a.fails.Add(-1) >= 0 {
+		return false, errors.New("check webhook endpoint: nats: no responders available for request")
+	}
+	return a.Endpoints.Disabled(ctx, tenant, url)
+}
+
+// TestOurStoreAwayCostsNoAttempt: while our own records cannot be read the
+// attempt waits for them; it is not a failed delivery spending a retry of
+// the schedule.
+func TestOurStoreAwayCostsNoAttempt(t *testing.T) {
+	h := newHarness(t)
+	rcv := newReceiver(t, h.secret().Current, always(http.StatusOK))
+	away := &awayEndpoints{}
+	away.fails.Store(3)
+	h.start(testConfig(), func(d *Dispatcher) {
+		away.Endpoints = d.deps.Endpoints
+		d.deps.Endpoints = away
+	})
+	e := finalEvent(jobs.Succeeded, rcv.URL+"/hooks")
+	h.publish(e)
+	log := h.waitLog(e.JobID, ended)
+	require.Equal(t, []records.Outcome{records.Delivered}, outcomes(log))
+	assert.Equal(t, 1, log[0].Attempt)
+	assert.Len(t, rcv.byID(e.JobID+"."+e.Type), 1)
+	assert.Negative(t, away.fails.Load(), "the store was away for the first calls")
+}
+
+// TestLongRequestIsNotRedelivered: a receiver slower than the consumer's
+// ack wait is not sent the event a second time meanwhile: the attempt in
+// flight says InProgress.
+func TestLongRequestIsNotRedelivered(t *testing.T) {
+	h := newHarness(t)
+	hold := 2*ackWait + time.Second
+	rcv := newReceiver(t, h.secret().Current, func(_ string, n int) int {
+		if n == 1 {
+			<-time.After(hold) // a slow receiver
+		}
+		return http.StatusOK
+	})
+	cfg := testConfig()
+	cfg.RequestTimeout = 2 * hold
+	h.start(cfg)
+	e := finalEvent(jobs.Succeeded, rcv.URL+"/hooks")
+	h.publish(e)
+	log := h.waitLog(e.JobID, ended)
+	require.Equal(t, []records.Outcome{records.Delivered}, outcomes(log))
+	cons, err := h.js.Consumer(t.Context(), contracts.EventsStream, Consumer)
+	require.NoError(t, err)
+	info, err := cons.Info(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, info.Delivered.Consumer, "JetStream handed the event out once")
 }
