@@ -21,7 +21,7 @@ export PARTITA_MINIO_BIN := $(MINIO)
 export PARTITA_ORT_LIB := $(ORT_LIB)
 export PARTITA_DUCKDB := $(DUCKDB_DIR)
 
-.PHONY: run build test tools python-deps bench vet fmt clean tidy tidy-check
+.PHONY: run build test tools python-deps bench chaos vet fmt clean tidy tidy-check
 
 run: onnxruntime build
 	$(BIN)/partita dev
@@ -49,6 +49,13 @@ test: tools tidy-check
 
 bench: tools build
 	$(BIN)/partita bench all --runs 3 --out docs/benchmarks.md
+
+# The fault-injection suite (docs/operations.md): RUNS fault runs on one
+# NATS node and RUNS on a cluster of three, faults chosen by SEED.
+SEED ?= 1
+RUNS ?= 50
+chaos: tools build
+	$(BIN)/partita chaos --seed $(SEED) --runs $(RUNS) --out docs/chaos.md
 
 # Every module's go.mod and go.sum must be what `go mod tidy` makes of them.
 tidy-check:

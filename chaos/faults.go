@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -38,11 +39,21 @@ type run struct {
 	nofault  time.Duration // the baseline's median, to place faults within a job
 	jobID    chan string   // the job's id once the gateway answered
 	killedAt []time.Time   // when the webhook dispatcher was killed
-	notes    []string      // what was done, for the log
+
+	mu    sync.Mutex
+	notes []string // what was done, for the log
 }
 
 func (r *run) note(format string, args ...any) {
+	r.mu.Lock()
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+func (r *run) done() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.notes)
 }
 
 // within is a random moment within the baseline job's time.
@@ -69,8 +80,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (r *run) inject(ctx context.Context) error {
 	e := r.e
 	switch r.fault {
-	case NoFault, GatewayInWait:
+	case NoFault:
 		return nil
+	case GatewayInWait: // the client is waiting (Prefer: wait), see submit
+		if !sleep(ctx, r.within()) {
+			return nil
+		}
+		r.kill("gateway")
+		sleep(ctx, r.between(0, 500*time.Millisecond))
+		return e.procs["gateway"].restart()
 	case KillService:
 		for range 1 + r.rng.IntN(3) {
 			if !sleep(ctx, r.within()) {
