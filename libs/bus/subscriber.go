@@ -92,7 +92,11 @@ func (s *Subscriber) subscribe(ctx context.Context, topic string) (<-chan *messa
 		return nil, fmt.Errorf("subscribe %s: consumer %s: %w", topic, opts.Durable, err)
 	}
 	batch := max(opts.Workers, 1)
-	it, err := cons.Messages(jetstream.PullMaxMessages(batch))
+	// Short pulls with heartbeats: a pull request lost with the server that
+	// held it (a killed consumer leader) is noticed within 2×pullHeartbeat
+	// and sent again. The library's default (30 s pulls, 15 s heartbeats)
+	// left a consumer idle for 30 s with "no heartbeat received".
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullWait), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
@@ -281,6 +285,10 @@ func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstrea
 // message the server sent meanwhile would be lost until its ack wait):
 // closing waits for it and hands back what it brought.
 const pullWait = 2 * time.Second
+
+// pullHeartbeat is the idle heartbeat the server sends during a pull of
+// the stage-wide iterator; two missed ones mean the pull is gone.
+const pullHeartbeat = 500 * time.Millisecond
 
 // pull fetches a tenant's messages, as many at a time as its queue has
 // room for: a message leaves the server only to wait in the queue (kept

@@ -35,6 +35,11 @@ const (
 	// maxAckPending bounds events in flight or waiting for a retry, across
 	// replicas: retries count, so it is large.
 	maxAckPending = 100_000
+	// pullWait bounds one pull; with pullHeartbeat, a pull lost with the
+	// server that held it (a killed consumer leader) is noticed within a
+	// second, not after the library's 30 s pull.
+	pullWait      = 2 * time.Second
+	pullHeartbeat = 500 * time.Millisecond
 	// pullRetry paces pulls after an unexpected error.
 	pullRetry = time.Second
 )
@@ -133,14 +138,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // work pulls one event at a time, so that nothing is held unprocessed in
 // a buffer when the dispatcher stops.
 func (d *Dispatcher) work(ctx context.Context) {
-	for {
-		msg, err := d.cons.Next(jetstream.FetchContext(ctx))
+	for ctx.Err() == nil {
+		pull, cancel := context.WithTimeout(ctx, pullWait)
+		msg, err := d.cons.Next(jetstream.FetchContext(pull), jetstream.FetchHeartbeat(pullHeartbeat))
+		cancel()
 		switch {
 		case err == nil:
 			d.handle(context.WithoutCancel(ctx), msg)
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.DeadlineExceeded): // an idle pull ended
 		default:
 			d.log.Warn().Err(err).Msg("pull failed; retrying")
 			select {
