@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -39,11 +41,21 @@ func writeProblemDoc(w http.ResponseWriter, p *Problem) {
 }
 
 // decodeStrict reads one JSON value of at most max bytes into v, refusing
-// unknown fields: the request bodies the API takes as JSON.
+// unknown fields and anything after the value: the request bodies the API
+// takes as JSON.
 func decodeStrict(r io.Reader, max int64, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r, max))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	switch _, err := dec.Token(); {
+	case err == nil:
+		return errors.New("more than one JSON value in the body")
+	case !errors.Is(err, io.EOF):
+		return fmt.Errorf("after the JSON value: %w", err)
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
