@@ -38,7 +38,7 @@ const (
 
 // harness is one in-process Partita (what `partita dev` composes).
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	proc *compose.Process
 	url  string
 	c    *client.Client
@@ -51,7 +51,7 @@ type harnessOptions struct {
 	args       []string
 }
 
-func start(t *testing.T, o harnessOptions) *harness {
+func start(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	args := append([]string{"--aggregator.watchdog-every", "100ms"}, o.args...)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)

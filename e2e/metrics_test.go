@@ -28,7 +28,7 @@ func (h *harness) scrape() map[string]*dto.MetricFamily {
 }
 
 // scrapeURL reads a /metrics with the Prometheus text parser.
-func scrapeURL(t *testing.T, url string) map[string]*dto.MetricFamily {
+func scrapeURL(t testing.TB, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
