@@ -15,7 +15,7 @@ import (
 // not accepted. The seeds (testdata/fuzz/FuzzSubmit and the valid ones
 // below) run in `make test`; fuzz with
 //
-//	go test ./e2e -run '^$' -fuzz FuzzSubmit -fuzztime 2m -parallel 1
+//	go test ./e2e -run '^$' -fuzz FuzzSubmit -fuzztime 2m -fuzzminimizetime 20x -parallel 1
 func FuzzSubmit(f *testing.F) {
 	csv, jsonl := fleetCSV(f, 20, 2), fleetJSONL(f, 20, 2)
 	spec := scoreSpec("csv", "dga-risk", 5, "")
