@@ -57,7 +57,7 @@ func (o *Options) defaults() {
 		o.Baseline = 3
 	}
 	if o.Rows == 0 {
-		o.Rows = 200_000
+		o.Rows = 20_000
 	}
 	if o.PartRows == 0 {
 		o.PartRows = 500
@@ -135,6 +135,10 @@ func runTopology(ctx context.Context, o Options, ti int, topo Topology, j job) (
 			return results, err
 		}
 		base = append(base, res.Took)
+	}
+	// Every stream and bucket the services made exists by now.
+	if err := e.checkReplicas(ctx); err != nil {
+		return results, err
 	}
 	nofault := quantile(base, 0.5)
 	for _, f := range plan(topo, o.Faults, o.Runs) {

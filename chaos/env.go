@@ -258,6 +258,35 @@ func (e *env) eventsLeader(ctx context.Context) (int, error) {
 	return 0, fmt.Errorf("events stream leader %q is not a node of the suite", info.Cluster.Leader)
 }
 
+// checkReplicas is an error naming every stream (KV buckets included) whose
+// replicas or storage are not what the services were started with, or
+// whose replicas are not all current.
+func (e *env) checkReplicas(ctx context.Context) error {
+	var wrong []string
+	n := 0
+	for name := range e.js.StreamNames(ctx).Name() {
+		s, err := e.js.Stream(ctx, name)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		n++
+		if info.Config.Replicas != e.replicas() || info.Config.Storage != jetstream.FileStorage {
+			wrong = append(wrong, fmt.Sprintf("%s: R%d %s", name, info.Config.Replicas, info.Config.Storage))
+		}
+	}
+	if n == 0 {
+		return errors.New("no streams")
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("streams and buckets not at R%d file storage: %s", e.replicas(), strings.Join(wrong, ", "))
+	}
+	return nil
+}
+
 // ensureRunning restarts every process that exited on its own and names them.
 func (e *env) ensureRunning() ([]string, error) {
 	var crashed []string

@@ -27,7 +27,7 @@ func runChaos(args []string) int {
 	runs := fs.Int("runs", 50, "fault runs per NATS topology")
 	topologies := fs.String("topology", "single,cluster", "NATS topologies: single (one node, R1) and/or cluster (three nodes, R3)")
 	faults := fs.String("faults", "", "fault kinds to inject in turn (default all): "+faultNames())
-	rows := fs.Int("rows", 200_000, "rows of each run's fleet job")
+	rows := fs.Int("rows", 20_000, "rows of each run's fleet job (40 parts of 500 by default; a job-wide plan's rounds make big jobs slow: 200,000 rows take minutes)")
 	partRows := fs.Int("part-rows", 500, "split.max_rows of the job")
 	baseline := fs.Int("baseline", 3, "no-fault runs per topology before the faults")
 	minioDown := fs.Duration("minio-down-max", 30*time.Second, "longest MinIO outage (the shortest is 5s)")

@@ -96,7 +96,7 @@ func (s *Subscriber) subscribe(ctx context.Context, topic string) (<-chan *messa
 	// held it (a killed consumer leader) is noticed within 2×pullHeartbeat
 	// and sent again. The library's default (30 s pulls, 15 s heartbeats)
 	// left a consumer idle for 30 s with "no heartbeat received".
-	it, err := cons.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullWait), jetstream.PullHeartbeat(pullHeartbeat))
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(iteratorPull), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
@@ -286,9 +286,13 @@ func (s *Subscriber) next(ctx context.Context, opts ConsumerOptions, it jetstrea
 // closing waits for it and hands back what it brought.
 const pullWait = 2 * time.Second
 
-// pullHeartbeat is the idle heartbeat the server sends during a pull of
-// the stage-wide iterator; two missed ones mean the pull is gone.
-const pullHeartbeat = 500 * time.Millisecond
+// iteratorPull is one pull of the stage-wide iterator, and pullHeartbeat
+// the idle heartbeat the server sends during it: two missed ones mean the
+// pull is gone (not so short that a busy server's late heartbeat does).
+const (
+	iteratorPull  = 5 * time.Second
+	pullHeartbeat = time.Second
+)
 
 // pull fetches a tenant's messages, as many at a time as its queue has
 // room for: a message leaves the server only to wait in the queue (kept

@@ -36,10 +36,10 @@ const (
 	// replicas: retries count, so it is large.
 	maxAckPending = 100_000
 	// pullWait bounds one pull; with pullHeartbeat, a pull lost with the
-	// server that held it (a killed consumer leader) is noticed within a
-	// second, not after the library's 30 s pull.
-	pullWait      = 2 * time.Second
-	pullHeartbeat = 500 * time.Millisecond
+	// server that held it (a killed consumer leader) is noticed within two
+	// seconds, not after the library's 30 s pull.
+	pullWait      = 5 * time.Second
+	pullHeartbeat = time.Second
 	// pullRetry paces pulls after an unexpected error.
 	pullRetry = time.Second
 )
