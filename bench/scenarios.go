@@ -29,6 +29,7 @@ func Scenarios() []Scenario {
 		{"optimizer", "QP solve time of fleet parts of 100, 1,000, 5,000 variables against SciPy", Optimizer},
 		{"plan", "the job-wide fleet plan of 200,000 assets in parts of 200 and 5,000 against one central solve", Plan},
 		{"memory", "RSS of partita dev idle and during a 10,000-part job", Memory},
+		{"recovery", "the fleet job with one kill -9 of a random service against the same job without faults", Recovery},
 	}
 }
 

@@ -140,7 +140,7 @@ func runTopology(ctx context.Context, o Options, ti int, topo Topology, j job) (
 	if err := e.checkReplicas(ctx); err != nil {
 		return results, err
 	}
-	nofault := quantile(base, 0.5)
+	nofault := Quantile(base, 0.5)
 	for _, f := range plan(topo, o.Faults, o.Runs) {
 		if _, err := do(f, nofault); err != nil {
 			return results, err

@@ -15,6 +15,7 @@ type Fault string
 const (
 	NoFault          Fault = "none"             // the baseline
 	KillService      Fault = "kill-9"           // kill -9 of 1–3 random services at random moments, each started again
+	KillOnce         Fault = "kill-9-once"      // one kill -9 of a random service (the recovery benchmark; not in Faults)
 	TermService      Fault = "sigterm"          // SIGTERM (drain) of a random service, started again once it exited
 	KillNATSNode     Fault = "nats-node"        // kill -9 of a NATS node (the only one, or a random one of three), started again after 1–5 s
 	KillEventsLeader Fault = "events-leader"    // cluster: kill -9 of the events stream's leader when the fan-in completes
@@ -89,8 +90,12 @@ func (r *run) inject(ctx context.Context) error {
 		r.kill("gateway")
 		sleep(ctx, r.between(0, 500*time.Millisecond))
 		return e.procs["gateway"].restart()
-	case KillService:
-		for range 1 + r.rng.IntN(3) {
+	case KillService, KillOnce:
+		kills := 1 + r.rng.IntN(3)
+		if r.fault == KillOnce {
+			kills = 1
+		}
+		for range kills {
 			if !sleep(ctx, r.within()) {
 				return nil
 			}

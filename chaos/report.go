@@ -72,12 +72,12 @@ func (r *Report) Table(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.2f | %.2f | %.2f |\n",
 			x.topology, x.fault, x.runs, x.succeeded, x.stuck, x.rowsLost, x.rowsDoubled, x.eventsMissing,
 			x.deliveriesLost, x.doubled, x.redelivered,
-			quantile(x.took, 0.5).Seconds(), quantile(x.took, 0.99).Seconds(), quantile(base[x.topology], 0.5).Seconds())
+			Quantile(x.took, 0.5).Seconds(), Quantile(x.took, 0.99).Seconds(), Quantile(base[x.topology], 0.5).Seconds())
 	}
 }
 
-// quantile is the q-quantile (nearest rank) of ds; 0 for none.
-func quantile(ds []time.Duration, q float64) time.Duration {
+// Quantile is the q-quantile (nearest rank) of ds; 0 for none.
+func Quantile(ds []time.Duration, q float64) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
