@@ -20,8 +20,11 @@ import (
 
 // roundRepairAfter is how long a coordination round may make no progress
 // before its missing re-solves are sent again (a crash between starting a
-// round and sending it, or a lost message); sends are deduplicated.
-const roundRepairAfter = 10 * time.Second
+// round and sending it, or a lost message); sends are deduplicated, so a
+// re-solve still queued or done is not sent twice. Above the optimizer's
+// ack wait (3 s), so that a killed optimizer's re-solves come back by
+// redelivery first; a killed aggregator's unsent round costs about this.
+const roundRepairAfter = 4 * time.Second
 
 // coordinate runs the plan's coordinator on a completed round: it starts
 // the next round, or decides the plan (then the job is finalized). It
