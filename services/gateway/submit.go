@@ -339,9 +339,14 @@ func (s *Service) receiveMultipart(r *http.Request, inputKey string) ([]byte, in
 				return nil, 0, "", bodyProblem(err)
 			}
 		case "input":
-			info, err := s.deps.Store.Put(r.Context(), inputKey, io.TeeReader(part, inputHash), -1)
-			if err != nil {
-				return nil, 0, "", bodyProblem(err)
+			body := &readFailure{r: part}
+			info, err := s.deps.Store.Put(r.Context(), inputKey, io.TeeReader(body, inputHash), -1)
+			switch {
+			case err != nil && body.err != nil:
+				return nil, 0, "", bodyProblem(body.err) // the client's upload broke
+			case err != nil:
+				s.log.Error().Ctx(r.Context()).Err(err).Str("key", inputKey).Msg("store the upload")
+				return nil, 0, "", &Problem{Status: http.StatusServiceUnavailable, Code: "unavailable", Title: "Cannot store the upload", Detail: "the artifact store did not take the input; try again"}
 			}
 			size = info.Size
 		default:
@@ -431,6 +436,21 @@ func (s *Service) bodyLimit(r *http.Request) (int64, string) {
 		return l, "tier_limit"
 	}
 	return s.cfg.MaxUpload, "too_large"
+}
+
+// readFailure remembers why reading the client's upload failed, so that a
+// store that failed while writing it is told apart (503, not 400).
+type readFailure struct {
+	r   io.Reader
+	err error
+}
+
+func (f *readFailure) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.err = err
+	}
+	return n, err
 }
 
 func bodyProblem(err error) *Problem {
