@@ -34,17 +34,7 @@ func TestCLIAgainstDev(t *testing.T) {
   constraints: [{name: impossible, coef: "1", min: 1000000}]
 `))
 
-	run := func(args ...string) (string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "PARTITA_URL="+h.url, "PARTITA_API_KEY="+apiKey)
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return string(out), exit.ExitCode()
-		}
-		require.NoError(t, err)
-		return string(out), 0
-	}
+	run := cliRunner(t, bin, h.url)
 
 	out := filepath.Join(dir, "plan.csv")
 	stdout, code := run("submit", "--spec", spec, "--input", data, "--wait", "-o", out)
@@ -118,4 +108,20 @@ func TestCLIAgainstDev(t *testing.T) {
 	stdout, code = run("jobs", "events", id)
 	require.Contains(t, []int{0, 1}, code, stdout)
 	require.Contains(t, stdout, id)
+}
+
+// cliRunner runs the partita binary as the test tenant's client of url and
+// returns its output and exit code.
+func cliRunner(t *testing.T, bin, url string) func(args ...string) (string, int) {
+	return func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "PARTITA_URL="+url, "PARTITA_API_KEY="+apiKey)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return string(out), exit.ExitCode()
+		}
+		require.NoError(t, err)
+		return string(out), 0
+	}
 }

@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -272,17 +270,7 @@ func TestCLIRedrive(t *testing.T) {
 	h := startRedrive(t)
 	bin := partitaBin(t)
 	id, _ := failedJob(t, h, 40)
-	run := func(args ...string) (string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "PARTITA_URL="+h.url, "PARTITA_API_KEY="+apiKey)
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return string(out), exit.ExitCode()
-		}
-		require.NoError(t, err)
-		return string(out), 0
-	}
+	run := cliRunner(t, bin, h.url)
 	var out string
 	require.Eventually(t, func() bool {
 		var code int

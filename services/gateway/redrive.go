@@ -75,19 +75,10 @@ func (s *Service) redriveJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limits := limitsOf(r)
-	held, err := s.deps.Slots.Claim(r.Context(), j.Tenant, j.ID, limits.JobsInFlight)
-	if err != nil {
-		s.log.Error().Err(err).Str("tenant", j.Tenant).Msg("claim a job slot")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot count the jobs in flight", "try again shortly")
+	if !s.claimSlot(w, r, j.Tenant, j.ID, limits.JobsInFlight, "redrive") {
 		return
 	}
-	if !held {
-		w.Header().Set("Retry-After", "5")
-		writeProblem(w, http.StatusTooManyRequests, "tier_limit", "Too many jobs in flight",
-			fmt.Sprintf("the tier allows %d jobs in flight; redrive again once one has ended", limits.JobsInFlight))
-		return
-	}
-	j, err = s.deps.Jobs.Redrive(r.Context(), j.Tenant, j.ID, body.apply)
+	j, err := s.deps.Jobs.Redrive(r.Context(), j.Tenant, j.ID, body.apply)
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
 		writeProblem(w, http.StatusNotFound, "job_not_found", "No such job", fmt.Sprintf("job %q does not exist", r.PathValue("id")))

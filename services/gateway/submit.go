@@ -43,16 +43,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	id := jobs.NewID()
-	held, err := s.deps.Slots.Claim(r.Context(), tenant, id, limits.JobsInFlight)
-	if err != nil {
-		s.log.Error().Err(err).Str("tenant", tenant).Msg("claim a job slot")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot count the jobs in flight", "try again shortly")
-		return
-	}
-	if !held {
-		w.Header().Set("Retry-After", "5")
-		writeProblem(w, http.StatusTooManyRequests, "tier_limit", "Too many jobs in flight",
-			fmt.Sprintf("the tier allows %d jobs in flight; submit again once one has ended", limits.JobsInFlight))
+	if !s.claimSlot(w, r, tenant, id, limits.JobsInFlight, "submit") {
 		return
 	}
 	inFlight := false // the job went to ingest: its slot is freed when it ends
@@ -189,6 +180,25 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// claimSlot takes one of the tenant's jobs in flight for job id, or
+// answers 503 (the slots cannot be counted) or 429 tier_limit; what is
+// the request a client repeats once a job has ended.
+func (s *Service) claimSlot(w http.ResponseWriter, r *http.Request, tenant, id string, limit int, what string) bool {
+	held, err := s.deps.Slots.Claim(r.Context(), tenant, id, limit)
+	if err != nil {
+		s.log.Error().Err(err).Str("tenant", tenant).Msg("claim a job slot")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot count the jobs in flight", "try again shortly")
+		return false
+	}
+	if !held {
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, http.StatusTooManyRequests, "tier_limit", "Too many jobs in flight",
+			fmt.Sprintf("the tier allows %d jobs in flight; %s again once one has ended", limit, what))
+		return false
+	}
+	return true
 }
 
 func pathErrors(path, detail string) []FieldError {
