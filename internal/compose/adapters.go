@@ -192,9 +192,9 @@ func (a *adapters) natsModule() *component {
 				}
 				a.nc = nc
 			}
-			js, err := jetstream.New(a.nc, jetstream.WithPublishAsyncMaxPending(4096))
+			js, err := bus.NewJetStream(a.nc)
 			if err != nil {
-				return fmt.Errorf("jetstream: %w", err)
+				return err
 			}
 			a.js = js
 			return nil
