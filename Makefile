@@ -48,7 +48,7 @@ test: tools tidy-check
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 bench: tools build
-	$(BIN)/partita bench all --runs 3 --out docs/benchmarks.md
+	$(BIN)/partita bench all --runs 3 --minutes 10 --out docs/benchmarks.md
 
 # The fault-injection suite (docs/operations.md): RUNS fault runs on one
 # NATS node and RUNS on a cluster of three, faults chosen by SEED.

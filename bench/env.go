@@ -93,38 +93,52 @@ func (d *Dev) submitAs(ctx context.Context, key, spec string, input []byte) (str
 }
 
 func (d *Dev) submit(ctx context.Context, key, spec string, input []byte, wait int) (string, int, error) {
+	id, _, code, err := postJob(ctx, http.DefaultClient, d.URL, key, spec, input, wait)
+	return id, code, err
+}
+
+// postJob posts a job to the Partita at url as the tenant of key; wait > 0
+// asks for a sync answer. It returns the job's id and status and the HTTP
+// status of the answer, and an error unless that is a 2xx with an id.
+func postJob(ctx context.Context, hc *http.Client, url, key, spec string, input []byte, wait int) (string, string, int, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	_ = mw.WriteField("spec", spec)
 	fw, _ := mw.CreateFormFile("input", "input")
 	_, _ = fw.Write(input)
 	_ = mw.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL+"/v1/jobs", &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/jobs", &body)
 	if err != nil {
-		return "", 0, err
+		return "", "", 0, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+key)
 	if wait > 0 {
 		req.Header.Set("Prefer", fmt.Sprintf("wait=%d", wait))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return "", 0, err
+		return "", "", 0, fmt.Errorf("submit: %w", err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", "", resp.StatusCode, fmt.Errorf("submit: read the %d answer: %w", resp.StatusCode, err)
+	}
 	if resp.StatusCode/100 != 2 {
-		return "", resp.StatusCode, fmt.Errorf("submit: %d %s", resp.StatusCode, b)
+		return "", "", resp.StatusCode, fmt.Errorf("submit: %d %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
 	var j struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
 	if err := jsonUnmarshal(b, &j); err != nil {
-		return "", resp.StatusCode, err
+		return "", "", resp.StatusCode, fmt.Errorf("submit: decode the %d answer: %w", resp.StatusCode, err)
 	}
-	return j.ID, resp.StatusCode, nil
+	if j.ID == "" {
+		return "", "", resp.StatusCode, fmt.Errorf("submit: %d answer without a job id: %.200s", resp.StatusCode, b)
+	}
+	return j.ID, j.Status, resp.StatusCode, nil
 }
 
 // WaitEnd waits for a job to end and returns its final status.

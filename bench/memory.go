@@ -7,10 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/partita/partita/internal/client"
@@ -19,38 +17,15 @@ import (
 // Memory measures the RSS of a separate `partita dev` process: idle, and
 // at its peak during a 10,000-part job.
 func Memory(ctx context.Context, o Options) ([]Result, error) {
-	bin := o.Binary
-	if bin == "" {
-		return nil, fmt.Errorf("memory: Options.Binary (the partita binary to run) is not set")
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return nil, err
-	}
 	dir := o.Dir("memory")
-	cmd := exec.CommandContext(ctx, bin, "dev", "--data-dir", dir, "--http", "127.0.0.1:0", "--log.level", "error")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY="+APIKey)
-	stdout, err := cmd.StdoutPipe()
+	proc, err := startDevProcess(ctx, o, dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memory: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	url, err := bannerURL(stdout)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
-		return nil, err
-	}
+	defer proc.Stop()
+	url := proc.URL
 	time.Sleep(2 * time.Second) // settle: idle means after start-up work
-	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	status := fmt.Sprintf("/proc/%d/status", proc.Pid())
 	idle := procStatusMiB(status, "VmRSS:")
 
 	n := 10000
@@ -75,7 +50,7 @@ func Memory(ctx context.Context, o Options) ([]Result, error) {
 		return nil, err
 	}
 	peak := procStatusMiB(status, "VmHWM:")
-	big, err := memoryOfALargeJob(ctx, c, dir, status, cmd.Process.Pid, idle, o.Tiny)
+	big, err := memoryOfALargeJob(ctx, c, dir, status, proc.Pid(), idle, o.Tiny)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 type Options struct {
 	Runs    int    // repetitions; medians are reported
 	Tiny    bool   // smallest sizes, for tests
+	Minutes int    // length of the soak's steady phase (0: 10)
 	WorkDir string // where each scenario's Partita keeps its data
 	Binary  string // the partita binary, for scenarios that run it as a process
 	ORTLib  string // ONNX Runtime library, for the scorer scenario

@@ -3,10 +3,13 @@ package bench
 import (
 	"bytes"
 	_ "embed"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,17 +39,19 @@ func WriteReport(path string, results []Result, o Options) error {
 	if notes := collectNotes(results); notes != "" {
 		b.WriteString("\n## Notes\n\n" + notes)
 	}
+	b.WriteString(minuteTables(results))
 	b.WriteString("\n")
 	b.WriteString(reading)
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // params renders a result's parameters for the report, but for lists
-// that belong in the JSON output only (per_problem).
+// that belong in the JSON output (per_problem) or a table of their own
+// (per_minute).
 func params(p map[string]any) string {
 	var parts []string
 	for k, v := range p {
-		if k == "per_problem" {
+		if k == "per_problem" || k == "per_minute" {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
@@ -60,6 +65,43 @@ func collectNotes(results []Result) string {
 	for _, r := range results {
 		if r.Note != "" {
 			fmt.Fprintf(&b, "- **%s** (%s): %s\n", r.Scenario, params(r.Params), r.Note)
+		}
+	}
+	return b.String()
+}
+
+// minuteTables renders the per_minute parameter of results (the soak's)
+// as a table each. The parameter is a []Minute, or its JSON decoded as
+// []any when the results were read back from a run's output.
+func minuteTables(results []Result) string {
+	var b strings.Builder
+	for _, r := range results {
+		raw, ok := r.Params["per_minute"]
+		if !ok {
+			continue
+		}
+		var ms []Minute
+		if j, err := json.Marshal(raw); err != nil || json.Unmarshal(j, &ms) != nil || len(ms) == 0 {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, m := range ms {
+			for k := range m.P99 {
+				seen[k] = true
+			}
+		}
+		kinds := slices.Sorted(maps.Keys(seen))
+		fmt.Fprintf(&b, "\n## %s, minute by minute\n\n%s\n\n| minute | RSS MiB | goroutines | server CPU cores | load CPU cores | jobs | errors |", r.Scenario, params(r.Params))
+		for _, k := range kinds {
+			fmt.Fprintf(&b, " %s p50 / p99 ms |", k)
+		}
+		b.WriteString("\n|---|---|---|---|---|---|---|" + strings.Repeat("---|", len(kinds)) + "\n")
+		for _, m := range ms {
+			fmt.Fprintf(&b, "| %d | %.1f | %.0f | %.2f | %.2f | %d | %d |", m.Minute, m.RSS, m.Goroutines, m.CPU, m.BenchCPU, m.Jobs, m.Errors)
+			for _, k := range kinds {
+				fmt.Fprintf(&b, " %.0f / %.0f |", m.P50[k], m.P99[k])
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()

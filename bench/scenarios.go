@@ -30,6 +30,7 @@ func Scenarios() []Scenario {
 		{"plan", "the job-wide fleet plan of 200,000 assets in parts of 200 and 5,000 against one central solve", Plan},
 		{"memory", "RSS of partita dev idle and during a 10,000-part job", Memory},
 		{"recovery", "the fleet job with one kill -9 of a random service against the same job without faults", Recovery},
+		{"soak", "three tenants, mixed jobs at a steady rate for --minutes, then twice the rate for a minute", Soak},
 	}
 }
 

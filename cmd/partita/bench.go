@@ -17,7 +17,8 @@ import (
 func runBench(args []string) int {
 	fs := flag.NewFlagSet("partita bench", flag.ContinueOnError)
 	runs := fs.Int("runs", 3, "repetitions per measurement (medians are reported)")
-	tiny := fs.Bool("tiny", false, "smallest sizes (a smoke run)")
+	tiny := fs.Bool("tiny", false, "smallest sizes (a smoke run; the soak lasts about a minute)")
+	minutes := fs.Int("minutes", 10, "length of the soak's steady phase, in minutes (at least 2)")
 	dir := fs.String("dir", "", "work folder (default: a temporary folder)")
 	out := fs.String("out", "", "also write a markdown report here (e.g. docs/benchmarks.md)")
 	ortLib := fs.String("ort-lib", os.Getenv("PARTITA_ORT_LIB"), "ONNX Runtime library for the scorer scenario (env PARTITA_ORT_LIB)")
@@ -25,7 +26,7 @@ func runBench(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile at the end of the run here")
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--out FILE] | report --in RESULTS.jsonl --out FILE")
+		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--minutes N] [--out FILE] | report --in RESULTS.jsonl --out FILE")
 		return exitUsage
 	}
 	name := args[0]
@@ -80,7 +81,7 @@ func runBench(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, WorkDir: work, Binary: exe, ORTLib: *ortLib, DuckDB: *duckDB}
+	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, Minutes: *minutes, WorkDir: work, Binary: exe, ORTLib: *ortLib, DuckDB: *duckDB}
 	enc := json.NewEncoder(os.Stdout)
 	var all []bench.Result
 	code := exitOK
