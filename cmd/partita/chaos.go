@@ -69,6 +69,8 @@ func runChaos(args []string) int {
 			if ferr != nil {
 				return fail(ferr)
 			}
+			fmt.Fprintf(f, "# Fault injection: the last run\n\n`partita chaos --seed %d --runs %d --rows %d` (%s): what each fault is and what every run checks: [operations.md](operations.md#fault-injection-make-chaos). \"clean\" counts runs with nothing wrong; \"redelivered after a cut\" counts deliveries sent again because the dispatcher was killed while the receiver answered (expected: the same `webhook-id`). Times run from the submit to the job's end as a client polling every 50 ms sees it.\n\n",
+				*seed, *runs, *rows, time.Now().UTC().Format(time.DateOnly))
 			rep.Table(f)
 			if ferr := f.Close(); ferr != nil {
 				return fail(ferr)
