@@ -15,6 +15,7 @@ replace (
 
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
+	github.com/nats-io/nats-server/v2 v2.15.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/partita/partita/libs v0.0.0-00010101000000-000000000000
 	github.com/partita/partita/services/aggregator v0.0.0-00010101000000-000000000000
@@ -71,7 +72,6 @@ require (
 	github.com/minio/minio-go/v7 v7.4.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats-server/v2 v2.15.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/oklog/ulid v1.3.1 // indirect
