@@ -71,14 +71,14 @@ type Job struct {
 	ExpiresAt *time.Time    `json:"expires_at,omitempty"`
 	// Attempts is the job's history once it was redriven: the first run,
 	// then one entry per redrive (empty for a job run once).
-	Attempts []Attempt `json:"attempts,omitempty"`
+	Attempts []JobAttempt `json:"attempts,omitempty"`
 	// KeptParts are the parts that finished in an attempt that failed or
 	// timed out, kept (contracts.KeptPartKey) for a redrive to reuse.
 	KeptParts Bitmap `json:"kept_parts,omitempty"`
 }
 
-// Attempt is one run of a job: the first, or a redrive of its failed parts.
-type Attempt struct {
+// JobAttempt is one run of a job: the first, or a redrive of its failed parts.
+type JobAttempt struct {
 	Number    int        `json:"number"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`

@@ -280,7 +280,7 @@ func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, boo
 	now := time.Now().UTC()
 	f := e.FanIn
 	j, err := s.update(ctx, tenant, id, func(j *Job) error {
-		var cur *Attempt // nil for a job never redriven
+		var cur *JobAttempt // nil for a job never redriven
 		if n := len(j.Attempts); n > 0 {
 			cur = &j.Attempts[n-1]
 		}
@@ -362,9 +362,9 @@ func (s *Store) Redrive(ctx context.Context, tenant, id string, edit func(*spec.
 		sp := *j.Spec
 		edit(&sp)
 		if len(j.Attempts) == 0 {
-			j.Attempts = []Attempt{firstAttempt(j)}
+			j.Attempts = []JobAttempt{firstAttempt(j)}
 		}
-		j.Attempts = append(j.Attempts, Attempt{Number: len(j.Attempts) + 1, StartedAt: &now, Status: Running,
+		j.Attempts = append(j.Attempts, JobAttempt{Number: len(j.Attempts) + 1, StartedAt: &now, Status: Running,
 			Model: sp.Score.Model, Version: sp.Score.Version})
 		j.Spec, j.Status = &sp, Running
 		j.EndedAt, j.ExpiresAt, j.Error, j.Result, j.Errors, j.Plan = nil, nil, nil, nil, nil, nil
@@ -385,8 +385,8 @@ func (s *Store) Redrive(ctx context.Context, tenant, id string, edit func(*spec.
 }
 
 // firstAttempt is the entry of a job's first run, from its record as it ended.
-func firstAttempt(j *Job) Attempt {
-	a := Attempt{Number: 1, StartedAt: j.StartedAt, EndedAt: j.EndedAt, Status: j.Status, Model: j.Spec.Score.Model,
+func firstAttempt(j *Job) JobAttempt {
+	a := JobAttempt{Number: 1, StartedAt: j.StartedAt, EndedAt: j.EndedAt, Status: j.Status, Model: j.Spec.Score.Model,
 		Version: j.Spec.Score.Version, Parts: j.Parts, Error: j.Error, Usage: j.Usage}
 	if p, ok := j.Progress["aggregate"]; ok {
 		a.FailedParts = p.Failed

@@ -53,7 +53,7 @@ func TestRedriveCountsTheRerunPartsOnce(t *testing.T) {
 	assert.Equal(t, "fixed", r.Spec.Score.Version)
 	assert.Nil(t, r.EndedAt)
 	require.Len(t, r.Attempts, 2)
-	assert.Equal(t, jobs.Attempt{Number: 1, StartedAt: j.StartedAt, EndedAt: j.EndedAt, Status: jobs.Failed, Model: "m", Version: "",
+	assert.Equal(t, jobs.JobAttempt{Number: 1, StartedAt: j.StartedAt, EndedAt: j.EndedAt, Status: jobs.Failed, Model: "m", Version: "",
 		Parts: 3, FailedParts: 1, Error: j.Error, Usage: j.Usage}, r.Attempts[0])
 	assert.Equal(t, jobs.Running, r.Attempts[1].Status)
 	assert.Equal(t, *r.Attempts[1].StartedAt, r.AttemptStart())

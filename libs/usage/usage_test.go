@@ -118,7 +118,7 @@ func TestRedriveIsAnEntryOfItsOwn(t *testing.T) {
 	require.NoError(t, m.RecordJob(ctx, j))
 
 	j.Status, j.EndedAt = jobs.Succeeded, &day2
-	j.Attempts = []jobs.Attempt{{Number: 1, Status: jobs.Failed, Usage: &first}, {Number: 2, Status: jobs.Succeeded, Usage: &again}}
+	j.Attempts = []jobs.JobAttempt{{Number: 1, Status: jobs.Failed, Usage: &first}, {Number: 2, Status: jobs.Succeeded, Usage: &again}}
 	j.Usage = &jobs.JobUsage{Parts: 6, Rows: 60, Inferences: 40, InputBytes: 100, ResultBytes: 90}
 	for range 2 {
 		require.NoError(t, m.RecordJob(ctx, j))
@@ -130,6 +130,6 @@ func TestRedriveIsAnEntryOfItsOwn(t *testing.T) {
 	assert.Equal(t, map[string]int{"m@1": 20, "m@2": 20}, r.InferencesByModel)
 	assert.Equal(t, int64(190), r.BytesStored)
 
-	j.Attempts = append(j.Attempts, jobs.Attempt{Number: 3, Status: jobs.Running})
+	j.Attempts = append(j.Attempts, jobs.JobAttempt{Number: 3, Status: jobs.Running})
 	require.Error(t, m.RecordJob(ctx, j), "an attempt that has not ended has no usage to record")
 }

@@ -45,7 +45,7 @@ type JobView struct {
 	TraceID   string                        `json:"trace_id,omitempty"` // the job's trace, when tracing is on
 	// Attempts are the job's runs once it was redriven: the first, then
 	// each redrive (with the model it asked for, its parts and usage).
-	Attempts []jobs.Attempt `json:"attempts,omitempty"`
+	Attempts []jobs.JobAttempt `json:"attempts,omitempty"`
 }
 
 // PlanView is the coordination of a job-wide plan: while it runs, the

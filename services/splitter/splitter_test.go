@@ -302,7 +302,7 @@ func TestHandleSplitsActivatedJob(t *testing.T) {
 // kept, marked with its attempt, after telling the tracker of it.
 func TestRedriveSplitsOnlyTheUnkeptParts(t *testing.T) {
 	f := newFixture(t, groupedSpec, groupedInput, jobs.Running, false)
-	f.jobs.job.Attempts = []jobs.Attempt{{Number: 1}, {Number: 2}}
+	f.jobs.job.Attempts = []jobs.JobAttempt{{Number: 1}, {Number: 2}}
 	f.jobs.job.KeptParts.Set(0)
 	f.jobs.job.KeptParts.Set(2)
 

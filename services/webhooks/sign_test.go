@@ -82,7 +82,7 @@ func TestSignatureHeader(t *testing.T) {
 func TestRedriveEndIsANewMessage(t *testing.T) {
 	first := &contracts.Event{Type: "job.failed", JobID: "j1", Job: &jobs.Job{ID: "j1"}}
 	assert.Equal(t, "j1.job.failed", messageID(first))
-	redriven := &contracts.Event{Type: "job.failed", JobID: "j1", Job: &jobs.Job{ID: "j1", Attempts: []jobs.Attempt{{Number: 1}, {Number: 2}}}}
+	redriven := &contracts.Event{Type: "job.failed", JobID: "j1", Job: &jobs.Job{ID: "j1", Attempts: []jobs.JobAttempt{{Number: 1}, {Number: 2}}}}
 	assert.Equal(t, "j1.job.failed.a2", messageID(redriven))
 	assert.Equal(t, "job.failed.a2", eventName(redriven), "its deliveries count anew in the usage")
 }
