@@ -77,7 +77,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Binary == "" || o.Repo == "" || o.Dir == "" {
 		return nil, errors.New("chaos: Binary, Repo and Dir are required")
 	}
-	input, err := writeInput(filepath.Join(o.Dir, "fleet.csv"), o.Rows)
+	input, assets, err := fleetInput(o.Rows)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Seed: o.Seed, Rows: o.Rows}
 	var problems []string
 	for ti, topo := range o.Topologies {
-		res, err := runTopology(ctx, o, ti, topo, job{spec: spec, input: input, rows: o.Rows})
+		res, err := runTopology(ctx, o, ti, topo, job{spec: spec, input: input, assets: assets})
 		rep.Runs = append(rep.Runs, res...)
 		if err != nil {
 			return rep, fmt.Errorf("chaos %s: %w", topo, err)
@@ -105,10 +105,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// job is the input every run submits.
+// job is what every run submits.
 type job struct {
-	spec, input string
-	rows        int
+	spec   string
+	input  []byte
+	assets []string // the input's asset ids
 }
 
 func runTopology(ctx context.Context, o Options, ti int, topo Topology, j job) ([]Result, error) {
@@ -122,7 +123,7 @@ func runTopology(ctx context.Context, o Options, ti int, topo Topology, j job) (
 	n := 0
 	do := func(f Fault, nofault time.Duration) (Result, error) {
 		n++
-		r := &run{e: e, rng: rand.New(rand.NewPCG(o.Seed, uint64(ti)<<32|uint64(n))), fault: f, nofault: nofault, jobID: make(chan string, 1)}
+		r := &run{e: e, rng: rand.New(rand.NewPCG(o.Seed, uint64(ti)<<32|uint64(n))), fault: f, nofault: nofault, submitted: make(chan struct{})}
 		res, err := r.execute(ctx, j)
 		res.Topology, res.N = topo, n
 		fmt.Fprintln(o.Progress, res.line())

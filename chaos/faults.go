@@ -34,12 +34,13 @@ func (f Fault) appliesTo(t Topology) bool { return f != KillEventsLeader || t ==
 
 // run is one job and its fault, as the runner sees it.
 type run struct {
-	e        *env
-	rng      *rand.Rand
-	fault    Fault
-	nofault  time.Duration // the baseline's median, to place faults within a job
-	jobID    chan string   // the job's id once the gateway answered
-	killedAt []time.Time   // when the webhook dispatcher was killed
+	e         *env
+	rng       *rand.Rand
+	fault     Fault
+	nofault   time.Duration // the baseline's median, to place faults within a job
+	jobID     string        // set, then submitted closed, once the gateway took the job
+	submitted chan struct{}
+	killedAt  []time.Time // when the webhook dispatcher was killed
 
 	mu    sync.Mutex
 	notes []string // what was done, for the log
@@ -192,9 +193,8 @@ func (r *run) killNode(ctx context.Context, i int, down time.Duration) error {
 // id waits for the job's id.
 func (r *run) id(ctx context.Context) (string, bool) {
 	select {
-	case id := <-r.jobID:
-		r.jobID <- id
-		return id, true
+	case <-r.submitted:
+		return r.jobID, true
 	case <-ctx.Done():
 		return "", false
 	}

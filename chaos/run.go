@@ -20,6 +20,7 @@ import (
 	"github.com/partita/partita/examples/fleet/fleetgen"
 	"github.com/partita/partita/internal/client"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/usage"
 )
 
 const (
@@ -153,7 +154,8 @@ func (r *run) submit(ctx context.Context, j job) (string, error) {
 	for time.Now().Before(deadline) {
 		id, retry, err := r.e.post(ctx, spec, j.input, key, wait)
 		if err == nil {
-			r.jobID <- id
+			r.jobID = id
+			close(r.submitted)
 			return id, nil
 		}
 		if !retry {
@@ -168,7 +170,7 @@ func (r *run) submit(ctx context.Context, j job) (string, error) {
 }
 
 // post is one submit; retry says whether a client should try again.
-func (e *env) post(ctx context.Context, spec, inputPath, key string, wait int) (id string, retry bool, err error) {
+func (e *env) post(ctx context.Context, spec string, input []byte, key string, wait int) (id string, retry bool, err error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	if err := mw.WriteField("spec", spec); err != nil {
@@ -178,11 +180,7 @@ func (e *env) post(ctx context.Context, spec, inputPath, key string, wait int) (
 	if err != nil {
 		return "", false, err
 	}
-	in, err := os.ReadFile(inputPath)
-	if err != nil {
-		return "", false, err
-	}
-	if _, err := fw.Write(in); err != nil {
+	if _, err := fw.Write(input); err != nil {
 		return "", false, err
 	}
 	if err := mw.Close(); err != nil {
@@ -260,7 +258,7 @@ func (r *run) dump(ctx context.Context, id string) {
 }
 
 // check fills the run's verdict on an ended job.
-func (r *run) check(ctx context.Context, j job, view *client.Job, before usageTotals, res *Result) {
+func (r *run) check(ctx context.Context, j job, view *client.Job, before usage.Usage, res *Result) {
 	e := r.e
 	if view.Status == "succeeded" {
 		if err := r.checkRows(ctx, j, view.ID, res); err != nil {
@@ -344,15 +342,15 @@ func (r *run) checkRows(ctx context.Context, j job, id string, res *Result) erro
 			res.RowsUnscored++
 		}
 	}
-	for i := range j.rows {
-		n := seen[assetID(i)]
+	for _, a := range j.assets {
+		n := seen[a]
 		if n == 0 {
 			res.RowsLost++
 		}
 		if n > 1 {
 			res.RowsDoubled += n - 1
 		}
-		delete(seen, assetID(i))
+		delete(seen, a)
 	}
 	for _, n := range seen {
 		res.RowsDoubled += n // rows that were never in the input
@@ -397,39 +395,28 @@ func (e *env) strays(ctx context.Context, id string) ([]string, error) {
 	}
 }
 
-// usageTotals are the tenant's usage figures the suite compares.
-type usageTotals struct {
-	Jobs              map[string]int `json:"jobs"`
-	Parts             int            `json:"parts"`
-	Rows              int            `json:"rows"`
-	Inferences        int            `json:"inferences"`
-	SolverIterations  int            `json:"solver_iterations"`
-	InputBytes        int64          `json:"input_bytes"`
-	ResultBytes       int64          `json:"result_bytes"`
-	WebhookDeliveries int            `json:"webhook_deliveries"`
-}
-
-func (e *env) usage(ctx context.Context) (usageTotals, error) {
-	var u usageTotals
+// usage is the tenant's usage today.
+func (e *env) usage(ctx context.Context) (usage.Usage, error) {
+	var u usage.Report
 	day := time.Now().UTC().Format(time.DateOnly)
 	err := poll(ctx, 30*time.Second, "usage", func() error {
 		b, err := e.client.Call(ctx, http.MethodGet, "/v1/usage?from="+day+"&to="+day, "", nil)
 		if err != nil {
 			return err
 		}
-		u = usageTotals{}
+		u = usage.Report{}
 		return json.Unmarshal(b, &u)
 	})
-	return u, err
+	return u.Usage, err
 }
 
 // checkUsage waits for the tenant's usage to have grown by the job's own
 // usage (and by the requests the receiver got, unless a dispatcher was
 // killed mid-request, whose attempt it could not count); it returns how
 // they differ, or "".
-func (r *run) checkUsage(ctx context.Context, view *client.Job, before usageTotals, deadline time.Time) string {
+func (r *run) checkUsage(ctx context.Context, view *client.Job, before usage.Usage, deadline time.Time) string {
 	var job struct {
-		Usage usageTotals `json:"usage"`
+		Usage jobs.JobUsage `json:"usage"`
 	}
 	if err := json.Unmarshal(view.Raw, &job); err != nil {
 		return "job usage: " + err.Error()
@@ -450,7 +437,7 @@ func (r *run) checkUsage(ctx context.Context, view *client.Job, before usageTota
 	}
 }
 
-func usageDiff(before, after, job usageTotals, requests int, dispatcherKilled bool) string {
+func usageDiff(before, after usage.Usage, job jobs.JobUsage, requests int, dispatcherKilled bool) string {
 	var d []string
 	cmp := func(name string, got, want int64) {
 		if got != want {
@@ -476,21 +463,19 @@ func usageDiff(before, after, job usageTotals, requests int, dispatcherKilled bo
 	return strings.Join(d, "; ")
 }
 
-// writeInput writes the fleet CSV every run submits.
-func writeInput(path string, rows int) (string, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
+// fleetInput is the fleet CSV every run submits, and its asset ids.
+func fleetInput(rows int) ([]byte, []string, error) {
+	o := fleetgen.Options{Rows: rows, Sites: min(max(rows/rowsPerSite, 1), 40), Seed: fleetSeed}
+	var b bytes.Buffer
+	if err := fleetgen.WriteCSV(&b, o); err != nil {
+		return nil, nil, err
 	}
-	if err := fleetgen.WriteCSV(f, fleetgen.Options{Rows: rows, Sites: min(max(rows/rowsPerSite, 1), 40), Seed: fleetSeed}); err != nil {
-		f.Close()
-		return "", err
+	var ids []string
+	for r := range fleetgen.Rows(o) {
+		ids = append(ids, r.AssetID)
 	}
-	return path, f.Close()
+	return b.Bytes(), ids, nil
 }
-
-// assetID is the id fleetgen gives the i-th asset.
-func assetID(i int) string { return fmt.Sprintf("TX-%06d", i+1) }
 
 // field is a top-level field of a JSON object, as text (numbers unquoted).
 func field(body []byte, name string) (string, error) {

@@ -103,7 +103,11 @@ func (e *edges) submit(t testing.TB, r edgeRequest) string {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err, "reading the answer")
 	t.Logf("form %d: %d %.200s", r.form, resp.StatusCode, body)
-	id := requireAnswer(t, resp.StatusCode, resp.Header, body)
+	return e.accept(requireAnswer(t, resp.StatusCode, resp.Header, body))
+}
+
+// accept remembers a job the gateway took (id "" for a refusal) and returns id.
+func (e *edges) accept(id string) string {
 	if id != "" {
 		e.mu.Lock()
 		e.accepted[id] = true

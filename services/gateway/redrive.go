@@ -41,12 +41,17 @@ func (b *RedriveBody) apply(sp *spec.Spec) {
 	if b.Version != "" {
 		sp.Score.Version = b.Version
 	}
-	if t := b.Timeouts; t != nil {
-		for to, from := range map[*spec.Duration]*spec.Duration{&sp.Timeouts.Part: t.Part, &sp.Timeouts.JobIdle: t.JobIdle, &sp.Timeouts.JobTotal: t.JobTotal} {
-			if from != nil {
-				*to = *from
-			}
-		}
+	if b.Timeouts == nil {
+		return
+	}
+	if t := b.Timeouts.Part; t != nil {
+		sp.Timeouts.Part = *t
+	}
+	if t := b.Timeouts.JobIdle; t != nil {
+		sp.Timeouts.JobIdle = *t
+	}
+	if t := b.Timeouts.JobTotal; t != nil {
+		sp.Timeouts.JobTotal = *t
 	}
 }
 
