@@ -301,19 +301,26 @@ func (a *adapters) storeModule() *component {
 
 // registryModule opens the model registry.
 func (a *adapters) registryModule() *component {
-	return &component{name: modRegistry, start: func(ctx context.Context) error {
-		var err error
-		a.registry, err = models.Open(ctx, a.js, a.store, a.kvOptions())
-		return err
-	}}
+	c := &component{name: modRegistry}
+	c.start = func(ctx context.Context) error {
+		return c.untilAvailable(ctx, a.log, func(ctx context.Context) (err error) {
+			a.registry, err = models.Open(ctx, a.js, a.store, a.kvOptions())
+			return err
+		})
+	}
+	return c
 }
 
 // trackerModule follows job records for the stages that drop work of ended jobs.
 func (a *adapters) trackerModule() *component {
-	return &component{name: modTracker, start: func(ctx context.Context) error {
-		a.tracker = jobs.NewTracker(a.jobs)
-		return a.tracker.Start(ctx)
-	}}
+	c := &component{name: modTracker}
+	c.start = func(ctx context.Context) error {
+		return c.untilAvailable(ctx, a.log, func(ctx context.Context) error {
+			a.tracker = jobs.NewTracker(a.jobs)
+			return a.tracker.Start(ctx)
+		})
+	}
+	return c
 }
 
 // onnxModule loads ONNX Runtime when it is configured.

@@ -161,7 +161,11 @@ func initAggregator(c *composition) lifecycle.Service {
 func initWebhooks(c *composition) lifecycle.Service {
 	return lifecycle.Deferred(Webhooks, func(ctx context.Context) (lifecycle.Service, error) {
 		a := c.a
-		disabled, err := kv.Open(ctx, a.js, kv.Bucket{Name: webhooks.DisabledBucket}, a.kvOptions())
+		var disabled jetstream.KeyValue
+		err := (&component{name: Webhooks}).untilAvailable(ctx, a.log, func(ctx context.Context) (err error) {
+			disabled, err = kv.Open(ctx, a.js, kv.Bucket{Name: webhooks.DisabledBucket}, a.kvOptions())
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -183,15 +187,19 @@ func initGateway(c *composition) lifecycle.Service {
 			}
 			return out, err
 		})
-		idem, err := openIdempotency(ctx, a)
-		if err != nil {
-			return nil, err
-		}
-		limiter, err := ratelimit.Open(ctx, a.js, a.kvOptions())
-		if err != nil {
-			return nil, err
-		}
-		slots, err := jobs.OpenSlots(ctx, a.js, a.kvOptions(), a.jobs)
+		var idem *jobs.Idempotency
+		var limiter *ratelimit.Limiter
+		var slots *jobs.Slots
+		err := (&component{name: Gateway}).untilAvailable(ctx, a.log, func(ctx context.Context) (err error) {
+			if idem, err = openIdempotency(ctx, a); err != nil {
+				return err
+			}
+			if limiter, err = ratelimit.Open(ctx, a.js, a.kvOptions()); err != nil {
+				return err
+			}
+			slots, err = jobs.OpenSlots(ctx, a.js, a.kvOptions(), a.jobs)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
