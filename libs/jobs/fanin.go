@@ -15,8 +15,9 @@ const MaxPartErrors = 100
 type FanIn struct {
 	Total        int            `json:"total"` // parts the splitter made; valid once SplitDone
 	SplitDone    bool           `json:"split_done"`
-	Done         Bitmap         `json:"done"`   // parts that reached the aggregator, ok or failed
-	Failed       Bitmap         `json:"failed"` // the subset that failed
+	Made         int            `json:"made,omitempty"` // parts the splitter last said it made, while it splits
+	Done         Bitmap         `json:"done"`           // parts that reached the aggregator, ok or failed
+	Failed       Bitmap         `json:"failed"`         // the subset that failed
 	DoneCount    int            `json:"done_count"`
 	FailedCount  int            `json:"failed_count"`
 	FailedStages map[string]int `json:"failed_stages,omitempty"`

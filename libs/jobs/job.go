@@ -149,11 +149,13 @@ func (j *Job) ComputeTimings(splitAt time.Time) *Timings {
 	return t
 }
 
-// StageProgress counts parts at one stage.
+// StageProgress counts parts at one stage: of Total (null until the split
+// ended and the part count is known), Done passed the stage and Failed
+// failed there.
 type StageProgress struct {
-	Total  int `json:"total"`
-	Done   int `json:"done"`
-	Failed int `json:"failed"`
+	Total  *int `json:"total"`
+	Done   int  `json:"done"`
+	Failed int  `json:"failed"`
 }
 
 // PartError says why a part failed.

@@ -143,6 +143,7 @@ func TestComputeTimings(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
+	n := func(v int) *int { return &v }
 	tests := []struct {
 		name     string
 		fanin    jobs.FanIn
@@ -156,32 +157,44 @@ func TestProgress(t *testing.T) {
 			pending:  map[string]int{"score": 3, "optimize": 2},
 			optimize: true,
 			want: map[string]jobs.StageProgress{
-				"split":     {Total: 10, Done: 10},
-				"score":     {Total: 10, Done: 6, Failed: 1},
-				"optimize":  {Total: 10, Done: 4},
-				"aggregate": {Total: 10, Done: 3, Failed: 1},
+				"split":     {Total: n(10), Done: 10},
+				"score":     {Total: n(10), Done: 5, Failed: 1}, // 3 arrived unfailed, 2 at optimize
+				"optimize":  {Total: n(10), Done: 3},
+				"aggregate": {Total: n(10), Done: 3, Failed: 1},
 			},
 		},
 		{
-			name:     "split still running: total so far, split total unknown",
-			fanin:    jobs.FanIn{DoneCount: 2},
+			name:     "split still running: no total, the parts known made",
+			fanin:    jobs.FanIn{DoneCount: 2, Made: 9},
 			pending:  map[string]int{"score": 5, "optimize": 1},
 			optimize: true,
 			want: map[string]jobs.StageProgress{
-				"split":     {Total: 0, Done: 8},
-				"score":     {Total: 8, Done: 3},
-				"optimize":  {Total: 8, Done: 2},
-				"aggregate": {Total: 8, Done: 2},
+				"split":     {Done: 9},
+				"score":     {Done: 3},
+				"optimize":  {Done: 2},
+				"aggregate": {Done: 2},
 			},
 		},
 		{
-			name:    "no optimize stage",
-			fanin:   jobs.FanIn{Total: 4, SplitDone: true, DoneCount: 1},
-			pending: map[string]int{"score": 3},
+			name:     "split running, its last report behind the parts seen further on",
+			fanin:    jobs.FanIn{DoneCount: 6, Made: 4},
+			pending:  map[string]int{"optimize": 3},
+			optimize: true,
 			want: map[string]jobs.StageProgress{
-				"split":     {Total: 4, Done: 4},
-				"score":     {Total: 4, Done: 1},
-				"aggregate": {Total: 4, Done: 1},
+				"split":     {Done: 9},
+				"score":     {Done: 9},
+				"optimize":  {Done: 6},
+				"aggregate": {Done: 6},
+			},
+		},
+		{
+			name:    "no optimize stage: the optimize stream is not asked",
+			fanin:   jobs.FanIn{Total: 4, SplitDone: true, DoneCount: 1},
+			pending: map[string]int{"score": 3, "optimize": 7},
+			want: map[string]jobs.StageProgress{
+				"split":     {Total: n(4), Done: 4},
+				"score":     {Total: n(4), Done: 1},
+				"aggregate": {Total: n(4), Done: 1},
 			},
 		},
 		{
@@ -190,22 +203,33 @@ func TestProgress(t *testing.T) {
 			pending:  map[string]int{},
 			optimize: true,
 			want: map[string]jobs.StageProgress{
-				"split":     {Total: 5, Done: 5},
-				"score":     {Total: 5, Done: 5},
-				"optimize":  {Total: 5, Done: 3, Failed: 2},
-				"aggregate": {Total: 5, Done: 3, Failed: 2},
+				"split":     {Total: n(5), Done: 5},
+				"score":     {Total: n(5), Done: 5},
+				"optimize":  {Total: n(5), Done: 3, Failed: 2},
+				"aggregate": {Total: n(5), Done: 3, Failed: 2},
 			},
 		},
 		{
-			name:     "never negative",
-			fanin:    jobs.FanIn{Total: 2, SplitDone: true, FailedStages: map[string]int{"score": 2}},
-			pending:  map[string]int{"score": 2, "optimize": 2},
+			name:     "ended early (nothing pending): parts that never arrived are not done",
+			fanin:    jobs.FanIn{Total: 8, SplitDone: true, DoneCount: 3, FailedCount: 1, FailedStages: map[string]int{"score": 1}, Closed: true},
 			optimize: true,
 			want: map[string]jobs.StageProgress{
-				"split":     {Total: 2, Done: 2},
-				"score":     {Total: 2, Done: 0, Failed: 2},
-				"optimize":  {Total: 2, Done: 0},
-				"aggregate": {Total: 2},
+				"split":     {Total: n(8), Done: 8},
+				"score":     {Total: n(8), Done: 2, Failed: 1},
+				"optimize":  {Total: n(8), Done: 2},
+				"aggregate": {Total: n(8), Done: 2, Failed: 1},
+			},
+		},
+		{
+			name:     "reads of a job ending meanwhile stay within the total",
+			fanin:    jobs.FanIn{Total: 2, SplitDone: true, DoneCount: 2},
+			pending:  map[string]int{"optimize": 2},
+			optimize: true,
+			want: map[string]jobs.StageProgress{
+				"split":     {Total: n(2), Done: 2},
+				"score":     {Total: n(2), Done: 2},
+				"optimize":  {Total: n(2), Done: 2},
+				"aggregate": {Total: n(2), Done: 2},
 			},
 		},
 		{
@@ -223,6 +247,53 @@ func TestProgress(t *testing.T) {
 			assert.Equal(t, tc.want, jobs.Progress(&tc.fanin, tc.pending, tc.optimize))
 		})
 	}
+}
+
+// TestProgressIsBoundedAndIdempotent follows a job's parts through the
+// stages, each part redelivered and seen in two streams at once on its
+// way, and checks every progress shown: no total before the split ended,
+// done within the total and never above the final part count, and the
+// same counts however often a part was delivered.
+func TestProgressIsBoundedAndIdempotent(t *testing.T) {
+	const parts = 40
+	f := &jobs.FanIn{}
+	atOptimize := map[int]bool{} // parts in the optimize stream, not yet in the aggregate one
+	check := func() {
+		t.Helper()
+		for name, p := range jobs.Progress(f, map[string]int{"optimize": len(atOptimize)}, true) {
+			if !f.SplitDone {
+				require.Nil(t, p.Total, "%s shows a total before the split ended", name)
+			} else {
+				require.NotNil(t, p.Total)
+				require.LessOrEqual(t, p.Done+p.Failed, *p.Total, "%s", name)
+			}
+			require.LessOrEqual(t, p.Done, parts, "%s done beyond the parts the split makes", name)
+			require.GreaterOrEqual(t, p.Done, 0)
+		}
+	}
+	for part := range parts {
+		f.Made = part + 1
+		check()
+		if part%3 == 0 {
+			continue // still at the score stage
+		}
+		atOptimize[part] = true
+		check()
+		if part%2 == 0 {
+			continue // still at the optimize stage
+		}
+		for range 2 { // redelivered: the aggregator counts it once
+			f.Apply([]jobs.Mark{{Part: part}}, time.Now())
+		}
+		delete(atOptimize, part)
+		check()
+	}
+	f.SplitDone, f.Total = true, parts
+	check()
+	got := jobs.Progress(f, map[string]int{"optimize": len(atOptimize)}, true)
+	assert.Equal(t, parts, got["split"].Done)
+	assert.Equal(t, f.DoneCount+len(atOptimize), got["score"].Done, "scored: arrived, or waiting to be optimized")
+	assert.Equal(t, f.DoneCount, got["aggregate"].Done)
 }
 
 func TestIDsAndKeys(t *testing.T) {

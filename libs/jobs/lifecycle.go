@@ -22,6 +22,7 @@ import (
 //
 //	Record    ingest      the job exists (queued) and its count starts
 //	Activate  splitter    queued → running, once
+//	Splitting splitter    how many parts it made so far, while it splits
 //	Count     aggregator  parts (and the split's total) are counted, once each;
 //	                      so are the re-solves of each coordination round
 //	NextRound aggregator  the plan's coordinator starts the next round
@@ -75,6 +76,25 @@ func (s *Store) Activate(ctx context.Context, tenant, id string) (*Job, bool, er
 		return j.Move(Running, time.Now().UTC())
 	})
 	return j, started, err
+}
+
+// Splitting records that the splitter has made made parts of a job's
+// attempt so far, for its progress while the total is not known. The count
+// only grows (a split redone after a crash makes the same parts again), and
+// a count that ended, closed or is of another attempt is left as it is; a
+// missing one is not made again.
+func (s *Store) Splitting(ctx context.Context, tenant, id string, attempt, made int) error {
+	_, err := kv.Update(ctx, s.fanin, Key(tenant, id), false, func(f *FanIn) error {
+		if f == nil || f.SplitDone || f.Closed || !sameAttempt(attempt, f.Attempt) || made <= f.Made {
+			return kv.ErrUnchanged
+		}
+		f.Made = made
+		return nil
+	})
+	if err != nil && !errors.Is(err, kv.ErrUnchanged) { // unchanged: no count (change(nil) said so)
+		return fmt.Errorf("record the split of job %s: %w", id, err)
+	}
+	return nil
 }
 
 // Counted is the outcome of a Count.
@@ -235,8 +255,10 @@ func (s *Store) Close(ctx context.Context, tenant, id string) (*FanIn, error) {
 }
 
 // Cancel moves a job that has not ended to canceled and closes its count,
-// so that no part finishes after the caller answered. It returns the job
-// and whether this call canceled it (false for a job already ended).
+// so that no part finishes after the caller answered. The job it returns
+// holds its parts and progress as the closed count has them (what its end
+// will record). It also reports whether this call canceled it (false for a
+// job already ended).
 func (s *Store) Cancel(ctx context.Context, tenant, id string) (*Job, bool, error) {
 	canceled := false
 	j, err := s.update(ctx, tenant, id, func(j *Job) error {
@@ -250,10 +272,35 @@ func (s *Store) Cancel(ctx context.Context, tenant, id string) (*Job, bool, erro
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := s.Close(ctx, tenant, id); err != nil {
+	f, err := s.Close(ctx, tenant, id)
+	if err != nil {
 		return nil, false, err
 	}
-	return j, canceled, nil
+	if !canceled {
+		return j, false, nil
+	}
+	j, err = s.update(ctx, tenant, id, func(j *Job) error {
+		if j.Usage != nil || j.Status != Canceled {
+			return kv.ErrUnchanged // ended meanwhile: its end recorded the count
+		}
+		j.recordCount(f)
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("cancel job %s: record its count: %w", id, err)
+	}
+	return j, true, nil
+}
+
+// recordCount puts what a job's closed count says on the job: its parts,
+// progress, timings and part errors.
+func (j *Job) recordCount(f *FanIn) {
+	if f.SplitDone || j.Attempt() == 1 { // a redrive's split that did not finish keeps the part count
+		j.Parts = f.Total
+	}
+	j.Progress = Progress(f, nil, j.Spec.Optimize != nil)
+	j.Timings = j.ComputeTimings(f.SplitAt)
+	j.Errors = f.Errors
 }
 
 // Ending is how a job ended, as finalization found it.
@@ -306,12 +353,7 @@ func (s *Store) End(ctx context.Context, tenant, id string, e Ending) (*Job, boo
 			at := j.EndedAt.Add(j.Retention)
 			j.ExpiresAt = &at
 		}
-		if f.SplitDone || j.Attempt() == 1 { // a redrive's split that did not finish keeps the part count
-			j.Parts = f.Total
-		}
-		j.Progress = Progress(f, nil, j.Spec.Optimize != nil)
-		j.Timings = j.ComputeTimings(f.SplitAt)
-		j.Errors = f.Errors
+		j.recordCount(f)
 		j.Models = ModelUses(j.Usage.PartsByModel)
 		j.Result = e.Result
 		j.Plan = e.Plan

@@ -1,24 +1,46 @@
 package jobs
 
 // Progress derives per-stage progress from the fan-in record and the parts
-// still waiting in each work stream (pending[stage]); nothing is counted
-// twice and nothing needs a write per part.
+// still at the optimize stage (pending["optimize"]: the job's parts in the
+// optimize stream that have not reached the aggregate stream, as
+// libs/bus.Streams.Pending counts them; nil once the job ended). Read the
+// fan-in record before the stream, so that a part moving on in between is
+// missed rather than counted twice.
+//
+// Every count is of distinct parts, so redeliveries count nothing: a part is
+// done at a stage once it is known to have passed it — it reached the
+// aggregator (counted once by the fan-in's bitmap) without failing there, or
+// it waits at a later stage. A stage's total is the splitter's part count,
+// nil until the split ended (before that no total is known, and none is
+// shown); done never exceeds it.
 func Progress(f *FanIn, pending map[string]int, optimize bool) map[string]StageProgress {
-	total := f.Total
-	if !f.SplitDone {
-		total = pending["score"] + pending["optimize"] + f.DoneCount
+	var total *int
+	if f.SplitDone {
+		total = new(f.Total)
 	}
-	split := StageProgress{Total: total, Done: total}
-	if !f.SplitDone {
-		split.Total = 0 // not known yet
-	}
-	scoreFailed := f.FailedStages["score"]
-	score := StageProgress{Total: total, Failed: scoreFailed, Done: max(total-pending["score"]-scoreFailed, 0)}
-	out := map[string]StageProgress{"split": split, "score": score}
+	atOptimize := 0
 	if optimize {
-		optFailed := f.FailedStages["optimize"]
-		out["optimize"] = StageProgress{Total: total, Failed: optFailed, Done: max(score.Done-pending["optimize"]-optFailed, 0)}
+		atOptimize = pending["optimize"]
 	}
-	out["aggregate"] = StageProgress{Total: total, Done: f.DoneCount - f.FailedCount, Failed: f.FailedCount}
+	scoreFailed, optFailed := f.FailedStages["score"], f.FailedStages["optimize"]
+	made := max(f.Made, f.DoneCount+atOptimize) // parts the splitter is known to have made
+	if total != nil {
+		made = *total
+	}
+	stage := func(done, failed int) StageProgress {
+		done = max(done, 0)
+		if total != nil {
+			done = min(done, *total) // the reads are not one snapshot: a job ending meanwhile
+		}
+		return StageProgress{Total: total, Done: done, Failed: failed}
+	}
+	out := map[string]StageProgress{
+		"split":     stage(made, 0),
+		"score":     stage(f.DoneCount-scoreFailed+atOptimize, scoreFailed),
+		"aggregate": stage(f.DoneCount-f.FailedCount, f.FailedCount),
+	}
+	if optimize {
+		out["optimize"] = stage(f.DoneCount-scoreFailed-optFailed, optFailed)
+	}
 	return out
 }

@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,7 +29,9 @@ func TestJobSlots(t *testing.T) {
 	}
 	for _, id := range []string{"j1", "j2"} {
 		require.True(t, claim("acme", id, 2))
-		require.NoError(t, store.Record(ctx, &jobs.Job{ID: id, Tenant: "acme", Status: jobs.Running, CreatedAt: time.Now()}))
+		j := newJob("acme", id)
+		j.Status = jobs.Running
+		require.NoError(t, store.Record(ctx, j))
 	}
 	assert.False(t, claim("acme", "j3", 2), "both slots held by running jobs")
 	assert.True(t, claim("beta", "j3", 2), "another tenant's slots")

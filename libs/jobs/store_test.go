@@ -139,6 +139,33 @@ func TestCountIsExactUnderRedelivery(t *testing.T) {
 	assert.Equal(t, parts, again.FanIn.DoneCount)
 }
 
+func TestSplittingOnlyGrowsWhileTheSplitRuns(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	j := newJob("acme", jobs.NewID())
+	require.NoError(t, s.Record(ctx, j))
+	made := func() int {
+		f, err := s.FanIn(ctx, "acme", j.ID)
+		require.NoError(t, err)
+		return f.Made
+	}
+	require.NoError(t, s.Splitting(ctx, "acme", j.ID, 1, 512))
+	assert.Equal(t, 512, made())
+	require.NoError(t, s.Splitting(ctx, "acme", j.ID, 0, 100), "a redone split reports again from the start")
+	assert.Equal(t, 512, made(), "the count only grows")
+	require.NoError(t, s.Splitting(ctx, "acme", j.ID, 2, 900))
+	assert.Equal(t, 512, made(), "another attempt's split counts nothing")
+	_, err := s.Count(ctx, "acme", j.ID, nil, &jobs.Split{Total: 600}, 0)
+	require.NoError(t, err)
+	require.NoError(t, s.Splitting(ctx, "acme", j.ID, 1, 700))
+	assert.Equal(t, 512, made(), "nothing once the split's total is known")
+
+	require.NoError(t, s.Splitting(ctx, "acme", "gone", 1, 10), "a job whose count was dropped")
+	keys, err := s.ActiveKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{jobs.Key("acme", j.ID)}, keys, "its count is not made again")
+}
+
 func TestCountReportsOverTolerance(t *testing.T) {
 	s := openStore(t)
 	ctx := t.Context()
@@ -163,7 +190,10 @@ func TestCancelClosesTheCount(t *testing.T) {
 	ctx := t.Context()
 	j := newJob("acme", jobs.NewID())
 	require.NoError(t, s.Record(ctx, j))
-	_, err := s.Count(ctx, "acme", j.ID, []jobs.Mark{{Part: 0, Rows: 2}}, nil, 0)
+	_, _, err := s.Activate(ctx, "acme", j.ID)
+	require.NoError(t, err)
+	fail := &jobs.PartError{Part: "2", Stage: "score", Code: "bad_value"}
+	_, err = s.Count(ctx, "acme", j.ID, []jobs.Mark{{Part: 0, Rows: 2}, {Part: 2, Error: fail}}, &jobs.Split{Total: 4}, 100)
 	require.NoError(t, err)
 
 	got, canceled, err := s.Cancel(ctx, "acme", j.ID)
@@ -171,13 +201,26 @@ func TestCancelClosesTheCount(t *testing.T) {
 	assert.True(t, canceled)
 	assert.Equal(t, jobs.Canceled, got.Status)
 	assert.Equal(t, "canceled", got.Error.Code)
+	four := 4
+	assert.Equal(t, 4, got.Parts, "the canceled job shows its parts")
+	assert.Equal(t, map[string]jobs.StageProgress{
+		"split":     {Total: &four, Done: 4},
+		"score":     {Total: &four, Done: 1, Failed: 1},
+		"aggregate": {Total: &four, Done: 1, Failed: 1},
+	}, got.Progress, "and its progress as the closed count has it")
+	assert.Equal(t, []jobs.PartError{*fail}, got.Errors)
+	require.NotNil(t, got.Timings)
+	stored, err := s.Get(ctx, "acme", j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, got.Progress, stored.Progress, "recorded, not only answered")
 	c, err := s.Count(ctx, "acme", j.ID, []jobs.Mark{{Part: 1, Rows: 2}}, nil, 0)
 	require.NoError(t, err)
-	assert.Equal(t, 1, c.FanIn.DoneCount, "a part arriving after the cancel is not counted")
+	assert.Equal(t, 2, c.FanIn.DoneCount, "a part arriving after the cancel is not counted")
 
-	_, canceled, err = s.Cancel(ctx, "acme", j.ID)
+	again, canceled, err := s.Cancel(ctx, "acme", j.ID)
 	require.NoError(t, err)
 	assert.False(t, canceled, "canceling an ended job changes nothing")
+	assert.Equal(t, got.Progress, again.Progress)
 	_, _, err = s.Cancel(ctx, "acme", "missing")
 	require.ErrorIs(t, err, jobs.ErrNotFound)
 }
@@ -360,6 +403,7 @@ func TestStoreWatch(t *testing.T) {
 	_, _, err = s.Cancel(ctx, "acme", j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "acme:canceled", next())
+	assert.Equal(t, "acme:canceled", next(), "then with its closed count recorded")
 	require.NoError(t, s.Record(ctx, newJob("beta", "marker")))
 	assert.Equal(t, "beta:queued", next())
 }
