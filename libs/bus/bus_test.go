@@ -586,6 +586,13 @@ func testPendingAndPurge(t *testing.T, e *env) {
 	// Purging a job with nothing left is fine.
 	require.NoError(t, bus.NewStreams(e.js).PurgeJob(ctx, contracts.Score, "acme", "job1"))
 
+	// A part handed on but not yet acked is in two streams: it counts
+	// where it arrived. A round's re-solve is not a part.
+	require.NoError(t, e.pub.Publish(contracts.Aggregate.Subject("acme", "job2", "1"), newMsg("acmejob2-1-agg", "x", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job2", "1", "r1"), newMsg("acmejob2-1-r1", "x", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Aggregate.Subject("acme", "job2", contracts.SplitDonePart), newMsg("acmejob2-total", "x", nil)))
+	assert.Equal(t, 1, pending("acme", "job2"))
+
 	require.NoError(t, e.js.DeleteStream(ctx, contracts.Split.Stream()))
 	_, err := bus.NewStreams(e.js).Pending(ctx, contracts.Split, "acme", "job1")
 	require.Error(t, err)

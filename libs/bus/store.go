@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,22 +118,47 @@ func (s *Streams) ReadJob(ctx context.Context, stage contracts.Stage, tenant, jo
 	return out, nil
 }
 
-// Pending counts a job's messages still in a stage's stream: for work-queue
-// stages, the parts not yet done there.
+// Pending counts a job's parts still at a stage: parts with a message in
+// the stage's stream that have not reached the aggregate stream. A stage
+// hands a part on before it acks it, so for a moment the part is in both
+// streams; it is counted where it arrived. Re-solves of the job-wide plan's
+// rounds are not parts and are not counted. The aggregate stream is read
+// first, so that a part moving on between the two reads is missed rather
+// than counted at both.
 func (s *Streams) Pending(ctx context.Context, stage contracts.Stage, tenant, job string) (int, error) {
-	st, err := s.stream(ctx, stage)
+	arrived, err := s.parts(ctx, contracts.Aggregate, tenant, job)
 	if err != nil {
 		return 0, err
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(stage.JobFilter(tenant, job)))
+	here, err := s.parts(ctx, stage, tenant, job)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", stage.Stream(), err)
+		return 0, err
 	}
 	n := 0
-	for _, c := range info.State.Subjects {
-		n += int(c)
+	for part := range here {
+		if !arrived[part] {
+			n++
+		}
 	}
 	return n, nil
+}
+
+// parts is the set of a job's part tokens with a message in a stage's stream.
+func (s *Streams) parts(ctx context.Context, stage contracts.Stage, tenant, job string) (map[string]bool, error) {
+	st, err := s.stream(ctx, stage)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(stage.PartFilter(tenant, job)))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s info: %w", stage.Stream(), err)
+	}
+	prefix := stage.Subject(tenant, job) + "."
+	out := make(map[string]bool, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		out[strings.TrimPrefix(subject, prefix)] = true
+	}
+	return out, nil
 }
 
 // Backlog is a stage's work waiting or in flight over every tenant: the

@@ -19,6 +19,7 @@ func TestSubjectsNameTenantAndJob(t *testing.T) {
 	assert.Equal(t, "partita.work.score.acme.j1.0007", contracts.Score.Subject("acme", "j1", "0007"))
 	assert.Equal(t, "partita.work.score.acme.>", contracts.Score.TenantFilter("acme"))
 	assert.Equal(t, "partita.work.score.acme.j1.>", contracts.Score.JobFilter("acme", "j1"))
+	assert.Equal(t, "partita.work.optimize.acme.j1.*", contracts.Optimize.PartFilter("acme", "j1"))
 	assert.Equal(t, "partita.events.acme.j1.job.succeeded", contracts.EventSubject("acme", "j1", contracts.Final(jobs.Succeeded)))
 	assert.Equal(t, "partita.events.*.*.job.>", contracts.FinalEvents())
 	assert.Equal(t, "j1.0007.score", contracts.MsgID(contracts.Score, "j1", "0007"))

@@ -46,6 +46,13 @@ func (s Stage) JobFilter(tenant, job string) string {
 	return "partita.work." + string(s) + "." + tenant + "." + job + ".>"
 }
 
+// PartFilter matches the subject of each of a job's parts in the stage's
+// stream (….<job>.<part>, and the aggregate stream's ….<job>.total), not
+// the re-solves of the job-wide plan's rounds (….<job>.<part>.r<k>).
+func (s Stage) PartFilter(tenant, job string) string {
+	return "partita.work." + string(s) + "." + tenant + "." + job + ".*"
+}
+
 // EventsStream is the stream of job events.
 const EventsStream = "PARTITA_EVENTS"
 
