@@ -48,9 +48,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Jobs is the job records the splitter reads and activates (libs/jobs.Store).
+// Jobs is the job records the splitter reads and activates, and where it
+// says how many parts it made so far (libs/jobs.Store).
 type Jobs interface {
 	Activate(ctx context.Context, tenant, id string) (*jobs.Job, bool, error)
+	Splitting(ctx context.Context, tenant, id string, attempt, made int) error
 }
 
 // Tracker tells whether a job ended and cancels work of ended jobs; it is
@@ -189,6 +191,14 @@ func (s *Service) handle(msg *message.Message) error {
 	return nil
 }
 
+// made records how many parts the split made so far, for the job's
+// progress while its total is not known; failing to costs only that.
+func (s *Service) made(ctx context.Context, j *jobs.Job, n int) {
+	if err := s.deps.Jobs.Splitting(ctx, j.Tenant, j.ID, j.Attempt(), n); err != nil && ctx.Err() == nil {
+		s.log.Warn().Ctx(ctx).Err(err).Str("stage", string(contracts.Split)).Str("tenant", j.Tenant).Str("job", j.ID).Int("parts", n).Msg("split progress not recorded")
+	}
+}
+
 // split streams the input and publishes its parts; it returns how many
 // it made. A redrive's split makes the same parts and publishes only those
 // not kept from an earlier attempt.
@@ -227,9 +237,13 @@ func (s *Service) split(ctx context.Context, j *jobs.Job) (int, error) {
 		}
 		subjects = append(subjects, contracts.Score.Subject(j.Tenant, j.ID, p.ID()))
 		msgs = append(msgs, m)
-		if len(msgs) >= s.cfg.PublishBatch {
-			return flush()
+		if len(msgs) < s.cfg.PublishBatch {
+			return nil
 		}
+		if err := flush(); err != nil {
+			return err
+		}
+		s.made(ctx, j, n) // parts 0..n-1 are published or kept
 		return nil
 	}
 	maxRows := j.Spec.Split.MaxRows

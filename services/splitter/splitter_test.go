@@ -111,12 +111,22 @@ func TestGrouperTellsWholeGroups(t *testing.T) {
 	assert.False(t, none.Rest()[0].Whole)
 }
 
-// fakeJobs answers Activate with a fixed job.
+// fakeJobs answers Activate with a fixed job and keeps the split's
+// reports of the parts it made.
 type fakeJobs struct {
 	job      *jobs.Job
 	started  bool
 	err      error
 	activate int
+	made     []int
+}
+
+func (f *fakeJobs) Splitting(_ context.Context, tenant, id string, attempt, made int) error {
+	if tenant != f.job.Tenant || id != f.job.ID || attempt != f.job.Attempt() {
+		return errors.New("split progress of another job or attempt")
+	}
+	f.made = append(f.made, made)
+	return nil
 }
 
 func (f *fakeJobs) Activate(_ context.Context, tenant, id string) (*jobs.Job, bool, error) {
@@ -282,6 +292,7 @@ func TestHandleSplitsActivatedJob(t *testing.T) {
 		assert.Equal(t, want, ids, "rows of part %d", i)
 	}
 	assert.Equal(t, []int{2, 1}, f.pub.batch, "parts are published in batches of PublishBatch")
+	assert.Equal(t, []int{2}, f.jobs.made, "the parts made so far are recorded after each full batch")
 
 	last := f.pub.sent[3]
 	assert.Equal(t, contracts.Aggregate.Subject("acme", "j1", contracts.SplitDonePart), last.subject)
