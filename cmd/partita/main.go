@@ -4,67 +4,182 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/spf13/cobra"
 )
 
-const usage = `partita — split, score, optimize and aggregate ML jobs
+const rootLong = `partita — split, score, optimize and aggregate ML jobs
 
-Usage:
-  partita dev    [--data-dir DIR] [--http 127.0.0.1:8080]      all services in one process, embedded NATS
-  partita serve  --target=gateway,ingest,splitter,scorer,optimizer,aggregator [--nats-url URL] [--config FILE]
-  partita submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [-o OUT]
-  partita models push NAME MODEL.onnx [--alias prod] | list | get NAME | alias NAME ALIAS VERSION[=WEIGHT][,VERSION=WEIGHT]
-  partita bench  <scenario|all> [--runs N] [--tiny] [--out FILE]   see docs/benchmarks.md
-  partita chaos  [--seed N] [--runs N] [--topology single,cluster] [--faults K,…]   fault-injection suite, see docs/operations.md
-  partita jobs   list | get ID | cancel ID | redrive ID [--version V] [--model M] [--timeout-part D] | result ID [-o OUT] | events ID
-  partita usage  [--from YYYY-MM-DD] [--to YYYY-MM-DD]           the tenant's usage by day
-  partita tenants create NAME --tier free|standard|pro | list | get NAME | set-tier NAME TIER | suspend|resume NAME
-                 | delete NAME --confirm NAME | keys rotate NAME [--grace 24h] | usage [--from D] [--to D]
+Client commands read PARTITA_URL (default http://127.0.0.1:8080) and
+PARTITA_API_KEY; tenants reads PARTITA_ADMIN_KEY instead.
 
-Client commands read PARTITA_URL (default http://127.0.0.1:8080) and PARTITA_API_KEY;
-tenants reads PARTITA_ADMIN_KEY instead.
-Run 'partita <command> -h' for a command's flags.
-`
+Output: tables and summaries when stdout is a terminal; otherwise the API's
+JSON document as it came, one line (scripts and jq). -o json|yaml|csv|jsonl|table
+(or --format, --json) chooses; -o FILE writes to FILE, its format from its
+extension (.json, .yaml, .csv, .jsonl, .txt) or --format, and only when the
+command succeeded. Progress goes to stderr, and only to a terminal.
 
-// Exit codes of client commands.
-const (
-	exitOK     = 0
-	exitFailed = 1 // the job failed, was cancelled or timed out; or a request failed
-	exitUsage  = 2
-)
+` + exitCodesHelp
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(exitUsage)
+// passthrough marks the commands that parse their own flags.
+const passthrough = "passthrough"
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	root := rootCmd()
+	if len(args) == 0 {
+		root.SetOut(os.Stderr)
+		_ = root.Usage()
+		return exitUsage
 	}
-	cmd, args := os.Args[1], os.Args[2:]
-	var code int
-	switch cmd {
-	case "dev":
-		code = runDev(args)
-	case "serve":
-		code = runServe(args)
-	case "submit":
-		code = runSubmit(args)
-	case "jobs":
-		code = runJobs(args)
-	case "bench":
-		code = runBench(args)
-	case "chaos":
-		code = runChaos(args)
-	case "models":
-		code = runModels(args)
-	case "tenants":
-		code = runTenants(args)
-	case "usage":
-		code = runUsage(args)
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "partita: unknown command %q\n\n%s", cmd, usage)
-		code = exitUsage
+	root.SetArgs(args)
+	ctx := context.Background()
+	if cmd, _, err := root.Find(args); err != nil || cmd.Annotations[passthrough] == "" {
+		// A client command interrupted stops waiting with exit 4; dev and
+		// serve handle their own signals.
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
+		defer stop()
 	}
-	os.Exit(code)
+	return report(root.ExecuteContext(ctx))
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "partita",
+		Short:         "split, score, optimize and aggregate ML jobs",
+		Long:          rootLong,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetUsageFunc(func(c *cobra.Command) error { return writeUsage(c.OutOrStderr(), c) })
+	root.SetHelpFunc(help)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w (partita %s -h shows its flags)", err, strings.TrimPrefix(c.CommandPath(), "partita "))}
+	})
+	root.AddCommand(
+		ownFlags("dev [--data-dir DIR] [--http 127.0.0.1:8080]", "all services in one process, embedded NATS", runDev),
+		ownFlags("serve --target=gateway,ingest,splitter,scorer,optimizer,aggregator [--nats-url URL] [--config FILE]", "run chosen services", runServe),
+		ownFlags("bench <scenario|all> [--runs N] [--tiny] [--out FILE]", "benchmarks, see docs/benchmarks.md", runBench),
+		ownFlags("chaos [--seed N] [--runs N] [--topology single,cluster] [--faults K,…]", "fault-injection suite, see docs/operations.md", runChaos),
+		submitCmd(), jobsCmd(), modelsCmd(),
+		usageCmd("usage [--from YYYY-MM-DD] [--to YYYY-MM-DD]", "the tenant's usage by day", "/v1/usage", tenantClient, tenantUsageDoc),
+		tenantsCmd(),
+		&cobra.Command{Use: "exit-codes", Short: "the exit codes of the client commands", Long: exitCodesHelp},
+	)
+	root.InitDefaultCompletionCmd()
+	return root
+}
+
+// ownFlags is a command that parses its flags itself (-h included).
+func ownFlags(use, short string, run func([]string) int) *cobra.Command {
+	return &cobra.Command{
+		Use:                use,
+		Short:              short,
+		DisableFlagParsing: true,
+		Annotations:        map[string]string{passthrough: "yes"},
+		RunE: func(_ *cobra.Command, args []string) error {
+			if code := run(args); code != exitOK {
+				return &exitError{code: code, err: fmt.Errorf("exit %d", code), quiet: true}
+			}
+			return nil
+		},
+	}
+}
+
+// groupCmd is a command of subcommands; alone, or with an unknown
+// subcommand, it shows its usage and exits 2.
+func groupCmd(name, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   name,
+		Short: short,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(os.Stderr)
+			_ = cmd.Usage()
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return &exitError{code: exitUsage, err: errors.New("a command is required"), quiet: true}
+		},
+	}
+}
+
+// exactArgs requires the named positional arguments.
+func exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != len(names) {
+			return usageErrorf("%s takes %s, got %d argument(s)", cmd.CommandPath(), strings.Join(names, " "), len(args))
+		}
+		return nil
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// help shows a command's description, then its usage, on stdout.
+func help(c *cobra.Command, _ []string) {
+	w := c.OutOrStdout()
+	text := c.Long
+	if text == "" {
+		text = c.Short
+	}
+	fmt.Fprintf(w, "%s\n", strings.TrimSpace(text))
+	if c.Runnable() || c.HasSubCommands() {
+		fmt.Fprintln(w)
+		_ = writeUsage(w, c)
+	}
+}
+
+// writeUsage shows a command's use, or its subcommands with theirs, and
+// its flags.
+func writeUsage(w io.Writer, c *cobra.Command) error {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	if !c.HasAvailableSubCommands() {
+		fmt.Fprintf(&b, "  %s\n", c.UseLine())
+	}
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			fmt.Fprintf(&b, "  %s %s\n      %s\n", c.CommandPath(), sub.Use, sub.Short)
+		}
+	}
+	if c.HasExample() {
+		fmt.Fprintf(&b, "\nExamples:\n%s\n", c.Example)
+	}
+	if c.HasAvailableLocalFlags() {
+		fmt.Fprintf(&b, "\nFlags:\n%s", c.LocalFlags().FlagUsages())
+	}
+	if c.HasHelpSubCommands() {
+		b.WriteString("\nHelp topics:\n")
+		for _, sub := range c.Commands() {
+			if sub.IsAdditionalHelpTopicCommand() {
+				fmt.Fprintf(&b, "  %s help %s\n      %s\n", c.CommandPath(), sub.Name(), sub.Short)
+			}
+		}
+	}
+	if c.HasAvailableSubCommands() {
+		fmt.Fprintf(&b, "\nRun '%s COMMAND -h' for a command's flags.\n", c.CommandPath())
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// fail prints err for the commands that parse their own flags (bench,
+// chaos) and returns their exit code for a failure.
+func fail(err error) int {
+	report(err)
+	return exitFailed
 }

@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,7 +35,8 @@ func New(url, apiKey string) *Client {
 	return &Client{URL: strings.TrimRight(url, "/"), APIKey: apiKey, HTTP: &http.Client{}}
 }
 
-// Problem is an API error (RFC 9457).
+// Problem is an API error (RFC 9457), or any other answer that is not 2xx
+// (then Code is empty and Detail holds the body).
 type Problem struct {
 	Status int    `json:"status"`
 	Code   string `json:"code"`
@@ -48,6 +50,9 @@ type Problem struct {
 }
 
 func (p *Problem) Error() string {
+	if p.Code == "" { // the answer was not a problem document
+		return fmt.Sprintf("HTTP %d: %s", p.Status, p.Detail)
+	}
 	msg := fmt.Sprintf("%d %s: %s", p.Status, p.Code, p.Title)
 	if p.Detail != "" {
 		msg += ": " + p.Detail
@@ -57,15 +62,63 @@ func (p *Problem) Error() string {
 
 // Job is the API's view of a job; Raw keeps every field.
 type Job struct {
-	ID       string                     `json:"id"`
-	Status   string                     `json:"status"`
-	Parts    int                        `json:"parts"`
-	Progress map[string]json.RawMessage `json:"progress"`
-	Error    *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	ID        string                     `json:"id"`
+	Status    string                     `json:"status"`
+	CreatedAt time.Time                  `json:"created_at"`
+	StartedAt *time.Time                 `json:"started_at"`
+	EndedAt   *time.Time                 `json:"ended_at"`
+	Parts     int                        `json:"parts"`
+	Progress  map[string]json.RawMessage `json:"progress"`
+	Timings   *Timings                   `json:"timings"`
+	Model     struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"model"`
+	Models []struct {
+		Name    string `json:"name"`
+		Version int    `json:"version"`
+		Parts   int    `json:"parts"`
+	} `json:"models"`
+	Errors   []PartError `json:"errors"`
+	Error    *JobError   `json:"error"`
+	Plan     *Plan       `json:"plan"`
+	Attempts []struct {
+		Number int    `json:"number"`
+		Status string `json:"status"`
+	} `json:"attempts"`
 	Raw json.RawMessage `json:"-"`
+}
+
+// JobError is why a job failed or timed out.
+type JobError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// PartError is a part's failure in a stage.
+type PartError struct {
+	Part    string `json:"part"`
+	Stage   string `json:"stage"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Timings are a job's phases in milliseconds (those known so far).
+type Timings struct {
+	QueuedMS float64 `json:"queued_ms"`
+	SplitMS  float64 `json:"split_ms"`
+	RunMS    float64 `json:"run_ms"`
+	TotalMS  float64 `json:"total_ms"`
+}
+
+// Plan is a job-wide plan: its round while it runs, its report once ended.
+type Plan struct {
+	Status    string  `json:"status"`
+	Rounds    int     `json:"rounds"`
+	Objective float64 `json:"objective"`
+	Gap       float64 `json:"gap"`
+	Reason    string  `json:"reason"`
+	Round     int     `json:"round"`
 }
 
 // Terminal reports whether the job has ended.
@@ -199,14 +252,51 @@ func (c *Client) Redrive(ctx context.Context, id string, r Redrive) (*Job, error
 	return decodeJob(body)
 }
 
-// List returns the raw page of the tenant's jobs.
-func (c *Client) List(ctx context.Context, query string) (json.RawMessage, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/jobs?"+query, nil)
+// JobQuery selects a page of the tenant's jobs; zero fields are the API's defaults.
+type JobQuery struct {
+	Status string
+	Limit  int
+	Cursor string // the NextCursor of the previous page
+}
+
+// JobPage is one page of the tenant's jobs, newest first.
+type JobPage struct {
+	Jobs       []*Job
+	NextCursor string // empty on the last page
+}
+
+// ListJobs returns a page of the tenant's jobs.
+func (c *Client) ListJobs(ctx context.Context, q JobQuery) (*JobPage, error) {
+	v := url.Values{}
+	if q.Status != "" {
+		v.Set("status", q.Status)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	body, err := c.Call(ctx, http.MethodGet, "/v1/jobs?"+v.Encode(), "", nil)
 	if err != nil {
 		return nil, err
 	}
-	body, _, err := c.do(req)
-	return body, err
+	var doc struct {
+		Jobs       []json.RawMessage `json:"jobs"`
+		NextCursor string            `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("decode jobs page: %w", err)
+	}
+	page := &JobPage{NextCursor: doc.NextCursor}
+	for _, raw := range doc.Jobs {
+		j, err := decodeJob(raw)
+		if err != nil {
+			return nil, err
+		}
+		page.Jobs = append(page.Jobs, j)
+	}
+	return page, nil
 }
 
 // Result writes a job's result to w, as JSON or (csv true) CSV.
@@ -274,7 +364,7 @@ func (c *Client) do(req *http.Request) ([]byte, int, error) {
 func problem(status int, body []byte) error {
 	p := &Problem{Status: status}
 	if err := json.Unmarshal(body, p); err != nil || p.Code == "" {
-		return fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(body))
+		return &Problem{Status: status, Detail: string(bytes.TrimSpace(body))}
 	}
 	return p
 }
