@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -11,14 +13,43 @@ import (
 )
 
 // NewRouter returns a Watermill router logging through log, with panics
-// recovered into nacks.
+// recovered into nacks and every nack logged with what its message is of
+// (settle).
 func NewRouter(log zerolog.Logger) (*message.Router, error) {
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, LoggerAdapter(log))
 	if err != nil {
 		return nil, err
 	}
-	r.AddMiddleware(middleware.Recoverer)
+	r.AddMiddleware(settle(log), middleware.Recoverer)
 	return r, nil
+}
+
+// settle nacks the message of a handler that returned an error — it is
+// redelivered with the consumer's backoff — and logs it with the message's
+// stage, tenant, job and part: at warn, a retry being an expected outcome,
+// or at error for a recovered panic. The router sees no error: it would log
+// every one at error level, without those fields.
+func settle(log zerolog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err == nil {
+				return out, nil
+			}
+			l := MessageLog(log, msg)
+			var panicked middleware.RecoveredPanicError
+			switch {
+			case errors.As(err, &panicked):
+				l.Error().Ctx(msg.Context()).Err(err).Msg("handler panicked; the message will be redelivered")
+			case errors.Is(err, context.Canceled):
+				l.Debug().Ctx(msg.Context()).Err(err).Msg("handler canceled; the message will be redelivered")
+			default:
+				l.Warn().Ctx(msg.Context()).Err(err).Msg("handler failed; the message will be redelivered")
+			}
+			msg.Nack() // the router's Ack that follows is then a no-op
+			return nil, nil
+		}
+	}
 }
 
 // LoggerAdapter adapts zerolog to Watermill. Watermill's info messages are

@@ -184,7 +184,7 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 		if was, ok := started[tenant]; ok {
 			if was.MaxAckPending != to.MaxAckPending { // the tenant's tier changed
 				if _, err := s.js.UpdateConsumer(ctx, to.Stage.Stream(), to.config()); err != nil {
-					s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot change the tenant's parts in flight")
+					s.consumerFailed(ctx, err, to, tenant).Msg("cannot change the tenant's parts in flight")
 					return
 				}
 				started[tenant] = to
@@ -194,7 +194,7 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 		started[tenant] = to
 		cons, err := s.js.CreateOrUpdateConsumer(ctx, to.Stage.Stream(), to.config())
 		if err != nil {
-			s.log.Error().Err(err).Str("consumer", to.Durable).Msg("cannot create tenant consumer")
+			s.consumerFailed(ctx, err, to, tenant).Msg("cannot create tenant consumer")
 			delete(started, tenant)
 			return
 		}
@@ -334,12 +334,23 @@ func (s *Subscriber) pull(ctx context.Context, opts ConsumerOptions, tenant stri
 	}
 }
 
+// consumerFailed is the log event of a tenant's consumer that could not be
+// made or changed: an error, unless the subscriber is closing (ctx ended).
+func (s *Subscriber) consumerFailed(ctx context.Context, err error, to ConsumerOptions, tenant string) *zerolog.Event {
+	e := s.log.Error()
+	if ctx.Err() != nil {
+		e = s.log.Debug()
+	}
+	return e.Err(err).Str("stage", string(to.Stage)).Str("tenant", tenant).Str("consumer", to.Durable)
+}
+
 // deliver hands msg to a worker and settles it as the worker does; on a
 // close it hands msg back once the consumer stopped fetching (stopped).
 func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jetstream.Msg, out chan<- *message.Message, stopped <-chan struct{}) {
+	log := workLog(s.log, opts.Stage, msg.Headers().Get, msg.Subject())
 	meta, err := msg.Metadata()
 	if err != nil {
-		s.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata; terminated")
+		log.Error().Err(err).Msg("message without JetStream metadata; terminated")
 		_ = msg.Term()
 		return
 	}
@@ -365,13 +376,13 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 		select {
 		case <-wm.Acked():
 			if err := msg.Ack(); err != nil {
-				s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("ack failed; the message will be redelivered")
+				log.Warn().Err(err).Msg("ack failed; the message will be redelivered")
 			}
 			return
 		case <-wm.Nacked():
 			span.SetStatus(codes.Error, "nacked: redelivered")
 			if err := msg.NakWithDelay(opts.backoff(meta.NumDelivered)); err != nil {
-				s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("nak failed")
+				log.Warn().Err(err).Msg("nak failed")
 			}
 			return
 		case <-heartbeat.C:
