@@ -15,6 +15,7 @@ replace (
 
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
+	github.com/creack/pty v1.1.24
 	github.com/nats-io/nats-server/v2 v2.15.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/partita/partita/libs v0.0.0-00010101000000-000000000000
