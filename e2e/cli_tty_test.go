@@ -192,6 +192,18 @@ func TestCLIWaitsOnARunningJob(t *testing.T) {
 		}, time.Minute, 20*time.Millisecond, "the progress shows the unmarked parts done while the marked run")
 	}
 	assert.Contains(t, withPartial.shown(), "running")
+
+	// Interrupted, the CLI stops waiting (exit 4); the job goes on.
+	interrupted := startOnTTY(t, h.url, false, "submit", "--spec", spec, "--input", data, "--wait=2m")
+	require.Eventually(t, func() bool { return strings.Contains(interrupted.shown(), "score ") }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, interrupted.cmd.Process.Signal(os.Interrupt))
+	assert.Equal(t, cliJobStopped, interrupted.wait(t), interrupted.shown())
+	stopped := regexp.MustCompile(`interrupted; job (\S+) goes on`).FindStringSubmatch(interrupted.shown())
+	require.Len(t, stopped, 2, interrupted.shown())
+	j, err := h.c.Get(t.Context(), stopped[1])
+	require.NoError(t, err)
+	assert.Equal(t, "running", j.Status)
+
 	close(h.release)
 
 	assert.Equal(t, cliJobFailed, withPartial.wait(t), withPartial.shown())
