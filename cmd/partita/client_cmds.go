@@ -179,18 +179,22 @@ func writeResult(ctx context.Context, c *client.Client, j *client.Job, s *sink, 
 		return err
 	}
 	if s.file() {
-		fmt.Fprintf(os.Stderr, "job %s %s: result written to %s\n", j.ID, j.Status, s.path)
+		what := "result"
+		if outcome != nil {
+			what = "partial result"
+		}
+		fmt.Fprintf(os.Stderr, "job %s %s: %s written to %s\n", j.ID, j.Status, what, s.path)
 	}
 	return outcome
 }
 
+// errResultUnread stops a result's download that was not read to its end.
+var errResultUnread = errors.New("result not read to its end")
+
 // fetchResult streams the job's result into s in its format.
 func fetchResult(ctx context.Context, c *client.Client, id string, s *sink) error {
 	if s.format == formatCSV {
-		if err := c.Result(ctx, id, true, s); err != nil {
-			return apiError(err)
-		}
-		return nil
+		return apiError(c.Result(ctx, id, true, s))
 	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -214,11 +218,17 @@ func fetchResult(ctx context.Context, c *client.Client, id string, s *sink) erro
 			err = writeResultSummary(s, info)
 		}
 	}
-	pr.CloseWithError(errors.New("result not read to its end"))
-	if rerr := <-done; rerr != nil {
+	pr.CloseWithError(errResultUnread)
+	rerr := <-done
+	switch {
+	case s.failed != nil:
+		return s.writeErr(s.failed)
+	case rerr != nil && !errors.Is(rerr, errResultUnread):
 		return apiError(rerr)
+	case err != nil: // the result did not read as one
+		return &exitError{code: exitUnavailable, err: err}
 	}
-	return s.writeErr(err)
+	return nil
 }
 
 // jobOutcome is nil for a job that succeeded, else an error with the exit

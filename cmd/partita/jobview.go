@@ -18,7 +18,7 @@ const shownErrors = 10
 
 // jobDoc is a job for the output.
 func jobDoc(j *client.Job) doc {
-	return doc{raw: j.Raw, items: [][]byte{j.Raw}, human: func(w io.Writer) error { return writeJob(w, j) }}
+	return doc{raw: j.Raw, human: func(w io.Writer) error { return writeJob(w, j) }}
 }
 
 // writeJob prints a job's summary: id, status, model, timings, progress
@@ -143,8 +143,10 @@ type resultInfo struct {
 func walkResult(r io.Reader, row func(json.RawMessage) error) (resultInfo, error) {
 	var info resultInfo
 	dec := json.NewDecoder(r)
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return info, fmt.Errorf("read result: not a JSON object (%v)", err)
+	if t, err := dec.Token(); err != nil {
+		return info, fmt.Errorf("read result: %w", err)
+	} else if t != json.Delim('{') {
+		return info, fmt.Errorf("read result: not a JSON object")
 	}
 	for dec.More() {
 		tok, err := dec.Token()

@@ -126,8 +126,9 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 // its name, only when the command commits it.
 type sink struct {
 	dest
-	w    *os.File
-	done bool
+	w      *os.File
+	done   bool
+	failed error // the first write that failed
 }
 
 // open makes the sink; a file's temporary sibling is made at once, so an
@@ -148,7 +149,13 @@ func (d dest) open() (*sink, error) {
 }
 
 // Write writes to the output.
-func (s *sink) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *sink) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil && s.failed == nil {
+		s.failed = err
+	}
+	return n, err
+}
 
 // commit puts a file in place.
 func (s *sink) commit() error {
