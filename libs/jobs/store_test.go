@@ -449,6 +449,25 @@ func TestTracker(t *testing.T) {
 	assert.Error(t, late.Err())
 }
 
+// A tracker that has not watched (or not yet seen) an end learns it by
+// refreshing the job's record.
+func TestTrackerRefresh(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	tr := jobs.NewTracker(s) // not started: it sees only what it reads
+	j := newJob("acme", jobs.NewID())
+	require.NoError(t, s.Record(ctx, j))
+	_, _, err := s.Cancel(ctx, "acme", j.ID)
+	require.NoError(t, err)
+	assert.False(t, tr.Ended("acme", j.ID))
+	got, err := tr.Refresh(ctx, "acme", j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, jobs.Canceled, got.Status)
+	assert.True(t, tr.Ended("acme", j.ID), "and follows what it read")
+	_, err = tr.Refresh(ctx, "acme", "missing")
+	require.ErrorIs(t, err, jobs.ErrNotFound)
+}
+
 func TestTrackerJobCache(t *testing.T) {
 	s := openStore(t)
 	ctx := t.Context()

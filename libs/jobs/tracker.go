@@ -130,6 +130,18 @@ func (t *Tracker) Attempt(ctx context.Context, tenant, id string, attempt int) (
 	return j, nil
 }
 
+// Refresh reads a job's record again, past the watch, and follows what it
+// shows: for work that found the job's state gone (its parts' rows are
+// deleted once it ends) before the watch told of its end.
+func (t *Tracker) Refresh(ctx context.Context, tenant, id string) (*Job, error) {
+	j, err := t.store.Get(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	t.observe(j)
+	return j, nil
+}
+
 // Begin returns a context that is cancelled when the job ends, and a
 // function to call when the work is done.
 func (t *Tracker) Begin(ctx context.Context, tenant, id string) (context.Context, func()) {

@@ -194,13 +194,17 @@ func setJSON[T any](meta message.Metadata, key string, v *T) error {
 	return nil
 }
 
+// ErrCorrupt is returned for part rows that cannot be read back: retrying
+// will not help.
+var ErrCorrupt = errors.New("work: part rows cannot be decoded")
+
 // Decode reads a part from a message, fetching claim-checked rows.
 func (c Codec) Decode(ctx context.Context, msg *message.Message) (*Part, error) {
 	p, err := DecodeMeta(msg)
 	if err != nil {
 		return nil, err
 	}
-	return p, c.loadRows(ctx, msg, p)
+	return p, c.LoadRows(ctx, msg, p)
 }
 
 // DecodeMeta reads a part's identity and reports from a message, not its rows.
@@ -314,7 +318,10 @@ func Kept(ctx context.Context, b []byte) (*Part, error) {
 	return Codec{}.Decode(ctx, msg) // rows inline: no store
 }
 
-func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) error {
+// LoadRows reads the rows of the part DecodeMeta read from msg: inline, or
+// from the artifact store (whose errors it returns, artifacts.ErrNotFound
+// for rows deleted); rows that do not decode are ErrCorrupt.
+func (c Codec) LoadRows(ctx context.Context, msg *message.Message, p *Part) error {
 	m := msg.Metadata
 	payload := msg.Payload
 	if ref := m.Get(contracts.HeaderRef); ref != "" {
@@ -338,7 +345,7 @@ func (c Codec) loadRows(ctx context.Context, msg *message.Message, p *Part) erro
 		}
 		rows, err := decode(payload)
 		if err != nil {
-			return fmt.Errorf("part %s of job %s: %w", m.Get(contracts.HeaderPart), p.Job, err)
+			return fmt.Errorf("part %s of job %s: %w: %w", m.Get(contracts.HeaderPart), p.Job, ErrCorrupt, err)
 		}
 		p.Rows = rows
 		p.RowCount = rows.Len()

@@ -71,8 +71,25 @@ func TestPartsOfContractVersion2AreRead(t *testing.T) {
 
 	msg.Metadata.Set(contracts.HeaderContract, contracts.VersionValue)
 	_, err = c.Decode(ctx, msg)
-	require.Error(t, err, "CSV under version 3 is a bad part")
+	require.ErrorIs(t, err, work.ErrCorrupt, "CSV under version 3 is a bad part")
 	assert.Contains(t, err.Error(), "part 0 of job j1")
+}
+
+// Rows that cannot come back say why: deleted from the store (the job
+// ended), or corrupt.
+func TestRowsThatCannotBeLoaded(t *testing.T) {
+	ctx := context.Background()
+	c := codec(t, 0)
+	msg, err := c.Encode(ctx, contracts.Score, &work.Part{Tenant: "t1", Job: "j1", Index: 3, Kind: contracts.KindPart, Rows: rows(t)})
+	require.NoError(t, err)
+	p, err := work.DecodeMeta(msg)
+	require.NoError(t, err)
+	require.NoError(t, c.Store.DeletePrefix(ctx, contracts.PartsPrefix("t1", "j1")))
+	assert.ErrorIs(t, c.LoadRows(ctx, msg, p), artifacts.ErrNotFound)
+
+	delete(msg.Metadata, contracts.HeaderRef)
+	msg.Payload = []byte("not an arrow stream")
+	assert.ErrorIs(t, c.LoadRows(ctx, msg, p), work.ErrCorrupt)
 }
 
 // A kept part (a failed attempt's finished part) comes back whole without

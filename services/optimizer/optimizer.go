@@ -67,12 +67,19 @@ type Scored interface {
 	Last(ctx context.Context, stage contracts.Stage, subject string) (*message.Message, error)
 }
 
+// Parts is what the stage needs of part messages, and the decoding of
+// the scored parts a re-solve reads back (libs/work.Codec).
+type Parts interface {
+	stage.Parts
+	Decode(ctx context.Context, msg *message.Message) (*work.Part, error)
+}
+
 // Deps is what the optimizer is given by the composition root.
 type Deps struct {
 	Consumers bus.Routers
 	Tenants   bus.TenantSource // one consumer per tenant, served round-robin
 	Scored    Scored
-	Parts     stage.Parts
+	Parts     Parts
 	Pub       stage.Publisher
 	Tracker   stage.Tracker
 	Metrics   Metrics

@@ -21,6 +21,9 @@ type endedJobs struct {
 func (e *endedJobs) Attempt(context.Context, string, string, int) (*jobs.Job, error) {
 	return nil, jobs.ErrNotFound
 }
+func (e *endedJobs) Refresh(context.Context, string, string) (*jobs.Job, error) {
+	return nil, jobs.ErrNotFound
+}
 func (e *endedJobs) Begin(ctx context.Context, _, _ string) (context.Context, func()) {
 	return ctx, func() {}
 }
