@@ -219,7 +219,8 @@ func (s *Service) handle(msg *message.Message) error {
 		return err // a newer replica will take it
 	}
 	if err != nil {
-		s.log.Error().Err(err).Msg("undecodable aggregate message dropped")
+		log := bus.MessageLog(s.log, contracts.Aggregate, msg)
+		log.Error().Ctx(ctx).Err(err).Msg("undecodable aggregate message dropped")
 		return nil
 	}
 	if p.Attempt > 1 { // a redrive's part: the job ended before, and runs again

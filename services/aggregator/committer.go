@@ -125,7 +125,7 @@ func (c *committer) commitJob(ctx context.Context, rs []*request) outcome {
 	}
 	counted, err := c.store.Count(ctx, tenant, id, marks, split, c.tolerated(ctx, tenant, id))
 	if err != nil {
-		c.log.Warn().Err(err).Str("tenant", tenant).Str("job", id).Msg("fan-in commit failed; parts will be redelivered")
+		c.log.Warn().Err(err).Str("stage", string(contracts.Aggregate)).Str("tenant", tenant).Str("job", id).Msg("fan-in commit failed; parts will be redelivered")
 		c.metrics.PartsDone(string(contracts.Aggregate), metrics.Retried, len(marks))
 		return outcome{err: err}
 	}

@@ -42,7 +42,7 @@ func (s *Service) startFinalize(ctx context.Context, tenant, id string, why trig
 		defer span.End()
 		if err := s.finalize(ctx, tenant, id, why); err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenant).Str("job", id).Msg("finalize failed; the watchdog will retry")
+			s.log.Error().Ctx(ctx).Err(err).Str("stage", string(contracts.Aggregate)).Str("tenant", tenant).Str("job", id).Msg("finalize failed; the watchdog will retry")
 		}
 	}()
 }

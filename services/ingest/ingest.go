@@ -118,11 +118,12 @@ func (s *Service) handle(msg *message.Message) error {
 		return err // a newer replica will take it
 	}
 	if err != nil {
-		s.log.Error().Err(err).Msg("undecodable ingest request dropped")
+		log := bus.MessageLog(s.log, contracts.Ingest, msg)
+		log.Error().Ctx(ctx).Err(err).Msg("undecodable ingest request dropped")
 		return nil
 	}
 	j := req.Job
-	log := s.log.With().Str("tenant", j.Tenant).Str("job", j.ID).Logger()
+	log := s.log.With().Str("stage", string(contracts.Ingest)).Str("tenant", j.Tenant).Str("job", j.ID).Logger()
 
 	if _, err := s.deps.Jobs.Get(ctx, j.Tenant, j.ID); err == nil {
 		return s.accept(ctx, j) // a redelivery after the job was recorded

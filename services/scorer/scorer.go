@@ -182,7 +182,7 @@ func (s *Service) warm(ctx context.Context, m *models.Model) {
 		}
 		if err != nil {
 			failed = fmt.Errorf("model %s of tenant %s: %w", models.Ref(m.Name, v.Number), m.Tenant, err)
-			s.log.Error().Err(failed).Msg("warm-up failed")
+			s.log.Error().Err(failed).Str("stage", string(contracts.Score)).Str("tenant", m.Tenant).Str("model", models.Ref(m.Name, v.Number)).Msg("warm-up failed")
 			continue
 		}
 		s.log.Info().Str("tenant", m.Tenant).Str("model", models.Ref(m.Name, v.Number)).Msg("model warm")

@@ -143,12 +143,13 @@ func (s *Service) handle(msg *message.Message) error {
 		return err // a newer replica will take it
 	}
 	if err != nil {
-		s.log.Error().Err(err).Msg("undecodable split request dropped")
+		log := bus.MessageLog(s.log, contracts.Split, msg)
+		log.Error().Ctx(msg.Context()).Err(err).Msg("undecodable split request dropped")
 		return nil
 	}
 	j, started, err := s.deps.Jobs.Activate(msg.Context(), tenant, id)
 	if errors.Is(err, jobs.ErrNotFound) {
-		s.log.Warn().Ctx(msg.Context()).Str("tenant", tenant).Str("job", id).Msg("split of an unknown job dropped")
+		s.log.Warn().Ctx(msg.Context()).Str("stage", string(contracts.Split)).Str("tenant", tenant).Str("job", id).Msg("split of an unknown job dropped")
 		return nil
 	}
 	if err != nil {
@@ -183,7 +184,7 @@ func (s *Service) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	s.log.Debug().Ctx(ctx).Str("tenant", tenant).Str("job", id).Int("parts", n).Msg("split")
+	s.log.Debug().Ctx(ctx).Str("stage", string(contracts.Split)).Str("tenant", tenant).Str("job", id).Int("parts", n).Msg("split")
 	if err := s.deps.Pub.Publish(contracts.Aggregate.Subject(tenant, id, contracts.SplitDonePart), m); err != nil {
 		return err
 	}

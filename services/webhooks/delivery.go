@@ -31,6 +31,9 @@ const maxDrained = 64 << 10
 // message or hands it back to JetStream for the next attempt.
 func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	log := d.log.With().Str("subject", msg.Subject()).Logger()
+	if tenant, job, ok := contracts.ParseEventSubject(msg.Subject()); ok {
+		log = log.With().Str("tenant", tenant).Str("job", job).Logger()
+	}
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Error().Err(err).Msg("event without JetStream metadata; dropped")
@@ -43,6 +46,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
+	log = log.With().Str("event", e.Type).Logger()
 	url, wanted := target(e)
 	if !wanted {
 		ack(msg, log)
@@ -67,14 +71,14 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	if sent {
 		if err := d.deps.Usage.RecordDelivery(ctx, e.Tenant, e.JobID, eventName(e), a.Attempt, string(a.Outcome), a.At); err != nil {
-			log.Error().Err(err).Str("tenant", e.Tenant).Str("job", e.JobID).Msg("webhook delivery not counted in usage")
+			log.Error().Err(err).Msg("webhook delivery not counted in usage")
 		}
 	}
 	ev := log.Info().Ctx(ctx)
 	if a.Error != "" {
 		ev = log.Warn().Ctx(ctx).Str("error", a.Error)
 	}
-	ev.Str("tenant", e.Tenant).Str("job", e.JobID).Str("event", e.Type).Int("attempt", a.Attempt).
+	ev.Int("attempt", a.Attempt).
 		Int("status", a.StatusCode).Str("outcome", string(a.Outcome)).Msg("webhook attempt")
 	if a.Outcome == records.Retrying {
 		if err := msg.NakWithDelay(delay); err != nil {
