@@ -40,8 +40,11 @@ const (
 type harness struct {
 	t    testing.TB
 	proc *compose.Process
-	url  string
-	c    *client.Client
+	url  string // through the contract check (validated)
+	// direct is the API's own address, for tests of the connection itself
+	// (the contract check's proxy would stand between).
+	direct string
+	c      *client.Client
 }
 
 type harnessOptions struct {
@@ -61,7 +64,8 @@ func start(t testing.TB, o harnessOptions) *harness {
 	ctx := context.Background()
 
 	require.NoError(t, proc.Tenants().Ensure(ctx, tenant, "test", apiKey))
-	h := &harness{t: t, proc: proc.Process, url: proc.URL, c: client.New(proc.URL, apiKey)}
+	url := validated(t, proc.URL)
+	h := &harness{t: t, proc: proc.Process, url: url, direct: proc.URL, c: client.New(url, apiKey)}
 	h.pushFleetModel(tenant)
 	return h
 }

@@ -28,7 +28,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	storeDir := t.TempDir()
 	e := startEdges(t, "--store-dir", storeDir, "--gateway.read-header-timeout", "1s", "--gateway.idle-timeout", "1s",
 		"--gateway.body-timeout", "1s", "--gateway.min-body-rate", "1024")
-	addr := strings.TrimPrefix(e.h.url, "http://")
+	addr := strings.TrimPrefix(e.h.direct, "http://")
 	const bound = 20 * time.Second
 
 	t.Run("silent", func(t *testing.T) {

@@ -3,17 +3,20 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/partita/partita/libs/spec"
 )
 
 // JobWithResult is the answer to a synchronous submit.
 type JobWithResult struct {
 	JobView
-	Result ResultDoc `json:"result"`
+	Result *ResultDoc `json:"result,omitempty"` // absent when the job ended without a result
 }
 
 // ResultDoc documents the JSON result (see libs/results).
@@ -48,7 +51,7 @@ type ResultPart struct {
 
 // OpenAPI builds the OpenAPI 3.1 document from the route table.
 func (s *Service) OpenAPI() *huma.OpenAPI {
-	reg := huma.NewMapRegistry("#/components/schemas/", huma.DefaultSchemaNamer)
+	reg := newRegistry()
 	doc := &huma.OpenAPI{
 		OpenAPI: "3.1.0",
 		Info: &huma.Info{Title: "Partita", Version: "1",
@@ -90,14 +93,105 @@ func (s *Service) OpenAPI() *huma.OpenAPI {
 					mt.Schema = reg.Schema(b.typ, true, "")
 				}
 				resp.Content = map[string]*huma.MediaType{b.contentType: mt}
+				if b.csv {
+					resp.Content["text/csv"] = &huma.MediaType{Schema: &huma.Schema{Type: huma.TypeString, Description: "CSV with a header row: the input's columns, then the score and plan columns"}}
+				}
+			}
+			for _, h := range b.headers {
+				if resp.Headers == nil {
+					resp.Headers = map[string]*huma.Param{}
+				}
+				resp.Headers[h] = &huma.Param{Description: responseHeaders[h], Schema: &huma.Schema{Type: huma.TypeString}}
 			}
 			op.Responses[strconv.Itoa(c)] = resp
 		}
 		doc.AddOperation(op)
 	}
+	matchTheWire(reg)
 	return doc
 }
 
+// schemaPrefix is where the document's named schemas live.
+const schemaPrefix = "#/components/schemas/"
+
+// wireTypes are the types whose JSON is not what their Go shape says
+// (they marshal themselves), with the schema of what they write. A type
+// that marshals itself and is missing here fails TestEveryCustomJSONTypeHasASchema.
+var wireTypes = map[reflect.Type]reflect.Type{
+	reflect.TypeFor[spec.Duration](): reflect.TypeFor[durationSchema](),
+	reflect.TypeFor[spec.Select]():   reflect.TypeFor[selectSchema](),
+}
+
+func newRegistry() huma.Registry {
+	reg := huma.NewMapRegistry(schemaPrefix, huma.DefaultSchemaNamer)
+	for t, wire := range wireTypes {
+		reg.RegisterTypeAlias(t, wire)
+	}
+	return reg
+}
+
+// durationSchema is spec.Duration on the wire: a Go duration string.
+type durationSchema struct{}
+
+func (durationSchema) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{Type: huma.TypeString, Pattern: `^(0|-?([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+)$`,
+		Description: "a duration in Go syntax, such as 30s, 5m or 1h30m0s", Examples: []any{"30s", "5m0s"}}
+}
+
+// selectSchema is spec.Select on the wire: "none", or one row per group.
+type selectSchema struct{}
+
+func (selectSchema) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{Description: "`none` (x continuous in [0, 1]) or one row per group set to 1", OneOf: []*huma.Schema{
+		{Type: huma.TypeString, Enum: []any{"none"}},
+		{Type: huma.TypeObject, Required: []string{"one_per_group"}, AdditionalProperties: false,
+			Properties: map[string]*huma.Schema{"one_per_group": {Type: huma.TypeString, Description: "the column whose groups each get one row"}}},
+	}}
+}
+
+// matchTheWire corrects what huma infers from a struct where encoding/json
+// writes otherwise: a map field without omitempty is null when nil (huma
+// says object), and the fields of an embedded pointer are absent when it
+// is nil (huma says required).
+func matchTheWire(reg huma.Registry) {
+	for name, s := range reg.Map() {
+		t := reg.TypeFromRef(schemaPrefix + name)
+		if t == nil || t.Kind() != reflect.Struct {
+			continue
+		}
+		for _, f := range reflect.VisibleFields(t) {
+			jsonName, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || f.Anonymous || jsonName == "-" {
+				continue
+			}
+			if jsonName == "" {
+				jsonName = f.Name
+			}
+			p := s.Properties[jsonName]
+			if p == nil {
+				continue
+			}
+			if f.Type.Kind() == reflect.Map && !strings.Contains(opts, "omitempty") {
+				p.Nullable = true
+			}
+			if underNilablePointer(t, f.Index) {
+				s.Required = slices.DeleteFunc(s.Required, func(r string) bool { return r == jsonName })
+			}
+		}
+	}
+}
+
+// underNilablePointer reports whether the field at index is promoted
+// through an embedded pointer.
+func underNilablePointer(t reflect.Type, index []int) bool {
+	for i := range len(index) - 1 {
+		f := t.FieldByIndex(index[:i+1])
+		if f.Type.Kind() == reflect.Pointer {
+			return true
+		}
+	}
+	return false
+}
 func requestSchema(reg huma.Registry, b *body) *huma.Schema {
 	if b.typ != nil {
 		return reg.Schema(b.typ, true, "")

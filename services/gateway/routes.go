@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -46,6 +47,22 @@ type body struct {
 	multipart   map[string]string // form field → description, for multipart requests
 	alsoJSON    reflect.Type      // a request that may also be sent as JSON of this type
 	optional    bool              // a request body that may be left out
+	csv         bool              // a response also served as text/csv (Accept: text/csv)
+	headers     []string          // response headers it may carry (responseHeaders)
+}
+
+// responseHeaders are the headers responses carry, with what they say.
+var responseHeaders = map[string]string{
+	"Location":         "where the resource is: the job (/v1/jobs/{id}), the model, the tenant, or a presigned URL of the result",
+	"Retry-After":      "seconds to wait before asking again",
+	"ETag":             "the version of the job answered; send it back in If-None-Match",
+	"WWW-Authenticate": "the authentication scheme expected: Bearer",
+}
+
+// with returns b carrying the given response headers.
+func (b body) with(headers ...string) body {
+	b.headers = append(slices.Clone(b.headers), headers...)
+	return b
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -61,14 +78,15 @@ var (
 	tenantBody   = body{desc: "the tenant", contentType: "application/json", typ: typeOf[TenantView]()}
 	problemBody  = body{desc: "problem (RFC 9457)", contentType: "application/problem+json", typ: typeOf[Problem]()}
 	jobBody      = body{desc: "the job", contentType: "application/json", typ: typeOf[JobView]()}
-	errResponses = map[int]body{400: problemBody, 401: problemBody, 404: problemBody, 429: problemBody, 503: problemBody}
+	errResponses = map[int]body{400: problemBody, 401: problemBody.with("WWW-Authenticate"), 403: problemBody, 404: problemBody,
+		429: problemBody.with("Retry-After"), 503: problemBody}
 )
 
 // adminResponses are an admin route's answers: ok's, and problems for a
 // bad request, a missing key, a tenant's key or an API that is off (403),
 // an unknown tenant, the store unreachable.
 func adminResponses(ok map[int]body) map[int]body {
-	out := map[int]body{400: problemBody, 401: problemBody, 403: problemBody, 404: problemBody, 503: problemBody}
+	out := map[int]body{400: problemBody, 401: problemBody.with("WWW-Authenticate"), 403: problemBody, 404: problemBody, 503: problemBody}
 	for k, v := range ok {
 		out[k] = v
 	}
@@ -99,10 +117,10 @@ func (s *Service) routes() []route {
 				alsoJSON: typeOf[JSONSubmit]()},
 			responses: responses(map[int]body{
 				200: {desc: "the job ended within the wait; its result is inline under `result`", contentType: "application/json", typ: typeOf[JobWithResult]()},
-				201: {desc: "the job was accepted", contentType: "application/json", typ: typeOf[JobView]()},
-				202: {desc: "the job is running; follow Location", contentType: "application/json", typ: typeOf[JobView]()},
+				201: {desc: "the job was accepted", contentType: "application/json", typ: typeOf[JobView](), headers: []string{"Location"}},
+				202: {desc: "the job is running; follow Location", contentType: "application/json", typ: typeOf[JobView](), headers: []string{"Location", "Retry-After"}},
 				408: problemBody, 413: problemBody, 415: problemBody, 422: problemBody,
-				409: problemBody,
+				409: problemBody.with("Retry-After"),
 			})},
 		{method: "GET", path: "/v1/jobs", id: "listJobs", tag: "jobs", auth: true, handler: s.listJobs,
 			summary: "The tenant's jobs, newest first.",
@@ -115,14 +133,14 @@ func (s *Service) routes() []route {
 		{method: "GET", path: "/v1/jobs/{id}", id: "getJob", tag: "jobs", auth: true, handler: s.getJob,
 			summary:   "A job: status, progress per stage, timings, part errors, models used, usage. ETag / If-None-Match.",
 			params:    []param{pathID, {name: "If-None-Match", in: "header", desc: "ETag of a copy you have", typ: typeOf[string]()}},
-			responses: responses(map[int]body{200: jobBody, 304: {desc: "not modified"}})},
+			responses: responses(map[int]body{200: jobBody.with("ETag", "Retry-After"), 304: {desc: "not modified", headers: []string{"ETag"}}})},
 		{method: "GET", path: "/v1/jobs/{id}/result", id: "getResult", tag: "jobs", auth: true, handler: s.getResult,
 			summary: "The result as JSON, or CSV with Accept: text/csv.",
 			params:  []param{pathID},
 			responses: responses(map[int]body{
-				200: {desc: "the result (JSON: job, rows, summary, parts; CSV: the rows)", contentType: "application/json", typ: typeOf[ResultDoc]()},
-				307: {desc: "a large CSV result: follow Location, a presigned URL of the object store"},
-				409: problemBody,
+				200: {desc: "the result (JSON: job, rows, summary, parts; CSV: the rows)", contentType: "application/json", typ: typeOf[ResultDoc](), csv: true},
+				307: {desc: "a large CSV result: follow Location, a presigned URL of the object store", headers: []string{"Location"}},
+				409: problemBody.with("Retry-After"),
 			})},
 		{method: "GET", path: "/v1/jobs/{id}/events", id: "jobEvents", tag: "jobs", auth: true, handler: s.jobEvents,
 			summary:   "Server-Sent Events of the job's status and progress until it ends. Each event's data is the job; the last event is job.succeeded, job.failed, job.canceled or job.timed_out.",
@@ -135,13 +153,13 @@ func (s *Service) routes() []route {
 			summary: "Redrive a failed or timed-out job: only its parts that did not finish run again (optionally with another model, version or timeouts), the finished ones are kept; the job's attempts list both runs. 409 job_not_redrivable for any other status (or when another redrive won), job_ending while its last attempt is being cleaned up.",
 			params:  []param{pathID},
 			request: &body{contentType: "application/json", typ: typeOf[RedriveBody](), optional: true},
-			responses: responses(map[int]body{202: {desc: "the redrive started; follow Location", contentType: "application/json", typ: typeOf[JobView]()},
-				409: problemBody, 422: problemBody})},
+			responses: responses(map[int]body{202: {desc: "the redrive started; follow Location", contentType: "application/json", typ: typeOf[JobView](), headers: []string{"Location", "Retry-After"}},
+				409: problemBody.with("Retry-After"), 422: problemBody})},
 		{method: "POST", path: "/v1/models/{name}/versions", id: "pushModelVersion", tag: "models", auth: true, handler: s.pushVersion,
 			summary: "Upload a model version: the ONNX (or logistic JSON) file as the body with ?kind=, or a JSON remote model. It is validated (it loads; inputs, outputs and sha256 recorded). Versions are immutable.",
 			params:  []param{pathName, {name: "kind", in: "query", desc: "onnx (default) or logistic", typ: typeOf[string]()}},
 			request: &body{contentType: "application/octet-stream"},
-			responses: responses(map[int]body{201: {desc: "the new version", contentType: "application/json", typ: typeOf[models.Version]()},
+			responses: responses(map[int]body{201: {desc: "the new version", contentType: "application/json", typ: typeOf[models.Version](), headers: []string{"Location"}},
 				413: problemBody, 422: problemBody})},
 		{method: "GET", path: "/v1/models", id: "listModels", tag: "models", auth: true, handler: s.listModels,
 			summary:   "The tenant's models with their versions and aliases.",
@@ -176,7 +194,7 @@ func (s *Service) routes() []route {
 		{method: "POST", path: "/v1/admin/tenants", id: "createTenant", tag: "admin", admin: true, handler: s.createTenant,
 			summary:   "Create a tenant on a tier; the answer carries its API key, shown this once (only its hash is stored).",
 			request:   &body{contentType: "application/json", typ: typeOf[NewTenant]()},
-			responses: adminResponses(map[int]body{201: tenantBody, 409: problemBody})},
+			responses: adminResponses(map[int]body{201: tenantBody.with("Location"), 409: problemBody})},
 		{method: "GET", path: "/v1/admin/tenants", id: "listTenants", tag: "admin", admin: true, handler: s.listTenants,
 			summary:   "Every tenant, by name.",
 			responses: adminResponses(map[int]body{200: {desc: "the tenants", contentType: "application/json", typ: typeOf[TenantList]()}})},

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/stretchr/testify/require"
+)
+
+// contract checks every answer of a Partita API against the OpenAPI
+// document the API serves, with an independent validator
+// (pb33f/libopenapi-validator): a test talks to the API through a reverse
+// proxy, and every response whose status, content type, headers or body
+// the document does not declare fails the test when it ends.
+type contract struct {
+	t         testing.TB
+	validator validator.Validator
+	mu        sync.Mutex
+	failures  []string
+	checked   int
+}
+
+// validated puts a contract-checking proxy in front of the API at
+// upstream and returns the proxy's URL.
+func validated(t testing.TB, upstream string) string {
+	t.Helper()
+	resp, err := http.Get(upstream + "/openapi.json")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /openapi.json: %s", body)
+	doc, err := libopenapi.NewDocument(body)
+	require.NoError(t, err)
+	v, errs := validator.NewValidator(doc)
+	require.Empty(t, errs, "the validator does not take the document")
+	c := &contract{t: t, validator: v}
+
+	target, err := url.Parse(upstream)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.FlushInterval = -1 // event streams pass at once
+	proxy.ModifyResponse = func(r *http.Response) error {
+		r.Body = &checkedBody{ReadCloser: r.Body, contract: c, resp: r}
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(func() {
+		srv.CloseClientConnections() // event streams a test left open
+		srv.Close()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, f := range c.failures {
+			t.Errorf("the API answered outside its OpenAPI document: %s", f)
+		}
+	})
+	return srv.URL
+}
+
+// checkedBody records a response body as the proxy passes it on and
+// validates the whole response once the body was read to its end.
+type checkedBody struct {
+	io.ReadCloser
+	contract *contract
+	resp     *http.Response
+	buf      bytes.Buffer
+	complete bool
+	once     sync.Once
+}
+
+func (b *checkedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.buf.Write(p[:n])
+	if err == io.EOF {
+		b.complete = true
+	}
+	return n, err
+}
+
+func (b *checkedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() {
+		if b.complete || b.resp.Request.Method == http.MethodHead || b.resp.StatusCode == http.StatusNotModified {
+			b.contract.check(b.resp, b.buf.Bytes())
+		}
+	})
+	return err
+}
+
+func (c *contract) check(resp *http.Response, body []byte) {
+	req := resp.Request.Clone(resp.Request.Context())
+	req.Body = http.NoBody
+	checked := *resp
+	checked.Body = io.NopCloser(bytes.NewReader(body))
+	ok, errs := c.validator.ValidateHttpResponse(req, &checked)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checked++
+	if ok || unrouted(resp, errs) {
+		return
+	}
+	var lines []string
+	for _, e := range errs {
+		line := e.Message
+		if e.Reason != "" {
+			line += ": " + e.Reason
+		}
+		for _, se := range e.SchemaValidationErrors {
+			line += fmt.Sprintf(" [%s: %s]", se.FieldPath, se.Reason)
+		}
+		lines = append(lines, line)
+	}
+	snippet := body
+	if len(snippet) > 300 {
+		snippet = snippet[:300]
+	}
+	c.failures = append(c.failures, fmt.Sprintf("%s %s → %d %s: %s (body: %s)", req.Method, req.URL.RequestURI(), resp.StatusCode,
+		resp.Header.Get("Content-Type"), strings.Join(lines, "; "), snippet))
+}
+
+// unrouted reports the answer to a path the document does not have: a
+// 404 is the API's answer there, and no operation declares it.
+func unrouted(resp *http.Response, errs []*verrors.ValidationError) bool {
+	if resp.StatusCode != http.StatusNotFound || len(errs) == 0 {
+		return false
+	}
+	for _, e := range errs {
+		if e.ValidationType != helpers.PathValidation || e.ValidationSubType != helpers.ValidationMissing {
+			return false
+		}
+	}
+	return true
+}
