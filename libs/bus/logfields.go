@@ -7,11 +7,11 @@ import (
 	"github.com/partita/partita/libs/contracts"
 )
 
-// MessageLog is log with the fields that say what a message handed to a
-// router's handler is of: the stage (the handler's name), the tenant, job,
-// part and round its headers name, where they do, and its subject.
-func MessageLog(log zerolog.Logger, msg *message.Message) zerolog.Logger {
-	return workLog(log, contracts.Stage(message.HandlerNameFromCtx(msg.Context())), msg.Metadata.Get, msg.Metadata.Get(MetaSubject))
+// MessageLog is log with the fields that say what a message of a stage is
+// of: the stage, the tenant, job, part and round its headers name, where
+// they do, and its subject.
+func MessageLog(log zerolog.Logger, stage contracts.Stage, msg *message.Message) zerolog.Logger {
+	return workLog(log, stage, msg.Metadata.Get, msg.Metadata.Get(MetaSubject))
 }
 
 // workLog is log with a message's stage, its headers' tenant, job, part and

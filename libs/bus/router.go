@@ -10,6 +10,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/partita/partita/libs/contracts"
 )
 
 // NewRouter returns a Watermill router logging through log, with panics
@@ -36,7 +38,7 @@ func settle(log zerolog.Logger) message.HandlerMiddleware {
 			if err == nil {
 				return out, nil
 			}
-			l := MessageLog(log, msg)
+			l := MessageLog(log, contracts.Stage(message.HandlerNameFromCtx(msg.Context())), msg) // handlers are named after their stage
 			var panicked middleware.RecoveredPanicError
 			switch {
 			case errors.As(err, &panicked):
