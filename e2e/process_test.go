@@ -217,7 +217,7 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 	waitReady(t, url, append(procs, gw)...)
 
 	setupTenant(t, natsURL, s3)
-	h := &harness{t: t, url: url}
+	h := &harness{t: t, url: validated(t, url), direct: url}
 	twoGatewaysShareARateLimit(t, natsURL, common, root)
 	spec, err := os.ReadFile(filepath.Join(root, "examples/fleet/spec.yaml"))
 	require.NoError(t, err)
@@ -302,7 +302,7 @@ func twoGatewaysShareARateLimit(t *testing.T, natsURL string, common []string, r
 	passed, limited := 0, 0
 	start := time.Now()
 	for i := range 30 {
-		h := &harness{t: t, url: urls[i%2]}
+		h := &harness{t: t, url: validated(t, urls[i%2]), direct: urls[i%2]}
 		r := h.get("/v1/jobs", map[string]string{"Authorization": "Bearer pk_capped_tenant"})
 		switch r.Status {
 		case http.StatusOK:
