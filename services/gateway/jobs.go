@@ -25,7 +25,7 @@ import (
 // JobView is a job as the API shows it.
 type JobView struct {
 	ID        string                        `json:"id"`
-	Status    jobs.Status                   `json:"status"`
+	Status    jobs.Status                   `json:"status" enum:"queued,running,succeeded,failed,canceled,timed_out"`
 	CreatedAt time.Time                     `json:"created_at"`
 	StartedAt *time.Time                    `json:"started_at,omitempty"`
 	EndedAt   *time.Time                    `json:"ended_at,omitempty"`

@@ -103,8 +103,8 @@ func run(ctx context.Context, url, key, specFile, inputFile, inputURL string) (*
 		if j.JSON200 == nil {
 			return nil, fmt.Errorf("get job answered %d: %s", j.StatusCode(), j.Body)
 		}
-		rep.Status, etag = j.JSON200.Status, j.HTTPResponse.Header.Get("ETag")
-		if ended(rep.Status) {
+		rep.Status, etag = string(j.JSON200.Status), j.HTTPResponse.Header.Get("ETag")
+		if ended(j.JSON200.Status) {
 			break
 		}
 		select {
@@ -223,9 +223,10 @@ func run(ctx context.Context, url, key, specFile, inputFile, inputURL string) (*
 	return rep, nil
 }
 
-func ended(status string) bool {
+// ended reports whether a job's status is final, by the document's enum.
+func ended(status partita.JobViewStatus) bool {
 	switch status {
-	case "succeeded", "failed", "canceled", "timed_out":
+	case partita.JobViewStatusSucceeded, partita.JobViewStatusFailed, partita.JobViewStatusCanceled, partita.JobViewStatusTimedOut:
 		return true
 	}
 	return false
