@@ -338,11 +338,7 @@ func jobsGetCmd(name, short string) *cobra.Command {
 		Args:              exactArgs("ID"),
 		ValidArgsFunction: completeJobIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := out.resolve()
-			if err != nil {
-				return err
-			}
-			s, err := d.open()
+			s, err := out.open()
 			if err != nil {
 				return err
 			}
@@ -479,11 +475,7 @@ given; a job still running exits 4.`,
 		Args:              exactArgs("ID"),
 		ValidArgsFunction: completeJobIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := out.resolve()
-			if err != nil {
-				return err
-			}
-			s, err := d.open()
+			s, err := out.open()
 			if err != nil {
 				return err
 			}

@@ -155,11 +155,7 @@ with --alias point an alias at it. Prints the new version.`,
 					kind = "logistic"
 				}
 			}
-			d, err := out.resolve()
-			if err != nil {
-				return err
-			}
-			s, err := d.open()
+			s, err := out.open()
 			if err != nil {
 				return err
 			}

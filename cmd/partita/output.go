@@ -67,6 +67,15 @@ type dest struct {
 
 func (d dest) file() bool { return d.path != "" }
 
+// open resolves the flags and opens where the output goes.
+func (o *outputFlags) open() (*sink, error) {
+	d, err := o.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return d.open()
+}
+
 // resolve reads the output flags: a format name given to -o is a format
 // for stdout, anything else a file. Without a format: a table when
 // stdout is a terminal, else the API's JSON (jsonl when the command

@@ -262,11 +262,7 @@ func usageCmd(use, short, path string, newClient func() (*client.Client, error),
 
 // callAndEmit makes one API call and writes its answer, made a doc by mk.
 func callAndEmit(ctx context.Context, c *client.Client, out *outputFlags, method, path, ctype string, body io.Reader, mk func([]byte) (doc, error)) error {
-	d, err := out.resolve()
-	if err != nil {
-		return err
-	}
-	s, err := d.open()
+	s, err := out.open()
 	if err != nil {
 		return err
 	}
