@@ -208,7 +208,7 @@ func (r *run) waitFanIn(ctx context.Context, id string) error {
 			if j.Terminal() {
 				return nil
 			}
-			if p, ok := j.Stages()["aggregate"]; ok && p.Total > 0 && p.Done >= p.Total {
+			if p, ok := j.Stages()["aggregate"]; ok && p.Known() > 0 && p.Done >= p.Known() {
 				return nil
 			}
 		}

@@ -52,7 +52,7 @@ func writeJob(w io.Writer, j *client.Job) error {
 		if i == 0 {
 			label = "Progress:"
 		}
-		p := fmt.Sprintf("%-9s %d/%d", s.name, s.Done, s.Total)
+		p := fmt.Sprintf("%-9s %s", s.name, s.Count())
 		if s.Failed > 0 {
 			p += fmt.Sprintf(", %d failed", s.Failed)
 		}

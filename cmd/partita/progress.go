@@ -34,7 +34,7 @@ func (p *progressView) show(j *client.Job) {
 	}
 	line := j.ID + " " + j.Status
 	for _, s := range jobStages(j) {
-		line += fmt.Sprintf("  %s %d/%d", s.name, s.Done, s.Total)
+		line += fmt.Sprintf("  %s %s", s.name, s.Count())
 		if s.Failed > 0 {
 			line += fmt.Sprintf(" (%d failed)", s.Failed)
 		}
@@ -49,7 +49,7 @@ func (p *progressView) show(j *client.Job) {
 func (p *progressView) redraw(j *client.Job) {
 	lines := []string{fmt.Sprintf("job %s  %s  %s", j.ID, j.Status, since(p.start))}
 	for _, s := range jobStages(j) {
-		item := fmt.Sprintf("  %-9s %s %d/%d", s.name, bar(s.Done+s.Failed, s.Total, 30), s.Done, s.Total)
+		item := fmt.Sprintf("  %-9s %s %s", s.name, bar(s.Done+s.Failed, s.Known(), 30), s.Count())
 		if s.Failed > 0 {
 			item += fmt.Sprintf("  %d failed", s.Failed)
 		}

@@ -63,9 +63,25 @@ func (c *Client) Events(ctx context.Context, id string, fn func(Event)) error {
 
 // StageProgress is one stage's counts in a job's progress.
 type StageProgress struct {
-	Total  int `json:"total"`
-	Done   int `json:"done"`
-	Failed int `json:"failed"`
+	Total  *int `json:"total"` // nil until the split has ended: the part count is not known yet
+	Done   int  `json:"done"`
+	Failed int  `json:"failed"`
+}
+
+// Count is "done/total", or "done/?" while the total is not known.
+func (p StageProgress) Count() string {
+	if p.Total == nil {
+		return fmt.Sprintf("%d/?", p.Done)
+	}
+	return fmt.Sprintf("%d/%d", p.Done, *p.Total)
+}
+
+// Known is the total, or 0 while it is not known.
+func (p StageProgress) Known() int {
+	if p.Total == nil {
+		return 0
+	}
+	return *p.Total
 }
 
 // Stages decodes the job's progress per stage.
