@@ -107,7 +107,7 @@ func (s *Service) isAdminKey(key string) bool {
 func (s *Service) adminAuth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.AdminKey == "" {
-			writeProblem(w, http.StatusForbidden, "admin_disabled", "The admin API is off", "set PARTITA_ADMIN_KEY (or gateway.admin_key) to use it")
+			writeProblem(w, http.StatusForbidden, contracts.CodeAdminDisabled, "The admin API is off", "set PARTITA_ADMIN_KEY (or gateway.admin_key) to use it")
 			return
 		}
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -116,10 +116,10 @@ func (s *Service) adminAuth(next http.HandlerFunc) http.Handler {
 		case ok && s.isAdminKey(key):
 			next(w, r)
 		case ok && key != "" && s.isTenantKey(r.Context(), key):
-			writeProblem(w, http.StatusForbidden, "forbidden", "A tenant key cannot use the admin API", "send the admin key (PARTITA_ADMIN_KEY)")
+			writeProblem(w, http.StatusForbidden, contracts.CodeForbidden, "A tenant key cannot use the admin API", "send the admin key (PARTITA_ADMIN_KEY)")
 		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="partita-admin"`)
-			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Missing or invalid admin key", "send Authorization: Bearer <admin key>")
+			writeProblem(w, http.StatusUnauthorized, contracts.CodeUnauthorized, "Missing or invalid admin key", "send Authorization: Bearer <admin key>")
 		}
 	})
 }
@@ -133,25 +133,25 @@ func (s *Service) isTenantKey(ctx context.Context, key string) bool {
 func (s *Service) writeTenantError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, tenants.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "not_found", "No such tenant", err.Error())
+		writeProblem(w, http.StatusNotFound, contracts.CodeNotFound, "No such tenant", err.Error())
 	case errors.Is(err, tenants.ErrExists):
-		writeProblem(w, http.StatusConflict, "tenant_exists", "The tenant exists", err.Error())
+		writeProblem(w, http.StatusConflict, contracts.CodeTenantExists, "The tenant exists", err.Error())
 	case errors.Is(err, tenants.ErrInvalidName):
-		writeProblem(w, http.StatusBadRequest, "bad_name", "Invalid tenant name", err.Error()+": lowercase letters, digits, - and _, at most 64, starting with a letter or digit")
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadName, "Invalid tenant name", err.Error()+": lowercase letters, digits, - and _, at most 64, starting with a letter or digit")
 	case errors.Is(err, tenants.ErrBadTier):
-		writeProblem(w, http.StatusBadRequest, "bad_tier", "Unknown tier", err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadTier, "Unknown tier", err.Error())
 	case errors.Is(err, tenants.ErrBadGrace):
-		writeProblem(w, http.StatusBadRequest, "bad_grace", "Invalid grace period", err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadGrace, "Invalid grace period", err.Error())
 	default:
 		s.log.Error().Err(err).Msg("tenant admin")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot reach the tenant store", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot reach the tenant store", "try again shortly")
 	}
 }
 
 func (s *Service) createTenant(w http.ResponseWriter, r *http.Request) {
 	var body NewTenant
 	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send {"name": "...", "tier": "free|standard|pro"}: `+err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Invalid body", `send {"name": "...", "tier": "free|standard|pro"}: `+err.Error())
 		return
 	}
 	key, err := s.deps.TenantAdmin.Create(r.Context(), body.Name, body.Tier)
@@ -199,7 +199,7 @@ func (s *Service) patchTenant(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			err = errors.New("nothing to change")
 		}
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send {"tier": "free|standard|pro"} and/or {"suspended": true|false}: `+err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Invalid body", `send {"tier": "free|standard|pro"} and/or {"suspended": true|false}: `+err.Error())
 		return
 	}
 	name := r.PathValue("name")
@@ -221,7 +221,7 @@ func (s *Service) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
 	var body RotateBody
 	if r.ContentLength != 0 {
 		if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
-			writeProblem(w, http.StatusBadRequest, "bad_body", "Invalid body", `send no body, or {"grace": "24h"}: `+err.Error())
+			writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Invalid body", `send no body, or {"grace": "24h"}: `+err.Error())
 			return
 		}
 	}
@@ -229,7 +229,7 @@ func (s *Service) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
 	if body.Grace != "" {
 		var err error
 		if grace, err = time.ParseDuration(body.Grace); err != nil {
-			writeProblem(w, http.StatusBadRequest, "bad_grace", "Invalid grace period", fmt.Sprintf("grace: %q is not a Go duration such as 24h", body.Grace))
+			writeProblem(w, http.StatusBadRequest, contracts.CodeBadGrace, "Invalid grace period", fmt.Sprintf("grace: %q is not a Go duration such as 24h", body.Grace))
 			return
 		}
 	}
@@ -253,7 +253,7 @@ const deleteWait = 30 * time.Second
 func (s *Service) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	ctx, name := r.Context(), r.PathValue("name")
 	if r.URL.Query().Get("confirm") != name {
-		writeProblem(w, http.StatusBadRequest, "confirmation_required", "Deleting a tenant needs a confirmation",
+		writeProblem(w, http.StatusBadRequest, contracts.CodeConfirmationRequired, "Deleting a tenant needs a confirmation",
 			"repeat the name: DELETE /v1/admin/tenants/"+name+"?confirm="+name+" removes its jobs, results, models and secrets for good")
 		return
 	}
@@ -269,7 +269,7 @@ func (s *Service) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.Error().Ctx(ctx).Err(err).Str("tenant", name).Msg("delete tenant: cancel its jobs")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the tenant's jobs", "the tenant is suspended; repeat the DELETE")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot cancel the tenant's jobs", "the tenant is suspended; repeat the DELETE")
 		return
 	}
 	deleted, err := s.deps.TenantData.Purge(ctx, name)
@@ -278,7 +278,7 @@ func (s *Service) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.Error().Ctx(ctx).Err(err).Str("tenant", name).Msg("delete tenant")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot delete the tenant's data", "the tenant is suspended; repeat the DELETE")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot delete the tenant's data", "the tenant is suspended; repeat the DELETE")
 		return
 	}
 	deleted.CanceledJobs = canceled

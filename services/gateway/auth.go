@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/tenants"
 )
 
@@ -21,26 +22,26 @@ func (s *Service) auth(next http.HandlerFunc) http.Handler {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || key == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="partita"`)
-			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Missing API key", "send Authorization: Bearer <api key>")
+			writeProblem(w, http.StatusUnauthorized, contracts.CodeUnauthorized, "Missing API key", "send Authorization: Bearer <api key>")
 			return
 		}
 		if s.isAdminKey(strings.TrimSpace(key)) {
-			writeProblem(w, http.StatusForbidden, "forbidden", "The admin key cannot act as a tenant", "send a tenant's API key; the admin key is for /v1/admin")
+			writeProblem(w, http.StatusForbidden, contracts.CodeForbidden, "The admin key cannot act as a tenant", "send a tenant's API key; the admin key is for /v1/admin")
 			return
 		}
 		t, err := s.deps.Tenants.Authenticate(r.Context(), strings.TrimSpace(key))
 		if errors.Is(err, tenants.ErrBadKey) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="partita", error="invalid_token"`)
-			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Invalid API key", "the API key is unknown or was rotated")
+			writeProblem(w, http.StatusUnauthorized, contracts.CodeUnauthorized, "Invalid API key", "the API key is unknown or was rotated")
 			return
 		}
 		if errors.Is(err, tenants.ErrSuspended) {
-			writeProblem(w, http.StatusForbidden, "tenant_suspended", "The tenant is suspended", "ask the operator of this installation")
+			writeProblem(w, http.StatusForbidden, contracts.CodeTenantSuspended, "The tenant is suspended", "ask the operator of this installation")
 			return
 		}
 		if err != nil {
 			s.log.Error().Err(err).Msg("authenticate")
-			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the API key", "try again shortly")
+			writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot check the API key", "try again shortly")
 			return
 		}
 		limits := s.deps.Tenants.Limits(t)
@@ -66,7 +67,7 @@ func (s *Service) withinRate(w http.ResponseWriter, r *http.Request, tenant stri
 		return true
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	writeProblem(w, http.StatusTooManyRequests, "rate_limited", "Too many requests",
+	writeProblem(w, http.StatusTooManyRequests, contracts.CodeRateLimited, "Too many requests",
 		fmt.Sprintf("the tier allows %g requests per second (burst %d); retry after %s", l.RequestsPerSecond, l.Burst, wait.Round(time.Millisecond)))
 	return false
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/spec"
 )
@@ -20,10 +21,10 @@ func (s *Service) checkModel(ctx context.Context, tenant string, sp *spec.Spec) 
 	}
 	m, err := s.deps.Registry.Get(ctx, tenant, sp.Score.Model)
 	if errors.Is(err, models.ErrNotFound) {
-		return refuse(http.StatusUnprocessableEntity, "model_not_found", "score.model", fmt.Sprintf("model %q is not in your registry", sp.Score.Model))
+		return refuse(http.StatusUnprocessableEntity, contracts.CodeModelNotFound, "score.model", fmt.Sprintf("model %q is not in your registry", sp.Score.Model))
 	}
 	if err != nil {
-		return &Problem{Status: http.StatusServiceUnavailable, Code: "unavailable", Title: "The model registry is unavailable", Detail: "try again shortly"}
+		return &Problem{Status: http.StatusServiceUnavailable, Code: contracts.CodeUnavailable, Title: "The model registry is unavailable", Detail: "try again shortly"}
 	}
 	var candidates []models.Version
 	if a, ok := m.Aliases[sp.Score.Version]; ok && len(a.Weights) > 0 {
@@ -36,13 +37,13 @@ func (s *Service) checkModel(ctx context.Context, tenant string, sp *spec.Spec) 
 	} else {
 		v, err := m.Resolve(sp.Score.Version, "", "")
 		if err != nil {
-			return refuse(http.StatusUnprocessableEntity, "model_not_found", "score.version", err.Error())
+			return refuse(http.StatusUnprocessableEntity, contracts.CodeModelNotFound, "score.version", err.Error())
 		}
 		candidates = append(candidates, v)
 	}
 	for _, v := range candidates {
 		if v.Width != len(sp.Score.Features) {
-			return refuse(http.StatusUnprocessableEntity, "model_mismatch", "score.features",
+			return refuse(http.StatusUnprocessableEntity, contracts.CodeModelMismatch, "score.features",
 				fmt.Sprintf("model %s takes %d features; the spec names %d", models.Ref(m.Name, v.Number), v.Width, len(sp.Score.Features)))
 		}
 	}

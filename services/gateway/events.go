@@ -26,7 +26,7 @@ func (s *Service) jobEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		writeProblem(w, http.StatusInternalServerError, "internal", "Streaming unsupported", "the server cannot stream this response")
+		writeProblem(w, http.StatusInternalServerError, contracts.CodeInternal, "Streaming unsupported", "the server cannot stream this response")
 		return
 	}
 	evs, stop := s.waiters.watch(j.Tenant, j.ID)

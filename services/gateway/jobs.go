@@ -107,12 +107,12 @@ func (s *Service) loadJob(w http.ResponseWriter, r *http.Request) *jobs.Job {
 	id := r.PathValue("id")
 	j, err := s.deps.Jobs.Get(r.Context(), tenantOf(r), id)
 	if errors.Is(err, jobs.ErrNotFound) || !contracts.ValidToken(id) {
-		writeProblem(w, http.StatusNotFound, "job_not_found", "No such job", fmt.Sprintf("job %q does not exist", id))
+		writeProblem(w, http.StatusNotFound, contracts.CodeJobNotFound, "No such job", fmt.Sprintf("job %q does not exist", id))
 		return nil
 	}
 	if err != nil {
 		s.log.Error().Err(err).Msg("get job")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read the job", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the job", "try again shortly")
 		return nil
 	}
 	return j
@@ -152,7 +152,7 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
-			writeProblem(w, http.StatusBadRequest, "bad_query", "Bad limit", "limit must be between 1 and 500")
+			writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad limit", "limit must be between 1 and 500")
 			return
 		}
 		o.Limit = n
@@ -160,7 +160,7 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) {
 	list, next, err := s.deps.Jobs.List(r.Context(), tenantOf(r), o)
 	if err != nil {
 		s.log.Error().Err(err).Msg("list jobs")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot list jobs", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot list jobs", "try again shortly")
 		return
 	}
 	out := JobList{Jobs: make([]*JobView, 0, len(list)), NextCursor: next}
@@ -180,10 +180,10 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request) {
 	if j.Result == nil {
 		if !j.Status.Terminal() {
 			w.Header().Set("Retry-After", "1")
-			writeProblem(w, http.StatusConflict, "job_running", "The job has not ended", fmt.Sprintf("job %s is %s; its result is not ready", j.ID, j.Status))
+			writeProblem(w, http.StatusConflict, contracts.CodeJobRunning, "The job has not ended", fmt.Sprintf("job %s is %s; its result is not ready", j.ID, j.Status))
 			return
 		}
-		writeProblem(w, http.StatusNotFound, "no_result", "The job has no result", fmt.Sprintf("job %s ended %s without a result", j.ID, j.Status))
+		writeProblem(w, http.StatusNotFound, contracts.CodeNoResult, "The job has no result", fmt.Sprintf("job %s ended %s without a result", j.ID, j.Status))
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
@@ -260,7 +260,7 @@ func (s *Service) writeResultJSON(ctx context.Context, w io.Writer, j *jobs.Job,
 
 func (s *Service) storeProblem(w http.ResponseWriter, err error) {
 	s.log.Error().Err(err).Msg("artifact store")
-	writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read the result", "the artifact store did not answer; try again")
+	writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the result", "the artifact store did not answer; try again")
 }
 
 // cancelJob handles POST /v1/jobs/{id}/cancel.
@@ -273,7 +273,7 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 	j, canceled, err := s.deps.Jobs.Cancel(r.Context(), j.Tenant, j.ID)
 	if err != nil {
 		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("job", r.PathValue("id")).Msg("cancel job")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot cancel the job", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot cancel the job", "try again shortly")
 		return
 	}
 	if canceled {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/spec"
 )
@@ -36,7 +37,7 @@ type ModelList struct {
 func (s *Service) modelName(w http.ResponseWriter, r *http.Request) (string, bool) {
 	name := r.PathValue("name")
 	if !spec.ValidName(name) {
-		writeProblem(w, http.StatusBadRequest, "bad_model_name", "Bad model name", "a model name is lowercase letters, digits, '-' or '_' (at most 64)")
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadModelName, "Bad model name", "a model name is lowercase letters, digits, '-' or '_' (at most 64)")
 		return "", false
 	}
 	return name, true
@@ -52,9 +53,9 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limits := limitsOf(r)
-	maxSize, code := int64(models.MaxFileSize), "too_large"
+	maxSize, code := int64(models.MaxFileSize), contracts.CodeTooLarge
 	if l := limits.MaxModelBytes; l > 0 && l < maxSize {
-		maxSize, code = l, "tier_limit"
+		maxSize, code = l, contracts.CodeTierLimit
 	}
 	if r.ContentLength > maxSize {
 		writeProblem(w, http.StatusRequestEntityTooLarge, code, "Model file too large", fmt.Sprintf("the limit is %d bytes", maxSize))
@@ -82,25 +83,25 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 		}
 		if kind == models.KindONNX {
 			if err := s.deps.ONNX(); err != nil {
-				writeProblem(w, http.StatusServiceUnavailable, "onnx_unavailable", "ONNX Runtime is not available", err.Error())
+				writeProblem(w, http.StatusServiceUnavailable, contracts.CodeOnnxUnavailable, "ONNX Runtime is not available", err.Error())
 				return
 			}
 		}
 		v, err = models.Validate(kind, file)
 	}
 	if errors.Is(err, models.ErrInvalidModel) {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid_model", "The model was refused", err.Error())
+		writeProblem(w, http.StatusUnprocessableEntity, contracts.CodeInvalidModel, "The model was refused", err.Error())
 		return
 	}
 	if err != nil {
 		s.log.Error().Err(err).Msg("validate model")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot validate the model", err.Error())
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot validate the model", err.Error())
 		return
 	}
 	v, err = s.deps.Registry.Push(r.Context(), tenantOf(r), name, file, v)
 	if err != nil {
 		s.log.Error().Err(err).Msg("push model")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot store the model", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot store the model", "try again shortly")
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("/v1/models/%s", name))
@@ -117,7 +118,7 @@ func (s *Service) roomForAVersion(w http.ResponseWriter, r *http.Request, limit 
 	ms, err := s.deps.Registry.List(r.Context(), tenantOf(r))
 	if err != nil {
 		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Msg("count model versions")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read the model registry", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the model registry", "try again shortly")
 		return false
 	}
 	n := 0
@@ -125,7 +126,7 @@ func (s *Service) roomForAVersion(w http.ResponseWriter, r *http.Request, limit 
 		n += len(m.Versions)
 	}
 	if n >= limit {
-		writeProblem(w, http.StatusUnprocessableEntity, "tier_limit", "Too many model versions",
+		writeProblem(w, http.StatusUnprocessableEntity, contracts.CodeTierLimit, "Too many model versions",
 			fmt.Sprintf("the tier keeps at most %d model versions and %d are stored; delete a version no alias points to", limit, n))
 		return false
 	}
@@ -154,7 +155,7 @@ func (s *Service) listModels(w http.ResponseWriter, r *http.Request) {
 	ms, err := s.deps.Registry.List(r.Context(), tenantOf(r))
 	if err != nil {
 		s.log.Error().Err(err).Msg("list models")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot list models", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot list models", "try again shortly")
 		return
 	}
 	if ms == nil {
@@ -185,32 +186,32 @@ func (s *Service) setAlias(w http.ResponseWriter, r *http.Request) {
 	}
 	alias := r.PathValue("alias")
 	if !spec.ValidName(alias) || alias == "latest" {
-		writeProblem(w, http.StatusBadRequest, "bad_alias", "Bad alias", "an alias is lowercase letters, digits, '-' or '_', and not `latest`")
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadAlias, "Bad alias", "an alias is lowercase letters, digits, '-' or '_', and not `latest`")
 		return
 	}
 	if _, err := strconv.Atoi(alias); err == nil {
-		writeProblem(w, http.StatusBadRequest, "bad_alias", "Bad alias", "an alias cannot be a number (numbers are versions)")
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadAlias, "Bad alias", "an alias cannot be a number (numbers are versions)")
 		return
 	}
 	var body AliasBody
 	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Bad alias body", `send {"version": N} or {"weights": {"N": W, ...}}: `+err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias body", `send {"version": N} or {"weights": {"N": W, ...}}: `+err.Error())
 		return
 	}
 	if (body.Version == 0) == (len(body.Weights) == 0) {
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Bad alias body", `send exactly one of {"version": N} or {"weights": {...}}`)
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias body", `send exactly one of {"version": N} or {"weights": {...}}`)
 		return
 	}
 	total := 0
 	for k, wgt := range body.Weights {
 		if wgt < 0 {
-			writeProblem(w, http.StatusBadRequest, "bad_body", "Bad alias weights", fmt.Sprintf("weight of version %s is negative", k))
+			writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias weights", fmt.Sprintf("weight of version %s is negative", k))
 			return
 		}
 		total += wgt
 	}
 	if len(body.Weights) > 0 && total == 0 {
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Bad alias weights", "the weights add up to 0")
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias weights", "the weights add up to 0")
 		return
 	}
 	m, err := s.deps.Registry.SetAlias(r.Context(), tenantOf(r), name, alias, models.Alias{Version: body.Version, Weights: body.Weights})
@@ -228,12 +229,12 @@ func (s *Service) deleteVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := strconv.Atoi(r.PathValue("version"))
 	if err != nil || n < 1 {
-		writeProblem(w, http.StatusBadRequest, "bad_version", "Bad version", "a version is a positive number")
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadVersion, "Bad version", "a version is a positive number")
 		return
 	}
 	m, err := s.deps.Registry.DeleteVersion(r.Context(), tenantOf(r), name, n)
 	if errors.Is(err, models.ErrInUse) {
-		writeProblem(w, http.StatusConflict, "version_in_use", "The version is in use", err.Error())
+		writeProblem(w, http.StatusConflict, contracts.CodeVersionInUse, "The version is in use", err.Error())
 		return
 	}
 	if s.modelError(w, err) {
@@ -248,10 +249,10 @@ func (s *Service) modelError(w http.ResponseWriter, err error) bool {
 	case err == nil:
 		return false
 	case errors.Is(err, models.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "model_not_found", "No such model or version", err.Error())
+		writeProblem(w, http.StatusNotFound, contracts.CodeModelNotFound, "No such model or version", err.Error())
 	default:
 		s.log.Error().Err(err).Msg("model registry")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "The model registry is unavailable", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "The model registry is unavailable", "try again shortly")
 	}
 	return true
 }

@@ -66,7 +66,7 @@ func (s *Service) redriveJob(w http.ResponseWriter, r *http.Request) {
 	}
 	var body RedriveBody
 	if err := decodeStrict(r.Body, maxRedriveBody, &body); err != nil && !errors.Is(err, io.EOF) { // no body: change nothing
-		writeProblem(w, http.StatusBadRequest, "bad_body", "Malformed JSON body",
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Malformed JSON body",
 			`send {"model": "…", "version": "…", "timeouts": {"part": "30s", "job_idle": "5m", "job_total": "1h"}}, each field optional: `+err.Error())
 		return
 	}
@@ -86,18 +86,18 @@ func (s *Service) redriveJob(w http.ResponseWriter, r *http.Request) {
 	j, err := s.deps.Jobs.Redrive(r.Context(), j.Tenant, j.ID, body.apply)
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "job_not_found", "No such job", fmt.Sprintf("job %q does not exist", r.PathValue("id")))
+		writeProblem(w, http.StatusNotFound, contracts.CodeJobNotFound, "No such job", fmt.Sprintf("job %q does not exist", r.PathValue("id")))
 		return
 	case errors.Is(err, jobs.ErrNotRedrivable):
-		writeProblem(w, http.StatusConflict, "job_not_redrivable", "Only a failed or timed-out job can be redriven", err.Error())
+		writeProblem(w, http.StatusConflict, contracts.CodeJobNotRedrivable, "Only a failed or timed-out job can be redriven", err.Error())
 		return
 	case errors.Is(err, jobs.ErrEnding):
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusConflict, "job_ending", "The job is still ending", "its last attempt is being cleaned up; redrive again in a moment")
+		writeProblem(w, http.StatusConflict, contracts.CodeJobEnding, "The job is still ending", "its last attempt is being cleaned up; redrive again in a moment")
 		return
 	case err != nil:
 		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("job", r.PathValue("id")).Msg("redrive job")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot redrive the job", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot redrive the job", "try again shortly")
 		return
 	}
 	subject, msg := contracts.NewRedriveRequest(j.Tenant, j.ID, j.Attempt())
@@ -105,7 +105,7 @@ func (s *Service) redriveJob(w http.ResponseWriter, r *http.Request) {
 		// The attempt is recorded: with nothing to split it times out
 		// after timeouts.job_idle and may be redriven again.
 		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("queue a redrive")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot queue the redrive",
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot queue the redrive",
 			"the message bus did not accept it; the attempt times out after timeouts.job_idle and can be redriven then")
 		return
 	}
@@ -122,7 +122,7 @@ func redrivable(w http.ResponseWriter, j *jobs.Job) bool {
 	if j.Status == jobs.Failed || j.Status == jobs.TimedOut {
 		return true
 	}
-	writeProblem(w, http.StatusConflict, "job_not_redrivable", "Only a failed or timed-out job can be redriven",
+	writeProblem(w, http.StatusConflict, contracts.CodeJobNotRedrivable, "Only a failed or timed-out job can be redriven",
 		fmt.Sprintf("job %s is %s", j.ID, j.Status))
 	return false
 }
@@ -137,7 +137,7 @@ func (s *Service) checkRedrive(r *http.Request, sp *spec.Spec) *Problem {
 		}
 	}
 	if len(bad) > 0 {
-		return &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The redrive's spec is invalid", Detail: bad[0].Path + " " + bad[0].Message, Errors: bad}
+		return &Problem{Status: http.StatusBadRequest, Code: contracts.CodeInvalidSpec, Title: "The redrive's spec is invalid", Detail: bad[0].Path + " " + bad[0].Message, Errors: bad}
 	}
 	return s.checkModel(r.Context(), tenantOf(r), sp)
 }

@@ -32,12 +32,12 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	wait, err := preferWait(r.Header.Get("Prefer"), s.cfg.MaxWait)
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_prefer", "Bad Prefer header", err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadPrefer, "Bad Prefer header", err.Error())
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" && mt != "application/json" {
-		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Send multipart/form-data or JSON",
+		writeProblem(w, http.StatusUnsupportedMediaType, contracts.CodeUnsupportedMediaType, "Send multipart/form-data or JSON",
 			"POST /v1/jobs takes multipart/form-data with a `spec` part and an `input` file part, or JSON {\"spec\": …, \"input_url\": \"https://…\"}")
 		return
 	}
@@ -101,7 +101,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	if err := s.deps.Pub.Publish(subject, msg); err != nil {
 		_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
 		s.log.Error().Err(err).Msg("publish ingest request")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot queue the job", "the message bus did not accept the job; try again")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot queue the job", "the message bus did not accept the job; try again")
 		return
 	}
 	inFlight = true
@@ -189,12 +189,12 @@ func (s *Service) claimSlot(w http.ResponseWriter, r *http.Request, tenant, id s
 	held, err := s.deps.Slots.Claim(r.Context(), tenant, id, limit)
 	if err != nil {
 		s.log.Error().Err(err).Str("tenant", tenant).Msg("claim a job slot")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot count the jobs in flight", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot count the jobs in flight", "try again shortly")
 		return false
 	}
 	if !held {
 		w.Header().Set("Retry-After", "5")
-		writeProblem(w, http.StatusTooManyRequests, "tier_limit", "Too many jobs in flight",
+		writeProblem(w, http.StatusTooManyRequests, contracts.CodeTierLimit, "Too many jobs in flight",
 			fmt.Sprintf("the tier allows %d jobs in flight; %s again once one has ended", limit, what))
 		return false
 	}
@@ -235,18 +235,18 @@ func (s *Service) abandoned(ctx context.Context, tenant string, rec *jobs.IdemRe
 func (s *Service) replay(w http.ResponseWriter, r *http.Request, rec *jobs.IdemRecord, err error, wait time.Duration) {
 	switch {
 	case errors.Is(err, jobs.ErrIdempotencyMismatch):
-		writeProblem(w, http.StatusUnprocessableEntity, "idempotency_mismatch", "Idempotency-Key reused", "this Idempotency-Key was used with a different request in the last 24 hours")
+		writeProblem(w, http.StatusUnprocessableEntity, contracts.CodeIdempotencyMismatch, "Idempotency-Key reused", "this Idempotency-Key was used with a different request in the last 24 hours")
 		return
 	case err != nil:
 		s.log.Error().Err(err).Msg("idempotency")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot check the Idempotency-Key", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot check the Idempotency-Key", "try again shortly")
 		return
 	}
 	job, err := s.deps.Jobs.Get(r.Context(), tenantOf(r), rec.JobID)
 	if err != nil {
 		// The first request is still being ingested.
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusConflict, "idempotency_in_progress", "The first request with this Idempotency-Key is still being processed", "retry shortly")
+		writeProblem(w, http.StatusConflict, contracts.CodeIdempotencyInProgress, "The first request with this Idempotency-Key is still being processed", "retry shortly")
 		return
 	}
 	if wait > 0 && job.Status.Terminal() {
@@ -299,22 +299,22 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 		return nil, 0, "", prob
 	}
 	if size == 0 {
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input is empty", Detail: "the input has no bytes"}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeInputEmpty, Title: "The input is empty", Detail: "the input has no bytes"}
 	}
 	sp, err := spec.Parse(specDoc, s.limits)
 	if err != nil {
 		var fe spec.Errors
 		if errors.As(err, &fe) {
-			p := &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: fe.Error()}
+			p := &Problem{Status: http.StatusBadRequest, Code: contracts.CodeInvalidSpec, Title: "The spec is invalid", Detail: fe.Error()}
 			if fe.Has(spec.CodeNonConvex) {
-				p.Status, p.Code, p.Title = http.StatusUnprocessableEntity, spec.CodeNonConvex, "The optimization problem would not be convex"
+				p.Status, p.Code, p.Title = http.StatusUnprocessableEntity, contracts.CodeNonConvex, "The optimization problem would not be convex"
 			}
 			for _, e := range fe {
 				p.Errors = append(p.Errors, FieldError{Path: e.Path, Message: e.Message})
 			}
 			return nil, 0, "", p
 		}
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "invalid_spec", Title: "The spec is invalid", Detail: err.Error()}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeInvalidSpec, Title: "The spec is invalid", Detail: err.Error()}
 	}
 	if prob := s.checkModel(r.Context(), tenantOf(r), sp); prob != nil {
 		return nil, 0, "", prob
@@ -329,7 +329,7 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 func (s *Service) receiveMultipart(r *http.Request, inputKey string) ([]byte, int64, string, *Problem) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Malformed multipart body", Detail: err.Error()}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeBadMultipart, Title: "Malformed multipart body", Detail: err.Error()}
 	}
 	var specDoc []byte
 	var size int64 = -1
@@ -356,18 +356,18 @@ func (s *Service) receiveMultipart(r *http.Request, inputKey string) ([]byte, in
 				return nil, 0, "", bodyProblem(body.err) // the client's upload broke
 			case err != nil:
 				s.log.Error().Ctx(r.Context()).Err(err).Str("key", inputKey).Msg("store the upload")
-				return nil, 0, "", &Problem{Status: http.StatusServiceUnavailable, Code: "unavailable", Title: "Cannot store the upload", Detail: "the artifact store did not take the input; try again"}
+				return nil, 0, "", &Problem{Status: http.StatusServiceUnavailable, Code: contracts.CodeUnavailable, Title: "Cannot store the upload", Detail: "the artifact store did not take the input; try again"}
 			}
 			size = info.Size
 		default:
-			return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Unknown form field", Detail: fmt.Sprintf("field %q is not spec or input", part.FormName())}
+			return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeBadMultipart, Title: "Unknown form field", Detail: fmt.Sprintf("field %q is not spec or input", part.FormName())}
 		}
 	}
 	switch {
 	case specDoc == nil:
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "missing_spec", Title: "No spec", Detail: "the multipart body has no `spec` field"}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeMissingSpec, Title: "No spec", Detail: "the multipart body has no `spec` field"}
 	case size < 0:
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "missing_input", Title: "No input", Detail: "the multipart body has no `input` file"}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeMissingInput, Title: "No input", Detail: "the multipart body has no `input` file"}
 	}
 	return specDoc, size, hex.EncodeToString(inputHash.Sum(nil)), nil
 }
@@ -392,7 +392,7 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 		if readTimedOut(err) {
 			return nil, 0, "", bodyProblem(err)
 		}
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_body", Title: "Malformed JSON body", Detail: `send {"spec": {...}, "input_url": "https://..."}: ` + err.Error()}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeBadBody, Title: "Malformed JSON body", Detail: `send {"spec": {...}, "input_url": "https://..."}: ` + err.Error()}
 	}
 	specDoc := []byte(req.Spec)
 	var asString string
@@ -400,10 +400,10 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 		specDoc = []byte(asString) // a YAML or JSON document given as a string
 	}
 	if len(req.Spec) == 0 || req.InputURL == "" {
-		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: "bad_body", Title: "Incomplete JSON body", Detail: "`spec` and `input_url` are both required"}
+		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeBadBody, Title: "Incomplete JSON body", Detail: "`spec` and `input_url` are both required"}
 	}
 	refuse := func(detail string) *Problem {
-		return &Problem{Status: http.StatusUnprocessableEntity, Code: "input_url_refused", Title: "The input cannot be fetched", Detail: detail,
+		return &Problem{Status: http.StatusUnprocessableEntity, Code: contracts.CodeInputURLRefused, Title: "The input cannot be fetched", Detail: detail,
 			Errors: []FieldError{{Path: "input_url", Message: detail}}}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), inputFetchTimeout)
@@ -425,7 +425,7 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 	}
 	maxBody, _ := s.bodyLimit(r)
 	if resp.ContentLength > maxBody {
-		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is %d bytes; the limit is %d", resp.ContentLength, maxBody)}
+		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: contracts.CodeTooLarge, Title: "Input too large", Detail: fmt.Sprintf("the input is %d bytes; the limit is %d", resp.ContentLength, maxBody)}
 	}
 	body := io.LimitReader(resp.Body, maxBody+1)
 	info, err := s.deps.Store.Put(ctx, inputKey, body, -1)
@@ -433,7 +433,7 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 		return nil, 0, "", refuse("reading it failed: " + err.Error())
 	}
 	if info.Size > maxBody {
-		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Input too large", Detail: fmt.Sprintf("the input is over the limit of %d bytes", maxBody)}
+		return nil, 0, "", &Problem{Status: http.StatusRequestEntityTooLarge, Code: contracts.CodeTooLarge, Title: "Input too large", Detail: fmt.Sprintf("the input is over the limit of %d bytes", maxBody)}
 	}
 	urlHash := sha256.Sum256([]byte(req.InputURL))
 	return specDoc, info.Size, hex.EncodeToString(urlHash[:]), nil
@@ -443,9 +443,9 @@ func (s *Service) receiveJSON(r *http.Request, inputKey string) ([]byte, int64, 
 // code of the 413 a larger one gets: tier_limit when its tier is the bound.
 func (s *Service) bodyLimit(r *http.Request) (int64, string) {
 	if l := limitsOf(r).MaxBytesPerJob; l > 0 && l < s.cfg.MaxUpload {
-		return l, "tier_limit"
+		return l, contracts.CodeTierLimit
 	}
-	return s.cfg.MaxUpload, "too_large"
+	return s.cfg.MaxUpload, contracts.CodeTooLarge
 }
 
 // readFailure remembers why reading the client's upload failed, so that a
@@ -466,13 +466,13 @@ func (f *readFailure) Read(p []byte) (int, error) {
 func bodyProblem(err error) *Problem {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return &Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Upload too large", Detail: fmt.Sprintf("the body is over the limit of %d bytes", mbe.Limit)}
+		return &Problem{Status: http.StatusRequestEntityTooLarge, Code: contracts.CodeTooLarge, Title: "Upload too large", Detail: fmt.Sprintf("the body is over the limit of %d bytes", mbe.Limit)}
 	}
 	if readTimedOut(err) {
-		return &Problem{Status: http.StatusRequestTimeout, Code: "request_timeout", Title: "The upload was too slow",
+		return &Problem{Status: http.StatusRequestTimeout, Code: contracts.CodeRequestTimeout, Title: "The upload was too slow",
 			Detail: "the request body arrived too slowly; send it at a steady rate"}
 	}
-	return &Problem{Status: http.StatusBadRequest, Code: "bad_multipart", Title: "Cannot read the upload", Detail: err.Error()}
+	return &Problem{Status: http.StatusBadRequest, Code: contracts.CodeBadMultipart, Title: "Cannot read the upload", Detail: err.Error()}
 }
 
 // submitRecheckEvery is how often a submit that waits reads the job

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/usage"
 )
 
@@ -47,7 +48,7 @@ func usageRange(r *http.Request, now time.Time) (from, to time.Time, err error) 
 func (s *Service) getUsage(w http.ResponseWriter, r *http.Request) {
 	from, to, err := usageRange(r, time.Now())
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_query", "Bad usage range", err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
 		return
 	}
 	rep, err := s.deps.Usage.Tenant(r.Context(), tenantOf(r), from, to)
@@ -62,7 +63,7 @@ func (s *Service) getUsage(w http.ResponseWriter, r *http.Request) {
 func (s *Service) adminUsage(w http.ResponseWriter, r *http.Request) {
 	from, to, err := usageRange(r, time.Now())
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad_query", "Bad usage range", err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
 		return
 	}
 	all, err := s.deps.Usage.All(r.Context(), from, to)
@@ -83,9 +84,9 @@ func (s *Service) adminUsage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) writeUsageError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, usage.ErrRange) {
-		writeProblem(w, http.StatusBadRequest, "bad_query", "Bad usage range", err.Error())
+		writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
 		return
 	}
 	s.log.Error().Ctx(r.Context()).Err(err).Msg("read usage")
-	writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read usage", "try again shortly")
+	writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read usage", "try again shortly")
 }

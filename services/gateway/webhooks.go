@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/safehttp"
 	"github.com/partita/partita/libs/spec"
 	"github.com/partita/partita/libs/webhooks"
@@ -36,7 +37,7 @@ func (s *Service) getSecret(w http.ResponseWriter, r *http.Request) {
 	sec, err := s.deps.Secrets.Get(r.Context(), tenantOf(r))
 	if err != nil {
 		s.log.Error().Err(err).Msg("webhook secret")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot read the webhook secret", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the webhook secret", "try again shortly")
 		return
 	}
 	writeJSON(w, http.StatusOK, secretView(sec))
@@ -48,7 +49,7 @@ func (s *Service) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	sec, err := s.deps.Secrets.Rotate(r.Context(), tenantOf(r), rotationGrace)
 	if err != nil {
 		s.log.Error().Err(err).Msg("rotate webhook secret")
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Cannot rotate the webhook secret", "try again shortly")
+		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot rotate the webhook secret", "try again shortly")
 		return
 	}
 	writeJSON(w, http.StatusOK, secretView(sec))
@@ -69,6 +70,6 @@ func (s *Service) checkWebhook(ctx context.Context, sp *spec.Spec) *Problem {
 	if errors.Is(err, safehttp.ErrForbiddenAddress) {
 		msg = fmt.Sprintf("the webhook URL points inside the network (%v); deliveries go to public addresses only", err)
 	}
-	return &Problem{Status: http.StatusUnprocessableEntity, Code: "webhook_refused", Title: "The webhook URL is refused", Detail: msg,
+	return &Problem{Status: http.StatusUnprocessableEntity, Code: contracts.CodeWebhookRefused, Title: "The webhook URL is refused", Detail: msg,
 		Errors: []FieldError{{Path: "delivery.webhook", Message: msg}}}
 }
