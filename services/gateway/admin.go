@@ -148,6 +148,25 @@ func (s *Service) writeTenantError(w http.ResponseWriter, err error) {
 	}
 }
 
+// createdTenant reads back a tenant just created. On a cluster a KV read
+// may be answered by a replica that has not applied the write yet (direct
+// gets), so a miss is read again for a moment (seen once in the chaos
+// suite: 404 right after the create succeeded).
+func (s *Service) createdTenant(ctx context.Context, name string) (*tenants.Tenant, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		t, err := s.deps.TenantAdmin.Get(ctx, name)
+		if !errors.Is(err, tenants.ErrNotFound) || time.Now().After(deadline) {
+			return t, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func (s *Service) createTenant(w http.ResponseWriter, r *http.Request) {
 	var body NewTenant
 	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
@@ -159,7 +178,7 @@ func (s *Service) createTenant(w http.ResponseWriter, r *http.Request) {
 		s.writeTenantError(w, err)
 		return
 	}
-	t, err := s.deps.TenantAdmin.Get(r.Context(), body.Name)
+	t, err := s.createdTenant(r.Context(), body.Name)
 	if err != nil {
 		s.writeTenantError(w, err)
 		return
