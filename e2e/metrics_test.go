@@ -150,7 +150,7 @@ func TestMetricsAgreeWithTheJob(t *testing.T) {
 // checkDashboard checks that every series the Grafana dashboard queries is
 // one a process serves (a histogram's _bucket of its family).
 func checkDashboard(t *testing.T, fams map[string]*dto.MetricFamily) {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/grafana/partita-dashboard.json"))
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/helm/partita/dashboards/partita-dashboard.json"))
 	require.NoError(t, err)
 	var dash struct {
 		Panels []struct {
