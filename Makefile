@@ -11,15 +11,19 @@ MINIO := $(TOOLS)/bin/minio
 
 include mk/onnxruntime.mk
 include mk/duckdb.mk
+include mk/helm.mk
+include mk/image.mk
 
 # Every module of the workspace (go.work).
-MODULES := . libs services/aggregator services/gateway services/ingest services/optimizer \
+MODULES := . deploy/charttest deploy/image libs services/aggregator services/gateway services/ingest services/optimizer \
 	services/scorer services/splitter services/webhooks
 PKGS := $(foreach m,$(MODULES),./$(m)/...)
 
 export PARTITA_MINIO_BIN := $(MINIO)
 export PARTITA_ORT_LIB := $(ORT_LIB)
 export PARTITA_DUCKDB := $(DUCKDB_DIR)
+export PARTITA_HELM := $(HELM)
+export PARTITA_KEDA_CRD := $(KEDA_CRD)
 
 .PHONY: run build test tools python-deps bench chaos vet fmt clean tidy tidy-check
 
@@ -29,7 +33,7 @@ run: onnxruntime build
 build:
 	$(GO) build -o $(BIN)/partita ./cmd/partita
 
-tools: $(MINIO) onnxruntime duckdb python-deps
+tools: $(MINIO) onnxruntime duckdb python-deps helm keda-crd image-deps
 
 # Debian's CVXOPT and SciPy for the solver comparisons (bench plan and
 # optimizer, their tests): installed with apt-get when missing.
