@@ -19,6 +19,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -137,6 +138,9 @@ func matrix(t testing.TB) []shape {
 		{name: "microservices/hpa-for-gateway-and-webhooks", args: append(slices.Clone(micro), "--api-versions", kedaAPI,
 			"--set", "gateway.autoscaling.enabled=true", "--set", "webhooks.autoscaling.enabled=true"),
 			micro: true, keda: true, networkPolicy: true, dashboard: true, autoscaled: services},
+		{name: "microservices/api-from-ingress-namespace", args: append(slices.Clone(micro),
+			"--set-json", `networkPolicy.apiFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"ingress-nginx"}}}]`),
+			micro: true, networkPolicy: true, dashboard: true, autoscaled: stageNames},
 		{name: "microservices/tracing-digest-no-spread", args: append(slices.Clone(micro),
 			"--set", "tracing.otlpEndpoint=http://otel-collector.observability.svc:4318",
 			"--set-json", `networkPolicy.otlpTo=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"observability"}}}]`,
@@ -648,5 +652,48 @@ func TestMicroservicesNeedNATSAndS3(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "is required") {
 			t.Errorf("--set %s: %v, want a required-value error", set, err)
 		}
+	}
+}
+
+// TestNATSValues: deploy/helm/nats-values.yaml asks the official nats chart
+// for what the microservices shape needs (docs/operations.md, Kubernetes):
+// a cluster of 3, JetStream on file storage, monitoring on 8222.
+func TestNATSValues(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "helm", "nats-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Config struct {
+			Cluster struct {
+				Enabled  bool `json:"enabled"`
+				Replicas int  `json:"replicas"`
+			} `json:"cluster"`
+			JetStream struct {
+				Enabled   bool `json:"enabled"`
+				FileStore struct {
+					Enabled bool `json:"enabled"`
+					PVC     struct {
+						Enabled bool `json:"enabled"`
+					} `json:"pvc"`
+				} `json:"fileStore"`
+				MemoryStore struct {
+					Enabled bool `json:"enabled"`
+				} `json:"memoryStore"`
+			} `json:"jetstream"`
+			Monitor struct {
+				Enabled bool `json:"enabled"`
+				Port    int  `json:"port"`
+			} `json:"monitor"`
+		} `json:"config"`
+	}
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	c := v.Config
+	if !c.Cluster.Enabled || c.Cluster.Replicas != 3 || !c.JetStream.Enabled || !c.JetStream.FileStore.Enabled ||
+		!c.JetStream.FileStore.PVC.Enabled || c.JetStream.MemoryStore.Enabled || !c.Monitor.Enabled || c.Monitor.Port != 8222 {
+		t.Errorf("nats-values.yaml: %+v", c)
 	}
 }
