@@ -456,6 +456,9 @@ func checkAutoscaling(t *testing.T, s shape, rel *release, wls []workload) {
 			t.Errorf("ScaledObject %s: no minReplicaCount", o.Name)
 			continue
 		}
+		if maxR := so.Spec.MaxReplicaCount; maxR == nil || *maxR < *minR {
+			t.Errorf("ScaledObject %s: maxReplicaCount %v below minReplicaCount %d (the CRD's CEL rule)", o.Name, maxR, *minR)
+		}
 		if *minR == 0 && svc != "scorer" && svc != "optimizer" {
 			t.Errorf("ScaledObject %s scales %s to zero", o.Name, svc)
 		}
@@ -641,6 +644,18 @@ func TestValuesTypoFails(t *testing.T) {
 				t.Fatalf("helm template --set %s failed, but not on the schema: %v", set, err)
 			}
 		})
+	}
+}
+
+// TestMinAboveMaxFails: the ScaledObject CRD's CEL rule (minReplicaCount
+// <= maxReplicaCount), which an offline schema check does not run, is
+// the chart's own check.
+func TestMinAboveMaxFails(t *testing.T) {
+	t.Parallel()
+	_, err := helm(t, "template", releaseName, chartDir(t), "-f", microservices(t), "--api-versions", kedaAPI,
+		"--set", "scorer.autoscaling.minReplicas=5", "--set", "scorer.autoscaling.maxReplicas=2")
+	if err == nil || !strings.Contains(err.Error(), "above maxReplicas") {
+		t.Errorf("minReplicas above maxReplicas: %v", err)
 	}
 }
 
