@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,8 @@ import (
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/libs/contracts"
 )
 
 // contract checks every answer of a Partita API against the OpenAPI
@@ -108,6 +112,9 @@ func (c *contract) check(resp *http.Response, body []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.checked++
+	if bad := unknownProblemCode(resp, body); bad != "" {
+		c.failures = append(c.failures, fmt.Sprintf("%s %s → %s", req.Method, req.URL.RequestURI(), bad))
+	}
 	if ok || unrouted(resp, errs) {
 		return
 	}
@@ -128,6 +135,30 @@ func (c *contract) check(resp *http.Response, body []byte) {
 	}
 	c.failures = append(c.failures, fmt.Sprintf("%s %s → %d %s: %s (body: %s)", req.Method, req.URL.RequestURI(), resp.StatusCode,
 		resp.Header.Get("Content-Type"), strings.Join(lines, "; "), snippet))
+}
+
+// unknownProblemCode says what is wrong with a problem document whose
+// status and code are not a pair of contracts.ProblemCodes (the table
+// docs/api.md lists), or whose status is not the response's; "" when
+// there is nothing wrong or it is no problem document.
+func unknownProblemCode(resp *http.Response, body []byte) string {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+		return ""
+	}
+	var p struct {
+		Status int    `json:"status"`
+		Code   string `json:"code"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return fmt.Sprintf("a problem document that does not decode: %v", err)
+	}
+	if p.Status != resp.StatusCode {
+		return fmt.Sprintf("a problem document with status %d on a %d response", p.Status, resp.StatusCode)
+	}
+	if !slices.Contains(contracts.ProblemCodes, contracts.ProblemCode{Status: p.Status, Code: p.Code}) {
+		return fmt.Sprintf("%d %s, a problem code contracts.ProblemCodes (and docs/api.md) do not list with that status", p.Status, p.Code)
+	}
+	return ""
 }
 
 // unrouted reports the answer to a path the document does not have: a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/spec"
 )
 
@@ -216,7 +217,7 @@ func firstSentence(s string) string {
 func (s *Service) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	s.openapiOnce.Do(func() { s.openapi, s.openapiErr = json.Marshal(s.OpenAPI()) })
 	if s.openapiErr != nil {
-		writeProblem(w, http.StatusInternalServerError, "internal", "The OpenAPI document does not build", s.openapiErr.Error())
+		writeProblem(w, http.StatusInternalServerError, contracts.CodeInternal, "The OpenAPI document does not build", s.openapiErr.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -11,6 +11,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/health"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/tracing"
@@ -237,7 +238,7 @@ func (s *Service) Handler() http.Handler {
 		mux.Handle(pattern, s.observe(pattern, h))
 	}
 	mux.Handle("/", s.observe("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, "not_found", "No such route", fmt.Sprintf("%s %s is not a route of this API", r.Method, r.URL.Path))
+		writeProblem(w, http.StatusNotFound, contracts.CodeNotFound, "No such route", fmt.Sprintf("%s %s is not a route of this API", r.Method, r.URL.Path))
 	})))
 	return mux
 }

@@ -184,10 +184,10 @@ func Check(r io.Reader, sp *spec.Spec, maxRows int) ([]string, int, []string, er
 	}
 	header := rd.Header()
 	if errs := sp.CheckColumns(header); len(errs) > 0 {
-		return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: "spec_columns", Title: "The spec names columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
+		return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: contracts.CodeSpecColumns, Title: "The spec names columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
 	}
 	if errs := sp.CheckExpressionColumns(header); len(errs) > 0 {
-		return nil, 0, nil, &contracts.Problem{Status: http.StatusUnprocessableEntity, Code: "expression_columns", Title: "An expression uses columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
+		return nil, 0, nil, &contracts.Problem{Status: http.StatusUnprocessableEntity, Code: contracts.CodeExpressionColumns, Title: "An expression uses columns the input lacks", Detail: errs.Error(), Path: errs[0].Path}
 	}
 	feats := make([]int, len(sp.Score.Features))
 	for i, f := range sp.Score.Features {
@@ -204,18 +204,18 @@ func Check(r io.Reader, sp *spec.Spec, maxRows int) ([]string, int, []string, er
 		}
 		rows++
 		if maxRows > 0 && rows > maxRows {
-			return nil, 0, nil, &contracts.Problem{Status: http.StatusUnprocessableEntity, Code: "tier_limit", Title: "The input has more rows than the tenant's tier allows",
+			return nil, 0, nil, &contracts.Problem{Status: http.StatusUnprocessableEntity, Code: contracts.CodeTierLimit, Title: "The input has more rows than the tenant's tier allows",
 				Detail: fmt.Sprintf("more than %d rows; the tenant's tier allows %d per job", maxRows, maxRows)}
 		}
 		for i, c := range feats {
 			if v, err := strconv.ParseFloat(row[c], 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: "input_value", Title: "A feature value is not a number",
+				return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: contracts.CodeInputValue, Title: "A feature value is not a number",
 					Detail: fmt.Sprintf("row %d: column %s: %q is not a finite number", rows, sp.Score.Features[i], row[c]), Line: rows + 1}
 			}
 		}
 	}
 	if rows == 0 {
-		return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: "input_empty", Title: "The input has no rows", Detail: "the input has a header but no rows"}
+		return nil, 0, nil, &contracts.Problem{Status: http.StatusBadRequest, Code: contracts.CodeInputEmpty, Title: "The input has no rows", Detail: "the input has a header but no rows"}
 	}
 	var text []string
 	if sc, ok := rd.(table.StringColumns); ok {
@@ -227,7 +227,7 @@ func Check(r io.Reader, sp *spec.Spec, maxRows int) ([]string, int, []string, er
 func inputProblem(err error) error {
 	var ie *table.InputError
 	if errors.As(err, &ie) {
-		return &contracts.Problem{Status: http.StatusBadRequest, Code: "input_" + ie.Code, Title: "The input cannot be read", Detail: ie.Error(), Line: ie.Line}
+		return &contracts.Problem{Status: http.StatusBadRequest, Code: contracts.InputCode(ie.Code), Title: "The input cannot be read", Detail: ie.Error(), Line: ie.Line}
 	}
 	return err
 }

@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"bufio"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/partita/partita/libs/contracts"
+)
+
+// TestErrorTableListsEveryCode compares docs/api.md's error table with
+// contracts.ProblemCodes both ways: every (status, code) the server can
+// send is documented, and the table lists nothing it never sends.
+func TestErrorTableListsEveryCode(t *testing.T) {
+	documented := documentedProblemCodes(t, "../../docs/api.md")
+	sent := map[contracts.ProblemCode]bool{}
+	for _, pc := range contracts.ProblemCodes {
+		if sent[pc] {
+			t.Errorf("contracts.ProblemCodes lists %d %s twice", pc.Status, pc.Code)
+		}
+		sent[pc] = true
+		if !documented[pc] {
+			t.Errorf("the server sends %d %s, but docs/api.md's error table does not list it", pc.Status, pc.Code)
+		}
+	}
+	for pc := range documented {
+		if !sent[pc] {
+			t.Errorf("docs/api.md's error table lists %d %s, which is not in contracts.ProblemCodes (the server never sends it)", pc.Status, pc.Code)
+		}
+	}
+	if len(documented) < 40 {
+		t.Fatalf("read %d codes from docs/api.md's error table: the table's form changed", len(documented))
+	}
+}
+
+// TestProblemCodesComeFromContracts reads the gateway's and ingest's
+// sources: a string literal equal to a problem code is a code written
+// outside contracts, one ProblemCodes and the docs would not know of when
+// it changes. Codes are spelled as contracts' constants.
+func TestProblemCodesComeFromContracts(t *testing.T) {
+	codes := map[string]bool{}
+	for _, pc := range contracts.ProblemCodes {
+		codes[pc.Code] = true
+	}
+	files := 0
+	for _, dir := range []string{".", "../ingest"} {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range paths {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			files++
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				lit, ok := n.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				if v, err := strconv.Unquote(lit.Value); err == nil && codes[v] {
+					t.Errorf("%s: the problem code %q as a literal: use contracts' constant", fset.Position(lit.Pos()), v)
+				}
+				return true
+			})
+		}
+	}
+	if files < 10 {
+		t.Fatalf("read %d source files: the test looks in the wrong place", files)
+	}
+}
+
+var (
+	tableRow      = regexp.MustCompile(`^\| (\d{3}) \| (.*) \|$`)
+	parenthesized = regexp.MustCompile(`\([^()]*\)`)
+	backticked    = regexp.MustCompile("`([a-z][a-z0-9_]*)`")
+)
+
+// documentedProblemCodes reads the "## Errors" table of docs/api.md: per
+// row a status and its codes, the backticked words outside parentheses
+// (what is in parentheses says when, and may quote other names).
+func documentedProblemCodes(t *testing.T, path string) map[contracts.ProblemCode]bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[contracts.ProblemCode]bool{}
+	var statuses []int
+	inErrors := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			inErrors = line == "## Errors"
+			continue
+		}
+		m := tableRow.FindStringSubmatch(line)
+		if !inErrors || m == nil {
+			continue
+		}
+		status, _ := strconv.Atoi(m[1])
+		if slices.Contains(statuses, status) {
+			t.Errorf("docs/api.md's error table has two rows for %d", status)
+		}
+		statuses = append(statuses, status)
+		for _, c := range backticked.FindAllStringSubmatch(parenthesized.ReplaceAllString(m[2], ""), -1) {
+			out[contracts.ProblemCode{Status: status, Code: c[1]}] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSorted(statuses) {
+		t.Errorf("docs/api.md's error table is not in the order of its statuses: %v", statuses)
+	}
+	return out
+}
