@@ -116,14 +116,15 @@ func (t *tree) tar(epoch time.Time) ([]byte, error) {
 
 // layer is the tree as a gzip-compressed OCI layer. The compression is
 // done here, not by go-containerregistry, so that the blob depends only
-// on the tar and compress/gzip (no name or time in the gzip header).
+// on the tar and compress/gzip (no name or time in the gzip header). The
+// default level: the best one saves 0.5% for twice the time.
 func (t *tree) layer(epoch time.Time) (v1.Layer, error) {
 	raw, err := t.tar(epoch)
 	if err != nil {
 		return nil, err
 	}
 	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
