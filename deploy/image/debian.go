@@ -98,7 +98,7 @@ func debianFiles(t *tree, dir string, lock []pkg) error {
 			return fmt.Errorf("package %s is not extracted (make image-deps): %w", p.Name, err)
 		}
 		if v := field(control, "Version"); v != p.Version {
-			return fmt.Errorf("package %s: %s holds version %q, the lock pins %q (make image-deps)", p.Name, dir, v, p.Version)
+			return fmt.Errorf("package %s: %s holds version %q but the lock pins %q, which Debian no longer serves (make image-lock)", p.Name, dir, v, p.Version)
 		}
 		root := filepath.Join(dir, p.Name)
 		patterns, ok := take[p.Name]
