@@ -129,23 +129,28 @@ func (s *Service) isTenantKey(ctx context.Context, key string) bool {
 	return err == nil
 }
 
-// writeTenantError answers a tenant store error with its problem.
-func (s *Service) writeTenantError(w http.ResponseWriter, err error) {
+// tenantError is the problem of a tenant store error.
+func (s *Service) tenantError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, tenants.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, contracts.CodeNotFound, "No such tenant", err.Error())
+		return problem(http.StatusNotFound, contracts.CodeNotFound, "No such tenant", err.Error())
 	case errors.Is(err, tenants.ErrExists):
-		writeProblem(w, http.StatusConflict, contracts.CodeTenantExists, "The tenant exists", err.Error())
+		return problem(http.StatusConflict, contracts.CodeTenantExists, "The tenant exists", err.Error())
 	case errors.Is(err, tenants.ErrInvalidName):
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadName, "Invalid tenant name", err.Error()+": lowercase letters, digits, - and _, at most 64, starting with a letter or digit")
+		return problem(http.StatusBadRequest, contracts.CodeBadName, "Invalid tenant name", err.Error()+": lowercase letters, digits, - and _, at most 64, starting with a letter or digit")
 	case errors.Is(err, tenants.ErrBadTier):
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadTier, "Unknown tier", err.Error())
+		return problem(http.StatusBadRequest, contracts.CodeBadTier, "Unknown tier", err.Error())
 	case errors.Is(err, tenants.ErrBadGrace):
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadGrace, "Invalid grace period", err.Error())
+		return problem(http.StatusBadRequest, contracts.CodeBadGrace, "Invalid grace period", err.Error())
 	default:
-		s.log.Error().Err(err).Msg("tenant admin")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot reach the tenant store", "try again shortly")
+		s.log.Error().Ctx(ctx).Err(err).Msg("tenant admin")
+		return problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot reach the tenant store", "try again shortly")
 	}
+}
+
+// TenantRef names a tenant in a route's path.
+type TenantRef struct {
+	Name string `path:"name" doc:"tenant name"`
 }
 
 // createdTenant reads back a tenant just created. On a cluster a KV read
@@ -167,97 +172,91 @@ func (s *Service) createdTenant(ctx context.Context, name string) (*tenants.Tena
 	}
 }
 
-func (s *Service) createTenant(w http.ResponseWriter, r *http.Request) {
-	var body NewTenant
-	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Invalid body", `send {"name": "...", "tier": "free|standard|pro"}: `+err.Error())
-		return
-	}
-	key, err := s.deps.TenantAdmin.Create(r.Context(), body.Name, body.Tier)
+type createTenantInput struct {
+	Body NewTenant
+}
+
+type createTenantOutput struct {
+	Location string `header:"Location" doc:"the tenant"`
+	Body     TenantView
+}
+
+func (s *Service) createTenant(ctx context.Context, in *createTenantInput) (*createTenantOutput, error) {
+	key, err := s.deps.TenantAdmin.Create(ctx, in.Body.Name, in.Body.Tier)
 	if err != nil {
-		s.writeTenantError(w, err)
-		return
+		return nil, s.tenantError(ctx, err)
 	}
-	t, err := s.createdTenant(r.Context(), body.Name)
+	t, err := s.createdTenant(ctx, in.Body.Name)
 	if err != nil {
-		s.writeTenantError(w, err)
-		return
+		return nil, s.tenantError(ctx, err)
 	}
 	v := viewOf(t)
 	v.APIKey = key
-	w.Header().Set("Location", "/v1/admin/tenants/"+t.Name)
-	writeJSON(w, http.StatusCreated, v)
+	return &createTenantOutput{Location: "/v1/admin/tenants/" + t.Name, Body: v}, nil
 }
 
-func (s *Service) listTenants(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.deps.TenantAdmin.List(r.Context())
+func (s *Service) listTenants(ctx context.Context, _ *noParams) (*answer[TenantList], error) {
+	ts, err := s.deps.TenantAdmin.List(ctx)
 	if err != nil {
-		s.writeTenantError(w, err)
-		return
+		return nil, s.tenantError(ctx, err)
 	}
 	out := TenantList{Tenants: []TenantView{}}
 	for _, t := range ts {
 		out.Tenants = append(out.Tenants, viewOf(t))
 	}
 	slices.SortFunc(out.Tenants, func(a, b TenantView) int { return strings.Compare(a.Name, b.Name) })
-	writeJSON(w, http.StatusOK, out)
+	return &answer[TenantList]{Body: out}, nil
 }
 
-func (s *Service) getTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := s.deps.TenantAdmin.Get(r.Context(), r.PathValue("name"))
+func (s *Service) getTenant(ctx context.Context, in *TenantRef) (*answer[TenantView], error) {
+	t, err := s.deps.TenantAdmin.Get(ctx, in.Name)
 	if err != nil {
-		s.writeTenantError(w, err)
-		return
+		return nil, s.tenantError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, viewOf(t))
+	return &answer[TenantView]{Body: viewOf(t)}, nil
 }
 
-func (s *Service) patchTenant(w http.ResponseWriter, r *http.Request) {
-	var body TenantPatch
-	if err := decodeStrict(r.Body, 64<<10, &body); err != nil || (body.Tier == nil && body.Suspended == nil) {
-		if err == nil {
-			err = errors.New("nothing to change")
-		}
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Invalid body", `send {"tier": "free|standard|pro"} and/or {"suspended": true|false}: `+err.Error())
-		return
+type patchTenantInput struct {
+	TenantRef
+	Body TenantPatch
+}
+
+func (s *Service) patchTenant(ctx context.Context, in *patchTenantInput) (*answer[TenantView], error) {
+	body := in.Body
+	if body.Tier == nil && body.Suspended == nil {
+		return nil, problem(http.StatusBadRequest, contracts.CodeBadBody, "Invalid body", `nothing to change: send {"tier": "free|standard|pro"} and/or {"suspended": true|false}`)
 	}
-	name := r.PathValue("name")
-	t, err := s.deps.TenantAdmin.Get(r.Context(), name)
+	t, err := s.deps.TenantAdmin.Get(ctx, in.Name)
 	if err == nil && body.Tier != nil {
-		t, err = s.deps.TenantAdmin.SetTier(r.Context(), name, *body.Tier)
+		t, err = s.deps.TenantAdmin.SetTier(ctx, in.Name, *body.Tier)
 	}
 	if err == nil && body.Suspended != nil {
-		t, err = s.deps.TenantAdmin.SetSuspended(r.Context(), name, *body.Suspended)
+		t, err = s.deps.TenantAdmin.SetSuspended(ctx, in.Name, *body.Suspended)
 	}
 	if err != nil {
-		s.writeTenantError(w, err)
-		return
+		return nil, s.tenantError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, viewOf(t))
+	return &answer[TenantView]{Body: viewOf(t)}, nil
 }
 
-func (s *Service) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
-	var body RotateBody
-	if r.ContentLength != 0 {
-		if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
-			writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Invalid body", `send no body, or {"grace": "24h"}: `+err.Error())
-			return
-		}
-	}
+type rotateKeyInput struct {
+	TenantRef
+	Body *RotateBody
+}
+
+func (s *Service) rotateTenantKey(ctx context.Context, in *rotateKeyInput) (*answer[NewKey], error) {
 	var grace time.Duration
-	if body.Grace != "" {
+	if in.Body != nil && in.Body.Grace != "" {
 		var err error
-		if grace, err = time.ParseDuration(body.Grace); err != nil {
-			writeProblem(w, http.StatusBadRequest, contracts.CodeBadGrace, "Invalid grace period", fmt.Sprintf("grace: %q is not a Go duration such as 24h", body.Grace))
-			return
+		if grace, err = time.ParseDuration(in.Body.Grace); err != nil {
+			return nil, problem(http.StatusBadRequest, contracts.CodeBadGrace, "Invalid grace period", fmt.Sprintf("grace: %q is not a Go duration such as 24h", in.Body.Grace))
 		}
 	}
-	key, until, err := s.deps.TenantAdmin.RotateKey(r.Context(), r.PathValue("name"), grace)
+	key, until, err := s.deps.TenantAdmin.RotateKey(ctx, in.Name, grace)
 	if err != nil {
-		s.writeTenantError(w, err)
-		return
+		return nil, s.tenantError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, NewKey{APIKey: key, PreviousKeyExpiresAt: until})
+	return &answer[NewKey]{Body: NewKey{APIKey: key, PreviousKeyExpiresAt: until}}, nil
 }
 
 // deleteWait bounds how long a deletion waits for the tenant's canceled
@@ -269,16 +268,14 @@ const deleteWait = 30 * time.Second
 // record and object it has is removed, and the tenant last. Usage entries
 // are kept (they are the operator's billing record). A deletion cut short
 // leaves the tenant suspended; repeating it finishes the work.
-func (s *Service) deleteTenant(w http.ResponseWriter, r *http.Request) {
-	ctx, name := r.Context(), r.PathValue("name")
-	if r.URL.Query().Get("confirm") != name {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeConfirmationRequired, "Deleting a tenant needs a confirmation",
+func (s *Service) deleteTenant(ctx context.Context, in *deleteTenantInput) (*answer[DeletedTenant], error) {
+	name := in.Name
+	if in.Confirm != name {
+		return nil, problem(http.StatusBadRequest, contracts.CodeConfirmationRequired, "Deleting a tenant needs a confirmation",
 			"repeat the name: DELETE /v1/admin/tenants/"+name+"?confirm="+name+" removes its jobs, results, models and secrets for good")
-		return
 	}
 	if _, err := s.deps.TenantAdmin.SetSuspended(ctx, name, true); err != nil {
-		s.writeTenantError(w, err)
-		return
+		return nil, s.tenantError(ctx, err)
 	}
 	canceled, err := s.cancelAll(ctx, name)
 	var late *unfinalized
@@ -288,8 +285,7 @@ func (s *Service) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.Error().Ctx(ctx).Err(err).Str("tenant", name).Msg("delete tenant: cancel its jobs")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot cancel the tenant's jobs", "the tenant is suspended; repeat the DELETE")
-		return
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot cancel the tenant's jobs", "the tenant is suspended; repeat the DELETE")
 	}
 	deleted, err := s.deps.TenantData.Purge(ctx, name)
 	if err == nil {
@@ -297,12 +293,16 @@ func (s *Service) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.Error().Ctx(ctx).Err(err).Str("tenant", name).Msg("delete tenant")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot delete the tenant's data", "the tenant is suspended; repeat the DELETE")
-		return
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot delete the tenant's data", "the tenant is suspended; repeat the DELETE")
 	}
 	deleted.CanceledJobs = canceled
 	s.log.Info().Ctx(ctx).Str("tenant", name).Int("canceled_jobs", canceled).Int("records", deleted.Records).Int("objects", deleted.Objects).Msg("tenant deleted")
-	writeJSON(w, http.StatusOK, DeletedTenant{Name: name, Deleted: deleted})
+	return &answer[DeletedTenant]{Body: DeletedTenant{Name: name, Deleted: deleted}}, nil
+}
+
+type deleteTenantInput struct {
+	TenantRef
+	Confirm string `query:"confirm" doc:"the tenant's name again (required: without it the answer is 400 confirmation_required)"`
 }
 
 // unfinalized names the jobs a deletion did not see finalized in time.

@@ -72,9 +72,15 @@ func (s *Service) withinRate(w http.ResponseWriter, r *http.Request, tenant stri
 	return false
 }
 
-func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey{}).(string) }
+func tenantOf(r *http.Request) string { return tenantIn(r.Context()) }
+
+// tenantIn is the tenant whose key the request of ctx carries.
+func tenantIn(ctx context.Context) string { return ctx.Value(tenantKey{}).(string) }
 
 type limitsKey struct{}
 
 // limitsOf is the limits of the request's tenant's tier.
-func limitsOf(r *http.Request) tenants.Limits { return r.Context().Value(limitsKey{}).(tenants.Limits) }
+func limitsOf(r *http.Request) tenants.Limits { return limitsIn(r.Context()) }
+
+// limitsIn is the limits of the tier of the tenant of ctx's request.
+func limitsIn(ctx context.Context) tenants.Limits { return ctx.Value(limitsKey{}).(tenants.Limits) }

@@ -19,8 +19,8 @@ const (
 // jobEvents handles GET /v1/jobs/{id}/events: Server-Sent Events of the
 // job's status and progress until it ends. Every event's data is the job
 // view; the last event's type is the final event (job.succeeded, …).
-func (s *Service) jobEvents(w http.ResponseWriter, r *http.Request) {
-	j := s.loadJob(w, r)
+func (s *Service) jobEvents(w http.ResponseWriter, r *http.Request, in *JobRef) {
+	j := s.loadJob(w, r, in.ID)
 	if j == nil {
 		return
 	}

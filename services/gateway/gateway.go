@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -218,9 +217,10 @@ type Service struct {
 	ln      net.Listener
 	srv     *http.Server
 
-	openapiOnce sync.Once
-	openapi     []byte
-	openapiErr  error
+	// The OpenAPI document as served, marshalled once its operations are
+	// all registered (Handler).
+	openapi    []byte
+	openapiErr error
 }
 
 // New returns the gateway; it does nothing until Start.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -321,4 +322,41 @@ func TestUnknownRouteIsProblem(t *testing.T) {
 	rec := f.do(t, http.MethodGet, "/v2/nothing", "key-acme")
 	assert.Equal(t, http.StatusNotFound, rec.Code)
 	assert.Equal(t, "not_found", decodeProblem(t, rec).Code)
+}
+
+// A request huma refuses before a handler runs — a parameter or a body
+// outside the operation's schema — is a problem document with the API's
+// codes and the bad field's path, like the handlers' own.
+func TestRequestsOutsideTheirSchemaAreProblems(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		name, method, path, body, code, errPath string
+	}{
+		{"limit out of range", http.MethodGet, "/v1/jobs?limit=0", "", "bad_query", "query.limit"},
+		{"limit not a number", http.MethodGet, "/v1/jobs?limit=ten", "", "bad_query", "query.limit"},
+		{"unknown status", http.MethodGet, "/v1/jobs?status=done", "", "bad_query", "query.status"},
+		{"unknown field", http.MethodPut, "/v1/models/m/aliases/prod", `{"version": 1, "versoin": 2}`, "bad_body", "versoin"},
+		{"wrong type", http.MethodPut, "/v1/models/m/aliases/prod", `{"version": "one"}`, "bad_body", "version"},
+		{"not JSON", http.MethodPut, "/v1/models/m/aliases/prod", `{"version": 1`, "bad_body", ""},
+		{"no body", http.MethodPut, "/v1/models/m/aliases/prod", ``, "bad_body", ""},
+		{"redrive's unknown field", http.MethodPost, "/v1/jobs/j1/redrive", `{"modle": "m2"}`, "bad_body", "modle"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+			req.Header.Set("Authorization", "Bearer key-acme")
+			if c.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+			p := decodeProblem(t, rec)
+			assert.Equal(t, c.code, p.Code, rec.Body.String())
+			assert.NotEmpty(t, p.Detail)
+			if c.errPath != "" {
+				require.NotEmpty(t, p.Errors, rec.Body.String())
+				assert.Contains(t, p.Errors[0].Path, c.errPath, rec.Body.String())
+			}
+		})
+	}
 }

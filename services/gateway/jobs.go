@@ -103,40 +103,66 @@ func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]job
 	return jobs.Progress(f, pending, j.Spec.Optimize != nil), f.Total, j.ComputeTimings(f.SplitAt), pv
 }
 
-func (s *Service) loadJob(w http.ResponseWriter, r *http.Request) *jobs.Job {
-	id := r.PathValue("id")
-	j, err := s.deps.Jobs.Get(r.Context(), tenantOf(r), id)
+// JobRef names a job in a route's path.
+type JobRef struct {
+	ID string `path:"id" doc:"job id"`
+}
+
+// job is the tenant's job id, or the problem answering its absence.
+func (s *Service) job(ctx context.Context, id string) (*jobs.Job, error) {
+	j, err := s.deps.Jobs.Get(ctx, tenantIn(ctx), id)
 	if errors.Is(err, jobs.ErrNotFound) || !contracts.ValidToken(id) {
-		writeProblem(w, http.StatusNotFound, contracts.CodeJobNotFound, "No such job", fmt.Sprintf("job %q does not exist", id))
-		return nil
+		return nil, problem(http.StatusNotFound, contracts.CodeJobNotFound, "No such job", fmt.Sprintf("job %q does not exist", id))
 	}
 	if err != nil {
-		s.log.Error().Err(err).Msg("get job")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the job", "try again shortly")
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Str("job", id).Msg("get job")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the job", "try again shortly")
+	}
+	return j, nil
+}
+
+// loadJob is job for a handler that writes its answer itself: on a
+// problem it answers it and returns nil.
+func (s *Service) loadJob(w http.ResponseWriter, r *http.Request, id string) *jobs.Job {
+	j, err := s.job(r.Context(), id)
+	if err != nil {
+		writeErr(w, err)
 		return nil
 	}
 	return j
 }
 
+type getJobInput struct {
+	JobRef
+	IfNoneMatch string `header:"If-None-Match" doc:"ETag of a copy you have"`
+}
+
+type getJobOutput struct {
+	Status     int
+	ETag       string `header:"ETag" doc:"the version of the job answered; send it back in If-None-Match"`
+	RetryAfter string `header:"Retry-After" doc:"seconds before the job is worth reading again (while it has not ended)"`
+	Body       *JobView
+}
+
 // getJob handles GET /v1/jobs/{id}, with ETag / If-None-Match.
-func (s *Service) getJob(w http.ResponseWriter, r *http.Request) {
-	j := s.loadJob(w, r)
-	if j == nil {
-		return
+func (s *Service) getJob(ctx context.Context, in *getJobInput) (*getJobOutput, error) {
+	j, err := s.job(ctx, in.ID)
+	if err != nil {
+		return nil, err
 	}
-	b, _ := json.Marshal(s.view(r.Context(), j)) // a JobView always marshals
+	v := s.view(ctx, j)
+	b, _ := json.Marshal(v) // a JobView always marshals
 	sum := sha256.Sum256(b)
-	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
-	w.Header().Set("ETag", etag)
-	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	out := &getJobOutput{Status: http.StatusOK, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
+	if in.IfNoneMatch != "" && strings.Contains(in.IfNoneMatch, out.ETag) {
+		out.Status = http.StatusNotModified
+		return out, nil
 	}
 	if !j.Status.Terminal() {
-		w.Header().Set("Retry-After", "1")
+		out.RetryAfter = "1"
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(b, '\n'))
+	out.Body = v
+	return out, nil
 }
 
 // JobList is a page of jobs.
@@ -145,35 +171,30 @@ type JobList struct {
 	NextCursor string     `json:"next_cursor,omitempty"`
 }
 
+type listJobsInput struct {
+	Status string `query:"status" doc:"only jobs with this status" enum:"queued,running,succeeded,failed,canceled,timed_out"`
+	Limit  int    `query:"limit" doc:"jobs per page (1–500, default 50)" minimum:"1" maximum:"500"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
 // listJobs handles GET /v1/jobs?status=&limit=&cursor=.
-func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	o := jobs.ListOptions{Status: jobs.Status(q.Get("status")), Before: q.Get("cursor")}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad limit", "limit must be between 1 and 500")
-			return
-		}
-		o.Limit = n
-	}
-	list, next, err := s.deps.Jobs.List(r.Context(), tenantOf(r), o)
+func (s *Service) listJobs(ctx context.Context, in *listJobsInput) (*answer[JobList], error) {
+	list, next, err := s.deps.Jobs.List(ctx, tenantIn(ctx), jobs.ListOptions{Status: jobs.Status(in.Status), Before: in.Cursor, Limit: in.Limit})
 	if err != nil {
-		s.log.Error().Err(err).Msg("list jobs")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot list jobs", "try again shortly")
-		return
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Msg("list jobs")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot list jobs", "try again shortly")
 	}
 	out := JobList{Jobs: make([]*JobView, 0, len(list)), NextCursor: next}
 	for _, j := range list {
-		out.Jobs = append(out.Jobs, s.view(r.Context(), j))
+		out.Jobs = append(out.Jobs, s.view(ctx, j))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return &answer[JobList]{Body: out}, nil
 }
 
 // getResult handles GET /v1/jobs/{id}/result as JSON or, with
 // Accept: text/csv, CSV. Both stream from the stored result.
-func (s *Service) getResult(w http.ResponseWriter, r *http.Request) {
-	j := s.loadJob(w, r)
+func (s *Service) getResult(w http.ResponseWriter, r *http.Request, in *JobRef) {
+	j := s.loadJob(w, r, in.ID)
 	if j == nil {
 		return
 	}
@@ -264,22 +285,21 @@ func (s *Service) storeProblem(w http.ResponseWriter, err error) {
 }
 
 // cancelJob handles POST /v1/jobs/{id}/cancel.
-func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
-	j := s.loadJob(w, r)
-	if j == nil {
-		return
+func (s *Service) cancelJob(ctx context.Context, in *JobRef) (*answer[*JobView], error) {
+	j, err := s.job(ctx, in.ID)
+	if err != nil {
+		return nil, err
 	}
 	// The job's count is closed before the answer: no part finishes afterwards.
-	j, canceled, err := s.deps.Jobs.Cancel(r.Context(), j.Tenant, j.ID)
+	j, canceled, err := s.deps.Jobs.Cancel(ctx, j.Tenant, j.ID)
 	if err != nil {
-		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("job", r.PathValue("id")).Msg("cancel job")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot cancel the job", "try again shortly")
-		return
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Str("job", in.ID).Msg("cancel job")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot cancel the job", "try again shortly")
 	}
 	if canceled {
-		if err := s.deps.Pub.PublishEvent(r.Context(), contracts.Event{Type: contracts.Final(jobs.Canceled), Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
-			s.log.Warn().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("publish cancel event")
+		if err := s.deps.Pub.PublishEvent(ctx, contracts.Event{Type: contracts.Final(jobs.Canceled), Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
+			s.log.Warn().Ctx(ctx).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("publish cancel event")
 		}
 	}
-	writeJSON(w, http.StatusOK, s.view(r.Context(), j))
+	return &answer[*JobView]{Body: s.view(ctx, j)}, nil
 }

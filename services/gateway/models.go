@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -34,24 +35,34 @@ type ModelList struct {
 	Models []*models.Model `json:"models"`
 }
 
-func (s *Service) modelName(w http.ResponseWriter, r *http.Request) (string, bool) {
-	name := r.PathValue("name")
-	if !spec.ValidName(name) {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadModelName, "Bad model name", "a model name is lowercase letters, digits, '-' or '_' (at most 64)")
-		return "", false
+// ModelRef names a model in a route's path.
+type ModelRef struct {
+	Name string `path:"name" doc:"model name"`
+}
+
+// checkName refuses a model name the registry would not take.
+func (m *ModelRef) checkName() error {
+	if !spec.ValidName(m.Name) {
+		return problem(http.StatusBadRequest, contracts.CodeBadModelName, "Bad model name", "a model name is lowercase letters, digits, '-' or '_' (at most 64)")
 	}
-	return name, true
+	return nil
+}
+
+type pushInput struct {
+	ModelRef
+	Kind string `query:"kind" doc:"the file's kind: onnx (default) or logistic; a JSON remote model says its own"`
 }
 
 // pushVersion handles POST /v1/models/{name}/versions: the model file as
 // the body (?kind=onnx|logistic, default onnx) or a JSON RemoteModel. The
 // file is validated (it loads; inputs and outputs recorded) before anything
 // is stored.
-func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.modelName(w, r)
-	if !ok {
+func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request, in *pushInput) {
+	if err := in.checkName(); err != nil {
+		writeErr(w, err)
 		return
 	}
+	name := in.Name
 	limits := limitsOf(r)
 	maxSize, code := int64(models.MaxFileSize), contracts.CodeTooLarge
 	if l := limits.MaxModelBytes; l > 0 && l < maxSize {
@@ -61,7 +72,8 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusRequestEntityTooLarge, code, "Model file too large", fmt.Sprintf("the limit is %d bytes", maxSize))
 		return
 	}
-	if !s.roomForAVersion(w, r, limits.MaxModelVersions) {
+	if p := s.roomForAVersion(r.Context(), limits.MaxModelVersions); p != nil {
+		writeProblemDoc(w, p)
 		return
 	}
 	file, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSize))
@@ -77,7 +89,7 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") && bytes.Contains(file, []byte(`"remote"`)) {
 		v, err = remoteVersion(file)
 	} else {
-		kind := r.URL.Query().Get("kind")
+		kind := in.Kind
 		if kind == "" {
 			kind = models.KindONNX
 		}
@@ -108,29 +120,28 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
-// roomForAVersion answers 422 tier_limit when the tenant keeps as many
-// model versions as its tier allows (0: no limit). Two pushes racing on
-// different gateways may both pass: the count is read, not reserved.
-func (s *Service) roomForAVersion(w http.ResponseWriter, r *http.Request, limit int) bool {
+// roomForAVersion is 422 tier_limit when the tenant keeps as many model
+// versions as its tier allows (0: no limit), nil when there is room. Two
+// pushes racing on different gateways may both pass: the count is read,
+// not reserved.
+func (s *Service) roomForAVersion(ctx context.Context, limit int) *Problem {
 	if limit == 0 {
-		return true
+		return nil
 	}
-	ms, err := s.deps.Registry.List(r.Context(), tenantOf(r))
+	ms, err := s.deps.Registry.List(ctx, tenantIn(ctx))
 	if err != nil {
-		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Msg("count model versions")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the model registry", "try again shortly")
-		return false
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Msg("count model versions")
+		return problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the model registry", "try again shortly")
 	}
 	n := 0
 	for _, m := range ms {
 		n += len(m.Versions)
 	}
 	if n >= limit {
-		writeProblem(w, http.StatusUnprocessableEntity, contracts.CodeTierLimit, "Too many model versions",
+		return problem(http.StatusUnprocessableEntity, contracts.CodeTierLimit, "Too many model versions",
 			fmt.Sprintf("the tier keeps at most %d model versions and %d are stored; delete a version no alias points to", limit, n))
-		return false
 	}
-	return true
+	return nil
 }
 
 func remoteVersion(body []byte) (models.Version, error) {
@@ -151,108 +162,98 @@ func remoteVersion(body []byte) (models.Version, error) {
 }
 
 // listModels handles GET /v1/models.
-func (s *Service) listModels(w http.ResponseWriter, r *http.Request) {
-	ms, err := s.deps.Registry.List(r.Context(), tenantOf(r))
+func (s *Service) listModels(ctx context.Context, _ *noParams) (*answer[ModelList], error) {
+	ms, err := s.deps.Registry.List(ctx, tenantIn(ctx))
 	if err != nil {
-		s.log.Error().Err(err).Msg("list models")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot list models", "try again shortly")
-		return
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Msg("list models")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot list models", "try again shortly")
 	}
 	if ms == nil {
 		ms = []*models.Model{}
 	}
-	writeJSON(w, http.StatusOK, ModelList{Models: ms})
+	return &answer[ModelList]{Body: ModelList{Models: ms}}, nil
 }
 
 // getModel handles GET /v1/models/{name}.
-func (s *Service) getModel(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.modelName(w, r)
-	if !ok {
-		return
+func (s *Service) getModel(ctx context.Context, in *ModelRef) (*answer[*models.Model], error) {
+	if err := in.checkName(); err != nil {
+		return nil, err
 	}
-	m, err := s.deps.Registry.Get(r.Context(), tenantOf(r), name)
-	if s.modelError(w, err) {
-		return
+	m, err := s.deps.Registry.Get(ctx, tenantIn(ctx), in.Name)
+	if err != nil {
+		return nil, s.modelError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, m)
+	return &answer[*models.Model]{Body: m}, nil
+}
+
+type setAliasInput struct {
+	ModelRef
+	Alias string `path:"alias" doc:"alias name"`
+	Body  AliasBody
 }
 
 // setAlias handles PUT /v1/models/{name}/aliases/{alias}. Rollback is
 // pointing the alias back at an earlier version.
-func (s *Service) setAlias(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.modelName(w, r)
-	if !ok {
-		return
+func (s *Service) setAlias(ctx context.Context, in *setAliasInput) (*answer[*models.Model], error) {
+	if err := in.checkName(); err != nil {
+		return nil, err
 	}
-	alias := r.PathValue("alias")
-	if !spec.ValidName(alias) || alias == "latest" {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadAlias, "Bad alias", "an alias is lowercase letters, digits, '-' or '_', and not `latest`")
-		return
+	if !spec.ValidName(in.Alias) || in.Alias == "latest" {
+		return nil, problem(http.StatusBadRequest, contracts.CodeBadAlias, "Bad alias", "an alias is lowercase letters, digits, '-' or '_', and not `latest`")
 	}
-	if _, err := strconv.Atoi(alias); err == nil {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadAlias, "Bad alias", "an alias cannot be a number (numbers are versions)")
-		return
+	if _, err := strconv.Atoi(in.Alias); err == nil {
+		return nil, problem(http.StatusBadRequest, contracts.CodeBadAlias, "Bad alias", "an alias cannot be a number (numbers are versions)")
 	}
-	var body AliasBody
-	if err := decodeStrict(r.Body, 64<<10, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias body", `send {"version": N} or {"weights": {"N": W, ...}}: `+err.Error())
-		return
-	}
+	body := in.Body
 	if (body.Version == 0) == (len(body.Weights) == 0) {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias body", `send exactly one of {"version": N} or {"weights": {...}}`)
-		return
+		return nil, problem(http.StatusBadRequest, contracts.CodeBadBody, "Bad alias body", `send exactly one of {"version": N} or {"weights": {...}}`)
 	}
 	total := 0
 	for k, wgt := range body.Weights {
 		if wgt < 0 {
-			writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias weights", fmt.Sprintf("weight of version %s is negative", k))
-			return
+			return nil, problem(http.StatusBadRequest, contracts.CodeBadBody, "Bad alias weights", fmt.Sprintf("weight of version %s is negative", k))
 		}
 		total += wgt
 	}
 	if len(body.Weights) > 0 && total == 0 {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Bad alias weights", "the weights add up to 0")
-		return
+		return nil, problem(http.StatusBadRequest, contracts.CodeBadBody, "Bad alias weights", "the weights add up to 0")
 	}
-	m, err := s.deps.Registry.SetAlias(r.Context(), tenantOf(r), name, alias, models.Alias{Version: body.Version, Weights: body.Weights})
-	if s.modelError(w, err) {
-		return
+	m, err := s.deps.Registry.SetAlias(ctx, tenantIn(ctx), in.Name, in.Alias, models.Alias{Version: body.Version, Weights: body.Weights})
+	if err != nil {
+		return nil, s.modelError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, m)
+	return &answer[*models.Model]{Body: m}, nil
+}
+
+type deleteVersionInput struct {
+	ModelRef
+	Version string `path:"version" doc:"version number"`
 }
 
 // deleteVersion handles DELETE /v1/models/{name}/versions/{version}.
-func (s *Service) deleteVersion(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.modelName(w, r)
-	if !ok {
-		return
+func (s *Service) deleteVersion(ctx context.Context, in *deleteVersionInput) (*answer[*models.Model], error) {
+	if err := in.checkName(); err != nil {
+		return nil, err
 	}
-	n, err := strconv.Atoi(r.PathValue("version"))
+	n, err := strconv.Atoi(in.Version)
 	if err != nil || n < 1 {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadVersion, "Bad version", "a version is a positive number")
-		return
+		return nil, problem(http.StatusBadRequest, contracts.CodeBadVersion, "Bad version", "a version is a positive number")
 	}
-	m, err := s.deps.Registry.DeleteVersion(r.Context(), tenantOf(r), name, n)
+	m, err := s.deps.Registry.DeleteVersion(ctx, tenantIn(ctx), in.Name, n)
 	if errors.Is(err, models.ErrInUse) {
-		writeProblem(w, http.StatusConflict, contracts.CodeVersionInUse, "The version is in use", err.Error())
-		return
+		return nil, problem(http.StatusConflict, contracts.CodeVersionInUse, "The version is in use", err.Error())
 	}
-	if s.modelError(w, err) {
-		return
+	if err != nil {
+		return nil, s.modelError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, m)
+	return &answer[*models.Model]{Body: m}, nil
 }
 
-// modelError answers a registry error; it reports whether it did.
-func (s *Service) modelError(w http.ResponseWriter, err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, models.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, contracts.CodeModelNotFound, "No such model or version", err.Error())
-	default:
-		s.log.Error().Err(err).Msg("model registry")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "The model registry is unavailable", "try again shortly")
+// modelError is the problem of a registry error.
+func (s *Service) modelError(ctx context.Context, err error) error {
+	if errors.Is(err, models.ErrNotFound) {
+		return problem(http.StatusNotFound, contracts.CodeModelNotFound, "No such model or version", err.Error())
 	}
-	return true
+	s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Msg("model registry")
+	return problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "The model registry is unavailable", "try again shortly")
 }

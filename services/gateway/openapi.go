@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"encoding/json"
 	"net/http"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -50,66 +48,10 @@ type ResultPart struct {
 	} `json:"error,omitempty"`
 }
 
-// OpenAPI builds the OpenAPI 3.1 document from the route table.
+// OpenAPI is the API's OpenAPI 3.1 document, generated from its
+// operations as Handler registers them.
 func (s *Service) OpenAPI() *huma.OpenAPI {
-	reg := newRegistry()
-	doc := &huma.OpenAPI{
-		OpenAPI: "3.1.0",
-		Info: &huma.Info{Title: "Partita", Version: "1",
-			Description: "Split, score, optimize and aggregate ML jobs. Errors are RFC 9457 problem documents with a stable `code`."},
-		Paths: map[string]*huma.PathItem{},
-		Components: &huma.Components{Schemas: reg, SecuritySchemes: map[string]*huma.SecurityScheme{
-			"apiKey":   {Type: "http", Scheme: "bearer", Description: "Authorization: Bearer <api key> (a tenant's)"},
-			"adminKey": {Type: "http", Scheme: "bearer", Description: "Authorization: Bearer <admin key> (PARTITA_ADMIN_KEY)"},
-		}},
-	}
-	for _, r := range s.routes() {
-		op := &huma.Operation{Method: r.method, Path: r.path, OperationID: r.id, Summary: firstSentence(r.summary), Description: r.summary, Tags: []string{r.tag}, Responses: map[string]*huma.Response{}}
-		if r.admin {
-			op.Security = []map[string][]string{{"adminKey": {}}}
-		}
-		if r.auth {
-			op.Security = []map[string][]string{{"apiKey": {}}}
-		}
-		for _, p := range r.params {
-			op.Parameters = append(op.Parameters, &huma.Param{Name: p.name, In: p.in, Description: p.desc, Required: p.required, Schema: reg.Schema(p.typ, true, "")})
-		}
-		if r.request != nil {
-			op.RequestBody = &huma.RequestBody{Required: !r.request.optional, Content: map[string]*huma.MediaType{r.request.contentType: {Schema: requestSchema(reg, r.request)}}}
-			if r.request.alsoJSON != nil {
-				op.RequestBody.Content["application/json"] = &huma.MediaType{Schema: reg.Schema(r.request.alsoJSON, true, "")}
-			}
-		}
-		codes := make([]int, 0, len(r.responses))
-		for c := range r.responses {
-			codes = append(codes, c)
-		}
-		slices.Sort(codes)
-		for _, c := range codes {
-			b := r.responses[c]
-			resp := &huma.Response{Description: b.desc}
-			if b.contentType != "" {
-				mt := &huma.MediaType{}
-				if b.typ != nil {
-					mt.Schema = reg.Schema(b.typ, true, "")
-				}
-				resp.Content = map[string]*huma.MediaType{b.contentType: mt}
-				if b.csv {
-					resp.Content["text/csv"] = &huma.MediaType{Schema: &huma.Schema{Type: huma.TypeString, Description: "CSV with a header row: the input's columns, then the score and plan columns"}}
-				}
-			}
-			for _, h := range b.headers {
-				if resp.Headers == nil {
-					resp.Headers = map[string]*huma.Param{}
-				}
-				resp.Headers[h] = &huma.Param{Description: responseHeaders[h], Schema: &huma.Schema{Type: huma.TypeString}}
-			}
-			op.Responses[strconv.Itoa(c)] = resp
-		}
-		doc.AddOperation(op)
-	}
-	matchTheWire(reg)
-	return doc
+	return s.api(http.NewServeMux()).OpenAPI()
 }
 
 // schemaPrefix is where the document's named schemas live.
@@ -193,20 +135,6 @@ func underNilablePointer(t reflect.Type, index []int) bool {
 	}
 	return false
 }
-func requestSchema(reg huma.Registry, b *body) *huma.Schema {
-	if b.typ != nil {
-		return reg.Schema(b.typ, true, "")
-	}
-	props := map[string]*huma.Schema{}
-	var required []string
-	for name, desc := range b.multipart {
-		props[name] = &huma.Schema{Type: "string", Format: "binary", Description: desc}
-		required = append(required, name)
-	}
-	slices.Sort(required)
-	return &huma.Schema{Type: "object", Properties: props, Required: required}
-}
-
 func firstSentence(s string) string {
 	if i := strings.Index(s, ". "); i > 0 {
 		return s[:i+1]
@@ -215,7 +143,6 @@ func firstSentence(s string) string {
 }
 
 func (s *Service) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	s.openapiOnce.Do(func() { s.openapi, s.openapiErr = json.Marshal(s.OpenAPI()) })
 	if s.openapiErr != nil {
 		writeProblem(w, http.StatusInternalServerError, contracts.CodeInternal, "The OpenAPI document does not build", s.openapiErr.Error())
 		return

@@ -1,9 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -30,9 +30,6 @@ type RedriveTimeouts struct {
 	JobTotal *spec.Duration `json:"job_total,omitempty"`
 }
 
-// maxRedriveBody bounds the redrive's JSON body.
-const maxRedriveBody = 4 << 10
-
 // apply changes a spec as the body asks.
 func (b *RedriveBody) apply(sp *spec.Spec) {
 	if b.Model != "" {
@@ -55,81 +52,79 @@ func (b *RedriveBody) apply(sp *spec.Spec) {
 	}
 }
 
+type redriveInput struct {
+	JobRef
+	Body *RedriveBody
+}
+
+type redriveOutput struct {
+	Location   string `header:"Location" doc:"the job"`
+	RetryAfter string `header:"Retry-After" doc:"seconds before the job is worth reading again"`
+	Body       *JobView
+}
+
 // redriveJob handles POST /v1/jobs/{id}/redrive: a failed or timed-out job
 // runs again, only its parts that did not finish, with its spec changed as
 // the body asks (model, version, timeouts); it answers 202 with the job as
 // its new attempt starts.
-func (s *Service) redriveJob(w http.ResponseWriter, r *http.Request) {
-	j := s.loadJob(w, r)
-	if j == nil {
-		return
+func (s *Service) redriveJob(ctx context.Context, in *redriveInput) (*redriveOutput, error) {
+	j, err := s.job(ctx, in.ID)
+	if err != nil {
+		return nil, err
 	}
-	var body RedriveBody
-	if err := decodeStrict(r.Body, maxRedriveBody, &body); err != nil && !errors.Is(err, io.EOF) { // no body: change nothing
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadBody, "Malformed JSON body",
-			`send {"model": "…", "version": "…", "timeouts": {"part": "30s", "job_idle": "5m", "job_total": "1h"}}, each field optional: `+err.Error())
-		return
+	body := in.Body
+	if body == nil { // no body: change nothing
+		body = &RedriveBody{}
 	}
-	if !redrivable(w, j) {
-		return
+	if err := redrivable(j); err != nil {
+		return nil, err
 	}
 	sp := *j.Spec
 	body.apply(&sp)
-	if prob := s.checkRedrive(r, &sp); prob != nil {
-		writeProblemDoc(w, prob)
-		return
+	if prob := s.checkRedrive(ctx, &sp); prob != nil {
+		return nil, prob
 	}
-	limits := limitsOf(r)
-	if !s.claimSlot(w, r, j.Tenant, j.ID, limits.JobsInFlight, "redrive") {
-		return
+	if err := s.claimSlot(ctx, j.Tenant, j.ID, limitsIn(ctx).JobsInFlight, "redrive"); err != nil {
+		return nil, err
 	}
-	j, err := s.deps.Jobs.Redrive(r.Context(), j.Tenant, j.ID, body.apply)
+	j, err = s.deps.Jobs.Redrive(ctx, j.Tenant, j.ID, body.apply)
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, contracts.CodeJobNotFound, "No such job", fmt.Sprintf("job %q does not exist", r.PathValue("id")))
-		return
+		return nil, problem(http.StatusNotFound, contracts.CodeJobNotFound, "No such job", fmt.Sprintf("job %q does not exist", in.ID))
 	case errors.Is(err, jobs.ErrNotRedrivable):
-		writeProblem(w, http.StatusConflict, contracts.CodeJobNotRedrivable, "Only a failed or timed-out job can be redriven", err.Error())
-		return
+		return nil, problem(http.StatusConflict, contracts.CodeJobNotRedrivable, "Only a failed or timed-out job can be redriven", err.Error())
 	case errors.Is(err, jobs.ErrEnding):
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusConflict, contracts.CodeJobEnding, "The job is still ending", "its last attempt is being cleaned up; redrive again in a moment")
-		return
+		return nil, withRetryAfter(problem(http.StatusConflict, contracts.CodeJobEnding, "The job is still ending", "its last attempt is being cleaned up; redrive again in a moment"), "1")
 	case err != nil:
-		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("job", r.PathValue("id")).Msg("redrive job")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot redrive the job", "try again shortly")
-		return
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Str("job", in.ID).Msg("redrive job")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot redrive the job", "try again shortly")
 	}
 	subject, msg := contracts.NewRedriveRequest(j.Tenant, j.ID, j.Attempt())
 	if err := s.deps.Pub.Publish(subject, msg); err != nil {
 		// The attempt is recorded: with nothing to split it times out
 		// after timeouts.job_idle and may be redriven again.
-		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("queue a redrive")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot queue the redrive",
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("queue a redrive")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot queue the redrive",
 			"the message bus did not accept it; the attempt times out after timeouts.job_idle and can be redriven then")
-		return
 	}
-	if err := s.deps.Pub.PublishEvent(r.Context(), contracts.Event{Type: contracts.Running, Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
-		s.log.Warn().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("publish the redrive's running event")
+	if err := s.deps.Pub.PublishEvent(ctx, contracts.Event{Type: contracts.Running, Tenant: j.Tenant, JobID: j.ID, Job: j}); err != nil {
+		s.log.Warn().Ctx(ctx).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("publish the redrive's running event")
 	}
-	w.Header().Set("Location", "/v1/jobs/"+j.ID)
-	w.Header().Set("Retry-After", "1")
-	writeJSON(w, http.StatusAccepted, s.view(r.Context(), j))
+	return &redriveOutput{Location: "/v1/jobs/" + j.ID, RetryAfter: "1", Body: s.view(ctx, j)}, nil
 }
 
-// redrivable answers 409 for a job that cannot be redriven as it is.
-func redrivable(w http.ResponseWriter, j *jobs.Job) bool {
+// redrivable is 409 for a job that cannot be redriven as it is.
+func redrivable(j *jobs.Job) error {
 	if j.Status == jobs.Failed || j.Status == jobs.TimedOut {
-		return true
+		return nil
 	}
-	writeProblem(w, http.StatusConflict, contracts.CodeJobNotRedrivable, "Only a failed or timed-out job can be redriven",
+	return problem(http.StatusConflict, contracts.CodeJobNotRedrivable, "Only a failed or timed-out job can be redriven",
 		fmt.Sprintf("job %s is %s", j.ID, j.Status))
-	return false
 }
 
 // checkRedrive checks the spec a redrive would run: its changed fields
 // valid, its model able to score it.
-func (s *Service) checkRedrive(r *http.Request, sp *spec.Spec) *Problem {
+func (s *Service) checkRedrive(ctx context.Context, sp *spec.Spec) *Problem {
 	var bad []FieldError
 	for _, e := range sp.Validate(s.limits) {
 		if strings.HasPrefix(e.Path, "timeouts.") || strings.HasPrefix(e.Path, "score.") {
@@ -139,5 +134,5 @@ func (s *Service) checkRedrive(r *http.Request, sp *spec.Spec) *Problem {
 	if len(bad) > 0 {
 		return &Problem{Status: http.StatusBadRequest, Code: contracts.CodeInvalidSpec, Title: "The redrive's spec is invalid", Detail: bad[0].Path + " " + bad[0].Message, Errors: bad}
 	}
-	return s.checkModel(r.Context(), tenantOf(r), sp)
+	return s.checkModel(ctx, tenantIn(ctx), sp)
 }

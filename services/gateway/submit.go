@@ -20,17 +20,23 @@ import (
 	"github.com/partita/partita/libs/spec"
 )
 
+// submitParams are the headers of a submit.
+type submitParams struct {
+	Prefer         string `header:"Prefer" doc:"wait=N: wait up to N seconds (capped by the server) for the job to end"`
+	IdempotencyKey string `header:"Idempotency-Key" doc:"the same key and body within 24 h replays the first answer; another body with the key is 422"`
+}
+
 // submit handles POST /v1/jobs: multipart with a `spec` and an `input`
 // part. The input streams into the artifact store; ingest validates it and
 // records the job, or rejects it and nothing is kept.
-func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
+func (s *Service) submit(w http.ResponseWriter, r *http.Request, in *submitParams) {
 	tenant, limits := tenantOf(r), limitsOf(r)
 	maxBody, overCode := s.bodyLimit(r)
 	if r.ContentLength > maxBody {
 		writeProblem(w, http.StatusRequestEntityTooLarge, overCode, "Upload too large", fmt.Sprintf("the body is %d bytes; the limit is %d", r.ContentLength, maxBody))
 		return
 	}
-	wait, err := preferWait(r.Header.Get("Prefer"), s.cfg.MaxWait)
+	wait, err := preferWait(in.Prefer, s.cfg.MaxWait)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, contracts.CodeBadPrefer, "Bad Prefer header", err.Error())
 		return
@@ -43,7 +49,8 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	id := jobs.NewID()
-	if !s.claimSlot(w, r, tenant, id, limits.JobsInFlight, "submit") {
+	if err := s.claimSlot(r.Context(), tenant, id, limits.JobsInFlight, "submit"); err != nil {
+		writeErr(w, err)
 		return
 	}
 	inFlight := false // the job went to ingest: its slot is freed when it ends
@@ -64,7 +71,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		writeProblemDoc(w, prob)
 		return
 	}
-	if key := r.Header.Get("Idempotency-Key"); key != "" {
+	if key := in.IdempotencyKey; key != "" {
 		rec, err := s.deps.Idempotency.Claim(r.Context(), tenant, key, fingerprint, id)
 		if err == nil && s.abandoned(r.Context(), tenant, rec) {
 			if taken, terr := s.deps.Idempotency.TakeOver(r.Context(), tenant, key, rec, id); terr != nil {
@@ -182,23 +189,20 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// claimSlot takes one of the tenant's jobs in flight for job id, or
-// answers 503 (the slots cannot be counted) or 429 tier_limit; what is
-// the request a client repeats once a job has ended.
-func (s *Service) claimSlot(w http.ResponseWriter, r *http.Request, tenant, id string, limit int, what string) bool {
-	held, err := s.deps.Slots.Claim(r.Context(), tenant, id, limit)
+// claimSlot takes one of the tenant's jobs in flight for job id, or is
+// 503 (the slots cannot be counted) or 429 tier_limit; what is the request
+// a client repeats once a job has ended.
+func (s *Service) claimSlot(ctx context.Context, tenant, id string, limit int, what string) error {
+	held, err := s.deps.Slots.Claim(ctx, tenant, id, limit)
 	if err != nil {
-		s.log.Error().Err(err).Str("tenant", tenant).Msg("claim a job slot")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot count the jobs in flight", "try again shortly")
-		return false
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenant).Msg("claim a job slot")
+		return problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot count the jobs in flight", "try again shortly")
 	}
 	if !held {
-		w.Header().Set("Retry-After", "5")
-		writeProblem(w, http.StatusTooManyRequests, contracts.CodeTierLimit, "Too many jobs in flight",
-			fmt.Sprintf("the tier allows %d jobs in flight; %s again once one has ended", limit, what))
-		return false
+		return withRetryAfter(problem(http.StatusTooManyRequests, contracts.CodeTierLimit, "Too many jobs in flight",
+			fmt.Sprintf("the tier allows %d jobs in flight; %s again once one has ended", limit, what)), "5")
 	}
-	return true
+	return nil
 }
 
 func pathErrors(path, detail string) []FieldError {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,52 +25,53 @@ type UsageList struct {
 	Cost    *usage.Cost     `json:"cost,omitempty"`
 }
 
-// usageRange reads ?from=&to= (days, YYYY-MM-DD, UTC, inclusive).
-func usageRange(r *http.Request, now time.Time) (from, to time.Time, err error) {
-	day := func(name string, def time.Time) (time.Time, error) {
-		v := r.URL.Query().Get(name)
+// usageQuery is the range of a usage report.
+type usageQuery struct {
+	From string `query:"from" doc:"first day, YYYY-MM-DD UTC (default: 29 days before to)"`
+	To   string `query:"to" doc:"last day, YYYY-MM-DD UTC, inclusive (default: today); at most 366 days"`
+}
+
+// days is the query's range (days, UTC, inclusive), or a 400 bad_query.
+func (q *usageQuery) days(now time.Time) (from, to time.Time, err error) {
+	day := func(name, v string, def time.Time) (time.Time, error) {
 		if v == "" {
 			return def, nil
 		}
 		t, err := time.Parse(usage.DayLayout, v)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%s: %q is not a day (YYYY-MM-DD)", name, v)
+			return time.Time{}, problem(http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", fmt.Sprintf("%s: %q is not a day (YYYY-MM-DD)", name, v))
 		}
 		return t, nil
 	}
-	if to, err = day("to", now.UTC()); err != nil {
+	if to, err = day("to", q.To, now.UTC()); err != nil {
 		return
 	}
-	from, err = day("from", to.AddDate(0, 0, 1-defaultUsageDays))
+	from, err = day("from", q.From, to.AddDate(0, 0, 1-defaultUsageDays))
 	return
 }
 
 // getUsage handles GET /v1/usage: the tenant's usage by day.
-func (s *Service) getUsage(w http.ResponseWriter, r *http.Request) {
-	from, to, err := usageRange(r, time.Now())
+func (s *Service) getUsage(ctx context.Context, in *usageQuery) (*answer[*usage.Report], error) {
+	from, to, err := in.days(time.Now())
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
-		return
+		return nil, err
 	}
-	rep, err := s.deps.Usage.Tenant(r.Context(), tenantOf(r), from, to)
+	rep, err := s.deps.Usage.Tenant(ctx, tenantIn(ctx), from, to)
 	if err != nil {
-		s.writeUsageError(w, r, err)
-		return
+		return nil, s.usageError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, rep) // the cost is the operator's: on the admin report only
+	return &answer[*usage.Report]{Body: rep}, nil // the cost is the operator's: on the admin report only
 }
 
 // adminUsage handles GET /v1/admin/usage: every tenant's usage by day.
-func (s *Service) adminUsage(w http.ResponseWriter, r *http.Request) {
-	from, to, err := usageRange(r, time.Now())
+func (s *Service) adminUsage(ctx context.Context, in *usageQuery) (*answer[UsageList], error) {
+	from, to, err := in.days(time.Now())
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
-		return
+		return nil, err
 	}
-	all, err := s.deps.Usage.All(r.Context(), from, to)
+	all, err := s.deps.Usage.All(ctx, from, to)
 	if err != nil {
-		s.writeUsageError(w, r, err)
-		return
+		return nil, s.usageError(ctx, err)
 	}
 	out := UsageList{From: from.UTC().Format(usage.DayLayout), To: to.UTC().Format(usage.DayLayout), Tenants: []*usage.Report{}}
 	prices := s.deps.Prices()
@@ -79,14 +81,14 @@ func (s *Service) adminUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.SortFunc(out.Tenants, func(a, b *usage.Report) int { return strings.Compare(a.Tenant, b.Tenant) })
 	out.Cost = prices.Sum(out.Tenants)
-	writeJSON(w, http.StatusOK, out)
+	return &answer[UsageList]{Body: out}, nil
 }
 
-func (s *Service) writeUsageError(w http.ResponseWriter, r *http.Request, err error) {
+// usageError is the problem of a usage read.
+func (s *Service) usageError(ctx context.Context, err error) error {
 	if errors.Is(err, usage.ErrRange) {
-		writeProblem(w, http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
-		return
+		return problem(http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
 	}
-	s.log.Error().Ctx(r.Context()).Err(err).Msg("read usage")
-	writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read usage", "try again shortly")
+	s.log.Error().Ctx(ctx).Err(err).Msg("read usage")
+	return problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read usage", "try again shortly")
 }

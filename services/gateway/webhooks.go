@@ -33,26 +33,24 @@ func secretView(s webhooks.Secret) SecretView {
 const rotationGrace = 24 * time.Hour
 
 // getSecret handles GET /v1/webhooks/secret.
-func (s *Service) getSecret(w http.ResponseWriter, r *http.Request) {
-	sec, err := s.deps.Secrets.Get(r.Context(), tenantOf(r))
+func (s *Service) getSecret(ctx context.Context, _ *noParams) (*answer[SecretView], error) {
+	sec, err := s.deps.Secrets.Get(ctx, tenantIn(ctx))
 	if err != nil {
-		s.log.Error().Err(err).Msg("webhook secret")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the webhook secret", "try again shortly")
-		return
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Msg("webhook secret")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the webhook secret", "try again shortly")
 	}
-	writeJSON(w, http.StatusOK, secretView(sec))
+	return &answer[SecretView]{Body: secretView(sec)}, nil
 }
 
 // rotateSecret handles POST /v1/webhooks/secret:rotate: a new secret signs
 // from now on; the old one also signs for 24 hours.
-func (s *Service) rotateSecret(w http.ResponseWriter, r *http.Request) {
-	sec, err := s.deps.Secrets.Rotate(r.Context(), tenantOf(r), rotationGrace)
+func (s *Service) rotateSecret(ctx context.Context, _ *noParams) (*answer[SecretView], error) {
+	sec, err := s.deps.Secrets.Rotate(ctx, tenantIn(ctx), rotationGrace)
 	if err != nil {
-		s.log.Error().Err(err).Msg("rotate webhook secret")
-		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot rotate the webhook secret", "try again shortly")
-		return
+		s.log.Error().Ctx(ctx).Err(err).Str("tenant", tenantIn(ctx)).Msg("rotate webhook secret")
+		return nil, problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot rotate the webhook secret", "try again shortly")
 	}
-	writeJSON(w, http.StatusOK, secretView(sec))
+	return &answer[SecretView]{Body: secretView(sec)}, nil
 }
 
 // checkWebhook refuses a webhook URL the outbound policy would refuse.
