@@ -30,8 +30,12 @@ export PARTITA_KEDA_CRD := $(KEDA_CRD)
 run: onnxruntime build
 	$(BIN)/partita dev
 
+# The version `partita version` and partita_build_info show.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION_LDFLAGS = -X github.com/partita/partita/libs/buildinfo.Version=$(VERSION)
+
 build:
-	$(GO) build -o $(BIN)/partita ./cmd/partita
+	$(GO) build -ldflags='$(VERSION_LDFLAGS)' -o $(BIN)/partita ./cmd/partita
 
 tools: $(MINIO) onnxruntime duckdb python-deps helm keda-crd image-deps
 

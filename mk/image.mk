@@ -24,7 +24,7 @@ IMAGE_BINARY ?= $(BIN)/linux-amd64/partita
 # No file paths in the binary, nor symbol table and DWARF (stack traces keep
 # function names and lines); the image test builds it with these as well.
 IMAGE_GOFLAGS := -trimpath -buildvcs=false
-IMAGE_LDFLAGS := -s -w
+IMAGE_LDFLAGS := -s -w -X github.com/partita/partita/libs/buildinfo.Version=$(IMAGE_VERSION)
 # apt-get download as root: without this apt warns that its _apt user
 # cannot write the download folder.
 IMAGE_APT := apt-get -qq $(if $(filter 0,$(shell id -u)),-o APT::Sandbox::User=root)

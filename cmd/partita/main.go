@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/partita/partita/libs/buildinfo"
 )
 
 const rootLong = `partita — split, score, optimize and aggregate ML jobs
@@ -74,6 +76,10 @@ func rootCmd() *cobra.Command {
 		usageCmd("usage [--from YYYY-MM-DD] [--to YYYY-MM-DD]", "the tenant's usage by day", "/v1/usage", tenantClient, tenantUsageDoc),
 		tenantsCmd(),
 		&cobra.Command{Use: "exit-codes", Short: "the exit codes of the client commands", Long: exitCodesHelp},
+		&cobra.Command{Use: "version", Short: "the version of this binary", Args: cobra.NoArgs,
+			Run: func(c *cobra.Command, _ []string) {
+				fmt.Fprintf(c.OutOrStdout(), "partita %s (%s)\n", buildinfo.String(), buildinfo.Platform())
+			}},
 	)
 	root.InitDefaultCompletionCmd()
 	return root

@@ -85,11 +85,12 @@ func locate(t *testing.T) prereqs {
 	return p
 }
 
-// buildBinary builds partita as `make image` does, into dir.
-func buildBinary(t *testing.T, p prereqs, dir string) string {
+// buildBinary builds partita as `make image` does, into dir, stamped
+// with version.
+func buildBinary(t *testing.T, p prereqs, dir, version string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "partita")
-	cmd := exec.Command("make", "-s", "-C", p.repo, "image-binary", "IMAGE_BINARY="+bin)
+	cmd := exec.Command("make", "-s", "-C", p.repo, "image-binary", "IMAGE_BINARY="+bin, "IMAGE_VERSION="+version)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make image-binary: %v\n%s", err, out)
 	}
@@ -100,7 +101,7 @@ func TestImage(t *testing.T) {
 	p := locate(t)
 	work := t.TempDir()
 	in := inputs{
-		Binary:     buildBinary(t, p, work),
+		Binary:     buildBinary(t, p, work, "test"),
 		ORTLib:     p.ort,
 		ORTVersion: "test",
 		Debian:     p.debian,
@@ -368,9 +369,9 @@ func checkRuns(t *testing.T, p prereqs, root string, cfg v1.Config) {
 		return cmd
 	}
 
-	out, err := command("-h").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "split, score, optimize and aggregate") {
-		t.Fatalf("partita -h in the image: %v\n%s", err, out)
+	out, err := command("version").CombinedOutput()
+	if want := "partita " + cfg.Labels["org.opencontainers.image.version"] + " (go"; err != nil || !strings.HasPrefix(string(out), want) {
+		t.Fatalf("partita version in the image: %v\n%s (want it to start with %q: the binary stamped with the image's version)", err, out, want)
 	}
 
 	// The fleet example's model, and its job, are given to `partita dev`

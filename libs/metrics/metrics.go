@@ -9,7 +9,6 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/partita/partita/libs/buildinfo"
 )
 
 // Outcomes of a part at a stage (partita_parts_processed_total's outcome).
@@ -86,28 +87,12 @@ func New() *Metrics {
 		backlog: map[string]func(context.Context) (int, error){},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "partita_build_info", Help: "The running build (value 1).", ConstLabels: prometheus.Labels{"version": version()},
+		Name: "partita_build_info", Help: "The running build (value 1).", ConstLabels: prometheus.Labels{"version": buildinfo.String()},
 	})
 	build.Set(1)
 	m.reg.MustRegister(m.parts, m.duration, m.inFlight, m.finished, m.requests, m.latency, m.webhooks, m.inference, m.qpIters, build,
 		scrapeCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-// version is the module version of the binary, with its VCS revision when
-// it was built from a checkout.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += "+" + s.Value[:12]
-		}
-	}
-	return v
 }
 
 // Handler serves the metrics in the Prometheus text format.
