@@ -213,9 +213,10 @@ func TestJSONSubmitWithInputURL(t *testing.T) {
 }
 
 // TestAbandonedIdempotencyKeyIsTakenOver: a key claimed by a submit that
-// died before answering (no answer, no job — here a claim made directly)
-// answers 409 in progress while that submit could still be alive, and is
-// then taken over by a retry, which runs the job; later retries replay it.
+// died after queuing its job to ingest but before answering (no answer,
+// no job yet — here a claim made directly) answers 409 in progress while
+// ingest could still record that job, and is then taken over by a retry,
+// which runs the job; later retries replay it.
 func TestAbandonedIdempotencyKeyIsTakenOver(t *testing.T) {
 	h := start(t, harnessOptions{args: []string{"--gateway.ingest-timeout", "1s", "--gateway.max-wait", "1s", "--gateway.idempotency-takeover", "3s"}})
 	spec := scoreSpec("csv", "dga-risk", 100, "")
@@ -223,8 +224,10 @@ func TestAbandonedIdempotencyKeyIsTakenOver(t *testing.T) {
 	specSum, dataSum := sha256.Sum256([]byte(spec)), sha256.Sum256(data)
 	idem, err := jobs.OpenIdempotency(t.Context(), h.proc.JetStream(), kv.Options{})
 	require.NoError(t, err)
-	_, err = idem.Claim(t.Context(), tenant, "order-7", hex.EncodeToString(specSum[:])+hex.EncodeToString(dataSum[:]), jobs.NewID())
+	dead := jobs.NewID()
+	_, err = idem.Claim(t.Context(), tenant, "order-7", hex.EncodeToString(specSum[:])+hex.EncodeToString(dataSum[:]), dead)
 	require.NoError(t, err)
+	require.NoError(t, idem.Queuing(t.Context(), tenant, "order-7", dead))
 
 	hdr := map[string]string{"Idempotency-Key": "order-7"}
 	r := h.submit(spec, data, hdr)
@@ -243,5 +246,43 @@ func TestAbandonedIdempotencyKeyIsTakenOver(t *testing.T) {
 	require.Equal(t, "succeeded", h.waitJob(id, 30*time.Second)["status"])
 	again := h.submit(spec, data, hdr)
 	require.Equal(t, id, jobID(t, again), "a retry replays the job that took the key over")
+	require.Len(t, h.get("/v1/jobs", nil).json(t)["jobs"], 1)
+}
+
+// TestKeyOfASubmitThatDiedBeforeQueuingIsTakenOverSoon: a key claimed by
+// a submit that died before it queued any job (unqueued) is taken over by a
+// retry within seconds, with the default 10-minute takeover; a key whose
+// submit queued its job is not, over the same time (ingest may yet record
+// that job).
+func TestKeyOfASubmitThatDiedBeforeQueuingIsTakenOverSoon(t *testing.T) {
+	h := start(t, harnessOptions{})
+	spec := scoreSpec("csv", "dga-risk", 100, "")
+	data := fleetCSV(t, 50, 3)
+	specSum, dataSum := sha256.Sum256([]byte(spec)), sha256.Sum256(data)
+	fingerprint := hex.EncodeToString(specSum[:]) + hex.EncodeToString(dataSum[:])
+	idem, err := jobs.OpenIdempotency(t.Context(), h.proc.JetStream(), kv.Options{})
+	require.NoError(t, err)
+	_, err = idem.Claim(t.Context(), tenant, "died-before-queuing", fingerprint, jobs.NewID())
+	require.NoError(t, err)
+	queued := jobs.NewID()
+	_, err = idem.Claim(t.Context(), tenant, "died-after-queuing", fingerprint, queued)
+	require.NoError(t, err)
+	require.NoError(t, idem.Queuing(t.Context(), tenant, "died-after-queuing", queued))
+
+	started := time.Now()
+	var id string
+	require.Eventually(t, func() bool {
+		r := h.submit(spec, data, map[string]string{"Idempotency-Key": "died-before-queuing"})
+		if r.Status == http.StatusCreated {
+			id = jobID(t, r)
+			return true
+		}
+		require.Equal(t, "idempotency_in_progress", problemCode(t, r), "%s", r.Body)
+		return false
+	}, time.Minute, 500*time.Millisecond, "the unqueued key was never taken over")
+	t.Logf("taken over after %s", time.Since(started).Round(100*time.Millisecond))
+	r := h.submit(spec, data, map[string]string{"Idempotency-Key": "died-after-queuing"})
+	require.Equal(t, http.StatusConflict, r.Status, "a queued key is held until the takeover: %s", r.Body)
+	require.Equal(t, "succeeded", h.waitJob(id, 30*time.Second)["status"])
 	require.Len(t, h.get("/v1/jobs", nil).json(t)["jobs"], 1)
 }

@@ -33,6 +33,10 @@ type IdemRecord struct {
 	Status      int    `json:"status,omitempty"` // HTTP status of the first answer, once sent
 	// ClaimedAt is when the submit that holds the key claimed it.
 	ClaimedAt time.Time `json:"claimed_at,omitzero"`
+	// Unqueued is true from the claim until the submit is about to hand
+	// the job to ingest (Queuing): a key still unqueued long after its
+	// claim belongs to a submit that died before any job could exist.
+	Unqueued bool `json:"unqueued,omitempty"`
 }
 
 // ErrIdempotencyMismatch is returned when a key is reused with another body.
@@ -56,7 +60,7 @@ func idemKey(tenant, key string) string {
 // the existing record when the same request was seen; or
 // ErrIdempotencyMismatch when the key belongs to another request.
 func (i *Idempotency) Claim(ctx context.Context, tenant, key, fingerprint, jobID string) (*IdemRecord, error) {
-	created, err := kv.Create(ctx, i.kv, idemKey(tenant, key), &IdemRecord{Fingerprint: fingerprint, JobID: jobID, ClaimedAt: time.Now().UTC()})
+	created, err := kv.Create(ctx, i.kv, idemKey(tenant, key), &IdemRecord{Fingerprint: fingerprint, JobID: jobID, ClaimedAt: time.Now().UTC(), Unqueued: true})
 	if err != nil || created {
 		return nil, err
 	}
@@ -83,7 +87,7 @@ func (i *Idempotency) TakeOver(ctx context.Context, tenant, key string, was *Ide
 		if rec.JobID != was.JobID || rec.Status != 0 {
 			return kv.ErrUnchanged
 		}
-		rec.JobID, rec.ClaimedAt, taken = jobID, time.Now().UTC(), true
+		rec.JobID, rec.ClaimedAt, rec.Unqueued, taken = jobID, time.Now().UTC(), true, true
 		return nil
 	})
 	if errors.Is(err, kv.ErrNotFound) {
@@ -93,6 +97,30 @@ func (i *Idempotency) TakeOver(ctx context.Context, tenant, key string, was *Ide
 		return false, fmt.Errorf("take over idempotency key: %w", err)
 	}
 	return taken, nil
+}
+
+// ErrIdemTakenOver is Queuing's answer when another submit took the key
+// over: the caller's job must not be made.
+var ErrIdemTakenOver = errors.New("jobs: idempotency key taken over by another submit")
+
+// Queuing records that the submit of jobID, which holds the key, is about
+// to hand its job to ingest: from now on a job may exist for the key even
+// if the submit dies. It is ErrIdemTakenOver when the key is another's.
+func (i *Idempotency) Queuing(ctx context.Context, tenant, key, jobID string) error {
+	_, err := kv.Update(ctx, i.kv, idemKey(tenant, key), false, func(rec *IdemRecord) error {
+		if rec == nil || rec.JobID != jobID {
+			return ErrIdemTakenOver
+		}
+		rec.Unqueued = false
+		return nil
+	})
+	if errors.Is(err, ErrIdemTakenOver) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("record idempotency key queued: %w", err)
+	}
+	return nil
 }
 
 // Answered records the HTTP status of the first answer for a key.

@@ -509,7 +509,15 @@ func TestIdempotency(t *testing.T) {
 	require.NotNil(t, rec)
 	assert.WithinDuration(t, time.Now(), rec.ClaimedAt, time.Minute)
 	rec.ClaimedAt = time.Time{}
-	assert.Equal(t, &jobs.IdemRecord{Fingerprint: "fp-a", JobID: "job-1"}, rec, "a retry replays the first job")
+	assert.Equal(t, &jobs.IdemRecord{Fingerprint: "fp-a", JobID: "job-1", Unqueued: true}, rec, "a retry replays the first job")
+
+	// Queuing is the holder's alone; it marks the key queued.
+	require.ErrorIs(t, idem.Queuing(ctx, "acme", "key-1", "job-2"), jobs.ErrIdemTakenOver)
+	require.ErrorIs(t, idem.Queuing(ctx, "acme", "no-such-key", "job-1"), jobs.ErrIdemTakenOver)
+	require.NoError(t, idem.Queuing(ctx, "acme", "key-1", "job-1"))
+	rec, err = idem.Claim(ctx, "acme", "key-1", "fp-a", "job-2")
+	require.NoError(t, err)
+	assert.False(t, rec.Unqueued)
 
 	// A retry takes over the key of a submit that never answered, once;
 	// a second retry racing with the stale record loses.
@@ -518,6 +526,9 @@ func TestIdempotency(t *testing.T) {
 	taken, err := idem.TakeOver(ctx, "acme", "key-1", was, "job-2")
 	require.NoError(t, err)
 	assert.True(t, taken)
+	rec, err = idem.Claim(ctx, "acme", "key-1", "fp-a", "job-x")
+	require.NoError(t, err)
+	assert.True(t, rec.Unqueued, "the new holder has not queued its job yet")
 	taken, err = idem.TakeOver(ctx, "acme", "key-1", was, "job-2b")
 	require.NoError(t, err)
 	assert.False(t, taken, "the key changed since it was read: another retry has it")

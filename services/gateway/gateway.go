@@ -132,6 +132,7 @@ type Store interface {
 type Idempotency interface {
 	Claim(ctx context.Context, tenant, key, fingerprint, jobID string) (*jobs.IdemRecord, error)
 	TakeOver(ctx context.Context, tenant, key string, was *jobs.IdemRecord, jobID string) (bool, error)
+	Queuing(ctx context.Context, tenant, key, jobID string) error
 	Answered(ctx context.Context, tenant, key string, status int) error
 	Release(ctx context.Context, tenant, key string) error
 }

@@ -71,6 +71,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, in *submitParam
 		writeProblemDoc(w, prob)
 		return
 	}
+	lostKey := false
 	if key := in.IdempotencyKey; key != "" {
 		rec, err := s.deps.Idempotency.Claim(r.Context(), tenant, key, fingerprint, id)
 		if err == nil && s.abandoned(r.Context(), tenant, rec) {
@@ -90,13 +91,30 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, in *submitParam
 		rw := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			ctx := context.WithoutCancel(r.Context())
-			if rw.status/100 == 2 {
+			switch {
+			case lostKey: // another submit holds it now
+			case rw.status/100 == 2:
 				_ = s.deps.Idempotency.Answered(ctx, tenant, key, rw.status)
-			} else {
+			default:
 				_ = s.deps.Idempotency.Release(ctx, tenant, key)
 			}
 		}()
 		w = rw
+		// From here a job may exist for the key even if this submit dies:
+		// until then, a retry may take the key over soon (abandoned).
+		switch err := s.deps.Idempotency.Queuing(r.Context(), tenant, key, id); {
+		case errors.Is(err, jobs.ErrIdemTakenOver):
+			lostKey = true
+			_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, http.StatusConflict, contracts.CodeIdempotencyInProgress, "Another request with this Idempotency-Key is being processed", "retry shortly")
+			return
+		case err != nil:
+			_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
+			s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenant).Msg("idempotency")
+			writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot record the Idempotency-Key", "try again shortly")
+			return
+		}
 	}
 	job := &jobs.Job{ID: id, Tenant: tenant, Status: jobs.Queued, Spec: sp, CreatedAt: time.Now().UTC(),
 		Input: jobs.Input{Key: inputKey, Format: sp.Input.Format, Bytes: size, MaxRows: limits.MaxRowsPerJob}, Retention: limits.ResultRetention}
@@ -225,10 +243,22 @@ func (s *Service) accepted(w http.ResponseWriter, r *http.Request, job *jobs.Job
 	writeJSON(w, status, s.view(r.Context(), job))
 }
 
+// idemUnqueuedGrace is how long a key may stay claimed but not queued
+// (jobs.IdemRecord.Unqueued): a live submit goes from its claim to
+// queuing its job in a few KV writes, so past this it died in between.
+const idemUnqueuedGrace = 15 * time.Second
+
 // abandoned reports whether a key's record belongs to a submit that died:
-// no answer, no job, and claimed longer ago than a live submit can take.
+// no answer and no job, and either claimed but never queued for longer
+// than a live submit takes (idemUnqueuedGrace), or claimed longer ago
+// than a live submit can take at all (ingest may record a queued job
+// late: IdemTakeover is above ingest-timeout + max-wait).
 func (s *Service) abandoned(ctx context.Context, tenant string, rec *jobs.IdemRecord) bool {
-	if rec == nil || rec.Status != 0 || time.Since(rec.ClaimedAt) <= s.cfg.IdemTakeover {
+	if rec == nil || rec.Status != 0 {
+		return false
+	}
+	age := time.Since(rec.ClaimedAt)
+	if age <= s.cfg.IdemTakeover && (!rec.Unqueued || age <= idemUnqueuedGrace) {
 		return false
 	}
 	_, err := s.deps.Jobs.Get(ctx, tenant, rec.JobID)
