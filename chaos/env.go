@@ -40,6 +40,9 @@ type env struct {
 	nodes     []*proc
 	nodeNames []string
 	natsURL   string
+	// routes[i][j] carries node i's route to node j (a cluster): the
+	// partition fault takes down a node's routes both ways.
+	routes [][]*proxy
 
 	s3        artifacts.Config
 	s3Proxy   *proxy
@@ -102,13 +105,25 @@ func (e *env) startNATS(ctx context.Context) error {
 		return err
 	}
 	clientPorts, clusterPorts := ports[:n], ports[n:]
+	if n > 1 {
+		if err := e.startRoutes(clusterPorts); err != nil {
+			return err
+		}
+	}
 	var urls []string
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
 		args := []string{"chaos", "nats-node", "--name", name, "--port", strconv.Itoa(clientPorts[i]),
 			"--store", filepath.Join(e.dir, "nats", name)}
 		if n > 1 {
-			args = append(args, "--cluster-port", strconv.Itoa(clusterPorts[i]), "--routes", routeURLs(clusterPorts, i))
+			var to []string
+			for j, p := range e.routes[i] {
+				if j != i {
+					to = append(to, p.addr())
+				}
+			}
+			args = append(args, "--cluster-port", strconv.Itoa(clusterPorts[i]), "--routes", routeURLs(to),
+				"--cluster-advertise", unroutable(clusterPorts[i]))
 		}
 		p := newProc("nats-"+name, e.o.Binary, filepath.Join(e.dir, "logs"), nil, args...)
 		if err := p.start(); err != nil {
@@ -131,6 +146,44 @@ func (e *env) startNATS(ctx context.Context) error {
 		_, err := e.js.AccountInfo(ctx)
 		return err
 	})
+}
+
+// startRoutes puts a proxy on every route, each way: node i dials node j
+// at routes[i][j]. No route goes around them: a node gossips an address
+// nobody listens on (unroutable), so the others' implicit routes to it,
+// formed from what they hear of it, fail, and only the configured ones
+// stand.
+func (e *env) startRoutes(clusterPorts []int) error {
+	e.routes = make([][]*proxy, len(clusterPorts))
+	for i := range clusterPorts {
+		e.routes[i] = make([]*proxy, len(clusterPorts))
+		for j, port := range clusterPorts {
+			if i == j {
+				continue
+			}
+			p, err := newProxy(fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				return err
+			}
+			e.routes[i][j] = p
+		}
+	}
+	return nil
+}
+
+// unroutable is the cluster address a node gossips: its port on another
+// loopback address, where nothing listens (the nodes listen on 127.0.0.1).
+func unroutable(port int) string { return fmt.Sprintf("127.0.0.2:%d", port) }
+
+// partition cuts node i off the other nodes (its routes reset and refused
+// both ways; its clients stay connected to it), or heals it.
+func (e *env) partition(i int, cut bool) {
+	for j := range e.routes {
+		if j != i {
+			e.routes[i][j].setDown(cut)
+			e.routes[j][i].setDown(cut)
+		}
+	}
 }
 
 // startMinIO runs MinIO with its data in the suite's folder; the services
@@ -314,6 +367,13 @@ func (e *env) stop() {
 	}
 	for _, p := range e.nodes {
 		p.term()
+	}
+	for i, row := range e.routes {
+		for j, p := range row {
+			if i != j {
+				p.close()
+			}
+		}
 	}
 	if e.recv != nil {
 		e.recv.close()

@@ -19,6 +19,7 @@ const (
 	TermService      Fault = "sigterm"          // SIGTERM (drain) of a random service, started again once it exited
 	KillNATSNode     Fault = "nats-node"        // kill -9 of a NATS node (the only one, or a random one of three), started again after 1–5 s
 	KillEventsLeader Fault = "events-leader"    // cluster: kill -9 of the events stream's leader when the fan-in completes
+	NATSPartition    Fault = "nats-partition"   // cluster: one node cut off the other two (its routes down both ways) for 3–10 s
 	MinIODown        Fault = "minio-down"       // MinIO unreachable for a while
 	Webhook503       Fault = "webhook-503"      // the receiver answers 503 for 2–10 s
 	WebhookTimeout   Fault = "webhook-timeout"  // the receiver holds requests past the dispatcher's timeout for 2–8 s
@@ -27,10 +28,12 @@ const (
 )
 
 // Faults are every kind, in the order the table lists them.
-var Faults = []Fault{KillService, TermService, KillNATSNode, KillEventsLeader, MinIODown, Webhook503, WebhookTimeout, GatewayInWait, WebhooksInFlight}
+var Faults = []Fault{KillService, TermService, KillNATSNode, KillEventsLeader, NATSPartition, MinIODown, Webhook503, WebhookTimeout, GatewayInWait, WebhooksInFlight}
 
 // appliesTo reports whether a fault can be injected into a topology.
-func (f Fault) appliesTo(t Topology) bool { return f != KillEventsLeader || t == Cluster }
+func (f Fault) appliesTo(t Topology) bool {
+	return (f != KillEventsLeader && f != NATSPartition) || t == Cluster
+}
 
 // run is one job and its fault, as the runner sees it.
 type run struct {
@@ -136,6 +139,15 @@ func (r *run) inject(ctx context.Context) error {
 			return err
 		}
 		return r.killNode(ctx, i, r.between(time.Second, 3*time.Second))
+	case NATSPartition:
+		if !sleep(ctx, r.within()) {
+			return nil
+		}
+		i, d := r.rng.IntN(len(e.nodes)), r.between(3*time.Second, 10*time.Second)
+		r.note("NATS %s cut off the cluster for %s", e.nodeNames[i], d.Round(time.Millisecond))
+		e.partition(i, true)
+		sleep(ctx, d)
+		e.partition(i, false)
 	case MinIODown:
 		if !sleep(ctx, r.within()) {
 			return nil

@@ -25,6 +25,7 @@ func RunNATSNode(args []string) error {
 	port := fs.Int("port", 0, "client port on 127.0.0.1")
 	clusterPort := fs.Int("cluster-port", 0, "cluster port on 127.0.0.1; 0 for a single node")
 	routes := fs.String("routes", "", "comma-separated nats-route://host:port of the other nodes")
+	advertise := fs.String("cluster-advertise", "", "the cluster address this node gossips to the others (an unreachable one keeps them from routing to it other than by their --routes)")
 	store := fs.String("store", "", "JetStream store folder")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,7 +43,7 @@ func RunNATSNode(args []string) error {
 		NoSigs:     true,
 	}
 	if *clusterPort != 0 {
-		opts.Cluster = server.ClusterOpts{Name: clusterName, Host: "127.0.0.1", Port: *clusterPort}
+		opts.Cluster = server.ClusterOpts{Name: clusterName, Host: "127.0.0.1", Port: *clusterPort, Advertise: *advertise}
 		opts.Routes = server.RoutesFromStr(*routes)
 	}
 	srv, err := server.NewServer(opts)
@@ -63,13 +64,12 @@ func RunNATSNode(args []string) error {
 	return nil
 }
 
-// routeURLs are the route URLs of a node to the others' cluster ports.
-func routeURLs(clusterPorts []int, self int) string {
+// routeURLs are the route URLs of a node to the others, by the addresses
+// it dials them at.
+func routeURLs(addrs []string) string {
 	var urls []string
-	for i, p := range clusterPorts {
-		if i != self {
-			urls = append(urls, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-		}
+	for _, a := range addrs {
+		urls = append(urls, "nats-route://"+a)
 	}
 	return strings.Join(urls, ",")
 }
