@@ -68,6 +68,7 @@ func runSuite(t *testing.T, newEnv func(t *testing.T) *env) {
 		{"PendingAndPurgeJob", testPendingAndPurge},
 		{"PerTenantConsumers", testPerTenant},
 		{"HasEventOfItsAttempt", testHasEvent},
+		{"TrimJobEventsKeepsTheFinal", testTrimJobEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t)) })
@@ -297,6 +298,27 @@ func testHasEvent(t *testing.T, e *env) {
 	has, err = streams.HasEvent(ctx, subject, "job1.event.job.failed.a2")
 	require.NoError(t, err)
 	assert.True(t, has)
+}
+
+func testTrimJobEvents(t *testing.T, e *env) {
+	ctx := t.Context()
+	streams := bus.NewStreams(e.js)
+	for _, ev := range []struct{ job, typ string }{{"job1", "ingested"}, {"job1", "running"}, {"job2", "ingested"}, {"job1", "job.succeeded"}} {
+		require.NoError(t, e.pub.Publish(contracts.EventSubject("acme", ev.job, ev.typ), newMsg(ev.job+"."+ev.typ, ev.typ, nil)))
+	}
+	require.NoError(t, streams.TrimJobEvents(ctx, "acme", "job1"))
+	st, err := e.js.Stream(ctx, contracts.EventsStream)
+	require.NoError(t, err)
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(contracts.AllEvents))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint64{
+		contracts.EventSubject("acme", "job1", "job.succeeded"): 1,
+		contracts.EventSubject("acme", "job2", "ingested"):      1,
+	}, info.State.Subjects, "job1 keeps its final event only; job2 is untouched")
+	has, err := streams.HasEvent(ctx, contracts.EventSubject("acme", "job1", "job.succeeded"), "job1.job.succeeded")
+	require.NoError(t, err)
+	assert.True(t, has)
+	require.NoError(t, streams.TrimJobEvents(ctx, "acme", "job1"), "trimming again changes nothing")
 }
 
 func testAckRemoves(t *testing.T, e *env) {

@@ -83,6 +83,22 @@ func (s *Streams) HasEvent(ctx context.Context, subject, msgID string) (bool, er
 	return m.Header.Get(jetstream.MsgIDHeader) == msgID, nil
 }
 
+// TrimJobEvents removes an ended job's events from the events stream but
+// its last, the final event (job.<status>), which the webhook dispatcher
+// may still be delivering and the aggregator's repair looks for. Without
+// it a job's status events (ingested, running) would stay for the stream's
+// MaxAge, each with its subject in the stream's index.
+func (s *Streams) TrimJobEvents(ctx context.Context, tenant, job string) error {
+	st, err := s.js.Stream(ctx, contracts.EventsStream)
+	if err != nil {
+		return fmt.Errorf("bind %s: %w", contracts.EventsStream, err)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(contracts.JobEvents(tenant, job)), jetstream.WithPurgeKeep(1)); err != nil {
+		return fmt.Errorf("trim the events of job %s: %w", job, err)
+	}
+	return nil
+}
+
 // ReadJob returns every message of a job in the stage's stream, in stream order.
 func (s *Streams) ReadJob(ctx context.Context, stage contracts.Stage, tenant, job string) ([]*message.Message, error) {
 	cons, err := s.js.OrderedConsumer(ctx, stage.Stream(), jetstream.OrderedConsumerConfig{

@@ -114,6 +114,7 @@ type Streams interface {
 	ReadJob(ctx context.Context, stage contracts.Stage, tenant, job string) ([]*message.Message, error)
 	PurgeJob(ctx context.Context, stage contracts.Stage, tenant, job string) error
 	HasEvent(ctx context.Context, subject, msgID string) (bool, error)
+	TrimJobEvents(ctx context.Context, tenant, job string) error
 }
 
 // Events publishes job events (libs/bus.Publisher).

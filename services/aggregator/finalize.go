@@ -430,11 +430,14 @@ func (s *Service) readParts(ctx context.Context, j *jobs.Job) (map[int]*work.Par
 }
 
 // cleanup removes what the job no longer needs: its parts in the aggregate
-// stream, its fan-in record, claim-checked part files, unless kept (a job
+// stream, its events but the final one, its fan-in record, claim-checked part files, unless kept (a job
 // that may be redriven) the parts kept for a redrive, and, for a job that
 // ended early (leftover work), its messages still queued at the stages.
 func (s *Service) cleanup(ctx context.Context, tenant, id string, leftovers, kept bool) error {
 	if err := s.deps.Streams.PurgeJob(ctx, contracts.Aggregate, tenant, id); err != nil {
+		return err
+	}
+	if err := s.deps.Streams.TrimJobEvents(ctx, tenant, id); err != nil {
 		return err
 	}
 	if leftovers {
