@@ -340,16 +340,22 @@ func TestRequestsOutsideTheirSchemaAreProblems(t *testing.T) {
 		{"not JSON", http.MethodPut, "/v1/models/m/aliases/prod", `{"version": 1`, "bad_body", ""},
 		{"no body", http.MethodPut, "/v1/models/m/aliases/prod", ``, "bad_body", ""},
 		{"redrive's unknown field", http.MethodPost, "/v1/jobs/j1/redrive", `{"modle": "m2"}`, "bad_body", "modle"},
+		{"not a JSON body", http.MethodPut, "/v1/models/m/aliases/prod", `version=1`, "unsupported_media_type", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
 			req.Header.Set("Authorization", "Bearer key-acme")
-			if c.body != "" {
+			status := http.StatusBadRequest
+			switch {
+			case c.code == "unsupported_media_type":
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded") // curl -d without -H
+				status = http.StatusUnsupportedMediaType
+			case c.body != "":
 				req.Header.Set("Content-Type", "application/json")
 			}
 			rec := httptest.NewRecorder()
 			f.srv.ServeHTTP(rec, req)
-			require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+			require.Equal(t, status, rec.Code, rec.Body.String())
 			p := decodeProblem(t, rec)
 			assert.Equal(t, c.code, p.Code, rec.Body.String())
 			assert.NotEmpty(t, p.Detail)

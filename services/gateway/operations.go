@@ -133,7 +133,7 @@ func (s *Service) registerOperations(api huma.API) {
 			"Redrive a failed or timed-out job: only its parts that did not finish run again (optionally with another model, version or timeouts), the finished ones are kept; the job's attempts list both runs. 409 job_not_redrivable for any other status (or when another redrive won), job_ending while its last attempt is being cleaned up."), http.StatusAccepted),
 		access: tenantAccess,
 		responses: answers(keyProblems, map[int]body{202: described("the redrive started; follow Location"),
-			409: problemBody.with("Retry-After"), 422: problemBody}),
+			409: problemBody.with("Retry-After"), 415: problemBody, 422: problemBody}),
 	}, s.redriveJob)
 
 	// Models.
@@ -155,7 +155,7 @@ func (s *Service) registerOperations(api huma.API) {
 	register(s, api, operation{
 		Operation: op("PUT", "/v1/models/{name}/aliases/{alias}", "setModelAlias", "models",
 			"Point an alias at a version ({\"version\": 3}) or split parts between versions by weight ({\"weights\": {\"3\": 90, \"4\": 10}}). Rollback is pointing it back."),
-		access: tenantAccess, responses: answers(keyProblems, map[int]body{200: described("the model")}),
+		access: tenantAccess, responses: answers(keyProblems, map[int]body{200: described("the model"), 415: problemBody}),
 	}, s.setAlias)
 	register(s, api, operation{
 		Operation: op("DELETE", "/v1/models/{name}/versions/{version}", "deleteModelVersion", "models", "Delete a version no alias points to."),
@@ -181,7 +181,7 @@ func (s *Service) registerOperations(api huma.API) {
 	register(s, api, operation{
 		Operation: withStatus(op("POST", "/v1/admin/tenants", "createTenant", "admin",
 			"Create a tenant on a tier; the answer carries its API key, shown this once (only its hash is stored)."), http.StatusCreated),
-		access: adminAccess, responses: answers(adminProblems, map[int]body{201: described("the tenant"), 409: problemBody}),
+		access: adminAccess, responses: answers(adminProblems, map[int]body{201: described("the tenant"), 409: problemBody, 415: problemBody}),
 	}, s.createTenant)
 	register(s, api, operation{
 		Operation: op("GET", "/v1/admin/tenants", "listTenants", "admin", "Every tenant, by name."),
@@ -194,7 +194,7 @@ func (s *Service) registerOperations(api huma.API) {
 	register(s, api, operation{
 		Operation: op("PATCH", "/v1/admin/tenants/{name}", "patchTenant", "admin",
 			"Change a tenant's tier, or suspend it ({\"suspended\": true}: its keys answer 403 tenant_suspended, its running jobs finish) and resume it."),
-		access: adminAccess, responses: answers(adminProblems, map[int]body{200: described("the tenant")}),
+		access: adminAccess, responses: answers(adminProblems, map[int]body{200: described("the tenant"), 415: problemBody}),
 	}, s.patchTenant)
 	register(s, api, operation{
 		Operation: op("DELETE", "/v1/admin/tenants/{name}", "deleteTenant", "admin",
@@ -208,7 +208,7 @@ func (s *Service) registerOperations(api huma.API) {
 	register(s, api, operation{
 		Operation: op("POST", "/v1/admin/tenants/{name}/keys:rotate", "rotateTenantKey", "admin",
 			"Give a tenant a new API key (shown this once); the old key is refused at once by this gateway and within 5 s by every other — or, with {\"grace\": \"24h\"} (at most 168h), when the grace period ends."),
-		access: adminAccess, responses: answers(adminProblems, map[int]body{200: described("the new key")}),
+		access: adminAccess, responses: answers(adminProblems, map[int]body{200: described("the new key"), 415: problemBody}),
 	}, s.rotateTenantKey)
 
 	// Operations.
