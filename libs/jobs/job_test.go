@@ -145,17 +145,17 @@ func TestComputeTimings(t *testing.T) {
 func TestProgress(t *testing.T) {
 	n := func(v int) *int { return &v }
 	tests := []struct {
-		name     string
-		fanin    jobs.FanIn
-		pending  map[string]int
-		optimize bool
-		want     map[string]jobs.StageProgress
+		name       string
+		fanin      jobs.FanIn
+		atOptimize int
+		optimize   bool
+		want       map[string]jobs.StageProgress
 	}{
 		{
-			name:     "split done, parts at every stage",
-			fanin:    jobs.FanIn{Total: 10, SplitDone: true, DoneCount: 4, FailedCount: 1, FailedStages: map[string]int{"score": 1}},
-			pending:  map[string]int{"score": 3, "optimize": 2},
-			optimize: true,
+			name:       "split done, parts at every stage",
+			fanin:      jobs.FanIn{Total: 10, SplitDone: true, DoneCount: 4, FailedCount: 1, FailedStages: map[string]int{"score": 1}},
+			atOptimize: 2,
+			optimize:   true,
 			want: map[string]jobs.StageProgress{
 				"split":     {Total: n(10), Done: 10},
 				"score":     {Total: n(10), Done: 5, Failed: 1}, // 3 arrived unfailed, 2 at optimize
@@ -164,10 +164,10 @@ func TestProgress(t *testing.T) {
 			},
 		},
 		{
-			name:     "split still running: no total, the parts known made",
-			fanin:    jobs.FanIn{DoneCount: 2, Made: 9},
-			pending:  map[string]int{"score": 5, "optimize": 1},
-			optimize: true,
+			name:       "split still running: no total, the parts known made",
+			fanin:      jobs.FanIn{DoneCount: 2, Made: 9},
+			atOptimize: 1,
+			optimize:   true,
 			want: map[string]jobs.StageProgress{
 				"split":     {Done: 9},
 				"score":     {Done: 3},
@@ -176,10 +176,10 @@ func TestProgress(t *testing.T) {
 			},
 		},
 		{
-			name:     "split running, its last report behind the parts seen further on",
-			fanin:    jobs.FanIn{DoneCount: 6, Made: 4},
-			pending:  map[string]int{"optimize": 3},
-			optimize: true,
+			name:       "split running, its last report behind the parts seen further on",
+			fanin:      jobs.FanIn{DoneCount: 6, Made: 4},
+			atOptimize: 3,
+			optimize:   true,
 			want: map[string]jobs.StageProgress{
 				"split":     {Done: 9},
 				"score":     {Done: 9},
@@ -188,9 +188,9 @@ func TestProgress(t *testing.T) {
 			},
 		},
 		{
-			name:    "no optimize stage: the optimize stream is not asked",
-			fanin:   jobs.FanIn{Total: 4, SplitDone: true, DoneCount: 1},
-			pending: map[string]int{"score": 3, "optimize": 7},
+			name:       "no optimize stage: the optimize stream is not asked",
+			fanin:      jobs.FanIn{Total: 4, SplitDone: true, DoneCount: 1},
+			atOptimize: 7,
 			want: map[string]jobs.StageProgress{
 				"split":     {Total: n(4), Done: 4},
 				"score":     {Total: n(4), Done: 1},
@@ -198,10 +198,10 @@ func TestProgress(t *testing.T) {
 			},
 		},
 		{
-			name:     "all done, optimize failures",
-			fanin:    jobs.FanIn{Total: 5, SplitDone: true, DoneCount: 5, FailedCount: 2, FailedStages: map[string]int{"optimize": 2}},
-			pending:  map[string]int{},
-			optimize: true,
+			name:       "all done, optimize failures",
+			fanin:      jobs.FanIn{Total: 5, SplitDone: true, DoneCount: 5, FailedCount: 2, FailedStages: map[string]int{"optimize": 2}},
+			atOptimize: 0,
+			optimize:   true,
 			want: map[string]jobs.StageProgress{
 				"split":     {Total: n(5), Done: 5},
 				"score":     {Total: n(5), Done: 5},
@@ -221,10 +221,10 @@ func TestProgress(t *testing.T) {
 			},
 		},
 		{
-			name:     "reads of a job ending meanwhile stay within the total",
-			fanin:    jobs.FanIn{Total: 2, SplitDone: true, DoneCount: 2},
-			pending:  map[string]int{"optimize": 2},
-			optimize: true,
+			name:       "reads of a job ending meanwhile stay within the total",
+			fanin:      jobs.FanIn{Total: 2, SplitDone: true, DoneCount: 2},
+			atOptimize: 2,
+			optimize:   true,
 			want: map[string]jobs.StageProgress{
 				"split":     {Total: n(2), Done: 2},
 				"score":     {Total: n(2), Done: 2},
@@ -244,7 +244,7 @@ func TestProgress(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, jobs.Progress(&tc.fanin, tc.pending, tc.optimize))
+			assert.Equal(t, tc.want, jobs.Progress(&tc.fanin, tc.atOptimize, tc.optimize))
 		})
 	}
 }
@@ -260,7 +260,7 @@ func TestProgressIsBoundedAndIdempotent(t *testing.T) {
 	atOptimize := map[int]bool{} // parts in the optimize stream, not yet in the aggregate one
 	check := func() {
 		t.Helper()
-		for name, p := range jobs.Progress(f, map[string]int{"optimize": len(atOptimize)}, true) {
+		for name, p := range jobs.Progress(f, len(atOptimize), true) {
 			if !f.SplitDone {
 				require.Nil(t, p.Total, "%s shows a total before the split ended", name)
 			} else {
@@ -290,7 +290,7 @@ func TestProgressIsBoundedAndIdempotent(t *testing.T) {
 	}
 	f.SplitDone, f.Total = true, parts
 	check()
-	got := jobs.Progress(f, map[string]int{"optimize": len(atOptimize)}, true)
+	got := jobs.Progress(f, len(atOptimize), true)
 	assert.Equal(t, parts, got["split"].Done)
 	assert.Equal(t, f.DoneCount+len(atOptimize), got["score"].Done, "scored: arrived, or waiting to be optimized")
 	assert.Equal(t, f.DoneCount, got["aggregate"].Done)

@@ -298,7 +298,7 @@ func (j *Job) recordCount(f *FanIn) {
 	if f.SplitDone || j.Attempt() == 1 { // a redrive's split that did not finish keeps the part count
 		j.Parts = f.Total
 	}
-	j.Progress = Progress(f, nil, j.Spec.Optimize != nil)
+	j.Progress = Progress(f, 0, j.Spec.Optimize != nil)
 	j.Timings = j.ComputeTimings(f.SplitAt)
 	j.Errors = f.Errors
 }

@@ -1,9 +1,9 @@
 package jobs
 
 // Progress derives per-stage progress from the fan-in record and the parts
-// still at the optimize stage (pending["optimize"]: the job's parts in the
-// optimize stream that have not reached the aggregate stream, as
-// libs/bus.Streams.Pending counts them; nil once the job ended). Read the
+// still at the optimize stage (atOptimize: the job's parts in the optimize
+// stream that have not reached the aggregate stream, as
+// libs/bus.Streams.Pending counts them; 0 once the job ended). Read the
 // fan-in record before the stream, so that a part moving on in between is
 // missed rather than counted twice.
 //
@@ -13,14 +13,13 @@ package jobs
 // it waits at a later stage. A stage's total is the splitter's part count,
 // nil until the split ended (before that no total is known, and none is
 // shown); done never exceeds it.
-func Progress(f *FanIn, pending map[string]int, optimize bool) map[string]StageProgress {
+func Progress(f *FanIn, atOptimize int, optimize bool) map[string]StageProgress {
 	var total *int
 	if f.SplitDone {
 		total = new(f.Total)
 	}
-	atOptimize := 0
-	if optimize {
-		atOptimize = pending["optimize"]
+	if !optimize {
+		atOptimize = 0
 	}
 	scoreFailed, optFailed := f.FailedStages["score"], f.FailedStages["optimize"]
 	made := max(f.Made, f.DoneCount+atOptimize) // parts the splitter is known to have made

@@ -84,7 +84,7 @@ func (s *Service) view(ctx context.Context, j *jobs.Job) *JobView {
 }
 
 // liveProgress derives a running job's progress from its fan-in record
-// and the parts waiting in the work streams.
+// and, for a job with an optimize stage, its parts waiting there.
 func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]jobs.StageProgress, int, *jobs.Timings, *PlanView) {
 	f, err := s.deps.Jobs.FanIn(ctx, j.Tenant, j.ID)
 	if err != nil {
@@ -94,13 +94,11 @@ func (s *Service) liveProgress(ctx context.Context, j *jobs.Job) (map[string]job
 	if f.Coupled() {
 		pv = &PlanView{Round: f.Plan.Round, PartsDone: f.Plan.DoneCount, Parts: f.Plan.ParticipantCount}
 	}
-	pending := map[string]int{}
-	for _, st := range []contracts.Stage{contracts.Score, contracts.Optimize} {
-		if n, err := s.deps.Streams.Pending(ctx, st, j.Tenant, j.ID); err == nil {
-			pending[string(st)] = n
-		}
+	atOptimize := 0
+	if j.Spec.Optimize != nil {
+		atOptimize, _ = s.deps.Streams.Pending(ctx, contracts.Optimize, j.Tenant, j.ID) // unknown: counted as not there yet
 	}
-	return jobs.Progress(f, pending, j.Spec.Optimize != nil), f.Total, j.ComputeTimings(f.SplitAt), pv
+	return jobs.Progress(f, atOptimize, j.Spec.Optimize != nil), f.Total, j.ComputeTimings(f.SplitAt), pv
 }
 
 // JobRef names a job in a route's path.
