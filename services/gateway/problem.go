@@ -41,8 +41,9 @@ func writeProblemDoc(w http.ResponseWriter, p *Problem) {
 }
 
 // decodeStrict reads one JSON value of at most max bytes into v, refusing
-// unknown fields and anything after the value: the request bodies the API
-// takes as JSON.
+// unknown fields and anything after the value: the JSON bodies of the
+// streamed handlers (a JSON submit, a remote model), which huma does not
+// read for them.
 func decodeStrict(r io.Reader, max int64, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r, max))
 	dec.DisallowUnknownFields()
