@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -11,27 +10,16 @@ import (
 	"github.com/partita/partita/libs/logging"
 )
 
-// serveConfig is compose.Config plus the targets to run.
-type serveConfig struct {
-	compose.Config
-	Targets string
-}
-
-func (c *serveConfig) RegisterFlags(fs *flag.FlagSet) {
-	c.Config.RegisterFlags(fs)
-	fs.StringVar(&c.Targets, "target", compose.All, "comma-separated services to run: "+strings.Join(compose.Services, ",")+", or all")
-}
-
 // runServe runs the chosen services against NATS and the artifact store.
 func runServe(args []string) int {
-	cfg := &serveConfig{}
+	cfg := &compose.ServeConfig{}
 	if _, err := config.Load(cfg, "partita serve", args, os.Getenv); err != nil {
 		fmt.Fprintf(os.Stderr, "partita serve: %v\n", err)
 		return exitUsage
 	}
 	log := logging.New(cfg.Log, os.Stderr).With().Str("process", "serve").Str("targets", cfg.Targets).Logger()
 	reload := func() (*compose.Config, error) {
-		again := &serveConfig{}
+		again := &compose.ServeConfig{}
 		_, err := config.Load(again, "partita serve", args, os.Getenv)
 		return &again.Config, err
 	}

@@ -1,7 +1,6 @@
 package charttest
 
 import (
-	"flag"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,24 +14,12 @@ import (
 	"github.com/partita/partita/libs/config"
 )
 
-// serveConfig is what `partita serve` loads (cmd/partita/serve.go):
-// compose.Config plus --target.
-type serveConfig struct {
-	compose.Config
-	Targets string
-}
-
-func (c *serveConfig) RegisterFlags(fs *flag.FlagSet) {
-	c.Config.RegisterFlags(fs)
-	fs.StringVar(&c.Targets, "target", compose.All, "")
-}
-
 // loadContainer loads a rendered container's configuration as the binary
 // would in its pod: the ConfigMap file its --config names (through its
 // volume mount), its environment (secrets read from the rendered Secret,
 // or stand-ins for an existing one) and its arguments after `serve`, with
 // the project's own loader (strict YAML: an unknown key is an error).
-func loadContainer(t *testing.T, rel *release, spec corev1.PodSpec, c corev1.Container) (*serveConfig, error) {
+func loadContainer(t *testing.T, rel *release, spec corev1.PodSpec, c corev1.Container) (*compose.ServeConfig, error) {
 	t.Helper()
 	if len(c.Args) == 0 || c.Args[0] != "serve" || len(c.Command) != 0 {
 		t.Fatalf("container %s: args %v, want `serve …` on the image's entrypoint", c.Name, c.Args)
@@ -61,7 +48,7 @@ func loadContainer(t *testing.T, rel *release, spec corev1.PodSpec, c corev1.Con
 			t.Fatalf("container %s: env %s from %+v", c.Name, e.Name, e.ValueFrom)
 		}
 	}
-	cfg := &serveConfig{}
+	cfg := &compose.ServeConfig{}
 	_, err := config.Load(cfg, "partita serve", args, func(k string) string { return env[k] })
 	return cfg, err
 }

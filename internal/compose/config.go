@@ -210,3 +210,16 @@ func (c *Platform) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ServeConfig is what `partita serve` loads: Config plus the services to
+// run (--target).
+type ServeConfig struct {
+	Config
+	Targets string
+}
+
+// RegisterFlags sets Config's flags and --target.
+func (c *ServeConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Config.RegisterFlags(fs)
+	fs.StringVar(&c.Targets, "target", All, "comma-separated services to run: "+strings.Join(Services, ",")+", or all")
+}
