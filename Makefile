@@ -13,6 +13,7 @@ include mk/onnxruntime.mk
 include mk/duckdb.mk
 include mk/helm.mk
 include mk/image.mk
+include mk/kube.mk
 
 # Every module of the workspace (go.work).
 MODULES := . deploy/charttest deploy/image libs services/aggregator services/gateway services/ingest services/optimizer \
@@ -24,6 +25,14 @@ export PARTITA_ORT_LIB := $(ORT_LIB)
 export PARTITA_DUCKDB := $(DUCKDB_DIR)
 export PARTITA_HELM := $(HELM)
 export PARTITA_KEDA_CRD := $(KEDA_CRD)
+export PARTITA_KUBE_APISERVER := $(KUBE_APISERVER)
+export PARTITA_KUBE_CONTROLLER_MANAGER := $(KUBE_CONTROLLER_MANAGER)
+export PARTITA_KUBE_SCHEDULER := $(KUBE_SCHEDULER)
+export PARTITA_KUBECTL := $(KUBECTL)
+export PARTITA_KWOK := $(KWOK)
+export PARTITA_KWOK_STAGES := $(KWOK_STAGES)
+export PARTITA_ETCD := $(ETCD)
+export PARTITA_SERVICEMONITOR_CRD := $(SERVICEMONITOR_CRD)
 
 .PHONY: run build test tools python-deps bench chaos vet fmt clean tidy tidy-check
 
@@ -37,7 +46,7 @@ VERSION_LDFLAGS = -X github.com/partita/partita/libs/buildinfo.Version=$(VERSION
 build:
 	$(GO) build -ldflags='$(VERSION_LDFLAGS)' -o $(BIN)/partita ./cmd/partita
 
-tools: $(MINIO) onnxruntime duckdb python-deps helm keda-crd image-deps
+tools: $(MINIO) onnxruntime duckdb python-deps helm keda-crd image-deps kube-tools
 
 # Debian's CVXOPT and SciPy for the solver comparisons (bench plan and
 # optimizer, their tests): installed with apt-get when missing.
