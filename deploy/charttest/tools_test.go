@@ -61,13 +61,22 @@ func kedaCRDFile(t testing.TB) string {
 // with stderr.
 func helm(t testing.TB, args ...string) ([]byte, error) {
 	t.Helper()
+	return helmAt(t, "", args...) // no kubeconfig: helm template never reaches a cluster
+}
+
+// helmAt is helm against the cluster of kubeconfig ("" for none).
+func helmAt(t testing.TB, kubeconfig string, args ...string) ([]byte, error) {
+	t.Helper()
 	home := t.TempDir()
+	if kubeconfig == "" {
+		kubeconfig = filepath.Join(home, "kubeconfig")
+	}
 	cmd := exec.Command(helmBin(t), args...)
 	cmd.Env = append(os.Environ(),
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"KUBECONFIG="+filepath.Join(home, "kubeconfig"), // none: helm template never reaches a cluster
+		"KUBECONFIG="+kubeconfig,
 	)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
