@@ -20,6 +20,7 @@ import (
 	"github.com/partita/partita/libs/logging"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/libs/tenants"
+	"github.com/partita/partita/libs/webhooks"
 )
 
 // devConfig is compose.Config plus what `partita dev` loads.
@@ -86,13 +87,19 @@ func runDev(args []string) int {
 		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
 		return exitUsage
 	}
+	// Never made anew (--dev-new-keys included): the stored webhook secrets
+	// would not open with another.
+	if cfg.Platform.SecretsKey, err = keptKey(cfg.Platform.DataDir, "secrets-key", cfg.Platform.SecretsKey, false, webhooks.NewSecretsKey); err != nil {
+		fmt.Fprintf(os.Stderr, "partita dev: %v\n", err)
+		return exitUsage
+	}
 	// On a laptop, webhook receivers and model servers run on loopback.
 	cfg.Platform.Outbound.AllowLoopback = true
 	log := logging.New(cfg.Log, os.Stderr).With().Str("process", "dev").Logger()
 	reload := func() (*compose.Config, error) {
 		again := &devConfig{}
 		_, err := config.Load(again, "partita dev", args, os.Getenv)
-		again.Platform.Outbound.AllowLoopback, again.Gateway.AdminKey = true, cfg.Gateway.AdminKey // as set above
+		again.Platform.Outbound.AllowLoopback, again.Gateway.AdminKey, again.Platform.SecretsKey = true, cfg.Gateway.AdminKey, cfg.Platform.SecretsKey // as set above
 		return &again.Config, err
 	}
 	proc, err := compose.Build(&cfg.Config, []string{compose.All}, log, compose.Options{Reload: reload}, func(p *compose.Process) lifecycle.Service {

@@ -14,6 +14,15 @@ import (
 	"github.com/partita/partita/libs/config"
 )
 
+// existingSecretValue is what an existingSecret would hold for the
+// variable: a secrets key is 32 bytes in base64, the rest any text.
+func existingSecretValue(name string) string {
+	if name == "PARTITA_SECRETS_KEY" {
+		return "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	}
+	return "ak_an-existing-secrets-key"
+}
+
 // loadContainer loads a rendered container's configuration as the binary
 // would in its pod: the ConfigMap file its --config names (through its
 // volume mount), its environment (secrets read from the rendered Secret,
@@ -42,7 +51,7 @@ func loadContainer(t *testing.T, rel *release, spec corev1.PodSpec, c corev1.Con
 			if o, ok := rel.get("Secret", ref.Name); ok {
 				env[e.Name] = string(o.Value.(*corev1.Secret).Data[ref.Key])
 			} else {
-				env[e.Name] = "ak_an-existing-secrets-key" // what an existingSecret would hold
+				env[e.Name] = existingSecretValue(e.Name)
 			}
 		default:
 			t.Fatalf("container %s: env %s from %+v", c.Name, e.Name, e.ValueFrom)
@@ -110,11 +119,17 @@ func checkConfig(t *testing.T, s shape, rel *release) {
 				if len(cfg.Gateway.AdminKey) < 16 {
 					t.Errorf("%s: admin key %q", w.name, cfg.Gateway.AdminKey)
 				}
+				if p.SecretsKey == "" {
+					t.Errorf("%s: no secrets key: the webhook secrets would be kept in clear", w.name)
+				}
 				continue
 			}
 			svc := strings.TrimPrefix(w.name, "partita-")
 			if cfg.Targets != svc || !slices.Contains(compose.Services, svc) {
 				t.Errorf("%s: target %q", w.name, cfg.Targets)
+			}
+			if reads := svc == "gateway" || svc == "webhooks"; reads != (p.SecretsKey != "") {
+				t.Errorf("%s: secrets key %q: the gateway and the webhook dispatcher need it (they read the webhook secrets), no other service", w.name, p.SecretsKey)
 			}
 			if p.NATSURL != "nats://nats.nats.svc.cluster.local:4222" || p.Replicas != 3 {
 				t.Errorf("%s: nats %q replicas %d, want the nats release at R3", w.name, p.NATSURL, p.Replicas)

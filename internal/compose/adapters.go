@@ -267,7 +267,11 @@ func (a *adapters) openState(ctx context.Context) error {
 	if a.tenants, err = tenants.Open(ctx, a.js, o, a.cfg.Tiers); err != nil {
 		return err
 	}
-	if a.secrets, err = webhooks.OpenSecrets(ctx, a.js, o); err != nil {
+	key, err := webhooks.ParseSecretsKey(a.cfg.Platform.SecretsKey)
+	if err != nil {
+		return err
+	}
+	if a.secrets, err = webhooks.OpenSecrets(ctx, a.js, o, key); err != nil {
 		return err
 	}
 	a.attempts, err = webhooks.OpenAttemptLog(ctx, a.js, o)

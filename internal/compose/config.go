@@ -17,6 +17,7 @@ import (
 	"github.com/partita/partita/libs/logging"
 	"github.com/partita/partita/libs/tenants"
 	"github.com/partita/partita/libs/usage"
+	signing "github.com/partita/partita/libs/webhooks"
 	"github.com/partita/partita/services/aggregator"
 	"github.com/partita/partita/services/gateway"
 	"github.com/partita/partita/services/ingest"
@@ -62,6 +63,9 @@ type Platform struct {
 	ORTLib     string           `yaml:"ort_lib"`     // ONNX Runtime shared library; "" disables ONNX models
 	Outbound   Outbound         `yaml:"outbound"`    // what webhooks and remote models may reach
 	Store      artifacts.Config `yaml:"store"`
+	// SecretsKey encrypts the webhook signing secrets at rest (32 bytes in
+	// base64); "" keeps them in clear.
+	SecretsKey string `yaml:"secrets_key"`
 }
 
 // Outbound is the policy of outbound calls to addresses users give
@@ -157,6 +161,7 @@ func (c *Platform) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Store.SecretKey, "s3-secret-key", "", "S3 secret key")
 	fs.BoolVar(&c.Store.UseSSL, "s3-ssl", false, "use TLS to reach S3")
 	fs.BoolVar(&c.Store.CreateBucket, "s3-create-bucket", true, "create the bucket when it is missing")
+	fs.StringVar(&c.SecretsKey, "secrets-key", "", "32 bytes in base64 (openssl rand -base64 32) that encrypt the webhook signing secrets in KV (AES-256-GCM); every gateway and webhooks process needs the same; empty keeps them in clear")
 	fs.Var((*tenantBuckets)(&c.Store.TenantBuckets), "s3-tenant-buckets", "tenants kept in buckets of their own, as tenant=bucket,… (same endpoint and credentials)")
 }
 
@@ -192,6 +197,9 @@ func (c *Platform) Validate() error {
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas must be between 1 and 5, got %d", c.Replicas))
+	}
+	if _, err := signing.ParseSecretsKey(c.SecretsKey); err != nil {
+		errs = append(errs, fmt.Errorf("secrets-key: %w", err))
 	}
 	if c.InlineMax < 0 || c.InlineMax > 4<<20 {
 		errs = append(errs, fmt.Errorf("inline-max must be between 0 and 4 MiB, got %d", c.InlineMax))

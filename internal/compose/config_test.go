@@ -48,3 +48,23 @@ prices: {currency: EUR, per_job: 0.5}
 	_, err = load(t, "--config", file)
 	require.ErrorContains(t, err, "per_jobs", "unknown price fields are errors")
 }
+
+// The secrets key is 32 bytes in base64, from a flag, PARTITA_SECRETS_KEY
+// or the YAML's platform.secrets_key; anything else stops the process.
+func TestSecretsKeyLoads(t *testing.T) {
+	const key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	cfg, err := load(t, "--secrets-key", key)
+	require.NoError(t, err)
+	require.Equal(t, key, cfg.Platform.SecretsKey)
+	cfg = &compose.Config{}
+	_, err = config.Load(cfg, "partita", nil, func(k string) string {
+		if k == "PARTITA_SECRETS_KEY" {
+			return key
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	require.Equal(t, key, cfg.Platform.SecretsKey)
+	_, err = load(t, "--secrets-key", "hunter2")
+	require.ErrorContains(t, err, "secrets-key: the secrets key must be 32 bytes in base64")
+}

@@ -21,7 +21,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	_, _, js := natstest.Start(t)
-	secrets, err := OpenSecrets(t.Context(), js, kv.Options{})
+	secrets, err := OpenSecrets(t.Context(), js, kv.Options{}, nil)
 	require.NoError(t, err)
 	log, err := OpenAttemptLog(t.Context(), js, kv.Options{})
 	require.NoError(t, err)

@@ -46,7 +46,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	_, _, js := natstest.Start(t)
 	require.NoError(t, bus.Provision(t.Context(), js, bus.StreamOptions{}))
-	secrets, err := records.OpenSecrets(t.Context(), js, kv.Options{})
+	secrets, err := records.OpenSecrets(t.Context(), js, kv.Options{}, nil)
 	require.NoError(t, err)
 	log, err := records.OpenAttemptLog(t.Context(), js, kv.Options{})
 	require.NoError(t, err)

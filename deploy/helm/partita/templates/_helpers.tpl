@@ -141,7 +141,7 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* partita.env: (dict "root" $ "adminKey" bool "s3" bool) */}}
+{{/* partita.env: (dict "root" $ "adminKey" bool "secretsKey" bool "s3" bool) */}}
 {{- define "partita.env" -}}
 {{- $root := .root -}}
 {{- if .adminKey }}
@@ -150,6 +150,13 @@ seccompProfile:
     secretKeyRef:
       name: {{ include "partita.secretName" $root }}
       key: {{ $root.Values.secrets.secretKeys.adminKey }}
+{{- end }}
+{{- if .secretsKey }}
+- name: PARTITA_SECRETS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "partita.secretName" $root }}
+      key: {{ $root.Values.secrets.secretKeys.secretsKey }}
 {{- end }}
 {{- if .s3 }}
 - name: PARTITA_S3_ACCESS_KEY
