@@ -102,6 +102,13 @@ func (p *proc) kill() { p.signal(syscall.SIGKILL) }
 // term is SIGTERM: the process drains and exits.
 func (p *proc) term() { p.signal(syscall.SIGTERM) }
 
+// dumpGoroutines is SIGQUIT: the Go runtime writes every goroutine's stack
+// to the process's log and exits; the process is started again.
+func (p *proc) dumpGoroutines() error {
+	p.signal(syscall.SIGQUIT)
+	return p.restart()
+}
+
 // restart starts the process again after it ended.
 func (p *proc) restart() error {
 	if p.running() {

@@ -255,6 +255,10 @@ func (r *run) dump(ctx context.Context, id string) {
 	if err := os.WriteFile(path, b, 0o644); err == nil {
 		r.note("records in %s", path)
 	}
+	// Where the aggregator waits, if it holds the job's finalization.
+	if err := r.e.procs["aggregator"].dumpGoroutines(); err == nil {
+		r.note("the aggregator's goroutines (SIGQUIT) in aggregator.log")
+	}
 }
 
 // check fills the run's verdict on an ended job.
