@@ -391,7 +391,11 @@ func (s *Store) Redrive(ctx context.Context, tenant, id string, edit func(*spec.
 	if j.Status != Failed && j.Status != TimedOut {
 		return nil, fmt.Errorf("%w: job %s is %s", ErrNotRedrivable, id, j.Status)
 	}
-	if _, _, err := kv.Get[FanIn](ctx, s.fanin, Key(tenant, id)); err == nil {
+	if f, _, err := kv.Get[FanIn](ctx, s.fanin, Key(tenant, id)); err == nil {
+		if f.Attempt > j.Attempt() {
+			// Another redrive started a new attempt since j was read.
+			return nil, fmt.Errorf("%w: job %s is redriven already", ErrNotRedrivable, id)
+		}
 		return nil, fmt.Errorf("%w: job %s", ErrEnding, id)
 	} else if !errors.Is(err, kv.ErrNotFound) {
 		return nil, fmt.Errorf("redrive job %s: read its count: %w", id, err)
