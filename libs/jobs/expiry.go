@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/partita/partita/libs/kv"
 )
 
 // Expiring is an ended job whose retention ends at At.
@@ -38,15 +40,12 @@ func (s *Store) ScheduleExpiry(ctx context.Context, j *Job) error {
 // Due lists the jobs whose retention ended by now, oldest first within a
 // tenant. It reads the index's keys only.
 func (s *Store) Due(ctx context.Context, now time.Time) ([]Expiring, error) {
-	lister, err := s.expiry.ListKeys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := kv.Keys(ctx, s.expiry)
 	if err != nil {
 		return nil, fmt.Errorf("list expiring jobs: %w", err)
 	}
 	var due []Expiring
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		parts := strings.SplitN(k, ".", 3)
 		if len(parts) != 3 {
 			continue

@@ -90,15 +90,12 @@ type ListOptions struct {
 
 // List returns a tenant's jobs, newest first, and the cursor of the next page ("" at the end).
 func (s *Store) List(ctx context.Context, tenant string, o ListOptions) ([]*Job, string, error) {
-	lister, err := s.jobs.ListKeysFiltered(ctx, tenant+".*")
+	keys, err := kv.Keys(ctx, s.jobs, tenant+".*")
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, "", nil
-		}
 		return nil, "", fmt.Errorf("list jobs of %s: %w", tenant, err)
 	}
 	var ids []string
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		id := strings.TrimPrefix(k, tenant+".")
 		if o.Before == "" || id < o.Before {
 			ids = append(ids, id)
@@ -150,16 +147,9 @@ func (s *Store) updateFanIn(ctx context.Context, tenant, id string, change func(
 
 // ActiveKeys lists the keys ("<tenant>.<job>") of jobs with a fan-in record.
 func (s *Store) ActiveKeys(ctx context.Context) ([]string, error) {
-	lister, err := s.fanin.ListKeys(ctx)
+	keys, err := kv.Keys(ctx, s.fanin)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("list fan-in records: %w", err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
 	}
 	return keys, nil
 }

@@ -47,6 +47,41 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 	return kv, nil
 }
 
+// listTimeout bounds a listing of keys. The library's lister ends when its
+// watcher sends the end of the values that exist, and waits for it without
+// a limit of its own: a watcher whose consumer was lost (its NATS node cut
+// off from the cluster) never sends it, and the listing would hang.
+const listTimeout = 30 * time.Second
+
+// Keys lists the keys of a bucket: those matching one of the filters, or
+// all of them without any. It returns them all or an error, never a part:
+// a listing cut short by ctx, or by listTimeout, is an error.
+func Keys(ctx context.Context, b jetstream.KeyValue, filters ...string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel() // also stops the lister's watcher when the caller returns early
+	var lister jetstream.KeyLister
+	var err error
+	if len(filters) == 0 {
+		lister, err = b.ListKeys(ctx)
+	} else {
+		lister, err = b.ListKeysFiltered(ctx, filters...)
+	}
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list the keys of %s: %w", b.Bucket(), err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list the keys of %s: cut short after %d: %w", b.Bucket(), len(keys), err)
+	}
+	return keys, nil
+}
+
 // ErrNotFound is returned by Get and Update for a key that does not exist.
 var ErrNotFound = errors.New("kv: not found")
 

@@ -1,7 +1,9 @@
 package kv_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -91,4 +93,49 @@ func TestUpdateUnchangedAbortAndMissing(t *testing.T) {
 	got, _, err = kv.Get[counter](ctx, b, "k")
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.N, "an aborted change is not stored")
+}
+
+// A listing gives every key or an error, never a part: cut short by its
+// context at any moment, it fails.
+func TestKeysListsAllOrFails(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	b, err := kv.Open(t.Context(), js, kv.Bucket{Name: "t_keys"}, kv.Options{Memory: true})
+	require.NoError(t, err)
+	keys, err := kv.Keys(t.Context(), b)
+	require.NoError(t, err)
+	assert.Empty(t, keys, "an empty bucket lists nothing")
+
+	const n = 2000
+	for i := range n {
+		tenant := "acme"
+		if i%4 == 0 {
+			tenant = "beta"
+		}
+		_, err := b.Put(t.Context(), fmt.Sprintf("%s.k%04d", tenant, i), []byte("{}"))
+		require.NoError(t, err)
+	}
+	keys, err = kv.Keys(t.Context(), b)
+	require.NoError(t, err)
+	assert.Len(t, keys, n)
+	keys, err = kv.Keys(t.Context(), b, "beta.*")
+	require.NoError(t, err)
+	assert.Len(t, keys, n/4, "a filter lists its keys only")
+
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = kv.Keys(canceled, b)
+	require.ErrorIs(t, err, context.Canceled)
+
+	// Deadlines that end the listing somewhere along the way: each listing
+	// is whole or an error.
+	for d := 50 * time.Microsecond; d < 50*time.Millisecond; d *= 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), d)
+		keys, err := kv.Keys(ctx, b)
+		cancel()
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded, "after %s", d)
+			continue
+		}
+		require.Len(t, keys, n, "a listing that returned after %s is whole", d)
+	}
 }

@@ -172,15 +172,12 @@ func (r *Registry) File(ctx context.Context, v Version) ([]byte, error) {
 
 // List returns a tenant's models.
 func (r *Registry) List(ctx context.Context, tenant string) ([]*Model, error) {
-	lister, err := r.kv.ListKeysFiltered(ctx, tenant+".*")
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := kv.Keys(ctx, r.kv, tenant+".*")
 	if err != nil {
 		return nil, fmt.Errorf("list models of %s: %w", tenant, err)
 	}
 	var out []*Model
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		m, err := r.get(ctx, tenant, k[len(tenant)+1:])
 		if err != nil {
 			return nil, err
@@ -273,15 +270,12 @@ func (r *Registry) DeleteVersion(ctx context.Context, tenant, name string, numbe
 
 // All returns every tenant's models (for the scorer's warm-up).
 func (r *Registry) All(ctx context.Context) ([]*Model, error) {
-	lister, err := r.kv.ListKeys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := kv.Keys(ctx, r.kv)
 	if err != nil {
 		return nil, fmt.Errorf("list models: %w", err)
 	}
 	var out []*Model
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		tenant, name, _ := strings.Cut(k, ".")
 		m, err := r.get(ctx, tenant, name)
 		if err != nil {

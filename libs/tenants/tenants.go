@@ -312,15 +312,12 @@ func (s *Store) Get(ctx context.Context, name string) (*Tenant, error) {
 
 // List returns every tenant.
 func (s *Store) List(ctx context.Context) ([]*Tenant, error) {
-	lister, err := s.tenants.ListKeys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := kv.Keys(ctx, s.tenants)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	var out []*Tenant
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		t, err := s.Get(ctx, k)
 		if err != nil {
 			return nil, err
