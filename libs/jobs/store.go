@@ -185,15 +185,10 @@ func SplitKey(key string) (tenant, id string, ok bool) {
 
 // Watch calls fn with every job written after the call, until ctx ends.
 func (s *Store) Watch(ctx context.Context, fn func(*Job)) error {
-	w, err := s.jobs.WatchAll(ctx, jetstream.UpdatesOnly())
-	if err != nil {
-		return fmt.Errorf("watch jobs: %w", err)
-	}
-	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) {
+	return kvwatch.Follow(ctx, s.jobs, kvwatch.Updates, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) {
 		var j Job
 		if json.Unmarshal(e.Value(), &j) == nil {
 			fn(&j)
 		}
 	}})
-	return nil
 }

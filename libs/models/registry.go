@@ -201,10 +201,6 @@ func (r *Registry) remember(m *Model, rev uint64) {
 // nil) with every model written, so that the scorer can re-warm an alias
 // that moved.
 func (r *Registry) Watch(ctx context.Context, onChange func(*Model)) error {
-	w, err := r.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch models: %w", err)
-	}
 	// The watch replays current values first; the cache is trusted once
 	// that replay ended.
 	setWatching := func(on bool) func() {
@@ -214,7 +210,7 @@ func (r *Registry) Watch(ctx context.Context, onChange func(*Model)) error {
 			r.mu.Unlock()
 		}
 	}
-	kvwatch.Follow(ctx, w, kvwatch.Handlers{
+	return kvwatch.Follow(ctx, r.kv, kvwatch.Replay, kvwatch.Handlers{
 		Put: func(e jetstream.KeyValueEntry) {
 			var m Model
 			if json.Unmarshal(e.Value(), &m) != nil {
@@ -233,7 +229,6 @@ func (r *Registry) Watch(ctx context.Context, onChange func(*Model)) error {
 		Replayed: setWatching(true),
 		Stopped:  setWatching(false),
 	})
-	return nil
 }
 
 // ErrInUse is returned when deleting a version an alias points to.

@@ -98,12 +98,10 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options, tiers Tiers
 	// Every write of a tenant (key rotation, tier change) drops it from
 	// this replica's key cache, so another replica's change applies here
 	// as soon as the watch delivers it, not after authCacheTTL.
-	w, err := t.WatchAll(ctx, jetstream.UpdatesOnly())
-	if err != nil {
+	forget := func(e jetstream.KeyValueEntry) { s.forget(e.Key()) }
+	if err := kvwatch.Follow(ctx, t, kvwatch.Updates, kvwatch.Handlers{Put: forget, Delete: forget}); err != nil {
 		return nil, fmt.Errorf("watch tenants: %w", err)
 	}
-	forget := func(e jetstream.KeyValueEntry) { s.forget(e.Key()) }
-	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: forget, Delete: forget})
 	return s, nil
 }
 
@@ -402,7 +400,14 @@ func (s *Store) SetTiers(ctx context.Context, t Tiers) error {
 // parts its tier lets it hold in flight per stage (0: no limit), until
 // ctx ends (bus.TenantSource).
 func (s *Store) WatchTenants(ctx context.Context, fn func(tenant string, partsInFlight int)) error {
-	w, err := s.tenants.WatchAll(ctx)
+	err := kvwatch.Follow(ctx, s.tenants, kvwatch.Replay, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) {
+		var t Tenant
+		if err := json.Unmarshal(e.Value(), &t); err != nil {
+			fn(e.Key(), 0) // served, though its record cannot be read; the gateway refuses it
+			return
+		}
+		fn(e.Key(), s.tiers.Load().Limits(t.Tier).PartsInFlight)
+	}})
 	if err != nil {
 		return fmt.Errorf("watch tenants: %w", err)
 	}
@@ -413,13 +418,5 @@ func (s *Store) WatchTenants(ctx context.Context, fn func(tenant string, partsIn
 		}
 	})
 	s.mu.Unlock()
-	kvwatch.Follow(ctx, w, kvwatch.Handlers{Put: func(e jetstream.KeyValueEntry) {
-		var t Tenant
-		if err := json.Unmarshal(e.Value(), &t); err != nil {
-			fn(e.Key(), 0) // served, though its record cannot be read; the gateway refuses it
-			return
-		}
-		fn(e.Key(), s.tiers.Load().Limits(t.Tier).PartsInFlight)
-	}})
 	return nil
 }
