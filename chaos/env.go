@@ -19,6 +19,7 @@ import (
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/artifacts/miniotest"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/tcpproxy"
 )
 
 // Services are the work services the suite runs one process of each, besides the gateway.
@@ -42,10 +43,10 @@ type env struct {
 	natsURL   string
 	// routes[i][j] carries node i's route to node j (a cluster): the
 	// partition fault takes down a node's routes both ways.
-	routes [][]*proxy
+	routes [][]*tcpproxy.Proxy
 
 	s3        artifacts.Config
-	s3Proxy   *proxy
+	s3Proxy   *tcpproxy.Proxy
 	stopMinIO func()
 
 	procs   map[string]*proc // by service name, the gateway included
@@ -119,7 +120,7 @@ func (e *env) startNATS(ctx context.Context) error {
 			var to []string
 			for j, p := range e.routes[i] {
 				if j != i {
-					to = append(to, p.addr())
+					to = append(to, p.Addr())
 				}
 			}
 			args = append(args, "--cluster-port", strconv.Itoa(clusterPorts[i]), "--routes", routeURLs(to),
@@ -154,14 +155,14 @@ func (e *env) startNATS(ctx context.Context) error {
 // formed from what they hear of it, fail, and only the configured ones
 // stand.
 func (e *env) startRoutes(clusterPorts []int) error {
-	e.routes = make([][]*proxy, len(clusterPorts))
+	e.routes = make([][]*tcpproxy.Proxy, len(clusterPorts))
 	for i := range clusterPorts {
-		e.routes[i] = make([]*proxy, len(clusterPorts))
+		e.routes[i] = make([]*tcpproxy.Proxy, len(clusterPorts))
 		for j, port := range clusterPorts {
 			if i == j {
 				continue
 			}
-			p, err := newProxy(fmt.Sprintf("127.0.0.1:%d", port))
+			p, err := tcpproxy.New(fmt.Sprintf("127.0.0.1:%d", port))
 			if err != nil {
 				return err
 			}
@@ -180,8 +181,8 @@ func unroutable(port int) string { return fmt.Sprintf("127.0.0.2:%d", port) }
 func (e *env) partition(i int, cut bool) {
 	for j := range e.routes {
 		if j != i {
-			e.routes[i][j].setDown(cut)
-			e.routes[j][i].setDown(cut)
+			e.routes[i][j].SetDown(cut)
+			e.routes[j][i].SetDown(cut)
 		}
 	}
 }
@@ -194,10 +195,10 @@ func (e *env) startMinIO(ctx context.Context) error {
 		return err
 	}
 	e.stopMinIO = stop
-	if e.s3Proxy, err = newProxy(cfg.Endpoint); err != nil {
+	if e.s3Proxy, err = tcpproxy.New(cfg.Endpoint); err != nil {
 		return err
 	}
-	cfg.Endpoint = e.s3Proxy.addr()
+	cfg.Endpoint = e.s3Proxy.Addr()
 	e.s3 = cfg
 	return nil
 }
@@ -371,7 +372,7 @@ func (e *env) stop() {
 	for i, row := range e.routes {
 		for j, p := range row {
 			if i != j {
-				p.close()
+				p.Close()
 			}
 		}
 	}
@@ -379,7 +380,7 @@ func (e *env) stop() {
 		e.recv.close()
 	}
 	if e.s3Proxy != nil {
-		e.s3Proxy.close()
+		e.s3Proxy.Close()
 	}
 	if e.stopMinIO != nil {
 		e.stopMinIO()

@@ -154,9 +154,9 @@ func (r *run) inject(ctx context.Context) error {
 		}
 		d := r.between(5*time.Second, e.o.MaxMinIODown)
 		r.note("MinIO down for %s", d.Round(time.Millisecond))
-		e.s3Proxy.setDown(true)
+		e.s3Proxy.SetDown(true)
 		sleep(ctx, d)
-		e.s3Proxy.setDown(false)
+		e.s3Proxy.SetDown(false)
 	case Webhook503, WebhookTimeout:
 		mode, hi := answer503, 10*time.Second
 		if r.fault == WebhookTimeout {

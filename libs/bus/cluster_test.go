@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,52 +15,88 @@ import (
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/tcpproxy"
 )
 
-// startCluster runs three nats-servers with JetStream routed to each
-// other on loopback and returns them with their client URLs.
-func startCluster(t *testing.T) ([]*server.Server, []string) {
+// cluster is three nats-servers with JetStream, routed to each other on
+// loopback through proxies that cut can take down.
+type cluster struct {
+	srvs   []*server.Server
+	urls   []string
+	routes [3][3]*tcpproxy.Proxy // node i dials node j at routes[i][j]
+}
+
+// startCluster runs the three servers. No route goes around the proxies:
+// each node gossips a cluster address nobody listens on, so the implicit
+// routes the others would form from it fail and only the configured ones
+// stand.
+func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	var ports []int
-	for range 6 {
+	var ports []int // of the routes, which the proxies must know; clients take any port
+	for range 3 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 		require.NoError(t, ln.Close())
 	}
-	var srvs []*server.Server
-	var urls []string
+	c := &cluster{}
+	for i := range 3 {
+		for j := range 3 {
+			if i != j {
+				p, err := tcpproxy.New(fmt.Sprintf("127.0.0.1:%d", ports[j]))
+				require.NoError(t, err)
+				t.Cleanup(p.Close)
+				c.routes[i][j] = p
+			}
+		}
+	}
 	for i := range 3 {
 		var routes []string
 		for j := range 3 {
 			if j != i {
-				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+j]))
+				routes = append(routes, "nats-route://"+c.routes[i][j].Addr())
 			}
 		}
 		s, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("c%d", i+1), Host: "127.0.0.1", Port: ports[i], JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "bus-test", Host: "127.0.0.1", Port: ports[3+i]},
+			ServerName: fmt.Sprintf("c%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "bus-test", Host: "127.0.0.1", Port: ports[i], Advertise: fmt.Sprintf("127.0.0.2:%d", ports[i])},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		})
 		require.NoError(t, err)
 		s.Start()
 		t.Cleanup(s.Shutdown)
 		require.True(t, s.ReadyForConnections(10*time.Second))
-		srvs = append(srvs, s)
-		urls = append(urls, s.ClientURL())
+		c.srvs = append(c.srvs, s)
+		c.urls = append(c.urls, s.ClientURL())
 	}
-	return srvs, urls
+	return c
 }
 
-// TestConsumerResumesWhenItsLeaderDies: on a three-node cluster, the client
-// is connected to one node and the stage consumer's leader is another; that
-// leader is shut down. The subscriber gets the next message from the new
-// leader. (A shut-down server hands its pull requests back; one killed
-// with SIGKILL does not, which the short pulls with heartbeats cover — the
-// chaos suite's NATS node kills measure that.)
-func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
-	srvs, urls := startCluster(t)
-	nc, err := nats.Connect(urls[0], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+// cut takes the node named name off the other two (its routes reset and
+// refused both ways, as when it is killed or its network fails; it runs on
+// and keeps its clients), or heals it.
+func (c *cluster) cut(name string, down bool) {
+	for i, s := range c.srvs {
+		if s.Name() != name {
+			continue
+		}
+		for j := range 3 {
+			if j != i {
+				c.routes[i][j].SetDown(down)
+				c.routes[j][i].SetDown(down)
+			}
+		}
+	}
+}
+
+// notClients takes any node but c1, the one the tests' client is connected to.
+func notClients(leader string) bool { return leader != "c1" }
+
+// stageJS connects to the first node, provisions the stage streams at R3
+// once the cluster takes them, and returns the bus on it.
+func stageJS(t *testing.T, c *cluster) (*nats.Conn, jetstream.JetStream, *env) {
+	t.Helper()
+	nc, err := nats.Connect(c.urls[0], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -67,12 +104,14 @@ func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return bus.Provision(t.Context(), js, bus.StreamOptions{Replicas: 3}) == nil
 	}, 30*time.Second, 100*time.Millisecond, "the cluster takes R3 streams")
-	e := &env{js: js, pub: bus.NewPublisher(js)}
-	_, ch := e.subscribe(t, consumer("leader-dies"))
-	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("m1", "before", nil)))
-	receive(t, ch).Ack()
+	return nc, js, &env{js: js, pub: bus.NewPublisher(js)}
+}
 
-	cons, err := js.Consumer(t.Context(), contracts.Score.Stream(), "leader-dies")
+// consumerLeader moves the leadership of a consumer until its leader is
+// one that ok takes, and returns it.
+func consumerLeader(t *testing.T, nc *nats.Conn, js jetstream.JetStream, stage contracts.Stage, durable string, ok func(leader string) bool) string {
+	t.Helper()
+	cons, err := js.Consumer(t.Context(), stage.Stream(), durable)
 	require.NoError(t, err)
 	leader := func() string {
 		info, err := cons.Info(t.Context())
@@ -82,15 +121,30 @@ func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
 		return info.Cluster.Leader
 	}
 	require.Eventually(t, func() bool {
-		if l := leader(); l != "" && l != "c1" {
+		if l := leader(); l != "" && ok(l) {
 			return true
 		}
-		_, _ = nc.Request("$JS.API.CONSUMER.LEADER.STEPDOWN."+contracts.Score.Stream()+".leader-dies", nil, time.Second)
+		_, _ = nc.Request("$JS.API.CONSUMER.LEADER.STEPDOWN."+stage.Stream()+"."+durable, nil, time.Second)
 		return false
-	}, 30*time.Second, 200*time.Millisecond, "the consumer's leader is not the client's node")
-	dead := leader()
+	}, 30*time.Second, 200*time.Millisecond, "the leader of consumer %s moves", durable)
+	return leader()
+}
+
+// TestConsumerResumesWhenItsLeaderDies: on a three-node cluster, the client
+// is connected to one node and the stage consumer's leader is another; that
+// leader is shut down. The subscriber gets the next message from the new
+// leader. (A shut-down server hands its pull requests back; for one cut
+// off, as by SIGKILL: TestConsumerResumesWhenItsLeaderIsCutOff.)
+func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
+	c := startCluster(t)
+	nc, js, e := stageJS(t, c)
+	_, ch := e.subscribe(t, consumer("leader-dies"))
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("m1", "before", nil)))
+	receive(t, ch).Ack()
+
+	dead := consumerLeader(t, nc, js, contracts.Score, "leader-dies", notClients)
 	killed := time.Now()
-	for _, s := range srvs {
+	for _, s := range c.srvs {
 		if s.Name() == dead {
 			s.Shutdown()
 		}
@@ -104,4 +158,91 @@ func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
 	require.Equal(t, "after", string(m.Payload))
 	t.Logf("consumer leader %s killed; the stream took a message %s later, delivered %s after that", dead,
 		published.Sub(killed).Round(time.Millisecond), time.Since(published).Round(time.Millisecond))
+}
+
+// TestConsumerResumesWhenItsLeaderIsCutOff: the consumer's leader is cut
+// off the cluster (as by SIGKILL, or a network partition) while it holds
+// the subscriber's pending pulls, and the other two elect a new leader.
+// The next message comes from it, on the stage-wide and the per-tenant
+// pulls alike. (The client's node, still routed to the new leader, ends
+// the lost pulls; when the client's own node is cut off nothing does:
+// TestConsumerResumesAfterItsNodeIsCutOff.)
+func TestConsumerResumesWhenItsLeaderIsCutOff(t *testing.T) {
+	c := startCluster(t)
+	nc, js, e := stageJS(t, c)
+	stageWide := consumer("cut-off") // on the score stream
+	fair := consumer("cut-off-fair")
+	fair.Stage, fair.Tenants = contracts.Optimize, staticTenants{"acme"}
+	_, chStage := e.subscribe(t, stageWide)
+	_, chFair := e.subscribe(t, fair)
+	publish := func(id, payload string) error {
+		if err := e.pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("s-"+id, payload, nil)); err != nil {
+			return err
+		}
+		return e.pub.Publish(contracts.Optimize.Subject("acme", "job1", "0001"), newMsg("o-"+id, payload, nil))
+	}
+	require.NoError(t, publish("m1", "before"))
+	receive(t, chStage).Ack()
+	receive(t, chFair).Ack()
+
+	// One node, not the client's, leads both consumers; it is cut off.
+	cut := consumerLeader(t, nc, js, contracts.Score, "cut-off", notClients)
+	consumerLeader(t, nc, js, contracts.Optimize, "cut-off-fair-acme", func(l string) bool { return l == cut })
+	c.cut(cut, true)
+	t.Cleanup(func() { c.cut(cut, false) })
+	require.Eventually(t, func() bool { return publish("m2", "after") == nil }, 30*time.Second, 50*time.Millisecond, "the other two take messages")
+	published := time.Now()
+	for _, ch := range []<-chan *message.Message{chStage, chFair} {
+		m := receive(t, ch)
+		m.Ack()
+		require.Equal(t, "after", string(m.Payload))
+		t.Logf("%s delivered %s after it was published", m.UUID, time.Since(published).Round(time.Millisecond))
+	}
+}
+
+// TestConsumerResumesAfterItsNodeIsCutOff reproduces the pull-loop stall:
+// the node the subscriber is connected to is cut off the cluster (a
+// network partition) while its pulls wait at the consumer's leader on
+// another node. They are lost with the route, and nothing tells the
+// client; pulls it sends during the cut go nowhere. With the library's
+// default pulls (30 s, heartbeats every 15 s) the subscriber then sat idle
+// for up to 30 s after the cut healed, with "no heartbeat received"; with
+// short pulls and 1 s heartbeats it asks again within seconds. receive
+// waits 10 s, less than the stall, for the stage-wide and the per-tenant
+// pulls.
+func TestConsumerResumesAfterItsNodeIsCutOff(t *testing.T) {
+	c := startCluster(t)
+	nc, js, e := stageJS(t, c)
+	stageWide := consumer("node-cut") // on the score stream
+	fair := consumer("node-cut-fair")
+	fair.Stage, fair.Tenants = contracts.Optimize, staticTenants{"acme"}
+	_, chStage := e.subscribe(t, stageWide)
+	_, chFair := e.subscribe(t, fair)
+	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("s-m1", "before", nil)))
+	require.NoError(t, e.pub.Publish(contracts.Optimize.Subject("acme", "job1", "0001"), newMsg("o-m1", "before", nil)))
+	receive(t, chStage).Ack()
+	receive(t, chFair).Ack()
+	consumerLeader(t, nc, js, contracts.Score, "node-cut", notClients)
+	consumerLeader(t, nc, js, contracts.Optimize, "node-cut-fair-acme", notClients)
+
+	// Another client, on c2, publishes while c1 is cut off.
+	nc2, err := nats.Connect(c.urls[1])
+	require.NoError(t, err)
+	t.Cleanup(nc2.Close)
+	js2, err := jetstream.New(nc2)
+	require.NoError(t, err)
+	pub2 := bus.NewPublisher(js2)
+	c.cut("c1", true)
+	require.Eventually(t, func() bool {
+		return pub2.Publish(contracts.Score.Subject("acme", "job1", "0002"), newMsg("s-m2", "after", nil)) == nil &&
+			pub2.Publish(contracts.Optimize.Subject("acme", "job1", "0002"), newMsg("o-m2", "after", nil)) == nil
+	}, 30*time.Second, 50*time.Millisecond, "c2 and c3 take messages")
+	c.cut("c1", false)
+	healed := time.Now()
+	for _, ch := range []<-chan *message.Message{chStage, chFair} {
+		m := receive(t, ch)
+		m.Ack()
+		require.Equal(t, "after", string(m.Payload))
+		t.Logf("%s delivered %s after the cut healed", m.UUID, time.Since(healed).Round(time.Millisecond))
+	}
 }
