@@ -43,3 +43,25 @@ func TestRouterStoppedWhileStartingClosesPromptly(t *testing.T) {
 	require.NoError(t, r.Close())
 	require.Less(t, time.Since(start), 5*time.Second)
 }
+
+// A router that never ran (a service started after it failed to start) is
+// stopped at once: Watermill's own Close waits out its 30 s CloseTimeout
+// for the handler it counted when added, and then reports a timeout. One
+// that ran is closed and its Run returns.
+func TestStopRouter(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	require.NoError(t, bus.Provision(t.Context(), js, bus.StreamOptions{}))
+	opts := bus.DefaultConsumer(contracts.Score, "scorer", 2)
+	never, err := bus.ConsumerRouter(js, zerolog.Nop(), "score", opts, func(*message.Message) error { return nil })
+	require.NoError(t, err)
+	require.NoError(t, bus.StopRouter(never))
+	require.NoError(t, bus.StopRouter(nil), "a service whose Start made no router")
+
+	ran, err := bus.ConsumerRouter(js, zerolog.Nop(), "score", opts, func(*message.Message) error { return nil })
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- ran.Run(t.Context()) }()
+	<-ran.Running()
+	require.NoError(t, bus.StopRouter(ran))
+	require.NoError(t, <-done)
+}

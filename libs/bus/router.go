@@ -26,6 +26,17 @@ func NewRouter(log zerolog.Logger) (*message.Router, error) {
 	return r, nil
 }
 
+// StopRouter closes a stage service's router (nil: none was made). One
+// that never ran, because a service started after it failed to, is let go
+// at once: Watermill's Close would wait out the CloseTimeout, 30 s, for
+// its handler, counted when added but never started.
+func StopRouter(r *message.Router) error {
+	if r == nil || !r.IsRunning() {
+		return nil
+	}
+	return r.Close()
+}
+
 // settle nacks the message of a handler that returned an error — it is
 // redelivered with the consumer's backoff — and logs it with the message's
 // stage, tenant, job and part: at warn, a retry being an expected outcome,

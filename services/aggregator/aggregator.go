@@ -205,10 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Stop closes the router and waits for the committer, watchdog and finalizations.
 func (s *Service) Stop(context.Context) error {
-	var err error
-	if s.router != nil {
-		err = s.router.Close()
-	}
+	err := bus.StopRouter(s.router)
 	s.wg.Wait()
 	return err
 }

@@ -192,10 +192,7 @@ func (s *Service) sweep() {
 
 // Stop closes the router.
 func (s *Service) Stop(context.Context) error {
-	if s.router == nil {
-		return nil
-	}
-	return s.router.Close()
+	return bus.StopRouter(s.router)
 }
 
 func (s *Service) program(j *jobs.Job) (*Program, error) {

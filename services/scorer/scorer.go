@@ -223,10 +223,7 @@ func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
 
 // Stop closes the router and the loaded models.
 func (s *Service) Stop(context.Context) error {
-	var err error
-	if s.router != nil {
-		err = s.router.Close()
-	}
+	err := bus.StopRouter(s.router)
 	s.cache.close()
 	return err
 }

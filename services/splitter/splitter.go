@@ -131,10 +131,7 @@ func (s *Service) Run(ctx context.Context) error { return s.router.Run(ctx) }
 
 // Stop closes the router.
 func (s *Service) Stop(context.Context) error {
-	if s.router == nil {
-		return nil
-	}
-	return s.router.Close()
+	return bus.StopRouter(s.router)
 }
 
 func (s *Service) handle(msg *message.Message) error {
