@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -129,6 +130,14 @@ func TestCLIPiped(t *testing.T) {
 		r = run("submit", "--spec", f.spec, "--input", f.data, "-o", datOut, "--format", "csv")
 		require.Equal(t, cliOK, r.code, r.stderr)
 		assert.Len(t, readCSV(t, datOut), 301)
+	})
+
+	t.Run("--webhook inside the network is refused", func(t *testing.T) {
+		before := countJobs(t, h)
+		r := run("submit", "--spec", f.spec, "--input", f.data, "--webhook", "http://127.0.0.1:9/hook")
+		assert.Equal(t, cliRefused, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "delivery.webhook: the webhook URL points inside the network")
+		assert.Equal(t, before, countJobs(t, h), "no job made")
 	})
 
 	t.Run("a refused -o FILE sends nothing", func(t *testing.T) {
@@ -413,5 +422,28 @@ func assertNoTempFiles(t *testing.T, dir string) {
 	require.NoError(t, err)
 	for _, e := range entries {
 		assert.NotContains(t, e.Name(), ".partial-", "a temporary output left behind")
+	}
+}
+
+// TestCLISubmitWebhook: submit --webhook URL sets the spec's
+// delivery.webhook, and the job's final event is delivered there.
+func TestCLISubmitWebhook(t *testing.T) {
+	h := start(t, harnessOptions{args: []string{"--outbound.allow-loopback"}})
+	f := writeCLIFiles(t)
+	run := cliRun(t, h.url)
+	url, delivered := hookReceiver(t)
+	r := run("submit", "--spec", f.spec, "--input", f.data, "--webhook", url)
+	require.Equal(t, cliOK, r.code, r.stderr)
+	var j struct {
+		Spec struct {
+			Delivery struct{ Webhook string } `json:"delivery"`
+		} `json:"spec"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &j), r.stdout)
+	assert.Equal(t, url, j.Spec.Delivery.Webhook, "the job's spec has the webhook")
+	select {
+	case <-delivered:
+	case <-time.After(time.Minute):
+		t.Fatal("no webhook delivered")
 	}
 }

@@ -24,12 +24,12 @@ func newClient() *client.Client {
 }
 
 func submitCmd() *cobra.Command {
-	var specPath, input string
+	var specPath, input, webhook string
 	var wait time.Duration
 	var partial bool
 	var out *outputFlags
 	cmd := &cobra.Command{
-		Use:   "submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [-o FILE|FORMAT] [--partial]",
+		Use:   "submit --spec SPEC.yaml --input DATA.csv [--wait[=60s]] [--webhook URL] [-o FILE|FORMAT] [--partial]",
 		Short: "submit a job; with --wait follow it and write its result",
 		Long: `Submit a job. Without --wait it prints the job as accepted. With --wait it
 follows the job's event stream, shows its progress per stage on stderr (on a
@@ -37,7 +37,8 @@ terminal), and writes the result when the job succeeds: a summary on a
 terminal, else the result document (JSON); -o FILE writes the result to FILE
 (.csv, .json, .jsonl, or --format), -o csv|jsonl to stdout. -o FILE, -o csv
 and -o jsonl wait without --wait too (for 60s). A job that fails, times out
-or is canceled writes no result unless --partial is given.`,
+or is canceled writes no result unless --partial is given. --webhook URL sets
+the spec's delivery.webhook (its final events are POSTed there, signed).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			waitGiven := cmd.Flags().Changed("wait")
@@ -53,6 +54,15 @@ or is canceled writes no result unless --partial is given.`,
 			}
 			for _, f := range []string{specPath, input} {
 				if _, err := os.Stat(f); err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+			}
+			spec, err := os.ReadFile(specPath)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if cmd.Flags().Changed("webhook") {
+				if spec, err = withWebhook(spec, webhook); err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
 			}
@@ -77,7 +87,7 @@ or is canceled writes no result unless --partial is given.`,
 			defer s.discard()
 			ctx := cmd.Context()
 			c := newClient()
-			sub, err := c.Submit(ctx, specPath, input, 0)
+			sub, err := c.SubmitSpec(ctx, spec, input, 0)
 			if err != nil {
 				return apiError(err)
 			}
@@ -91,6 +101,7 @@ or is canceled writes no result unless --partial is given.`,
 	cmd.Flags().StringVar(&input, "input", "", "input data (CSV or JSONL)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "follow the job until it ends, at most this long (--wait: 60s)")
 	cmd.Flags().Lookup("wait").NoOptDefVal = defaultWait.String()
+	cmd.Flags().StringVar(&webhook, "webhook", "", "deliver the job's final events to this URL (sets the spec's delivery.webhook)")
 	cmd.Flags().BoolVar(&partial, "partial", false, "write the result of a job that failed, timed out or was canceled (the parts that finished)")
 	_ = cmd.MarkFlagFilename("spec", "yaml", "yml", "json")
 	_ = cmd.MarkFlagFilename("input", "csv", "jsonl")

@@ -145,6 +145,11 @@ func (c *Client) Submit(ctx context.Context, specPath, inputPath string, wait ti
 	if err != nil {
 		return nil, err
 	}
+	return c.SubmitSpec(ctx, spec, inputPath, wait)
+}
+
+// SubmitSpec is Submit with the spec's document (YAML or JSON) given.
+func (c *Client) SubmitSpec(ctx context.Context, spec []byte, inputPath string, wait time.Duration) (*Submitted, error) {
 	in, err := os.Open(inputPath)
 	if err != nil {
 		return nil, err
