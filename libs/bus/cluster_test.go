@@ -1,102 +1,27 @@
 package bus_test
 
 import (
-	"fmt"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
-	"github.com/partita/partita/libs/tcpproxy"
+	"github.com/partita/partita/libs/natsembed/natstest"
 )
-
-// cluster is three nats-servers with JetStream, routed to each other on
-// loopback through proxies that cut can take down.
-type cluster struct {
-	srvs   []*server.Server
-	urls   []string
-	routes [3][3]*tcpproxy.Proxy // node i dials node j at routes[i][j]
-}
-
-// startCluster runs the three servers. No route goes around the proxies:
-// each node gossips a cluster address nobody listens on, so the implicit
-// routes the others would form from it fail and only the configured ones
-// stand.
-func startCluster(t *testing.T) *cluster {
-	t.Helper()
-	var ports []int // of the routes, which the proxies must know; clients take any port
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-		require.NoError(t, ln.Close())
-	}
-	c := &cluster{}
-	for i := range 3 {
-		for j := range 3 {
-			if i != j {
-				p, err := tcpproxy.New(fmt.Sprintf("127.0.0.1:%d", ports[j]))
-				require.NoError(t, err)
-				t.Cleanup(p.Close)
-				c.routes[i][j] = p
-			}
-		}
-	}
-	for i := range 3 {
-		var routes []string
-		for j := range 3 {
-			if j != i {
-				routes = append(routes, "nats-route://"+c.routes[i][j].Addr())
-			}
-		}
-		s, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("c%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "bus-test", Host: "127.0.0.1", Port: ports[i], Advertise: fmt.Sprintf("127.0.0.2:%d", ports[i])},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
-		require.NoError(t, err)
-		s.Start()
-		t.Cleanup(s.Shutdown)
-		require.True(t, s.ReadyForConnections(10*time.Second))
-		c.srvs = append(c.srvs, s)
-		c.urls = append(c.urls, s.ClientURL())
-	}
-	return c
-}
-
-// cut takes the node named name off the other two (its routes reset and
-// refused both ways, as when it is killed or its network fails; it runs on
-// and keeps its clients), or heals it.
-func (c *cluster) cut(name string, down bool) {
-	for i, s := range c.srvs {
-		if s.Name() != name {
-			continue
-		}
-		for j := range 3 {
-			if j != i {
-				c.routes[i][j].SetDown(down)
-				c.routes[j][i].SetDown(down)
-			}
-		}
-	}
-}
 
 // notClients takes any node but c1, the one the tests' client is connected to.
 func notClients(leader string) bool { return leader != "c1" }
 
 // stageJS connects to the first node, provisions the stage streams at R3
 // once the cluster takes them, and returns the bus on it.
-func stageJS(t *testing.T, c *cluster) (*nats.Conn, jetstream.JetStream, *env) {
+func stageJS(t *testing.T, c *natstest.Cluster) (*nats.Conn, jetstream.JetStream, *env) {
 	t.Helper()
-	nc, err := nats.Connect(c.urls[0], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(c.URLs[0], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -136,7 +61,7 @@ func consumerLeader(t *testing.T, nc *nats.Conn, js jetstream.JetStream, stage c
 // leader. (A shut-down server hands its pull requests back; for one cut
 // off, as by SIGKILL: TestConsumerResumesWhenItsLeaderIsCutOff.)
 func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
-	c := startCluster(t)
+	c := natstest.StartCluster(t)
 	nc, js, e := stageJS(t, c)
 	_, ch := e.subscribe(t, consumer("leader-dies"))
 	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("m1", "before", nil)))
@@ -144,7 +69,7 @@ func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
 
 	dead := consumerLeader(t, nc, js, contracts.Score, "leader-dies", notClients)
 	killed := time.Now()
-	for _, s := range c.srvs {
+	for _, s := range c.Servers {
 		if s.Name() == dead {
 			s.Shutdown()
 		}
@@ -168,7 +93,7 @@ func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
 // the lost pulls; when the client's own node is cut off nothing does:
 // TestConsumerResumesAfterItsNodeIsCutOff.)
 func TestConsumerResumesWhenItsLeaderIsCutOff(t *testing.T) {
-	c := startCluster(t)
+	c := natstest.StartCluster(t)
 	nc, js, e := stageJS(t, c)
 	stageWide := consumer("cut-off") // on the score stream
 	fair := consumer("cut-off-fair")
@@ -188,8 +113,8 @@ func TestConsumerResumesWhenItsLeaderIsCutOff(t *testing.T) {
 	// One node, not the client's, leads both consumers; it is cut off.
 	cut := consumerLeader(t, nc, js, contracts.Score, "cut-off", notClients)
 	consumerLeader(t, nc, js, contracts.Optimize, "cut-off-fair-acme", func(l string) bool { return l == cut })
-	c.cut(cut, true)
-	t.Cleanup(func() { c.cut(cut, false) })
+	c.Cut(cut, true)
+	t.Cleanup(func() { c.Cut(cut, false) })
 	require.Eventually(t, func() bool { return publish("m2", "after") == nil }, 30*time.Second, 50*time.Millisecond, "the other two take messages")
 	published := time.Now()
 	for _, ch := range []<-chan *message.Message{chStage, chFair} {
@@ -211,7 +136,7 @@ func TestConsumerResumesWhenItsLeaderIsCutOff(t *testing.T) {
 // waits 10 s, less than the stall, for the stage-wide and the per-tenant
 // pulls.
 func TestConsumerResumesAfterItsNodeIsCutOff(t *testing.T) {
-	c := startCluster(t)
+	c := natstest.StartCluster(t)
 	nc, js, e := stageJS(t, c)
 	stageWide := consumer("node-cut") // on the score stream
 	fair := consumer("node-cut-fair")
@@ -226,18 +151,18 @@ func TestConsumerResumesAfterItsNodeIsCutOff(t *testing.T) {
 	consumerLeader(t, nc, js, contracts.Optimize, "node-cut-fair-acme", notClients)
 
 	// Another client, on c2, publishes while c1 is cut off.
-	nc2, err := nats.Connect(c.urls[1])
+	nc2, err := nats.Connect(c.URLs[1])
 	require.NoError(t, err)
 	t.Cleanup(nc2.Close)
 	js2, err := jetstream.New(nc2)
 	require.NoError(t, err)
 	pub2 := bus.NewPublisher(js2)
-	c.cut("c1", true)
+	c.Cut("c1", true)
 	require.Eventually(t, func() bool {
 		return pub2.Publish(contracts.Score.Subject("acme", "job1", "0002"), newMsg("s-m2", "after", nil)) == nil &&
 			pub2.Publish(contracts.Optimize.Subject("acme", "job1", "0002"), newMsg("o-m2", "after", nil)) == nil
 	}, 30*time.Second, 50*time.Millisecond, "c2 and c3 take messages")
-	c.cut("c1", false)
+	c.Cut("c1", false)
 	healed := time.Now()
 	for _, ch := range []<-chan *message.Message{chStage, chFair} {
 		m := receive(t, ch)

@@ -27,8 +27,9 @@ type Bucket struct {
 	TTL     time.Duration // age after which values expire; 0 keeps them
 }
 
-// Open creates the bucket or updates it to the settings, and binds it.
-// It is safe to run from many replicas at once.
+// Open creates the bucket or updates it to the settings, and binds it,
+// its reads asking the stream's leader (leaderBucket). It is safe to run
+// from many replicas at once.
 func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jetstream.KeyValue, error) {
 	cfg := jetstream.KeyValueConfig{
 		Bucket:   b.Name,
@@ -44,7 +45,7 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", b.Name, err)
 	}
-	return kv, nil
+	return newLeaderBucket(kv, js.Conn()), nil
 }
 
 // listTimeout bounds a listing of keys. The library's lister ends when its
