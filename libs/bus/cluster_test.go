@@ -85,6 +85,28 @@ func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
 		published.Sub(killed).Round(time.Millisecond), time.Since(published).Round(time.Millisecond))
 }
 
+// bothPulls subscribes a stage-wide consumer (name, on the score stream)
+// and a per-tenant one (name-fair, on the optimize stream, for acme), has
+// each take a first message, and returns their channels and a publish of
+// one message to each through pub.
+func bothPulls(t *testing.T, e *env, name string) (stage, fair <-chan *message.Message, publish func(pub *bus.Publisher, id, payload string) error) {
+	t.Helper()
+	perTenant := consumer(name + "-fair")
+	perTenant.Stage, perTenant.Tenants = contracts.Optimize, staticTenants{"acme"}
+	_, stage = e.subscribe(t, consumer(name))
+	_, fair = e.subscribe(t, perTenant)
+	publish = func(pub *bus.Publisher, id, payload string) error {
+		if err := pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("s-"+id, payload, nil)); err != nil {
+			return err
+		}
+		return pub.Publish(contracts.Optimize.Subject("acme", "job1", "0001"), newMsg("o-"+id, payload, nil))
+	}
+	require.NoError(t, publish(e.pub, "m1", "before"))
+	receive(t, stage).Ack()
+	receive(t, fair).Ack()
+	return stage, fair, publish
+}
+
 // TestConsumerResumesWhenItsLeaderIsCutOff: the consumer's leader is cut
 // off the cluster (as by SIGKILL, or a network partition) while it holds
 // the subscriber's pending pulls, and the other two elect a new leader.
@@ -95,27 +117,14 @@ func TestConsumerResumesWhenItsLeaderDies(t *testing.T) {
 func TestConsumerResumesWhenItsLeaderIsCutOff(t *testing.T) {
 	c := natstest.StartCluster(t)
 	nc, js, e := stageJS(t, c)
-	stageWide := consumer("cut-off") // on the score stream
-	fair := consumer("cut-off-fair")
-	fair.Stage, fair.Tenants = contracts.Optimize, staticTenants{"acme"}
-	_, chStage := e.subscribe(t, stageWide)
-	_, chFair := e.subscribe(t, fair)
-	publish := func(id, payload string) error {
-		if err := e.pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("s-"+id, payload, nil)); err != nil {
-			return err
-		}
-		return e.pub.Publish(contracts.Optimize.Subject("acme", "job1", "0001"), newMsg("o-"+id, payload, nil))
-	}
-	require.NoError(t, publish("m1", "before"))
-	receive(t, chStage).Ack()
-	receive(t, chFair).Ack()
+	chStage, chFair, publish := bothPulls(t, e, "cut-off")
 
 	// One node, not the client's, leads both consumers; it is cut off.
 	cut := consumerLeader(t, nc, js, contracts.Score, "cut-off", notClients)
 	consumerLeader(t, nc, js, contracts.Optimize, "cut-off-fair-acme", func(l string) bool { return l == cut })
 	c.Cut(cut, true)
 	t.Cleanup(func() { c.Cut(cut, false) })
-	require.Eventually(t, func() bool { return publish("m2", "after") == nil }, 30*time.Second, 50*time.Millisecond, "the other two take messages")
+	require.Eventually(t, func() bool { return publish(e.pub, "m2", "after") == nil }, 30*time.Second, 50*time.Millisecond, "the other two take messages")
 	published := time.Now()
 	for _, ch := range []<-chan *message.Message{chStage, chFair} {
 		m := receive(t, ch)
@@ -138,15 +147,7 @@ func TestConsumerResumesWhenItsLeaderIsCutOff(t *testing.T) {
 func TestConsumerResumesAfterItsNodeIsCutOff(t *testing.T) {
 	c := natstest.StartCluster(t)
 	nc, js, e := stageJS(t, c)
-	stageWide := consumer("node-cut") // on the score stream
-	fair := consumer("node-cut-fair")
-	fair.Stage, fair.Tenants = contracts.Optimize, staticTenants{"acme"}
-	_, chStage := e.subscribe(t, stageWide)
-	_, chFair := e.subscribe(t, fair)
-	require.NoError(t, e.pub.Publish(contracts.Score.Subject("acme", "job1", "0001"), newMsg("s-m1", "before", nil)))
-	require.NoError(t, e.pub.Publish(contracts.Optimize.Subject("acme", "job1", "0001"), newMsg("o-m1", "before", nil)))
-	receive(t, chStage).Ack()
-	receive(t, chFair).Ack()
+	chStage, chFair, publish := bothPulls(t, e, "node-cut")
 	consumerLeader(t, nc, js, contracts.Score, "node-cut", notClients)
 	consumerLeader(t, nc, js, contracts.Optimize, "node-cut-fair-acme", notClients)
 
@@ -159,8 +160,7 @@ func TestConsumerResumesAfterItsNodeIsCutOff(t *testing.T) {
 	pub2 := bus.NewPublisher(js2)
 	c.Cut("c1", true)
 	require.Eventually(t, func() bool {
-		return pub2.Publish(contracts.Score.Subject("acme", "job1", "0002"), newMsg("s-m2", "after", nil)) == nil &&
-			pub2.Publish(contracts.Optimize.Subject("acme", "job1", "0002"), newMsg("o-m2", "after", nil)) == nil
+		return publish(pub2, "m2", "after") == nil
 	}, 30*time.Second, 50*time.Millisecond, "c2 and c3 take messages")
 	c.Cut("c1", false)
 	healed := time.Now()
