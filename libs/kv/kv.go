@@ -55,8 +55,10 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 const listTimeout = 30 * time.Second
 
 // Keys lists the keys of a bucket: those matching one of the filters, or
-// all of them without any. It returns them all or an error, never a part:
-// a listing cut short by ctx, or by listTimeout, is an error.
+// all of them without any, each once (the library's lister may repeat a
+// key: its watcher's consumer, recreated, resumes where the server thinks
+// it was). It returns them all or an error, never a part: a listing cut
+// short by ctx, or by listTimeout, is an error.
 func Keys(ctx context.Context, b jetstream.KeyValue, filters ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel() // also stops the lister's watcher when the caller returns early
@@ -74,8 +76,12 @@ func Keys(ctx context.Context, b jetstream.KeyValue, filters ...string) ([]strin
 		return nil, fmt.Errorf("list the keys of %s: %w", b.Bucket(), err)
 	}
 	var keys []string
+	seen := map[string]bool{}
 	for k := range lister.Keys() {
-		keys = append(keys, k)
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list the keys of %s: cut short after %d: %w", b.Bucket(), len(keys), err)

@@ -239,10 +239,19 @@ func (m *Meter) reports(ctx context.Context, tenant string, from, to time.Time) 
 	}
 	defer w.Stop() //nolint:errcheck // a read-only watch
 	byTenant := map[string]map[string]*Usage{}
+	// Every entry is written once (Create), but a watch may deliver one
+	// twice: its ordered consumer, recreated when it misses heartbeats (a
+	// NATS node cut off), resumes from where the server thinks it was. A
+	// report counted a job twice so after a partition.
+	seen := map[string]bool{}
 	for e := range w.Updates() {
 		if e == nil {
 			break // every entry there was has been delivered
 		}
+		if seen[e.Key()] {
+			continue
+		}
+		seen[e.Key()] = true
 		t, day, u, err := fold(e)
 		if err != nil {
 			return nil, err
