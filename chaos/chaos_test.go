@@ -32,9 +32,7 @@ func TestShortSeededSubset(t *testing.T) {
 	var progress strings.Builder
 	single := []chaos.Fault{chaos.KillService, chaos.TermService, chaos.KillNATSNode, chaos.MinIODown,
 		chaos.Webhook503, chaos.GatewayInWait, chaos.WebhooksInFlight}
-	// nats-partition is left out until the stuck job it finds (3 runs in
-	// 30 at 20,000 rows) is fixed: make chaos runs it.
-	cluster := []chaos.Fault{chaos.KillEventsLeader, chaos.KillNATSNode, chaos.KillService}
+	cluster := []chaos.Fault{chaos.KillEventsLeader, chaos.KillNATSNode, chaos.NATSPartition, chaos.KillService}
 	var runs []chaos.Result
 	for _, c := range []struct {
 		topology chaos.Topology
