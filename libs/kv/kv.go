@@ -48,20 +48,26 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 	return newLeaderBucket(kv, js.Conn()), nil
 }
 
-// listTimeout bounds a listing of keys. The library's lister ends when its
-// watcher sends the end of the values that exist, and waits for it without
-// a limit of its own: a watcher whose consumer was lost (its NATS node cut
-// off from the cluster) never sends it, and the listing would hang.
-const listTimeout = 30 * time.Second
+// A listing of keys ends when the library's watcher sends the end of the
+// values that exist; the library waits for it without a limit of its own,
+// and a watcher whose consumer was lost (its NATS node killed, or cut off
+// its cluster) never sends it. listIdle bounds the wait for the next key
+// or the end, listTimeout the whole listing.
+const (
+	listIdle    = 3 * time.Second
+	listTimeout = 60 * time.Second
+)
 
 // Keys lists the keys of a bucket: those matching one of the filters, or
 // all of them without any, each once (the library's lister may repeat a
 // key: its watcher's consumer, recreated, resumes where the server thinks
 // it was). It returns them all or an error, never a part: a listing cut
-// short by ctx, or by listTimeout, is an error.
+// short by ctx, stalled for listIdle or longer than listTimeout is an
+// error, which the caller retries (the aggregator's watchdog waited 30 s
+// on one after a NATS node was killed, holding up a job's repair).
 func Keys(ctx context.Context, b jetstream.KeyValue, filters ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
-	defer cancel() // also stops the lister's watcher when the caller returns early
+	defer cancel() // also stops the lister's watcher when Keys returns early
 	var lister jetstream.KeyLister
 	var err error
 	if len(filters) == 0 {
@@ -77,17 +83,31 @@ func Keys(ctx context.Context, b jetstream.KeyValue, filters ...string) ([]strin
 	}
 	var keys []string
 	seen := map[string]bool{}
-	for k := range lister.Keys() {
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+	idle := time.NewTimer(listIdle)
+	defer idle.Stop()
+	for listed := lister.Keys(); ; {
+		select {
+		case k, ok := <-listed:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("list the keys of %s: cut short after %d: %w", b.Bucket(), len(keys), err)
+				}
+				return keys, nil
+			}
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+			idle.Reset(listIdle)
+		case <-idle.C:
+			return nil, fmt.Errorf("list the keys of %s: %w after %d keys", b.Bucket(), ErrListStalled, len(keys))
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list the keys of %s: cut short after %d: %w", b.Bucket(), len(keys), err)
-	}
-	return keys, nil
 }
+
+// ErrListStalled is returned by Keys when the listing brought neither a
+// key nor its end for listIdle.
+var ErrListStalled = errors.New("the listing stalled")
 
 // ErrNotFound is returned by Get and Update for a key that does not exist.
 var ErrNotFound = errors.New("kv: not found")
