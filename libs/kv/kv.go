@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,8 +52,9 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 // A listing of keys ends when the library's watcher sends the end of the
 // values that exist; the library waits for it without a limit of its own,
 // and a watcher whose consumer was lost (its NATS node killed, or cut off
-// its cluster) never sends it. listIdle bounds the wait for the next key
-// or the end, listTimeout the whole listing.
+// its cluster) never sends it, nor does the making of that consumer
+// return before its context ends. listIdle bounds the wait for the
+// consumer and for each next key or the end, listTimeout the whole listing.
 const (
 	listIdle    = 3 * time.Second
 	listTimeout = 60 * time.Second
@@ -68,6 +70,11 @@ const (
 func Keys(ctx context.Context, b jetstream.KeyValue, filters ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel() // also stops the lister's watcher when Keys returns early
+	// A stall, while the watcher's consumer is made or between two keys,
+	// cancels the listing.
+	var stalled atomic.Bool
+	idle := time.AfterFunc(listIdle, func() { stalled.Store(true); cancel() })
+	defer idle.Stop()
 	var lister jetstream.KeyLister
 	var err error
 	if len(filters) == 0 {
@@ -75,34 +82,30 @@ func Keys(ctx context.Context, b jetstream.KeyValue, filters ...string) ([]strin
 	} else {
 		lister, err = b.ListKeysFiltered(ctx, filters...)
 	}
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
+	switch {
+	case errors.Is(err, jetstream.ErrNoKeysFound):
 		return nil, nil
-	}
-	if err != nil {
+	case err != nil && stalled.Load():
+		return nil, fmt.Errorf("list the keys of %s: %w before the first key", b.Bucket(), ErrListStalled)
+	case err != nil:
 		return nil, fmt.Errorf("list the keys of %s: %w", b.Bucket(), err)
 	}
 	var keys []string
 	seen := map[string]bool{}
-	idle := time.NewTimer(listIdle)
-	defer idle.Stop()
-	for listed := lister.Keys(); ; {
-		select {
-		case k, ok := <-listed:
-			if !ok {
-				if err := ctx.Err(); err != nil {
-					return nil, fmt.Errorf("list the keys of %s: cut short after %d: %w", b.Bucket(), len(keys), err)
-				}
-				return keys, nil
-			}
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-			idle.Reset(listIdle)
-		case <-idle.C:
-			return nil, fmt.Errorf("list the keys of %s: %w after %d keys", b.Bucket(), ErrListStalled, len(keys))
+	for k := range lister.Keys() {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
 		}
+		idle.Reset(listIdle)
 	}
+	switch {
+	case stalled.Load():
+		return nil, fmt.Errorf("list the keys of %s: %w after %d keys", b.Bucket(), ErrListStalled, len(keys))
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("list the keys of %s: cut short after %d: %w", b.Bucket(), len(keys), ctx.Err())
+	}
+	return keys, nil
 }
 
 // ErrListStalled is returned by Keys when the listing brought neither a
