@@ -107,6 +107,18 @@ func bothPulls(t *testing.T, e *env, name string) (stage, fair <-chan *message.M
 	return stage, fair, publish
 }
 
+// receiveAfter takes the message "after" from each channel (receive waits
+// 10 s for each) and logs how long after since (what) it came.
+func receiveAfter(t *testing.T, since time.Time, what string, chs ...<-chan *message.Message) {
+	t.Helper()
+	for _, ch := range chs {
+		m := receive(t, ch)
+		m.Ack()
+		require.Equal(t, "after", string(m.Payload))
+		t.Logf("%s delivered %s after %s", m.UUID, time.Since(since).Round(time.Millisecond), what)
+	}
+}
+
 // TestConsumerResumesWhenItsLeaderIsCutOff: the consumer's leader is cut
 // off the cluster (as by SIGKILL, or a network partition) while it holds
 // the subscriber's pending pulls, and the other two elect a new leader.
@@ -125,13 +137,7 @@ func TestConsumerResumesWhenItsLeaderIsCutOff(t *testing.T) {
 	c.Cut(cut, true)
 	t.Cleanup(func() { c.Cut(cut, false) })
 	require.Eventually(t, func() bool { return publish(e.pub, "m2", "after") == nil }, 30*time.Second, 50*time.Millisecond, "the other two take messages")
-	published := time.Now()
-	for _, ch := range []<-chan *message.Message{chStage, chFair} {
-		m := receive(t, ch)
-		m.Ack()
-		require.Equal(t, "after", string(m.Payload))
-		t.Logf("%s delivered %s after it was published", m.UUID, time.Since(published).Round(time.Millisecond))
-	}
+	receiveAfter(t, time.Now(), "it was published", chStage, chFair)
 }
 
 // TestConsumerResumesAfterItsNodeIsCutOff reproduces the pull-loop stall:
@@ -163,11 +169,5 @@ func TestConsumerResumesAfterItsNodeIsCutOff(t *testing.T) {
 		return publish(pub2, "m2", "after") == nil
 	}, 30*time.Second, 50*time.Millisecond, "c2 and c3 take messages")
 	c.Cut("c1", false)
-	healed := time.Now()
-	for _, ch := range []<-chan *message.Message{chStage, chFair} {
-		m := receive(t, ch)
-		m.Ack()
-		require.Equal(t, "after", string(m.Payload))
-		t.Logf("%s delivered %s after the cut healed", m.UUID, time.Since(healed).Round(time.Millisecond))
-	}
+	receiveAfter(t, time.Now(), "the cut healed", chStage, chFair)
 }
