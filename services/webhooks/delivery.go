@@ -66,11 +66,18 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		span.SetStatus(codes.Error, a.Error)
 	}
 	d.deps.Metrics.WebhookDelivery(string(a.Outcome))
-	if err := d.deps.Attempts.Record(ctx, e.Tenant, e.JobID, a); err != nil {
+	// Our own records of the attempt are retried like our reads (a NATS
+	// node cut off its cluster fails them for seconds): a usage count lost
+	// there was a delivery the tenant's usage never showed.
+	if _, err := retryOurs(ctx, d.stopping, log, "log webhook attempt", func() (struct{}, error) {
+		return struct{}{}, d.deps.Attempts.Record(ctx, e.Tenant, e.JobID, a)
+	}); err != nil {
 		log.Error().Err(err).Msg("cannot log webhook attempt")
 	}
 	if sent {
-		if err := d.deps.Usage.RecordDelivery(ctx, e.Tenant, e.JobID, eventName(e), a.Attempt, string(a.Outcome), a.At); err != nil {
+		if _, err := retryOurs(ctx, d.stopping, log, "count webhook delivery", func() (struct{}, error) {
+			return struct{}{}, d.deps.Usage.RecordDelivery(ctx, e.Tenant, e.JobID, eventName(e), a.Attempt, string(a.Outcome), a.At)
+		}); err != nil {
 			log.Error().Err(err).Msg("webhook delivery not counted in usage")
 		}
 	}
