@@ -164,7 +164,7 @@ func TestRedeliveredPartCountedOnce(t *testing.T) {
 		done, _ := value(fams, "partita_parts_processed_total", map[string]string{"stage": "score", "outcome": "succeeded"})
 		dropped, _ := value(fams, "partita_parts_processed_total", map[string]string{"stage": "score", "outcome": "dropped"})
 		return done >= float64(wantParts) && done+dropped == float64(2*wantParts)
-	}, 30*time.Second, 50*time.Millisecond, "the score stage handled each part twice: done again, or dropped once the job had ended")
+	}, 90*time.Second, 50*time.Millisecond, "the score stage handled each part twice: done again, or dropped once the job had ended") // redeliveries wait out ack waits and backoffs: 30 s did not suffice under a loaded make test once
 }
 
 func TestOptimizedFleetPlanRespectsConstraints(t *testing.T) {
