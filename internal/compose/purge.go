@@ -11,6 +11,7 @@ import (
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
+	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/tenants"
 	"github.com/partita/partita/libs/usage"
 	"github.com/partita/partita/services/gateway"
@@ -41,9 +42,9 @@ func (d purger) buckets(ctx context.Context, skip ...string) ([]jetstream.KeyVal
 		if kept[name] || slices.Contains(skip, name) {
 			continue
 		}
-		b, err := d.js.KeyValue(ctx, name)
+		b, err := kv.Bind(ctx, d.js, name)
 		if err != nil {
-			return nil, fmt.Errorf("bind %s: %w", name, err)
+			return nil, err
 		}
 		out = append(out, b)
 	}

@@ -26,18 +26,32 @@ type Bucket struct {
 	Name    string
 	History uint8         // values kept per key; 1 when zero
 	TTL     time.Duration // age after which values expire; 0 keeps them
+	// MarkerTTL is how long the marker a delete or a purge leaves stays
+	// in the bucket's stream; DefaultMarkerTTL when zero.
+	MarkerTTL time.Duration
 }
 
+// DefaultMarkerTTL is how long a deleted key's marker stays. Watchers
+// need it (a resumed watch replays the deletes it missed, and a watch is
+// lost for seconds); kept for ever, as the library leaves them, every
+// job ever ended stayed in the fan-in and plan buckets as a marker, and
+// each listing of their keys (the watchdog's, every second) read them all.
+const DefaultMarkerTTL = time.Hour
+
 // Open creates the bucket or updates it to the settings, and binds it,
-// its reads asking the stream's leader (leaderBucket). It is safe to run
-// from many replicas at once.
+// its reads asking the stream's leader and its deletes leaving markers
+// that expire (leaderBucket). It is safe to run from many replicas at once.
 func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jetstream.KeyValue, error) {
+	if b.MarkerTTL == 0 {
+		b.MarkerTTL = DefaultMarkerTTL
+	}
 	cfg := jetstream.KeyValueConfig{
-		Bucket:   b.Name,
-		History:  max(b.History, 1),
-		TTL:      b.TTL,
-		Replicas: max(o.Replicas, 1),
-		Storage:  jetstream.FileStorage,
+		Bucket:         b.Name,
+		History:        max(b.History, 1),
+		TTL:            b.TTL,
+		Replicas:       max(o.Replicas, 1),
+		Storage:        jetstream.FileStorage,
+		LimitMarkerTTL: b.MarkerTTL,
 	}
 	if o.Memory {
 		cfg.Storage = jetstream.MemoryStorage
@@ -46,7 +60,22 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", b.Name, err)
 	}
-	return newLeaderBucket(kv, js.Conn()), nil
+	return newLeaderBucket(kv, js.Conn(), b.MarkerTTL, cfg.History > 1), nil
+}
+
+// Bind binds an existing bucket as Open leaves it: reads from the stream's
+// leader, deletes with markers that expire after the bucket's own marker
+// TTL (none on a bucket made before Open set one).
+func Bind(ctx context.Context, js jetstream.JetStream, name string) (jetstream.KeyValue, error) {
+	b, err := js.KeyValue(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", name, err)
+	}
+	st, err := b.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", name, err)
+	}
+	return newLeaderBucket(b, js.Conn(), st.LimitMarkerTTL(), st.History() > 1), nil
 }
 
 // A listing of keys ends when the library's watcher sends the end of the

@@ -38,6 +38,17 @@ func TestOpenHonoursTheSettings(t *testing.T) {
 	assert.Equal(t, jetstream.FileStorage, file.CachedInfo().Config.Storage)
 	assert.Equal(t, 1, file.CachedInfo().Config.Replicas)
 	assert.Equal(t, int64(1), file.CachedInfo().Config.MaxMsgsPerSubject, "history 1 by default")
+	assert.Equal(t, kv.DefaultMarkerTTL, file.CachedInfo().Config.SubjectDeleteMarkerTTL)
+
+	// A bucket made before markers expired takes the setting at its next open.
+	_, err = js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "t_old"})
+	require.NoError(t, err)
+	_, err = kv.Open(t.Context(), js, kv.Bucket{Name: "t_old", MarkerTTL: time.Minute}, kv.Options{})
+	require.NoError(t, err)
+	old, err := js.Stream(t.Context(), "KV_t_old")
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, old.CachedInfo().Config.SubjectDeleteMarkerTTL)
+	assert.True(t, old.CachedInfo().Config.AllowMsgTTL)
 }
 
 func TestUpdateLosesNoConcurrentChange(t *testing.T) {
@@ -138,4 +149,70 @@ func TestKeysListsAllOrFails(t *testing.T) {
 		}
 		require.Len(t, keys, n, "a listing that returned after %s is whole", d)
 	}
+}
+
+// A deleted or purged key leaves a marker that a watcher sees, and that
+// then leaves the stream: kept, as the library leaves them, every job ever
+// ended stayed in the fan-in bucket, and every listing of its keys read it.
+func TestDeleteMarkersExpire(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := t.Context()
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: "t", MarkerTTL: time.Second}, kv.Options{})
+	require.NoError(t, err)
+	w, err := b.WatchAll(ctx, jetstream.UpdatesOnly())
+	require.NoError(t, err)
+	defer func() { _ = w.Stop() }()
+	for _, k := range []string{"deleted", "purged", "kept", "bound"} {
+		_, err := b.Put(ctx, k, []byte("v"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.Delete(ctx, "deleted"))
+	require.NoError(t, b.Purge(ctx, "purged"))
+	bound, err := kv.Bind(ctx, js, "t") // as the tenant and job purges bind every bucket
+	require.NoError(t, err)
+	require.NoError(t, bound.Purge(ctx, "bound"))
+
+	ops := map[string]jetstream.KeyValueOp{}
+	for len(ops) < 4 || ops["deleted"] == jetstream.KeyValuePut || ops["purged"] == jetstream.KeyValuePut || ops["bound"] == jetstream.KeyValuePut {
+		select {
+		case e := <-w.Updates():
+			ops[e.Key()] = e.Operation()
+		case <-time.After(10 * time.Second):
+			require.Fail(t, "the watcher saw no delete", "saw %v", ops)
+		}
+	}
+	assert.Equal(t, jetstream.KeyValuePurge, ops["deleted"], "a delete in a bucket without history purges")
+	assert.Equal(t, jetstream.KeyValuePurge, ops["purged"])
+	_, err = b.Get(ctx, "deleted")
+	require.ErrorIs(t, err, jetstream.ErrKeyNotFound)
+
+	st, err := js.Stream(ctx, "KV_t")
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(">"))
+		if !assert.NoError(c, err) {
+			return
+		}
+		assert.Equal(c, map[string]uint64{"$KV.t.kept": 1}, info.State.Subjects, "only the kept key's message is left")
+	}, 20*time.Second, 200*time.Millisecond)
+	keys, err := kv.Keys(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"kept"}, keys)
+}
+
+// A bucket that keeps history keeps the library's delete: the values
+// before it stay readable in the history.
+func TestDeleteKeepsHistoryWhereABucketKeepsIt(t *testing.T) {
+	_, _, js := natstest.Start(t)
+	ctx := t.Context()
+	b, err := kv.Open(ctx, js, kv.Bucket{Name: "h", History: 3}, kv.Options{})
+	require.NoError(t, err)
+	_, err = b.Put(ctx, "k", []byte("v1"))
+	require.NoError(t, err)
+	require.NoError(t, b.Delete(ctx, "k"))
+	hist, err := b.History(ctx, "k")
+	require.NoError(t, err)
+	require.Len(t, hist, 2, "the value and the delete")
+	assert.Equal(t, "v1", string(hist[0].Value()))
+	assert.Equal(t, jetstream.KeyValueDelete, hist[1].Operation())
 }

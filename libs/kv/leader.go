@@ -18,16 +18,41 @@ import (
 // part's mark of a plan round the stale record has not started) wrote
 // nothing, so no compare-and-set caught it, and the mark was dropped.
 // Asked of the leader, a read is current, or fails while the leader
-// cannot be reached. Everything else is the library's bucket.
+// cannot be reached. Its deletes and purges leave a marker that expires
+// after markerTTL (Bucket.MarkerTTL). Everything else is the library's
+// bucket.
 type leaderBucket struct {
 	jetstream.KeyValue
-	nc     *nats.Conn
-	api    string // the stream's message-get API subject
-	prefix string // of the keys' subjects
+	nc        *nats.Conn
+	api       string // the stream's message-get API subject
+	prefix    string // of the keys' subjects
+	markerTTL time.Duration
+	history   bool // the bucket keeps more than the last value of a key
 }
 
-func newLeaderBucket(b jetstream.KeyValue, nc *nats.Conn) *leaderBucket {
-	return &leaderBucket{KeyValue: b, nc: nc, api: "$JS.API.STREAM.MSG.GET.KV_" + b.Bucket(), prefix: "$KV." + b.Bucket() + "."}
+func newLeaderBucket(b jetstream.KeyValue, nc *nats.Conn, markerTTL time.Duration, history bool) *leaderBucket {
+	return &leaderBucket{KeyValue: b, nc: nc, api: "$JS.API.STREAM.MSG.GET.KV_" + b.Bucket(), prefix: "$KV." + b.Bucket() + ".",
+		markerTTL: markerTTL, history: history}
+}
+
+// Purge removes key and its history, leaving a marker that expires (or
+// stays, on a bucket without a marker TTL).
+func (b *leaderBucket) Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
+	if b.markerTTL > 0 {
+		opts = append(opts, jetstream.PurgeTTL(b.markerTTL))
+	}
+	return b.KeyValue.Purge(ctx, key, opts...)
+}
+
+// Delete is Purge: the library's delete marker cannot expire, and a
+// bucket that keeps no history (all ours but the model registry's) means
+// the same by both. A bucket that keeps history, or has no marker TTL,
+// keeps the library's delete, whose marker stays.
+func (b *leaderBucket) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
+	if b.history || b.markerTTL == 0 {
+		return b.KeyValue.Delete(ctx, key, opts...)
+	}
+	return b.Purge(ctx, key, opts...)
 }
 
 // readTimeout bounds a read whose context has no deadline, as the
