@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,7 +21,8 @@ const (
 	FanInBucket = "partita_fanin"
 	PlansBucket = "partita_plans" // the coordinator's state of job-wide plans
 	// ExpiryBucket indexes the ended jobs that expire, under
-	// "<tenant>.<unix seconds>.<id>" (keys only, so a sweep lists it).
+	// "<unix minute>.<tenant>.<unix seconds>.<id>" (keys only), and the
+	// sweep's cursor under "sweep" (expiry.go).
 	ExpiryBucket = "partita_expiry"
 )
 
@@ -43,15 +45,17 @@ func Open(ctx context.Context, js jetstream.JetStream, o kv.Options) (*Store, er
 	if err != nil {
 		return nil, err
 	}
-	fanin, err := kv.Open(ctx, js, kv.Bucket{Name: FanInBucket}, o)
+	// Nobody watches these three, and the watchdog lists the fan-in's keys
+	// every second: a minute of an ended job's marker is plenty.
+	fanin, err := kv.Open(ctx, js, kv.Bucket{Name: FanInBucket, MarkerTTL: time.Minute}, o)
 	if err != nil {
 		return nil, err
 	}
-	plans, err := kv.Open(ctx, js, kv.Bucket{Name: PlansBucket}, o)
+	plans, err := kv.Open(ctx, js, kv.Bucket{Name: PlansBucket, MarkerTTL: time.Minute}, o)
 	if err != nil {
 		return nil, err
 	}
-	expiry, err := kv.Open(ctx, js, kv.Bucket{Name: ExpiryBucket}, o)
+	expiry, err := kv.Open(ctx, js, kv.Bucket{Name: ExpiryBucket, MarkerTTL: time.Minute}, o)
 	if err != nil {
 		return nil, err
 	}
