@@ -324,7 +324,13 @@ func jobsOf(ctx context.Context, kv jetstream.KeyValue, bucket, key string) ([]s
 		if err := json.Unmarshal(entry.Value(), &rec); err != nil {
 			return nil, fmt.Errorf("decode %s %s: %w", bucket, key, err)
 		}
-	default: // <tenant>.<id>, or <tenant>.<unix seconds>.<id> in the expiry index
+	case jobs.ExpiryBucket:
+		if key == "sweep" { // the sweep's cursor
+			return nil, nil
+		}
+		tokens := strings.Split(key, ".") // <unix minute>.<tenant>.<unix seconds>.<id>
+		return tokens[len(tokens)-1:], nil
+	default: // <tenant>.<id>
 		tokens := strings.Split(key, ".")
 		return tokens[len(tokens)-1:], nil
 	}
