@@ -193,7 +193,7 @@ func testProvisionIdempotent(t *testing.T, e *env) {
 		cfg := st.CachedInfo().Config
 		assert.Equal(t, []string{"partita.work." + string(s) + ".>"}, cfg.Subjects, s)
 		assert.Equal(t, wantStorage, cfg.Storage, s)
-		assert.Equal(t, 10*time.Minute, cfg.Duplicates, s)
+		assert.Equal(t, 2*time.Minute, cfg.Duplicates, s)
 		if s == contracts.Aggregate {
 			assert.Equal(t, jetstream.LimitsPolicy, cfg.Retention)
 			assert.Equal(t, int64(1), cfg.MaxMsgsPerSubject)

@@ -111,7 +111,7 @@ func TestStreamConfigs(t *testing.T) {
 	for _, c := range cfgs {
 		assert.Equal(t, 1, c.Replicas, c.Name)
 		assert.Equal(t, jetstream.FileStorage, c.Storage, c.Name)
-		assert.Equal(t, 10*time.Minute, c.Duplicates, c.Name)
+		assert.Equal(t, 2*time.Minute, c.Duplicates, c.Name)
 	}
 	assert.Equal(t, 48*time.Hour, cfgs[4].MaxAge, "aggregate parts")
 	assert.Equal(t, 7*24*time.Hour, cfgs[5].MaxAge, "events")

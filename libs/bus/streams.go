@@ -13,17 +13,29 @@ import (
 type StreamOptions struct {
 	Replicas        int           // 1 for one server, 3 for an R3 cluster
 	Memory          bool          // memory storage (benchmarks); file otherwise
-	DuplicateWindow time.Duration // Nats-Msg-Id dedupe window
+	DuplicateWindow time.Duration // Nats-Msg-Id dedupe window; defaultDuplicateWindow when zero
 	EventsMaxAge    time.Duration // how long job events are kept
 	PartsMaxAge     time.Duration // upper bound on a job's parts in the aggregate stream
 }
+
+// defaultDuplicateWindow is how long a stream remembers the Nats-Msg-Id of
+// each message, to drop a retried publish: the retries it is for come
+// seconds apart (a handler redelivered after a crash, a publish retried
+// after a timeout). A copy past it costs work, not correctness: the
+// aggregate stream keeps one message per part, the fan-in counts each part
+// once, and the final event is published again only when its stream's
+// leader lacks it. The ids are the largest memory the streams hold, in
+// every replica: with 10 minutes of them an embedded server held 21 MiB
+// of ids 9 minutes into a soak at 12 jobs/s, growing until the window is
+// full.
+const defaultDuplicateWindow = 2 * time.Minute
 
 func (o StreamOptions) withDefaults() StreamOptions {
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
 	if o.DuplicateWindow == 0 {
-		o.DuplicateWindow = 10 * time.Minute
+		o.DuplicateWindow = defaultDuplicateWindow
 	}
 	if o.EventsMaxAge == 0 {
 		o.EventsMaxAge = 7 * 24 * time.Hour
