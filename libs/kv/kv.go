@@ -56,11 +56,37 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 	if o.Memory {
 		cfg.Storage = jetstream.MemoryStorage
 	}
+	markersKept, err := keepsMarkers(ctx, js, b.Name)
+	if err != nil {
+		return nil, err
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", b.Name, err)
 	}
+	if markersKept {
+		// A bucket from before markers expired: the ones it kept go once.
+		if err := kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(-1)); err != nil {
+			return nil, fmt.Errorf("open bucket %s: remove the delete markers kept: %w", b.Name, err)
+		}
+	}
 	return newLeaderBucket(kv, js.Conn(), b.MarkerTTL, cfg.History > 1), nil
+}
+
+// keepsMarkers reports whether the bucket exists with no marker TTL.
+func keepsMarkers(ctx context.Context, js jetstream.JetStream, name string) (bool, error) {
+	b, err := js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open bucket %s: %w", name, err)
+	}
+	st, err := b.Status(ctx)
+	if err != nil {
+		return false, fmt.Errorf("open bucket %s: %w", name, err)
+	}
+	return st.LimitMarkerTTL() == 0, nil
 }
 
 // Bind binds an existing bucket as Open leaves it: reads from the stream's

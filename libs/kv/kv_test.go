@@ -40,15 +40,25 @@ func TestOpenHonoursTheSettings(t *testing.T) {
 	assert.Equal(t, int64(1), file.CachedInfo().Config.MaxMsgsPerSubject, "history 1 by default")
 	assert.Equal(t, kv.DefaultMarkerTTL, file.CachedInfo().Config.SubjectDeleteMarkerTTL)
 
-	// A bucket made before markers expired takes the setting at its next open.
-	_, err = js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "t_old"})
+	// A bucket made before markers expired takes the setting at its next
+	// open, and the markers it kept go.
+	made, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "t_old"})
 	require.NoError(t, err)
+	for _, k := range []string{"ended1", "ended2", "live"} {
+		_, err := made.Put(t.Context(), k, []byte("v"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, made.Purge(t.Context(), "ended1"))
+	require.NoError(t, made.Delete(t.Context(), "ended2"))
 	_, err = kv.Open(t.Context(), js, kv.Bucket{Name: "t_old", MarkerTTL: time.Minute}, kv.Options{})
 	require.NoError(t, err)
 	old, err := js.Stream(t.Context(), "KV_t_old")
 	require.NoError(t, err)
-	assert.Equal(t, time.Minute, old.CachedInfo().Config.SubjectDeleteMarkerTTL)
-	assert.True(t, old.CachedInfo().Config.AllowMsgTTL)
+	info, err := old.Info(t.Context(), jetstream.WithSubjectFilter(">"))
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, info.Config.SubjectDeleteMarkerTTL)
+	assert.True(t, info.Config.AllowMsgTTL)
+	assert.Equal(t, map[string]uint64{"$KV.t_old.live": 1}, info.State.Subjects, "the kept markers are gone, the live key stays")
 }
 
 func TestUpdateLosesNoConcurrentChange(t *testing.T) {
