@@ -140,7 +140,7 @@ func (s *Store) sweepFrom(ctx context.Context, now time.Time) (int64, error) {
 				return 0, err
 			}
 		}
-		if filed, err := strconv.ParseInt(strings.SplitN(k, ".", 2)[0], 10, 64); err == nil && k != sweepKey {
+		if filed, err := strconv.ParseInt(strings.SplitN(k, ".", 2)[0], 10, 64); err == nil {
 			start = min(start, filed)
 		}
 	}
