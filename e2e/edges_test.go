@@ -325,12 +325,11 @@ func jobsOf(ctx context.Context, kv jetstream.KeyValue, bucket, key string) ([]s
 			return nil, fmt.Errorf("decode %s %s: %w", bucket, key, err)
 		}
 	case jobs.ExpiryBucket:
-		if key == "sweep" { // the sweep's cursor
+		if key == jobs.SweepKey { // the sweep's cursor
 			return nil, nil
 		}
-		tokens := strings.Split(key, ".") // <unix minute>.<tenant>.<unix seconds>.<id>
-		return tokens[len(tokens)-1:], nil
-	default: // <tenant>.<id>
+		fallthrough
+	default: // <tenant>.<id>, or <tenant>.<unix minute>.<unix seconds>.<id> in the expiry index
 		tokens := strings.Split(key, ".")
 		return tokens[len(tokens)-1:], nil
 	}

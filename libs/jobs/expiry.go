@@ -14,15 +14,17 @@ import (
 )
 
 // The expiry index files each ended job that expires under the minute its
-// retention ends, "<unix minute>.<tenant>.<unix seconds>.<id>", and keeps a
-// cursor, the first minute that may still hold entries. A sweep lists the
-// minutes from the cursor to now, one filtered listing each, so its cost
+// retention ends, "<tenant>.<unix minute>.<unix seconds>.<id>" (a tenant's
+// records start with its name, as everywhere), and keeps a cursor, the
+// first minute that may still hold entries. A sweep lists the minutes from
+// the cursor to now, one listing each ("*.<minute>.>"), so its cost
 // follows the jobs due, not the jobs kept: listing the whole index took
 // 0.54 s at 100,000 kept jobs and grows with them (a tier keeping jobs 30
 // days at one job a second holds 2.6 million), while it ran every minute.
 
-// sweepKey holds the cursor; one token, so no minute's filter matches it.
-const sweepKey = "sweep"
+// SweepKey holds the cursor: no tenant's, since a tenant's name cannot
+// start with "_", and one token, so no minute's filter matches it.
+const SweepKey = "_sweep"
 
 // sweepMargin is how long after a minute ends the cursor may pass it: an
 // entry is filed under the later of its time and its writer's clock, so
@@ -30,7 +32,7 @@ const sweepKey = "sweep"
 // could file one under a minute already passed.
 const sweepMargin = 2 * time.Minute
 
-// sweepCursor is the record under sweepKey.
+// sweepCursor is the record under SweepKey.
 type sweepCursor struct {
 	Minute int64 `json:"minute"` // unix minutes: every entry is filed under this minute or a later one
 }
@@ -49,7 +51,7 @@ func minuteOf(t time.Time) int64 { return t.Unix() / 60 }
 // have passed the entry's own minute.
 func expiryKey(tenant, id string, at, now time.Time) string {
 	filed := max(minuteOf(at), minuteOf(now))
-	return strconv.FormatInt(filed, 10) + "." + tenant + "." + strconv.FormatInt(at.Unix(), 10) + "." + id
+	return tenant + "." + strconv.FormatInt(filed, 10) + "." + strconv.FormatInt(at.Unix(), 10) + "." + id
 }
 
 // parseExpiryKey reads an index key; ok is false for the cursor and for
@@ -59,14 +61,14 @@ func parseExpiryKey(k string) (e Expiring, ok bool) {
 	if len(parts) != 4 {
 		return Expiring{}, false
 	}
-	if _, err := strconv.ParseInt(parts[0], 10, 64); err != nil {
+	if _, err := strconv.ParseInt(parts[1], 10, 64); err != nil {
 		return Expiring{}, false
 	}
 	sec, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
 		return Expiring{}, false
 	}
-	return Expiring{Tenant: parts[1], ID: parts[3], At: time.Unix(sec, 0), key: k}, true
+	return Expiring{Tenant: parts[0], ID: parts[3], At: time.Unix(sec, 0), key: k}, true
 }
 
 // ScheduleExpiry records in the expiry index that an ended job with a
@@ -96,7 +98,7 @@ func (s *Store) Due(ctx context.Context, now time.Time) ([]Expiring, error) {
 	next := from
 	var due []Expiring
 	for m := from; m <= minuteOf(now); m++ {
-		keys, err := kv.Keys(ctx, s.expiry, strconv.FormatInt(m, 10)+".>")
+		keys, err := kv.Keys(ctx, s.expiry, "*."+strconv.FormatInt(m, 10)+".>")
 		if err != nil {
 			return nil, fmt.Errorf("list the jobs expiring in minute %d: %w", m, err)
 		}
@@ -122,7 +124,7 @@ func (s *Store) Due(ctx context.Context, now time.Time) ([]Expiring, error) {
 // entries of the older "<tenant>.<unix seconds>.<id>" shape and starts the
 // cursor at the earliest minute found, or at the last closed one.
 func (s *Store) sweepFrom(ctx context.Context, now time.Time) (int64, error) {
-	c, _, err := kv.Get[sweepCursor](ctx, s.expiry, sweepKey)
+	c, _, err := kv.Get[sweepCursor](ctx, s.expiry, SweepKey)
 	if err == nil {
 		return c.Minute, nil
 	}
@@ -140,15 +142,17 @@ func (s *Store) sweepFrom(ctx context.Context, now time.Time) (int64, error) {
 				return 0, err
 			}
 		}
-		if filed, err := strconv.ParseInt(strings.SplitN(k, ".", 2)[0], 10, 64); err == nil {
-			start = min(start, filed)
+		if parts := strings.SplitN(k, ".", 3); len(parts) == 3 {
+			if filed, err := strconv.ParseInt(parts[1], 10, 64); err == nil {
+				start = min(start, filed)
+			}
 		}
 	}
-	if _, err := kv.Create(ctx, s.expiry, sweepKey, &sweepCursor{Minute: start}); err != nil {
+	if _, err := kv.Create(ctx, s.expiry, SweepKey, &sweepCursor{Minute: start}); err != nil {
 		return 0, fmt.Errorf("start the expiry sweep's cursor: %w", err)
 	}
 	// Another sweeper may have created it first; its start is as good.
-	c, _, err = kv.Get[sweepCursor](ctx, s.expiry, sweepKey)
+	c, _, err = kv.Get[sweepCursor](ctx, s.expiry, SweepKey)
 	if err != nil {
 		return 0, fmt.Errorf("read the expiry sweep's cursor: %w", err)
 	}
@@ -180,7 +184,7 @@ func (s *Store) fileAgain(ctx context.Context, k string, now time.Time) (string,
 // advanceSweep moves the cursor to minute, never back (sweepers on several
 // replicas advance it at once).
 func (s *Store) advanceSweep(ctx context.Context, minute int64) error {
-	_, err := kv.Update(ctx, s.expiry, sweepKey, false, func(c *sweepCursor) error {
+	_, err := kv.Update(ctx, s.expiry, SweepKey, false, func(c *sweepCursor) error {
 		if c == nil {
 			return kv.ErrNotFound
 		}

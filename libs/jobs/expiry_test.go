@@ -48,7 +48,7 @@ func sweepMinute(t *testing.T, js jetstream.JetStream) int64 {
 	t.Helper()
 	b, err := js.KeyValue(t.Context(), jobs.ExpiryBucket)
 	require.NoError(t, err)
-	e, err := b.Get(t.Context(), "sweep")
+	e, err := b.Get(t.Context(), jobs.SweepKey)
 	require.NoError(t, err)
 	var c struct{ Minute int64 }
 	require.NoError(t, json.Unmarshal(e.Value(), &c))
@@ -113,9 +113,11 @@ func TestExpiryFilesAnOldIndexAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, keys, 4, "three entries and the cursor: %v", keys)
 	for _, k := range keys {
-		if k != "sweep" {
-			minute, _, _ := strings.Cut(k, ".")
-			_, err := strconv.ParseInt(minute, 10, 64)
+		if k != jobs.SweepKey {
+			tokens := strings.Split(k, ".")
+			require.Len(t, tokens, 4, "%s: <tenant>.<minute>.<unix>.<id>", k)
+			assert.Equal(t, "acme", tokens[0], "%s starts with its tenant", k)
+			_, err := strconv.ParseInt(tokens[1], 10, 64)
 			assert.NoError(t, err, "%s is filed under its minute", k)
 		}
 	}

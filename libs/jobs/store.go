@@ -21,8 +21,8 @@ const (
 	FanInBucket = "partita_fanin"
 	PlansBucket = "partita_plans" // the coordinator's state of job-wide plans
 	// ExpiryBucket indexes the ended jobs that expire, under
-	// "<unix minute>.<tenant>.<unix seconds>.<id>" (keys only), and the
-	// sweep's cursor under "sweep" (expiry.go).
+	// "<tenant>.<unix minute>.<unix seconds>.<id>" (keys only), and the
+	// sweep's cursor under SweepKey (expiry.go).
 	ExpiryBucket = "partita_expiry"
 )
 
