@@ -33,6 +33,7 @@ func TestOpenHonoursTheSettings(t *testing.T) {
 	assert.Equal(t, jetstream.MemoryStorage, mem.CachedInfo().Config.Storage)
 	assert.Equal(t, int64(3), mem.CachedInfo().Config.MaxMsgsPerSubject)
 	assert.Equal(t, time.Hour, mem.CachedInfo().Config.MaxAge)
+	assert.Equal(t, kv.DefaultMarkerTTL, mem.CachedInfo().Config.SubjectDeleteMarkerTTL, "with a TTL and history too")
 	file, err := js.Stream(t.Context(), "KV_t_file")
 	require.NoError(t, err)
 	assert.Equal(t, jetstream.FileStorage, file.CachedInfo().Config.Storage)
