@@ -54,21 +54,22 @@ func expiryKey(tenant, id string, at, now time.Time) string {
 	return tenant + "." + strconv.FormatInt(filed, 10) + "." + strconv.FormatInt(at.Unix(), 10) + "." + id
 }
 
-// parseExpiryKey reads an index key; ok is false for the cursor and for
-// a key of another shape.
-func parseExpiryKey(k string) (e Expiring, ok bool) {
+// parseExpiryKey reads an index key and the minute it is filed under; ok
+// is false for the cursor and for a key of another shape.
+func parseExpiryKey(k string) (e Expiring, filed int64, ok bool) {
 	parts := strings.SplitN(k, ".", 4)
 	if len(parts) != 4 {
-		return Expiring{}, false
+		return Expiring{}, 0, false
 	}
-	if _, err := strconv.ParseInt(parts[1], 10, 64); err != nil {
-		return Expiring{}, false
+	filed, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return Expiring{}, 0, false
 	}
 	sec, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
-		return Expiring{}, false
+		return Expiring{}, 0, false
 	}
-	return Expiring{Tenant: parts[0], ID: parts[3], At: time.Unix(sec, 0), key: k}, true
+	return Expiring{Tenant: parts[0], ID: parts[3], At: time.Unix(sec, 0), key: k}, filed, true
 }
 
 // ScheduleExpiry records in the expiry index that an ended job with a
@@ -106,7 +107,7 @@ func (s *Store) Due(ctx context.Context, now time.Time) ([]Expiring, error) {
 			next = m + 1
 		}
 		for _, k := range keys {
-			if e, ok := parseExpiryKey(k); ok && !e.At.After(now) {
+			if e, _, ok := parseExpiryKey(k); ok && !e.At.After(now) {
 				due = append(due, e)
 			}
 		}
@@ -137,15 +138,14 @@ func (s *Store) sweepFrom(ctx context.Context, now time.Time) (int64, error) {
 	}
 	start := minuteOf(now.Add(-sweepMargin))
 	for _, k := range keys {
-		if _, ok := parseExpiryKey(k); !ok {
-			if k, err = s.fileAgain(ctx, k, now); err != nil {
+		_, filed, ok := parseExpiryKey(k)
+		if !ok {
+			if filed, ok, err = s.fileAgain(ctx, k, now); err != nil {
 				return 0, err
 			}
 		}
-		if parts := strings.SplitN(k, ".", 3); len(parts) == 3 {
-			if filed, err := strconv.ParseInt(parts[1], 10, 64); err == nil {
-				start = min(start, filed)
-			}
+		if ok {
+			start = min(start, filed)
 		}
 	}
 	if _, err := kv.Create(ctx, s.expiry, SweepKey, &sweepCursor{Minute: start}); err != nil {
@@ -160,25 +160,26 @@ func (s *Store) sweepFrom(ctx context.Context, now time.Time) (int64, error) {
 }
 
 // fileAgain files an entry of the older "<tenant>.<unix seconds>.<id>"
-// shape by minute and returns its new key (k itself when it has neither
-// shape).
-func (s *Store) fileAgain(ctx context.Context, k string, now time.Time) (string, error) {
+// shape by minute and returns the minute; ok is false for a key of
+// neither shape, left as it is.
+func (s *Store) fileAgain(ctx context.Context, k string, now time.Time) (filed int64, ok bool, err error) {
 	parts := strings.SplitN(k, ".", 3)
 	if len(parts) != 3 {
-		return k, nil
+		return 0, false, nil
 	}
 	sec, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil {
-		return k, nil
+		return 0, false, nil
 	}
 	key := expiryKey(parts[0], parts[2], time.Unix(sec, 0), now)
 	if _, err := s.expiry.Put(ctx, key, nil); err != nil {
-		return "", fmt.Errorf("file again the expiry of job %s: %w", parts[2], err)
+		return 0, false, fmt.Errorf("file again the expiry of job %s: %w", parts[2], err)
 	}
 	if err := s.expiry.Purge(ctx, k); err != nil {
-		return "", fmt.Errorf("drop the old expiry entry of job %s: %w", parts[2], err)
+		return 0, false, fmt.Errorf("drop the old expiry entry of job %s: %w", parts[2], err)
 	}
-	return key, nil
+	_, filed, _ = parseExpiryKey(key)
+	return filed, true, nil
 }
 
 // advanceSweep moves the cursor to minute, never back (sweepers on several

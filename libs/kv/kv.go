@@ -75,18 +75,25 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jet
 
 // keepsMarkers reports whether the bucket exists with no marker TTL.
 func keepsMarkers(ctx context.Context, js jetstream.JetStream, name string) (bool, error) {
-	b, err := js.KeyValue(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
+	ttl, _, err := deleteSettings(ctx, js, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("open bucket %s: %w", name, err)
 	}
-	st, err := b.Status(ctx)
+	return ttl == 0, nil
+}
+
+// deleteSettings reads what decides how an existing bucket deletes: its
+// marker TTL, and whether it keeps history.
+func deleteSettings(ctx context.Context, js jetstream.JetStream, name string) (markerTTL time.Duration, history bool, err error) {
+	st, err := js.Stream(ctx, "KV_"+name)
 	if err != nil {
-		return false, fmt.Errorf("open bucket %s: %w", name, err)
+		return 0, false, err
 	}
-	return st.LimitMarkerTTL() == 0, nil
+	cfg := st.CachedInfo().Config
+	return cfg.SubjectDeleteMarkerTTL, cfg.MaxMsgsPerSubject > 1, nil
 }
 
 // Bind binds an existing bucket as Open leaves it: reads from the stream's
@@ -97,11 +104,11 @@ func Bind(ctx context.Context, js jetstream.JetStream, name string) (jetstream.K
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", name, err)
 	}
-	st, err := b.Status(ctx)
+	ttl, history, err := deleteSettings(ctx, js, name)
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", name, err)
 	}
-	return newLeaderBucket(b, js.Conn(), st.LimitMarkerTTL(), st.History() > 1), nil
+	return newLeaderBucket(b, js.Conn(), ttl, history), nil
 }
 
 // A listing of keys ends when the library's watcher sends the end of the
