@@ -31,8 +31,11 @@ const (
 	startTimeout = 60 * time.Second
 	pollEvery    = 25 * time.Millisecond
 	// startAttempts covers the small race between picking a free port and
-	// MinIO binding it.
-	startAttempts = 3
+	// MinIO binding it, and a server that neither comes up nor exits
+	// within attemptTimeout (seen once in a clean-clone make test: silent
+	// for 60 s).
+	startAttempts  = 3
+	attemptTimeout = startTimeout / startAttempts
 )
 
 // Start starts a MinIO server with its data in t.TempDir(), stops it when
@@ -94,14 +97,17 @@ func start(ctx context.Context, dir string) (*server, error) {
 		if err == nil {
 			return srv, nil
 		}
-		if errors.Is(err, errExited) && attempt < startAttempts {
+		if (errors.Is(err, errExited) || errors.Is(err, errStalled)) && attempt < startAttempts {
 			continue
 		}
 		return nil, fmt.Errorf("%w\n--- minio output ---\n%s", err, logs)
 	}
 }
 
-var errExited = errors.New("minio exited during start-up")
+var (
+	errExited  = errors.New("minio exited during start-up")
+	errStalled = errors.New("minio not live in time")
+)
 
 // launch runs one server on fresh ports and waits until it is live.
 func launch(ctx context.Context, bin, dir, user, password string) (*server, []byte, error) {
@@ -130,8 +136,13 @@ func launch(ctx context.Context, bin, dir, user, password string) (*server, []by
 		cmd.Wait()
 		close(srv.exited)
 	}()
-	if err := waitLive(ctx, "http://"+addr+"/minio/health/live", srv.exited); err != nil {
+	live, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	if err := waitLive(live, "http://"+addr+"/minio/health/live", srv.exited); err != nil {
 		srv.stop()
+		if ctx.Err() == nil && live.Err() != nil {
+			err = fmt.Errorf("%w: %w", errStalled, err)
+		}
 		return nil, logs.bytes(), err
 	}
 	srv.cfg = artifacts.Config{
