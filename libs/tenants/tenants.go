@@ -274,8 +274,11 @@ func (s *Store) SetTier(ctx context.Context, name, tier string) (*Tenant, error)
 }
 
 // change applies set to a tenant's record (compare-and-set) and returns
-// the tenant as stored; set reports whether it changed anything.
+// the tenant as stored; set reports whether it changed anything. The
+// change holds here at once (the tenant's cached keys are dropped), on
+// other replicas as soon as their watch delivers it.
 func (s *Store) change(ctx context.Context, name string, set func(*Tenant) bool) (*Tenant, error) {
+	defer s.forget(name)
 	t, err := kv.Update(ctx, s.tenants, name, false, func(t *Tenant) error {
 		if t == nil {
 			return kv.ErrNotFound

@@ -219,15 +219,17 @@ func TestRotateWithGraceSuspendAndDelete(t *testing.T) {
 	// Suspended: every key refused, on every replica, until resumed.
 	_, err = other.Authenticate(ctx, k4)
 	require.NoError(t, err)
+	_, err = s.Authenticate(ctx, k3) // cached here
+	require.NoError(t, err)
 	tn, err := s.SetSuspended(ctx, "acme", true)
 	require.NoError(t, err)
 	assert.True(t, tn.Suspended)
+	_, err = s.Authenticate(ctx, k3)
+	require.ErrorIs(t, err, tenants.ErrSuspended, "the replica that suspended it refuses it at once, before its watch delivers the change")
 	natstest.Eventually(t, 4*time.Second, func() bool {
 		_, err := other.Authenticate(ctx, k4)
 		return errors.Is(err, tenants.ErrSuspended)
 	}, "the other replica refuses the suspended tenant")
-	_, err = s.Authenticate(ctx, k3)
-	require.ErrorIs(t, err, tenants.ErrSuspended)
 	_, err = s.SetSuspended(ctx, "acme", false)
 	require.NoError(t, err)
 	natstest.Eventually(t, 4*time.Second, func() bool {
