@@ -207,9 +207,13 @@ func TestCLIPiped(t *testing.T) {
 		var j map[string]any
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &j))
 		assert.Equal(t, id, j["id"])
+		indented := r.stdout
 		r = run("jobs", "get", id, "--json")
 		require.Equal(t, cliOK, r.code, r.stderr)
-		require.NoError(t, json.Unmarshal([]byte(r.stdout), &j))
+		assert.Equal(t, indented, r.stdout, "--json is -o json")
+		r = run("jobs", "get", id)
+		require.Equal(t, cliOK, r.code, r.stderr)
+		assert.False(t, strings.HasPrefix(r.stdout, "{\n"), "piped without a format: the API's JSON as it came, not indented: %.80q", r.stdout)
 
 		r = run("jobs", "get", id, "-o", "yaml")
 		require.Equal(t, cliOK, r.code, r.stderr)
@@ -336,10 +340,11 @@ func TestCLIPiped(t *testing.T) {
 	})
 
 	t.Run("completion bash is valid bash", func(t *testing.T) {
-		for _, shell := range []string{"bash", "zsh", "fish"} {
+		for shell, registers := range map[string]string{"bash": "complete -o default -F __start_partita partita",
+			"zsh": "#compdef partita", "fish": "complete -c partita"} {
 			r := run("completion", shell)
 			require.Equal(t, cliOK, r.code, r.stderr)
-			assert.Contains(t, r.stdout, "partita")
+			assert.Contains(t, r.stdout, registers, "the %s script registers partita's completion", shell)
 		}
 		r := run("completion", "bash")
 		script := filepath.Join(f.dir, "partita.bash")

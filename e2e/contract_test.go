@@ -37,21 +37,11 @@ type contract struct {
 }
 
 // validated puts a contract-checking proxy in front of the API at
-// upstream and returns the proxy's URL.
+// upstream and returns the proxy's URL. A test whose answers all went
+// around the proxy fails: the check it was given saw nothing.
 func validated(t testing.TB, upstream string) string {
 	t.Helper()
-	resp, err := http.Get(upstream + "/openapi.json")
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /openapi.json: %s", body)
-	doc, err := libopenapi.NewDocument(body)
-	require.NoError(t, err)
-	v, errs := validator.NewValidator(doc)
-	require.Empty(t, errs, "the validator does not take the document")
-	c := &contract{t: t, validator: v}
-
+	c := newContract(t, upstream)
 	target, err := url.Parse(upstream)
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -69,8 +59,28 @@ func validated(t testing.TB, upstream string) string {
 		for _, f := range c.failures {
 			t.Errorf("the API answered outside its OpenAPI document: %s", f)
 		}
+		if c.checked == 0 {
+			t.Errorf("no answer of the API at %s went through its contract check", upstream)
+		}
 	})
 	return srv.URL
+}
+
+// newContract reads the OpenAPI document the API at upstream serves and
+// makes a contract of it.
+func newContract(t testing.TB, upstream string) *contract {
+	t.Helper()
+	resp, err := http.Get(upstream + "/openapi.json")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /openapi.json: %s", body)
+	doc, err := libopenapi.NewDocument(body)
+	require.NoError(t, err)
+	v, errs := validator.NewValidator(doc)
+	require.Empty(t, errs, "the validator does not take the document")
+	return &contract{t: t, validator: v}
 }
 
 // checkedBody records a response body as the proxy passes it on and
@@ -93,10 +103,19 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close validates the response. A body the client left before its end
+// is read to its end first, so that the whole answer is checked, but for
+// an event stream, which may never end: what passed of it is checked.
 func (b *checkedBody) Close() error {
+	if !b.complete && !strings.HasPrefix(b.resp.Header.Get("Content-Type"), "text/event-stream") {
+		if _, err := io.Copy(&b.buf, b.ReadCloser); err == nil {
+			b.complete = true
+		}
+	}
 	err := b.ReadCloser.Close()
 	b.once.Do(func() {
-		if b.complete || b.resp.Request.Method == http.MethodHead || b.resp.StatusCode == http.StatusNotModified {
+		if b.complete || b.resp.Request.Method == http.MethodHead || b.resp.StatusCode == http.StatusNotModified ||
+			strings.HasPrefix(b.resp.Header.Get("Content-Type"), "text/event-stream") {
 			b.contract.check(b.resp, b.buf.Bytes())
 		}
 	})
@@ -173,4 +192,50 @@ func unrouted(resp *http.Response, errs []*verrors.ValidationError) bool {
 		}
 	}
 	return true
+}
+
+// The contract check itself: a real answer passes it, and an answer with
+// an undeclared status, an undeclared content type, a body of the wrong
+// shape or a problem code the table does not list each fails it.
+func TestContractCatchesAnswersOutsideTheDocument(t *testing.T) {
+	h := start(t, harnessOptions{})
+	c := newContract(t, h.direct)
+	req, err := http.NewRequest(http.MethodGet, h.url+"/v1/jobs", nil) // through the harness's own check too
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	real, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(real.Body)
+	real.Body.Close()
+	require.NoError(t, err)
+	failures := func(resp *http.Response, body string) []string {
+		c.mu.Lock()
+		c.failures = nil
+		c.mu.Unlock()
+		c.check(resp, []byte(body))
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.failures
+	}
+	require.Empty(t, failures(real, string(body)), "the API's own answer: %s", body)
+
+	answer := func(status int, contentType string) *http.Response {
+		resp := &http.Response{StatusCode: status, Header: http.Header{}, Request: req}
+		resp.Header.Set("Content-Type", contentType)
+		return resp
+	}
+	for name, bad := range map[string]struct {
+		resp *http.Response
+		body string
+	}{
+		"an undeclared status":       {answer(http.StatusTeapot, "application/json"), string(body)},
+		"an undeclared content type": {answer(http.StatusOK, "text/html"), "<p>jobs</p>"},
+		"a body of the wrong shape":  {answer(http.StatusOK, "application/json"), `{"jobs": "none", "next_cursor": 7}`},
+		"an unlisted problem code": {answer(http.StatusUnauthorized, "application/problem+json"),
+			`{"type": "about:blank", "title": "Unauthorized", "status": 401, "code": "no_such_code", "detail": "x"}`},
+		"a problem status that is not the answer's": {answer(http.StatusUnauthorized, "application/problem+json"),
+			`{"type": "about:blank", "title": "Unauthorized", "status": 403, "code": "unauthorized", "detail": "x"}`},
+	} {
+		require.NotEmpty(t, failures(bad.resp, bad.body), "%s passed the check", name)
+	}
 }

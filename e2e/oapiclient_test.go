@@ -57,11 +57,12 @@ func TestGeneratedClientRunsAJob(t *testing.T) {
 
 	var rep struct {
 		Job, Status, Canceled string
-		SyncJob               string `json:"sync_job"`
-		NotModified           bool   `json:"not_modified"`
-		ResultRows            int    `json:"result_rows"`
-		CSVRows               int    `json:"csv_rows"`
-		SyncRows              int    `json:"sync_rows"`
+		CancelStages          []string `json:"cancel_stages"`
+		SyncJob               string   `json:"sync_job"`
+		NotModified           bool     `json:"not_modified"`
+		ResultRows            int      `json:"result_rows"`
+		CSVRows               int      `json:"csv_rows"`
+		SyncRows              int      `json:"sync_rows"`
 		Listed                []string
 		Pages                 int
 		Models, Aliases       []string
@@ -76,6 +77,7 @@ func TestGeneratedClientRunsAJob(t *testing.T) {
 	require.Equal(t, 400, rep.CSVRows)
 	require.Equal(t, 400, rep.SyncRows)
 	require.ElementsMatch(t, []string{rep.Job, rep.SyncJob, rep.Canceled}, rep.Listed, "one job per page, each once")
+	require.Contains(t, rep.CancelStages, "split", "the cancel answer carries the job's progress")
 	require.GreaterOrEqual(t, rep.Pages, 3) // the last page may be an empty one after a full page
 	require.Equal(t, []string{"dga-risk"}, rep.Models)
 	require.Equal(t, []string{"dga-risk@prod"}, rep.Aliases)

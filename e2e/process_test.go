@@ -253,7 +253,7 @@ func TestServicesAsSeparateProcesses(t *testing.T) {
 
 	// The CSV result is over --gateway.presign-over: the gateway redirects
 	// to a presigned MinIO URL, which serves the same rows.
-	req, err := http.NewRequest(http.MethodGet, url+"/v1/jobs/"+jobID(t, r)+"/result", nil)
+	req, err := http.NewRequest(http.MethodGet, h.url+"/v1/jobs/"+jobID(t, r)+"/result", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	req.Header.Set("Accept", "text/csv")

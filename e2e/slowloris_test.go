@@ -30,6 +30,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		"--gateway.body-timeout", "1s", "--gateway.min-body-rate", "1024")
 	addr := strings.TrimPrefix(e.h.direct, "http://")
 	const bound = 20 * time.Second
+	require.Equal(t, http.StatusOK, e.h.get("/v1/jobs", nil).Status, "a client at its pace is served under these timeouts")
 
 	t.Run("silent", func(t *testing.T) {
 		got := dribble(t, addr, "", nil, bound)

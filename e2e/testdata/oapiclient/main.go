@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -36,11 +37,13 @@ type report struct {
 	Pages       int      `json:"pages"`
 	Canceled    string   `json:"canceled"`
 	CancelParts int64    `json:"cancel_parts"`
-	Models      []string `json:"models"`
-	Aliases     []string `json:"aliases"`
-	UsageDays   int      `json:"usage_days"`
-	UsageJobs   int64    `json:"usage_jobs"`
-	Secret      bool     `json:"secret"`
+	// CancelStages are the stages the cancel answer's progress has.
+	CancelStages []string `json:"cancel_stages"`
+	Models       []string `json:"models"`
+	Aliases      []string `json:"aliases"`
+	UsageDays    int      `json:"usage_days"`
+	UsageJobs    int64    `json:"usage_jobs"`
+	Secret       bool     `json:"secret"`
 }
 
 func main() {
@@ -167,6 +170,9 @@ func run(ctx context.Context, url, key, specFile, inputFile, inputURL string) (*
 		return nil, fmt.Errorf("cancel: %v %.300s", err, can.Body)
 	}
 	rep.Canceled, rep.CancelParts = can.JSON200.Id, can.JSON200.Parts
+	if rep.CancelStages, err = stages(can.JSON200); err != nil {
+		return nil, err
+	}
 
 	// Every job, one per page.
 	one := int64(1)
@@ -256,4 +262,25 @@ func form(specDoc, input []byte) (string, *bytes.Buffer, error) {
 		return "", nil, err
 	}
 	return mw.FormDataContentType(), &body, nil
+}
+
+// stages lists the stages of a decoded job's progress, as the generated
+// type holds them (a map or a pointer to one: read through its JSON).
+func stages(job any) ([]string, error) {
+	b, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("encode the job again: %w", err)
+	}
+	var view struct {
+		Progress map[string]json.RawMessage `json:"progress"`
+	}
+	if err := json.Unmarshal(b, &view); err != nil {
+		return nil, fmt.Errorf("read the job's progress: %w", err)
+	}
+	var names []string
+	for name := range view.Progress {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
 }
