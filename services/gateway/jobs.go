@@ -213,12 +213,12 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request, in *JobRef) 
 				return
 			}
 			if !errors.Is(err, artifacts.ErrPresignUnsupported) {
-				s.log.Warn().Err(err).Msg("presign result; streaming it instead")
+				s.log.Warn().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("presign result; streaming it instead")
 			}
 		}
 		rc, _, err := s.deps.Store.Get(r.Context(), j.Result.Key)
 		if err != nil {
-			s.storeProblem(w, err)
+			s.storeProblem(r.Context(), w, j, err)
 			return
 		}
 		defer rc.Close()
@@ -229,7 +229,7 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request, in *JobRef) 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if err := s.writeResultJSON(r.Context(), w, j, true); err != nil {
-		s.log.Warn().Ctx(r.Context()).Err(err).Str("job", j.ID).Msg("write result")
+		s.log.Warn().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("write result")
 	}
 }
 
@@ -242,7 +242,7 @@ func (s *Service) writeJobWithResult(w http.ResponseWriter, r *http.Request, j *
 	}
 	var buf bytes.Buffer
 	if err := s.writeResultJSON(r.Context(), &buf, j, false); err != nil {
-		s.storeProblem(w, err)
+		s.storeProblem(r.Context(), w, j, err)
 		return
 	}
 	vb, _ := json.Marshal(s.view(r.Context(), j)) // a JobView always marshals
@@ -277,8 +277,8 @@ func (s *Service) writeResultJSON(ctx context.Context, w io.Writer, j *jobs.Job,
 	return results.WriteJSON(w, job, rc, &meta)
 }
 
-func (s *Service) storeProblem(w http.ResponseWriter, err error) {
-	s.log.Error().Err(err).Msg("artifact store")
+func (s *Service) storeProblem(ctx context.Context, w http.ResponseWriter, j *jobs.Job, err error) {
+	s.log.Error().Ctx(ctx).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("read the result from the artifact store")
 	writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the result", "the artifact store did not answer; try again")
 }
 

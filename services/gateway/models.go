@@ -106,13 +106,13 @@ func (s *Service) pushVersion(w http.ResponseWriter, r *http.Request, in *pushIn
 		return
 	}
 	if err != nil {
-		s.log.Error().Err(err).Msg("validate model")
+		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("model", name).Msg("validate model")
 		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot validate the model", err.Error())
 		return
 	}
 	v, err = s.deps.Registry.Push(r.Context(), tenantOf(r), name, file, v)
 	if err != nil {
-		s.log.Error().Err(err).Msg("push model")
+		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("model", name).Msg("push model")
 		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot store the model", "try again shortly")
 		return
 	}

@@ -62,7 +62,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, in *submitParam
 		}
 	}()
 	inputKey := contracts.InputKey(tenant, id)
-	sp, size, fingerprint, prob := s.receive(r, inputKey)
+	sp, size, fingerprint, prob := s.receive(r, id, inputKey)
 	if prob != nil {
 		_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
 		if prob.Status == http.StatusRequestEntityTooLarge {
@@ -125,7 +125,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, in *submitParam
 	msg.SetContext(r.Context())
 	if err := s.deps.Pub.Publish(subject, msg); err != nil {
 		_ = s.deps.Store.Delete(context.WithoutCancel(r.Context()), inputKey)
-		s.log.Error().Err(err).Msg("publish ingest request")
+		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenant).Str("job", id).Msg("publish ingest request")
 		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot queue the job", "the message bus did not accept the job; try again")
 		return
 	}
@@ -272,7 +272,7 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request, rec *jobs.IdemR
 		writeProblem(w, http.StatusUnprocessableEntity, contracts.CodeIdempotencyMismatch, "Idempotency-Key reused", "this Idempotency-Key was used with a different request in the last 24 hours")
 		return
 	case err != nil:
-		s.log.Error().Err(err).Msg("idempotency")
+		s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Msg("idempotency")
 		writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot check the Idempotency-Key", "try again shortly")
 		return
 	}
@@ -317,7 +317,7 @@ func (s *statusRecorder) Flush() {
 // input file, or JSON with the spec and the URL of the input — streams the
 // input into the store, and validates the spec. It returns the spec, the
 // input size and a fingerprint of the request (for Idempotency-Key).
-func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, string, *Problem) {
+func (s *Service) receive(r *http.Request, id, inputKey string) (*spec.Spec, int64, string, *Problem) {
 	var (
 		specDoc []byte
 		size    int64
@@ -327,7 +327,7 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
 		specDoc, size, input, prob = s.receiveJSON(r, inputKey)
 	} else {
-		specDoc, size, input, prob = s.receiveMultipart(r, inputKey)
+		specDoc, size, input, prob = s.receiveMultipart(r, id, inputKey)
 	}
 	if prob != nil {
 		return nil, 0, "", prob
@@ -360,7 +360,7 @@ func (s *Service) receive(r *http.Request, inputKey string) (*spec.Spec, int64, 
 	return sp, size, hex.EncodeToString(specHash[:]) + input, nil
 }
 
-func (s *Service) receiveMultipart(r *http.Request, inputKey string) ([]byte, int64, string, *Problem) {
+func (s *Service) receiveMultipart(r *http.Request, id, inputKey string) ([]byte, int64, string, *Problem) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, 0, "", &Problem{Status: http.StatusBadRequest, Code: contracts.CodeBadMultipart, Title: "Malformed multipart body", Detail: err.Error()}
@@ -389,7 +389,7 @@ func (s *Service) receiveMultipart(r *http.Request, inputKey string) ([]byte, in
 			case err != nil && body.err != nil:
 				return nil, 0, "", bodyProblem(body.err) // the client's upload broke
 			case err != nil:
-				s.log.Error().Ctx(r.Context()).Err(err).Str("key", inputKey).Msg("store the upload")
+				s.log.Error().Ctx(r.Context()).Err(err).Str("tenant", tenantOf(r)).Str("job", id).Str("key", inputKey).Msg("store the upload")
 				return nil, 0, "", &Problem{Status: http.StatusServiceUnavailable, Code: contracts.CodeUnavailable, Title: "Cannot store the upload", Detail: "the artifact store did not take the input; try again"}
 			}
 			size = info.Size

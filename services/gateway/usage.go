@@ -58,7 +58,7 @@ func (s *Service) getUsage(ctx context.Context, in *usageQuery) (*answer[*usage.
 	}
 	rep, err := s.deps.Usage.Tenant(ctx, tenantIn(ctx), from, to)
 	if err != nil {
-		return nil, s.usageError(ctx, err)
+		return nil, s.usageError(ctx, err, tenantIn(ctx))
 	}
 	return &answer[*usage.Report]{Body: rep}, nil // the cost is the operator's: on the admin report only
 }
@@ -71,7 +71,7 @@ func (s *Service) adminUsage(ctx context.Context, in *usageQuery) (*answer[Usage
 	}
 	all, err := s.deps.Usage.All(ctx, from, to)
 	if err != nil {
-		return nil, s.usageError(ctx, err)
+		return nil, s.usageError(ctx, err, "")
 	}
 	out := UsageList{From: from.UTC().Format(usage.DayLayout), To: to.UTC().Format(usage.DayLayout), Tenants: []*usage.Report{}}
 	prices := s.deps.Prices()
@@ -84,11 +84,16 @@ func (s *Service) adminUsage(ctx context.Context, in *usageQuery) (*answer[Usage
 	return &answer[UsageList]{Body: out}, nil
 }
 
-// usageError is the problem of a usage read.
-func (s *Service) usageError(ctx context.Context, err error) error {
+// usageError is the problem of a usage read of a tenant ("": of every
+// tenant).
+func (s *Service) usageError(ctx context.Context, err error, tenant string) error {
 	if errors.Is(err, usage.ErrRange) {
 		return problem(http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
 	}
-	s.log.Error().Ctx(ctx).Err(err).Msg("read usage")
+	ev := s.log.Error().Ctx(ctx).Err(err)
+	if tenant != "" {
+		ev = ev.Str("tenant", tenant)
+	}
+	ev.Msg("read usage")
 	return problem(http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read usage", "try again shortly")
 }
