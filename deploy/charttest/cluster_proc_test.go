@@ -72,6 +72,12 @@ type proc struct {
 // output kept in a log file printed if the test failed.
 func start(t testing.TB, dir, name, bin string, args ...string) *proc {
 	t.Helper()
+	return startIn(t, dir, append(os.Environ(), "HOME="+dir), name, bin, args...) // kwok and kubectl read ~/.kwok, ~/.kube
+}
+
+// startIn is start with the environment env (and nothing else).
+func startIn(t testing.TB, dir string, env []string, name, bin string, args ...string) *proc {
+	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -79,8 +85,7 @@ func start(t testing.TB, dir, name, bin string, args ...string) *proc {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+dir) // kwok and kubectl read ~/.kwok, ~/.kube
+	cmd.Dir, cmd.Env = dir, env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()

@@ -41,6 +41,16 @@ func loadContainer(t *testing.T, rel *release, spec corev1.PodSpec, c corev1.Con
 		}
 		args[i] = "--config=" + configFile(t, rel, spec, c, file)
 	}
+	env := containerEnv(t, rel, c)
+	cfg := &compose.ServeConfig{}
+	_, err := config.Load(cfg, "partita serve", args, func(k string) string { return env[k] })
+	return cfg, err
+}
+
+// containerEnv is a rendered container's environment: its values, and
+// secrets read from the rendered Secret (or stand-ins for an existing one).
+func containerEnv(t *testing.T, rel *release, c corev1.Container) map[string]string {
+	t.Helper()
 	env := map[string]string{}
 	for _, e := range c.Env {
 		switch {
@@ -57,9 +67,7 @@ func loadContainer(t *testing.T, rel *release, spec corev1.PodSpec, c corev1.Con
 			t.Fatalf("container %s: env %s from %+v", c.Name, e.Name, e.ValueFrom)
 		}
 	}
-	cfg := &compose.ServeConfig{}
-	_, err := config.Load(cfg, "partita serve", args, func(k string) string { return env[k] })
-	return cfg, err
+	return env
 }
 
 // configFile writes the ConfigMap key that path file resolves to in the
