@@ -2,11 +2,10 @@ package charttest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/partita/partita/internal/client"
 )
 
 // The release `helm install` makes with no values works: the all-in-one
@@ -96,13 +97,13 @@ func TestAllInOneServesAsRendered(t *testing.T) {
 		}
 		return false, err
 	})
-	client := &http.Client{Timeout: 90 * time.Second}
+	web := &http.Client{Timeout: 10 * time.Second}
 	for _, probe := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
 		if probe == nil || probe.HTTPGet == nil {
 			t.Fatalf("the all-in-one container lacks an HTTP probe: %+v", probe)
 		}
 		poll(t, time.Minute, probe.HTTPGet.Path+" to answer 200", procs, func() (bool, error) {
-			resp, err := client.Get(base + probe.HTTPGet.Path)
+			resp, err := web.Get(base + probe.HTTPGet.Path)
 			if err != nil {
 				return false, err
 			}
@@ -111,27 +112,13 @@ func TestAllInOneServesAsRendered(t *testing.T) {
 		})
 	}
 
-	call := func(key, method, path, contentType string, body []byte, status ...int) map[string]any {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	answer := func(as *client.Client, method, path, contentType string, body []byte) map[string]any {
 		t.Helper()
-		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		if path == "/v1/jobs" {
-			req.Header.Set("Prefer", "wait=60")
-		}
-		resp, err := client.Do(req)
+		b, err := as.Call(ctx, method, path, contentType, bytes.NewReader(body))
 		if err != nil {
 			t.Fatalf("%s %s: %v\n%s", method, path, err, p.tail(40))
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if !slices.Contains(status, resp.StatusCode) {
-			t.Fatalf("%s %s: %s, want %v: %s\n%s", method, path, resp.Status, status, b, p.tail(40))
 		}
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
@@ -139,53 +126,39 @@ func TestAllInOneServesAsRendered(t *testing.T) {
 		}
 		return m
 	}
-	tenant := call(adminKey, http.MethodPost, "/v1/admin/tenants", "application/json", []byte(`{"name": "chart", "tier": "standard"}`), http.StatusCreated)
+	tenant := answer(client.New(base, adminKey), http.MethodPost, "/v1/admin/tenants", "application/json", []byte(`{"name": "chart", "tier": "standard"}`))
 	key, _ := tenant["api_key"].(string)
+	api := client.New(base, key)
 	fleet := filepath.Join(repoRoot(t), "examples", "fleet")
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(fleet, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	v := call(key, http.MethodPost, "/v1/models/dga-risk/versions?kind=onnx", "application/octet-stream", read("model/dga-risk.onnx"), http.StatusCreated)
-	call(key, http.MethodPut, "/v1/models/dga-risk/aliases/prod", "application/json", fmt.Appendf(nil, `{"version": %v}`, v["version"]), http.StatusOK)
-	if s, _ := call(key, http.MethodGet, "/v1/webhooks/secret", "", nil, http.StatusOK)["secret"].(string); !strings.HasPrefix(s, "whsec_") {
-		t.Errorf("the webhook secret is %q, want whsec_…", s)
-	}
-
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	if err := mw.WriteField("spec", string(read("spec.yaml"))); err != nil {
-		t.Fatal(err)
-	}
-	fw, err := mw.CreateFormFile("input", "data.csv")
+	onnx, err := os.ReadFile(filepath.Join(fleet, "model", "dga-risk.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := read("data.csv")
-	if _, err := fw.Write(data); err != nil {
-		t.Fatal(err)
+	v := answer(api, http.MethodPost, "/v1/models/dga-risk/versions?kind=onnx", "application/octet-stream", onnx)
+	answer(api, http.MethodPut, "/v1/models/dga-risk/aliases/prod", "application/json", fmt.Appendf(nil, `{"version": %v}`, v["version"]))
+	if s, _ := answer(api, http.MethodGet, "/v1/webhooks/secret", "", nil)["secret"].(string); !strings.HasPrefix(s, "whsec_") {
+		t.Errorf("the webhook secret is %q, want whsec_…", s)
 	}
-	if err := mw.Close(); err != nil {
-		t.Fatal(err)
+
+	input := filepath.Join(fleet, "data.csv")
+	sub, err := api.Submit(ctx, filepath.Join(fleet, "spec.yaml"), input, 60*time.Second)
+	if err != nil {
+		t.Fatalf("submit the fleet job: %v\n%s", err, p.tail(40))
 	}
-	job := call(key, http.MethodPost, "/v1/jobs", mw.FormDataContentType(), form.Bytes(), http.StatusOK, http.StatusCreated, http.StatusAccepted)
-	id, _ := job["id"].(string)
-	poll(t, 2*time.Minute, "the fleet job to end", procs, func() (bool, error) {
-		if s := job["status"]; s == "queued" || s == "running" {
-			job = call(key, http.MethodGet, "/v1/jobs/"+id, "", nil, http.StatusOK)
-			return false, nil
-		}
-		return true, nil
-	})
-	if job["status"] != "succeeded" {
-		t.Fatalf("the fleet job ended %v: %v\n%s", job["status"], job, p.tail(40))
+	job, err := api.Wait(ctx, sub.Job.ID, nil)
+	if err != nil || job.Status != "succeeded" {
+		t.Fatalf("the fleet job: %v, ended %s: %s\n%s", err, job.Status, job.Raw, p.tail(40))
+	}
+	data, err := os.ReadFile(input)
+	if err != nil {
+		t.Fatal(err)
 	}
 	rows := bytes.Count(bytes.TrimSpace(data), []byte("\n")) // the header is not a row
-	if u, _ := job["usage"].(map[string]any); u["rows"] != float64(rows) {
-		t.Errorf("the job's usage counts %v rows, want %d", u["rows"], rows)
+	var usage struct {
+		Usage struct{ Rows int } `json:"usage"`
+	}
+	if err := json.Unmarshal(job.Raw, &usage); err != nil || usage.Usage.Rows != rows {
+		t.Errorf("the job's usage counts %d rows (%v), want %d", usage.Usage.Rows, err, rows)
 	}
 	if entries, err := os.ReadDir(mounts["/data"]); err != nil || len(entries) == 0 {
 		t.Errorf("nothing was written on the claim's mount (%v): the state is not where the chart keeps it", err)
