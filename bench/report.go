@@ -91,13 +91,13 @@ func minuteTables(results []Result) string {
 			}
 		}
 		kinds := slices.Sorted(maps.Keys(seen))
-		fmt.Fprintf(&b, "\n## %s, minute by minute\n\n%s\n\n| minute | RSS MiB | goroutines | server CPU cores | load CPU cores | jobs | errors |", r.Scenario, params(r.Params))
+		fmt.Fprintf(&b, "\n## %s, minute by minute\n\n%s\n\n| minute | RSS MiB | live heap MiB | goroutines | server CPU cores | load CPU cores | jobs | errors |", r.Scenario, params(r.Params))
 		for _, k := range kinds {
 			fmt.Fprintf(&b, " %s p50 / p99 ms |", k)
 		}
-		b.WriteString("\n|---|---|---|---|---|---|---|" + strings.Repeat("---|", len(kinds)) + "\n")
+		b.WriteString("\n|---|---|---|---|---|---|---|---|" + strings.Repeat("---|", len(kinds)) + "\n")
 		for _, m := range ms {
-			fmt.Fprintf(&b, "| %d | %.1f | %.0f | %.2f | %.2f | %d | %d |", m.Minute, m.RSS, m.Goroutines, m.CPU, m.BenchCPU, m.Jobs, m.Errors)
+			fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.0f | %.2f | %.2f | %d | %d |", m.Minute, m.RSS, m.LiveHeap, m.Goroutines, m.CPU, m.BenchCPU, m.Jobs, m.Errors)
 			for _, k := range kinds {
 				fmt.Fprintf(&b, " %.0f / %.0f |", m.P50[k], m.P99[k])
 			}

@@ -61,6 +61,7 @@ type Minute struct {
 	Minute     int                `json:"minute"`
 	RSS        float64            `json:"rss_mib"`         // median of the minute's samples
 	Goroutines float64            `json:"goroutines"`      // median of the minute's samples
+	LiveHeap   float64            `json:"live_heap_mib"`   // median of the minute's samples of the heap the last GC found reachable
 	CPU        float64            `json:"cpu_cores"`       // the server's CPU time over the minute's wall time
 	BenchCPU   float64            `json:"bench_cpu_cores"` // the same of the benchmark process (the load)
 	Jobs       int                `json:"jobs"`            // submitted in the minute
@@ -87,6 +88,7 @@ type soakSample struct {
 	at         time.Duration // since the steady phase began
 	rss        float64       // MiB
 	goroutines float64
+	liveHeap   float64 // MiB, go_gc_heap_live_bytes
 	cpu        float64 // seconds of CPU used by the server so far
 	benchCPU   float64 // the same of this process
 }
@@ -314,12 +316,12 @@ func sampleServer(ctx context.Context, proc *devProcess, every time.Duration) []
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		g, gerr := goroutines(ctx, proc.URL)
+		g, live, gerr := serverGauges(ctx, proc.URL)
 		cpu, cerr := procCPUSeconds(proc.Pid())
 		self, serr := procCPUSeconds(os.Getpid())
 		if gerr == nil && cerr == nil && serr == nil {
 			out = append(out, soakSample{at: time.Since(start), rss: procStatusMiB(fmt.Sprintf("/proc/%d/status", proc.Pid()), "VmRSS:"),
-				goroutines: g, cpu: cpu, benchCPU: self})
+				goroutines: g, liveHeap: live, cpu: cpu, benchCPU: self})
 		}
 		select {
 		case <-ctx.Done():
@@ -329,27 +331,36 @@ func sampleServer(ctx context.Context, proc *devProcess, every time.Duration) []
 	}
 }
 
-// goroutines reads go_goroutines from the gateway's /metrics.
-func goroutines(ctx context.Context, url string) (float64, error) {
+// serverGauges reads go_goroutines and go_gc_heap_live_bytes (in MiB)
+// from the gateway's /metrics.
+func serverGauges(ctx context.Context, url string) (goroutines, liveHeap float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	var b bytes.Buffer
 	if _, err := b.ReadFrom(resp.Body); err != nil {
-		return 0, fmt.Errorf("read /metrics: %w", err)
+		return 0, 0, fmt.Errorf("read /metrics: %w", err)
 	}
+	gauges := map[string]float64{}
 	for _, line := range splitLines(b.String()) {
-		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		for _, name := range []string{"go_goroutines", "go_gc_heap_live_bytes"} {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				if gauges[name], err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+					return 0, 0, fmt.Errorf("/metrics: %s: %w", name, err)
+				}
+			}
 		}
 	}
-	return 0, fmt.Errorf("/metrics has no go_goroutines")
+	if len(gauges) != 2 {
+		return 0, 0, fmt.Errorf("/metrics lacks go_goroutines or go_gc_heap_live_bytes (has %v)", gauges)
+	}
+	return gauges["go_goroutines"], gauges["go_gc_heap_live_bytes"] / (1 << 20), nil
 }
 
 // procCPUSeconds is the user and system CPU time of a process so far
@@ -388,20 +399,20 @@ func (r *soakRun) perMinute(series []soakSample, p soakParams) []Minute {
 	for i := range ms {
 		ms[i] = Minute{Minute: i + 1, P50: map[string]float64{}, P99: map[string]float64{}}
 		lat[i] = make([][]float64, len(r.kinds))
-		var rss, gs []float64
+		var rss, gs, live []float64
 		var first, last *soakSample
 		for j := range series {
 			s := &series[j]
 			if int(s.at/p.minute) != i {
 				continue
 			}
-			rss, gs = append(rss, s.rss), append(gs, s.goroutines)
+			rss, gs, live = append(rss, s.rss), append(gs, s.goroutines), append(live, s.liveHeap)
 			if first == nil {
 				first = s
 			}
 			last = s
 		}
-		ms[i].RSS, ms[i].Goroutines = median(rss), median(gs)
+		ms[i].RSS, ms[i].Goroutines, ms[i].LiveHeap = median(rss), median(gs), median(live)
 		if first != nil && last.at > first.at {
 			wall := (last.at - first.at).Seconds()
 			ms[i].CPU, ms[i].BenchCPU = (last.cpu-first.cpu)/wall, (last.benchCPU-first.benchCPU)/wall
@@ -458,6 +469,8 @@ func (r *soakRun) results(series []soakSample, p soakParams) []Result {
 		drift("rss_last_minute", "MiB", last.RSS, first.RSS, map[string]any{"figure": "RSS", "per_minute": ms},
 			fmt.Sprintf("mix of 6 small sync (5 rows), 3 medium async (2,000 rows, 20 parts) and 1 optimize job (examples/fleet/spec.yaml, 400 rows, 4 sites) in 10; the server (a separate `partita dev`) used %.2f and the load %.2f of %d cores (medians of the minutes); minute by minute below",
 				median(cpu), median(benchCPU), runtime.NumCPU())),
+		drift("live_heap_last_minute", "MiB", last.LiveHeap, first.LiveHeap, map[string]any{"figure": "live heap"},
+			"the heap the server's last GC found reachable (go_gc_heap_live_bytes), what a leak would grow; RSS also holds what the Go runtime keeps after a peak and returns slowly"),
 		drift("goroutines_last_minute", "goroutines", last.Goroutines, first.Goroutines, map[string]any{"figure": "goroutines"}, ""),
 	}
 	for _, k := range r.kinds {

@@ -25,6 +25,7 @@ func TestSoakTiny(t *testing.T) {
 	for _, m := range ms {
 		require.Positive(t, m.RSS, "minute %d sampled", m.Minute)
 		require.Positive(t, m.Goroutines, "minute %d sampled", m.Minute)
+		require.Positive(t, m.LiveHeap, "minute %d sampled", m.Minute)
 		require.Positive(t, m.Jobs, "minute %d had jobs", m.Minute)
 		require.Len(t, m.P99, 3, "minute %d: every kind of job ended", m.Minute)
 	}

@@ -134,9 +134,11 @@ func TestMetricsAgreeWithTheJob(t *testing.T) {
 	v, n := value(fams, "partita_build_info", nil)
 	require.Equal(t, 1, n)
 	require.Equal(t, 1.0, v)
-	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "go_gc_heap_live_bytes"} {
 		require.Contains(t, fams, name, "the Go runtime and process collectors")
 	}
+	live, _ := value(fams, "go_gc_heap_live_bytes", nil)
+	require.Positive(t, live, "the live heap is served (the soak reads it)")
 
 	// A request the API does not have is counted under one label.
 	require.Equal(t, http.StatusNotFound, h.get("/v1/nope/1", nil).Status)

@@ -9,6 +9,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -91,9 +92,14 @@ func New() *Metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(m.parts, m.duration, m.inFlight, m.finished, m.requests, m.latency, m.webhooks, m.inference, m.qpIters, build,
-		scrapeCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		scrapeCollector{m}, collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// liveHeap adds go_gc_heap_live_bytes to the Go collector's defaults: the
+// heap the last GC found reachable. It is what tells a leak from the
+// memory a process holds after a peak and returns slowly (RSS).
+var liveHeap = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)}
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
