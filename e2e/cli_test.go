@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,6 +311,60 @@ func TestCLIPiped(t *testing.T) {
 		r = run("models", "get", "nope")
 		assert.Equal(t, cliRefused, r.code, r.stderr)
 		assert.Contains(t, r.stderr, "model_not_found")
+	})
+
+	t.Run("-o FILE on every command that prints", func(t *testing.T) {
+		page, err := h.c.ListJobs(context.Background(), client.JobQuery{Limit: 1, Status: "succeeded"})
+		require.NoError(t, err)
+		id := page.Jobs[0].ID
+		parses := map[string]func(t *testing.T, b []byte){
+			".json": func(t *testing.T, b []byte) {
+				var v any
+				require.NoError(t, json.Unmarshal(b, &v), "%s", b)
+			},
+			".yaml": func(t *testing.T, b []byte) {
+				var v map[string]any
+				require.NoError(t, yaml.Unmarshal(b, &v), "%s", b)
+				require.NotEmpty(t, v)
+			},
+			".csv": func(t *testing.T, b []byte) {
+				recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+				require.NoError(t, err, "%s", b)
+				require.GreaterOrEqual(t, len(recs), 2, "a header and a row: %s", b)
+			},
+			".jsonl": func(t *testing.T, b []byte) {
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				require.NotEmpty(t, lines)
+				for _, l := range lines {
+					var v any
+					require.NoError(t, json.Unmarshal([]byte(l), &v), "%s", l)
+				}
+			},
+			".txt": func(t *testing.T, b []byte) {
+				require.NotEmpty(t, bytes.TrimSpace(b))
+				require.NotContains(t, string(b), "\x1b[", "a table without control codes")
+			},
+		}
+		for i, c := range []struct {
+			ext  string
+			args []string
+		}{
+			{".yaml", []string{"jobs", "get", id}},
+			{".txt", []string{"jobs", "get", id}},
+			{".csv", []string{"jobs", "list", "--limit", "3"}},
+			{".jsonl", []string{"jobs", "events", id}},
+			{".json", []string{"models", "list"}},
+			{".yaml", []string{"models", "get", "risk-cli"}},
+			{".csv", []string{"usage"}},
+		} {
+			out := filepath.Join(f.dir, fmt.Sprintf("every-%d%s", i, c.ext))
+			r := run(append(c.args, "-o", out)...)
+			require.Equal(t, cliOK, r.code, "%v: %s", c.args, r.stderr)
+			assert.Empty(t, r.stdout, "%v: the output went to the file", c.args)
+			b, err := os.ReadFile(out)
+			require.NoError(t, err, "%v -o %s", c.args, out)
+			parses[c.ext](t, b)
+		}
 	})
 
 	t.Run("help per subcommand", func(t *testing.T) {
