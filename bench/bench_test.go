@@ -10,12 +10,14 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/internal/testbin"
 )
 
 // TestEveryScenarioRunsTiny runs each scenario at its smallest size and
 // checks that it reports well-formed results (no timing is asserted).
 func TestEveryScenarioRunsTiny(t *testing.T) {
-	o := Options{Runs: 1, Tiny: true, WorkDir: t.TempDir(), Binary: partitaBin(t), ORTLib: ortLib(t), DuckDB: os.Getenv("PARTITA_DUCKDB")}
+	o := Options{Runs: 1, Tiny: true, WorkDir: t.TempDir(), Binary: testbin.Partita(t), ORTLib: ortLib(t), DuckDB: os.Getenv("PARTITA_DUCKDB")}
 	var all []Result
 	for _, s := range Scenarios() {
 		t.Run(s.Name, func(t *testing.T) {

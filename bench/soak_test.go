@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/internal/testbin"
 )
 
 // TestSoakTiny runs the soak at its smallest (three 12 s "minutes" and 10 s
@@ -12,7 +14,7 @@ import (
 // minute was sampled, that no job of the steady phase failed and that every
 // job accepted in the overload succeeded, with no 5xx (no timing is asserted).
 func TestSoakTiny(t *testing.T) {
-	results, err := Soak(context.Background(), Options{Runs: 1, Tiny: true, WorkDir: t.TempDir(), Binary: partitaBin(t)})
+	results, err := Soak(context.Background(), Options{Runs: 1, Tiny: true, WorkDir: t.TempDir(), Binary: testbin.Partita(t)})
 	require.NoError(t, err)
 	by := map[string]Result{}
 	for _, r := range results {

@@ -2,7 +2,6 @@ package chaos_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/chaos"
+	"github.com/partita/partita/internal/testbin"
 )
 
 // TestShortSeededSubset is the part of `make chaos` that runs in `make
@@ -23,11 +23,7 @@ func TestShortSeededSubset(t *testing.T) {
 	require.NotEmpty(t, ort, "PARTITA_ORT_LIB is not set: run `make test` (it builds ONNX Runtime into tools/)")
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "partita")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/partita")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := testbin.Partita(t)
 
 	var progress strings.Builder
 	single := []chaos.Fault{chaos.KillService, chaos.TermService, chaos.KillNATSNode, chaos.MinIODown,

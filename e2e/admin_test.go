@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/internal/testbin"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/services/scorer"
 	"github.com/partita/partita/services/scorer/runtime"
@@ -130,7 +131,7 @@ func TestAdminOnboardsATenant(t *testing.T) {
 
 	// The CLI does the same with PARTITA_ADMIN_KEY.
 	run := func(env string, args ...string) (string, error) {
-		cmd := exec.Command(partitaBin(t), append([]string{"tenants"}, args...)...)
+		cmd := exec.Command(testbin.Partita(t), append([]string{"tenants"}, args...)...)
 		cmd.Env = append(os.Environ(), "PARTITA_URL="+h.url, env)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -172,7 +173,7 @@ func TestAdminOnboardsATenant(t *testing.T) {
 	out, err = run("PARTITA_ADMIN_KEY="+adminKey, "usage", "--from", "2026-01-01", "--to", "2026-01-31")
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, out, `"from":"2026-01-01"`)
-	usage := exec.Command(partitaBin(t), "usage")
+	usage := exec.Command(testbin.Partita(t), "usage")
 	usage.Env = append(os.Environ(), "PARTITA_URL="+h.url, "PARTITA_API_KEY="+initechKey)
 	uout, err := usage.CombinedOutput()
 	require.NoError(t, err, "%s", uout)
@@ -209,7 +210,7 @@ func TestAdminAPIOffWithoutAKey(t *testing.T) {
 func TestDevKeepsItsKeys(t *testing.T) {
 	dir := t.TempDir()
 	keys := func(extra ...string) (api, admin string) {
-		cmd := exec.Command(partitaBin(t), append([]string{"dev", "--data-dir", dir, "--http", "127.0.0.1:0"}, extra...)...)
+		cmd := exec.Command(testbin.Partita(t), append([]string{"dev", "--data-dir", dir, "--http", "127.0.0.1:0"}, extra...)...)
 		cmd.Dir = repoRoot(t)
 		cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY=", "PARTITA_ADMIN_KEY=")
 		stdout, err := cmd.StdoutPipe()

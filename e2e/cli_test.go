@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/partita/partita/internal/client"
+	"github.com/partita/partita/internal/testbin"
 )
 
 // Exit codes of the client commands (partita help exit-codes).
@@ -424,7 +425,7 @@ type cliResult struct {
 // cliRun runs the partita binary with stdout and stderr piped, as the test
 // tenant's client of url.
 func cliRun(t *testing.T, url string) func(args ...string) cliResult {
-	bin := partitaBin(t)
+	bin := testbin.Partita(t)
 	return func(args ...string) cliResult {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "PARTITA_URL="+url, "PARTITA_API_KEY="+apiKey)

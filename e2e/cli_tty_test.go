@@ -18,6 +18,8 @@ import (
 	"github.com/creack/pty"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/partita/partita/internal/testbin"
 )
 
 // ttyRun is a run of the CLI whose stdout and stderr, or only stderr, are
@@ -34,7 +36,7 @@ type ttyRun struct {
 // startOnTTY starts the CLI on a new pseudo-terminal as the test tenant's
 // client of url; with pipedStdout only its stderr is the terminal.
 func startOnTTY(t *testing.T, url string, pipedStdout bool, args ...string) *ttyRun {
-	r := &ttyRun{cmd: exec.Command(partitaBin(t), args...), read: make(chan struct{})}
+	r := &ttyRun{cmd: exec.Command(testbin.Partita(t), args...), read: make(chan struct{})}
 	r.cmd.Env = append(os.Environ(), "PARTITA_URL="+url, "PARTITA_API_KEY="+apiKey, "TERM=xterm")
 	ptmx, tty, err := pty.Open()
 	require.NoError(t, err)

@@ -19,36 +19,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/internal/testbin"
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/natsembed"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// partitaBin builds cmd/partita once per test run.
-func partitaBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "partita-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "partita")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/partita")
-		cmd.Dir = repoRoot(t)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
 
 // process is a running child process whose stderr is kept for failures.
 type process struct {
@@ -62,7 +36,7 @@ type process struct {
 func startProcess(t *testing.T, name string, dir string, env []string, args ...string) *process {
 	t.Helper()
 	p := &process{name: name, done: make(chan error, 1)}
-	p.cmd = exec.Command(partitaBin(t), args...)
+	p.cmd = exec.Command(testbin.Partita(t), args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, err := p.cmd.StderrPipe()
@@ -143,7 +117,7 @@ func waitReady(t *testing.T, url string, procs ...*process) {
 // does and pastes the commands it prints.
 func TestDevPrintsAWorkingSubmitCommand(t *testing.T) {
 	root := repoRoot(t)
-	bin := partitaBin(t)
+	bin := testbin.Partita(t)
 	cmd := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "PARTITA_DEV_API_KEY=")

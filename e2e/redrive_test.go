@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/internal/testbin"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/services/scorer"
 	"github.com/partita/partita/services/scorer/runtime"
@@ -268,7 +269,7 @@ func TestRedriveRerunsOnlyTheFailedParts(t *testing.T) {
 // with the problem's code.
 func TestCLIRedrive(t *testing.T) {
 	h := startRedrive(t)
-	bin := partitaBin(t)
+	bin := testbin.Partita(t)
 	id, _ := failedJob(t, h, 40)
 	run := cliRunner(t, bin, h.url)
 	var out string

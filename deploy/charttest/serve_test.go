@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/partita/partita/internal/client"
+	"github.com/partita/partita/internal/testbin"
 )
 
 // The release `helm install` makes with no values works: the all-in-one
@@ -83,7 +83,7 @@ func TestAllInOneServesAsRendered(t *testing.T) {
 		t.Fatalf("the all-in-one container's environment lacks the admin or secrets key: %v", slices.Sorted(maps.Keys(vars)))
 	}
 
-	p := startIn(t, mounts["/tmp"], env, "partita", partitaBinary(t), args...)
+	p := startIn(t, mounts["/tmp"], env, "partita", testbin.Partita(t), args...)
 	procs := []*proc{p}
 	var base string
 	poll(t, 2*time.Minute, "serve to listen", procs, func() (bool, error) {
@@ -238,17 +238,4 @@ func mounted(t *testing.T, path string, mounts map[string]string, ort string) st
 // ($PARTITA_ORT_LIB, else tools/lib).
 func ortLib(t *testing.T) string {
 	return tool(t, "PARTITA_ORT_LIB", "tools", "lib", "libonnxruntime.so.1")
-}
-
-// partitaBinary builds cmd/partita of this repository into the test's
-// folder.
-func partitaBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "partita")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/partita")
-	cmd.Dir = repoRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/partita: %v\n%s", err, out)
-	}
-	return bin
 }
