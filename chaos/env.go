@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/artifacts/miniotest"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/freeport"
 	"github.com/partita/partita/libs/tcpproxy"
 )
 
@@ -101,7 +101,7 @@ func (e *env) replicas() int {
 // until JetStream answers (a cluster has elected its meta leader).
 func (e *env) startNATS(ctx context.Context) error {
 	n := e.replicas()
-	ports, err := freePorts(2 * n)
+	ports, err := freeport.Pick(2 * n)
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func (e *env) startServices(ctx context.Context) error {
 		}
 		e.procs[s] = newProc(s, e.o.Binary, logs, nil, args...)
 	}
-	ports, err := freePorts(1)
+	ports, err := freeport.Pick(1)
 	if err != nil {
 		return err
 	}
@@ -421,24 +421,4 @@ func poll(ctx context.Context, within time.Duration, what string, f func() error
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// freePorts picks n loopback ports that are free now.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

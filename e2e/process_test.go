@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/partita/partita/internal/testbin"
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/freeport"
 	"github.com/partita/partita/libs/natsembed"
 )
 
@@ -297,10 +297,8 @@ func twoGatewaysShareARateLimit(t *testing.T, natsURL string, common []string, r
 // does not exit: it retries with backoff, its /readyz says what it waits
 // for, and it becomes ready once JetStream answers.
 func TestServiceWaitsForJetStream(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr() // free: the server comes later
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close()) // free again: the server comes later
 	s3 := startMinIO(t)
 	p := startProcess(t, "scorer", repoRoot(t), nil, "serve", "--target=scorer", "--admin-addr", "127.0.0.1:0", "--log.level", "info",
 		"--nats-url", "nats://"+addr, "--store", "s3", "--s3-endpoint", s3.Endpoint, "--s3-bucket", s3.Bucket,

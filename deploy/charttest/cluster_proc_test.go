@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/partita/partita/libs/freeport"
 )
 
 // The control plane's binaries (mk/kube.mk, exported by the Makefile).
@@ -142,15 +144,15 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePort is a loopback port nothing listens on now.
+// freePort is a loopback port nothing listens on now, outside the range
+// the kernel hands out (see libs/freeport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
 
 // poll calls f until it returns true, an error, or the deadline passes,

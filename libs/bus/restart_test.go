@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
+	"github.com/partita/partita/libs/freeport"
 	"github.com/partita/partita/libs/natsembed"
 )
 
@@ -18,10 +18,8 @@ import (
 // server was killed and started again (its pull requests gone with it)
 // pulls again within a few seconds, not after a long pull's expiry.
 func TestConsumerResumesAfterServerRestart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr() // the restarted server listens there again
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
 	dir := t.TempDir()
 	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Listen: addr})
 	require.NoError(t, err)

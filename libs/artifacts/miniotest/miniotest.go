@@ -10,18 +10,17 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/freeport"
 )
 
 // BinEnv names the environment variable that overrides the binary's path.
@@ -111,11 +110,11 @@ var (
 
 // launch runs one server on fresh ports and waits until it is live.
 func launch(ctx context.Context, bin, dir, user, password string) (*server, []byte, error) {
-	addr, err := freeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, nil, err
 	}
-	consoleAddr, err := freeAddr()
+	consoleAddr, err := freeport.Addr()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -209,15 +208,6 @@ func checkBinary(bin string) (string, error) {
 		return "", fmt.Errorf("MinIO server binary %s is missing or not executable: run `make tools` (or set %s)", bin, BinEnv)
 	}
 	return bin, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("pick a free port: %w", err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
 }
 
 // environWithout returns the environment minus the variables starting with
