@@ -494,6 +494,52 @@ func TestTrackerJobCache(t *testing.T) {
 	require.ErrorIs(t, err, jobs.ErrNotFound, "the cache is per tenant")
 }
 
+// A tracker holds only what running jobs need: an ended job's record
+// leaves the cache, its end is forgotten after the retention, and work
+// that comes for it later reads the record and finds it ended again.
+func TestTrackerLetsGoOfEndedJobs(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	tr := jobs.NewTracker(s)
+	require.NoError(t, tr.Start(ctx))
+
+	j := newJob("acme", jobs.NewID())
+	require.NoError(t, s.Record(ctx, j))
+	_, err := tr.Job(ctx, "acme", j.ID)
+	require.NoError(t, err)
+	cached, _ := jobs.TrackerHolds(tr)
+	require.Equal(t, 1, cached, "a running job's record is cached")
+
+	_, _, err = s.Cancel(ctx, "acme", j.ID)
+	require.NoError(t, err)
+	natstest.Eventually(t, wait, func() bool { return tr.Ended("acme", j.ID) }, "tracker sees the end")
+	cached, ended := jobs.TrackerHolds(tr)
+	assert.Equal(t, 0, cached, "the ended job's record left the cache")
+	assert.Equal(t, 1, ended)
+
+	got, err := tr.Job(ctx, "acme", j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, jobs.Canceled, got.Status, "late work reads the record")
+	cached, _ = jobs.TrackerHolds(tr)
+	assert.Equal(t, 0, cached, "and does not cache an ended job")
+
+	// Another job's end prunes the ends older than the retention.
+	jobs.SetEndedRetention(tr, 0) // every end seen before now is too old
+	other := newJob("acme", jobs.NewID())
+	require.NoError(t, s.Record(ctx, other))
+	_, _, err = s.Cancel(ctx, "acme", other.ID)
+	require.NoError(t, err)
+	natstest.Eventually(t, wait, func() bool { return tr.Ended("acme", other.ID) }, "tracker sees the other end")
+	assert.False(t, tr.Ended("acme", j.ID), "the old end is forgotten")
+	_, ended = jobs.TrackerHolds(tr)
+	assert.Equal(t, 1, ended, "only the new end is remembered")
+
+	// Work for the forgotten job reads its record and learns the end again.
+	_, err = tr.Attempt(ctx, "acme", j.ID, 1)
+	require.NoError(t, err)
+	assert.True(t, tr.Ended("acme", j.ID), "a record read is followed like one watched")
+}
+
 func TestIdempotency(t *testing.T) {
 	_, _, js := natstest.Start(t)
 	ctx := t.Context()

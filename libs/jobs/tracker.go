@@ -17,7 +17,11 @@ type Tracker struct {
 	mu       sync.Mutex
 	ended    map[string]seen // job key → its last attempt seen to end, or redriven since
 	inflight map[string]map[*context.CancelFunc]struct{}
-	cache    map[string]*Job // immutable parts of recent jobs (spec, input)
+	cache    map[string]*Job // immutable parts (spec, input) of jobs not seen to end
+	// Forgetting the ends seen long ago: work that comes for such a job
+	// reads its record (a cache miss) and learns of the end again.
+	endedFor  time.Duration
+	lastPrune time.Time
 	// Handing the memory of ended jobs back to the system.
 	release      *time.Timer // pending
 	lastRelease  time.Time
@@ -36,7 +40,10 @@ type seen struct {
 
 const (
 	trackerCacheSize = 4096
-	endedRetention   = 6 * time.Hour
+	// An end is remembered long past the redeliveries of its job's
+	// messages (minutes), and forgotten in passes at most a minute apart.
+	endedRetention = time.Hour
+	pruneEvery     = time.Minute
 	// A few seconds after a job ends (its stages have let go of its rows
 	// and problems by then) the process hands the freed memory back to
 	// the system, which the runtime would take minutes to do; at most
@@ -52,6 +59,7 @@ func NewTracker(store *Store) *Tracker {
 		ended:    map[string]seen{},
 		inflight: map[string]map[*context.CancelFunc]struct{}{},
 		cache:    map[string]*Job{},
+		endedFor: endedRetention,
 
 		releaseAfter: releaseAfter, releaseEvery: releaseEvery, freeMemory: debug.FreeOSMemory,
 	}
@@ -90,13 +98,15 @@ func (t *Tracker) observe(j *Job) {
 		})
 	}
 	t.ended[key] = seen{at: now, attempt: j.Attempt(), over: true}
+	delete(t.cache, key) // a redrive's work reads the record again
 	for c := range t.inflight[key] {
 		(*c)()
 	}
 	delete(t.inflight, key)
-	if len(t.ended) > 4*trackerCacheSize {
+	if now.Sub(t.lastPrune) >= pruneEvery {
+		t.lastPrune = now
 		for k, s := range t.ended {
-			if now.Sub(s.at) > endedRetention {
+			if now.Sub(s.at) > t.endedFor {
 				delete(t.ended, k)
 			}
 		}
@@ -125,7 +135,9 @@ func (t *Tracker) Attempt(ctx context.Context, tenant, id string, attempt int) (
 	}
 	t.observe(j)
 	t.mu.Lock()
-	t.cache[Key(tenant, id)] = j
+	if key := Key(tenant, id); !t.ended[key].over {
+		t.cache[key] = j
+	}
 	t.mu.Unlock()
 	return j, nil
 }
@@ -174,8 +186,11 @@ func (t *Tracker) Begin(ctx context.Context, tenant, id string) (context.Context
 	}
 }
 
-// Job returns a job record, cached. Only the fields fixed at ingest (spec,
-// input, tenant, id, created) may be relied on; status may be stale.
+// Job returns a job record, cached while the job runs. Only the fields
+// fixed at ingest (spec, input, tenant, id, created) may be relied on;
+// status may be stale. A record read because it was not cached is
+// followed like one the watch shows, so work for a job whose end the
+// tracker has forgotten (or not seen yet) finds it ended.
 func (t *Tracker) Job(ctx context.Context, tenant, id string) (*Job, error) {
 	key := Key(tenant, id)
 	t.mu.Lock()
@@ -188,7 +203,12 @@ func (t *Tracker) Job(ctx context.Context, tenant, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.observe(j)
 	t.mu.Lock()
+	if t.ended[key].over {
+		t.mu.Unlock()
+		return j, nil // not cached: an ended job's late work is dropped
+	}
 	if len(t.cache) >= trackerCacheSize {
 		for k := range t.cache { // evict an arbitrary entry
 			delete(t.cache, k)
