@@ -32,7 +32,7 @@ func DefaultConsumer(stage contracts.Stage, durable string, workers int) Consume
 	return ConsumerOptions{
 		Stage:         stage,
 		Durable:       durable,
-		AckWait:       5 * time.Second, // live workers send InProgress every third of it
+		AckWait:       3 * time.Second, // live workers send InProgress every third of it
 		MaxDeliver:    5,
 		BackOff:       []time.Duration{100 * time.Millisecond, time.Second, 5 * time.Second, 15 * time.Second},
 		MaxAckPending: 4096,

@@ -49,7 +49,7 @@ func TestConsumerConfig(t *testing.T) {
 	c := o.config()
 	assert.Equal(t, "optimizer", c.Durable)
 	assert.Equal(t, jetstream.AckExplicitPolicy, c.AckPolicy)
-	assert.Equal(t, 5*time.Second, c.AckWait)
+	assert.Equal(t, 3*time.Second, c.AckWait)
 	assert.Equal(t, 5, c.MaxDeliver)
 	assert.Equal(t, 4096, c.MaxAckPending)
 	assert.Empty(t, c.BackOff, "backoff is applied by the subscriber on naks, not by the server")

@@ -13,7 +13,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
@@ -94,7 +93,6 @@ func (s *Service) Name() string { return "ingest" }
 func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Ingest, "ingest", s.cfg.Workers)
 	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, max(2, opts.Workers/4)
-	opts.AckWait = 5 * time.Second // kept alive by InProgress while the input is checked
 	var err error
 	s.router, err = s.deps.Consumers.Router("ingest", opts, s.handle)
 	return err

@@ -120,7 +120,6 @@ func (s *Service) Name() string { return "splitter" }
 func (s *Service) Start(context.Context) error {
 	opts := bus.DefaultConsumer(contracts.Split, "splitter", s.cfg.Workers)
 	opts.Tenants, opts.TenantPrefetch = s.deps.Tenants, max(2, opts.Workers/4)
-	opts.AckWait = 5 * time.Second // kept alive by InProgress while the job is split
 	var err error
 	s.router, err = s.deps.Consumers.Router("split", opts, s.handle)
 	return err
