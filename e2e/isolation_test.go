@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/tenants"
 )
@@ -146,6 +147,20 @@ func withHeader(h map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for hk, hv := range h {
 		out[hk] = hv
+	}
+	return out
+}
+
+// eventSubjects lists the subjects matching filter that the events stream holds messages on.
+func eventSubjects(t *testing.T, js jetstream.JetStream, filter string) []string {
+	t.Helper()
+	s, err := js.Stream(t.Context(), contracts.EventsStream)
+	require.NoError(t, err)
+	info, err := s.Info(t.Context(), jetstream.WithSubjectFilter(filter))
+	require.NoError(t, err)
+	var out []string
+	for subject := range info.State.Subjects {
+		out = append(out, subject)
 	}
 	return out
 }

@@ -64,6 +64,7 @@ func TestTierModelLimitsAndRetention(t *testing.T) {
 		require.NoError(t, err)
 		t.Errorf("object %s of the expired job is left", o.Key)
 	}
+	require.Empty(t, eventSubjects(t, h.proc.JetStream(), contracts.JobEvents("brief", id)), "events of the expired job are left")
 	u := h.get("/v1/usage", auth).json(t)
 	require.EqualValues(t, 100, u["rows"], "the expired job's usage stays")
 	require.Equal(t, http.StatusOK, h.get("/v1/models/dga-risk", auth).Status, "models do not expire")

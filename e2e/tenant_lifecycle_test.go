@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/models"
 	"github.com/partita/partita/services/scorer"
 	"github.com/partita/partita/services/scorer/runtime"
@@ -98,6 +99,7 @@ func TestTenantSuspendRotateWithGraceAndDelete(t *testing.T) {
 		require.NoError(t, err)
 		t.Errorf("object %s of the deleted tenant is left", o.Key)
 	}
+	require.Empty(t, eventSubjects(t, js, contracts.TenantEvents("globex")), "events of the deleted tenant are left")
 	var all struct {
 		Tenants []struct {
 			Tenant string         `json:"tenant"`

@@ -25,7 +25,10 @@ import (
 // walks every bucket there is, so a bucket added later is covered too; it
 // keeps the usage entries (the operator's billing record) and leaves the
 // tenants and key buckets to libs/tenants.Store.Delete and the expiry
-// index to libs/jobs.Store.Expired.
+// index to libs/jobs.Store.Expired. It also removes the events left of a
+// job (its final event, kept for webhook deliveries and the aggregator's
+// repair) or of a tenant, which the events stream would otherwise keep
+// for its MaxAge (7 days), each with its subject in the stream's index.
 type purger struct {
 	js    jetstream.JetStream
 	store artifacts.Store
@@ -59,6 +62,10 @@ func (d purger) PurgeJobs(ctx context.Context, es []jobs.Expiring) ([]jobs.Expir
 	if err != nil {
 		return nil, fmt.Errorf("purge jobs: %w", err)
 	}
+	events, err := d.events(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("purge jobs: %w", err)
+	}
 	for i, e := range es {
 		key := jobs.Key(e.Tenant, e.ID)
 		for _, b := range bs {
@@ -74,8 +81,29 @@ func (d purger) PurgeJobs(ctx context.Context, es []jobs.Expiring) ([]jobs.Expir
 		if err := d.store.DeletePrefix(ctx, contracts.JobPrefix(e.Tenant, e.ID)); err != nil {
 			return es[:i], fmt.Errorf("purge job %s: %w", e.ID, err)
 		}
+		// Last: with the record gone, no repair publishes the final event again.
+		if err := purgeEvents(ctx, events, contracts.JobEvents(e.Tenant, e.ID)); err != nil {
+			return es[:i], fmt.Errorf("purge job %s: %w", e.ID, err)
+		}
 	}
 	return es, nil
+}
+
+// events binds the events stream.
+func (d purger) events(ctx context.Context) (jetstream.Stream, error) {
+	s, err := d.js.Stream(ctx, contracts.EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("bind %s: %w", contracts.EventsStream, err)
+	}
+	return s, nil
+}
+
+// purgeEvents removes the events stream's messages on subjects matching filter.
+func purgeEvents(ctx context.Context, s jetstream.Stream, filter string) error {
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+		return fmt.Errorf("purge %s from %s: %w", filter, contracts.EventsStream, err)
+	}
+	return nil
 }
 
 // Purge removes every record and object of a tenant.
@@ -116,6 +144,13 @@ func (d purger) Purge(ctx context.Context, tenant string) (gateway.DeletedData, 
 		out.Objects++
 	}
 	if err := d.store.DeletePrefix(ctx, prefix); err != nil {
+		return out, fmt.Errorf("purge tenant %s: %w", tenant, err)
+	}
+	events, err := d.events(ctx)
+	if err == nil {
+		err = purgeEvents(ctx, events, contracts.TenantEvents(tenant))
+	}
+	if err != nil {
 		return out, fmt.Errorf("purge tenant %s: %w", tenant, err)
 	}
 	return out, nil

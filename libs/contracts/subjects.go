@@ -67,6 +67,9 @@ func EventSubject(tenant, job, typ string) string {
 // FinalEvents matches the final event of every job (job.<status>).
 func FinalEvents() string { return EventSubject("*", "*", "job.>") }
 
+// TenantEvents matches every event of a tenant's jobs.
+func TenantEvents(tenant string) string { return "partita.events." + tenant + ".>" }
+
 // JobEvents matches every event of a job.
 func JobEvents(tenant, job string) string { return "partita.events." + tenant + "." + job + ".>" }
 
