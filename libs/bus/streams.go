@@ -85,6 +85,9 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		Replicas:   o.Replicas,
 		Duplicates: o.DuplicateWindow,
 		MaxAge:     o.EventsMaxAge,
+		// The final events of jobs without a webhook go sooner
+		// (contracts.UnsentFinalTTL).
+		AllowMsgTTL: true,
 	})
 	return cfgs
 }

@@ -80,6 +80,17 @@ const (
 // Final returns the event type of a job ending with status s.
 func Final(s jobs.Status) string { return "job." + string(s) }
 
+// UnsentFinalTTL is how long the final event of a job without a webhook
+// stays in the events stream (others stay its MaxAge, for the dispatcher's
+// retries). Sync waiters and SSE clients follow live events and fall back
+// to the job's record, so after the aggregator's repair window (half of
+// it) nothing reads the event, and its subject would otherwise sit in the
+// stream's index for days.
+const UnsentFinalTTL = 2 * time.Hour
+
+// HeaderTTL is JetStream's per-message TTL header (the stream allows it).
+const HeaderTTL = "Nats-TTL"
+
 // Problem is why ingest rejected a job, in RFC 9457 terms.
 type Problem struct {
 	Status int    `json:"status"`
@@ -125,6 +136,9 @@ func NewEventMessage(e Event) (subject string, msg *message.Message, err error) 
 	}
 	msg = message.NewMessage(e.MsgID(), b)
 	msg.Metadata.Set(HeaderContract, VersionValue)
+	if j := e.Job; j != nil && e.Type == Final(j.Status) && j.Spec != nil && j.Spec.Delivery.Webhook == "" {
+		msg.Metadata.Set(HeaderTTL, UnsentFinalTTL.String())
+	}
 	return EventSubject(e.Tenant, e.JobID, e.Type), msg, nil
 }
 

@@ -135,8 +135,9 @@ func (s *Service) recordEnd(ctx context.Context, j *jobs.Job) error {
 }
 
 // republishWithin bounds the age of an ended job whose final event a
-// repaired finalization publishes again when the events stream lacks it.
-const republishWithin = time.Hour
+// repaired finalization publishes again when the events stream lacks it:
+// well within the time the stream keeps any final event.
+const republishWithin = contracts.UnsentFinalTTL / 2
 
 // republishEnd publishes the final event of a job whose finalization
 // stopped after recording its end (a crash, a failed usage write), unless
