@@ -307,8 +307,12 @@ func TestWatchTenants(t *testing.T) {
 	_, err = s.SetTier(ctx, "beta", "standard")
 	require.NoError(t, err)
 
+	// A KV watch promises each key's latest value, not every revision: a
+	// watch whose consumer the library recreates during its first replay
+	// (seen under a loaded make test) starts again from the last value per
+	// key, so beta's creation as free may be folded into its tier change.
 	var got []string
-	for len(got) < 3 {
+	for len(got) == 0 || got[len(got)-1] != "beta:256" {
 		select {
 		case name := <-seen:
 			got = append(got, name)
@@ -316,7 +320,10 @@ func TestWatchTenants(t *testing.T) {
 			t.Fatalf("saw only %v", got)
 		}
 	}
-	assert.Equal(t, []string{"acme:0", "beta:16", "beta:256"}, got, "existing tenants, then new ones, then a tier change, each with its parts in flight")
+	assert.Equal(t, "acme:0", got[0], "the existing tenant first, with its parts in flight (pro: no limit)")
+	for _, g := range got[1 : len(got)-1] {
+		assert.Contains(t, []string{"acme:0", "beta:16"}, g, "only the tenants' values on the way: %v", got)
+	}
 }
 
 func TestTiers(t *testing.T) {
