@@ -154,7 +154,7 @@ func initAggregator(c *composition) lifecycle.Service {
 		a := c.a
 		a.watchBacklog(contracts.Aggregate)
 		return aggregator.New(c.cfg.Aggregator, aggregator.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
-			Meter: a.meter, Expiry: a.jobs, JobData: purger{js: a.js, store: a.store}, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Metrics: a.metrics, Log: a.log}, c.opts.Aggregator...), nil
+			Meter: a.meter, Expiry: a.jobs, JobData: purger{js: a.js, store: a.store, streams: a.streams}, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Metrics: a.metrics, Log: a.log}, c.opts.Aggregator...), nil
 	})
 }
 
@@ -204,7 +204,7 @@ func initGateway(c *composition) lifecycle.Service {
 			return nil, err
 		}
 		return gateway.New(c.cfg.Gateway, gateway.Deps{
-			Tenants: a.tenants, TenantAdmin: a.tenants, TenantData: purger{js: a.js, store: a.store}, Limiter: limiter, Slots: slots, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter, Prices: a.prices.Load,
+			Tenants: a.tenants, TenantAdmin: a.tenants, TenantData: purger{js: a.js, store: a.store, streams: a.streams}, Limiter: limiter, Slots: slots, Jobs: a.jobs, Streams: a.streams, Store: a.store, Idempotency: idem, Usage: a.meter, Prices: a.prices.Load,
 			Registry: a.registry, Secrets: a.secrets, Attempts: a.attempts, Events: eventFeed{a.nc}, Pub: a.pub,
 			Outbound: a.outbound(0), ONNX: a.onnx, Ready: c.ready, Metrics: a.metrics, Log: a.log,
 		}), nil

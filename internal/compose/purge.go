@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/partita/partita/libs/artifacts"
+	"github.com/partita/partita/libs/bus"
 	"github.com/partita/partita/libs/contracts"
 	"github.com/partita/partita/libs/jobs"
 	"github.com/partita/partita/libs/kv"
@@ -30,8 +31,9 @@ import (
 // repair) or of a tenant, which the events stream would otherwise keep
 // for its MaxAge (7 days), each with its subject in the stream's index.
 type purger struct {
-	js    jetstream.JetStream
-	store artifacts.Store
+	js      jetstream.JetStream
+	store   artifacts.Store
+	streams *bus.Streams
 }
 
 // kept are the buckets a tenant's purge does not touch; a job's purge
@@ -62,10 +64,6 @@ func (d purger) PurgeJobs(ctx context.Context, es []jobs.Expiring) ([]jobs.Expir
 	if err != nil {
 		return nil, fmt.Errorf("purge jobs: %w", err)
 	}
-	events, err := d.events(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("purge jobs: %w", err)
-	}
 	for i, e := range es {
 		key := jobs.Key(e.Tenant, e.ID)
 		for _, b := range bs {
@@ -82,28 +80,11 @@ func (d purger) PurgeJobs(ctx context.Context, es []jobs.Expiring) ([]jobs.Expir
 			return es[:i], fmt.Errorf("purge job %s: %w", e.ID, err)
 		}
 		// Last: with the record gone, no repair publishes the final event again.
-		if err := purgeEvents(ctx, events, contracts.JobEvents(e.Tenant, e.ID)); err != nil {
+		if err := d.streams.PurgeEvents(ctx, contracts.JobEvents(e.Tenant, e.ID)); err != nil {
 			return es[:i], fmt.Errorf("purge job %s: %w", e.ID, err)
 		}
 	}
 	return es, nil
-}
-
-// events binds the events stream.
-func (d purger) events(ctx context.Context) (jetstream.Stream, error) {
-	s, err := d.js.Stream(ctx, contracts.EventsStream)
-	if err != nil {
-		return nil, fmt.Errorf("bind %s: %w", contracts.EventsStream, err)
-	}
-	return s, nil
-}
-
-// purgeEvents removes the events stream's messages on subjects matching filter.
-func purgeEvents(ctx context.Context, s jetstream.Stream, filter string) error {
-	if err := s.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
-		return fmt.Errorf("purge %s from %s: %w", filter, contracts.EventsStream, err)
-	}
-	return nil
 }
 
 // Purge removes every record and object of a tenant.
@@ -146,11 +127,7 @@ func (d purger) Purge(ctx context.Context, tenant string) (gateway.DeletedData, 
 	if err := d.store.DeletePrefix(ctx, prefix); err != nil {
 		return out, fmt.Errorf("purge tenant %s: %w", tenant, err)
 	}
-	events, err := d.events(ctx)
-	if err == nil {
-		err = purgeEvents(ctx, events, contracts.TenantEvents(tenant))
-	}
-	if err != nil {
+	if err := d.streams.PurgeEvents(ctx, contracts.TenantEvents(tenant)); err != nil {
 		return out, fmt.Errorf("purge tenant %s: %w", tenant, err)
 	}
 	return out, nil

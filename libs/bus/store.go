@@ -25,6 +25,7 @@ type Streams struct {
 
 	mu      sync.Mutex
 	streams map[contracts.Stage]jetstream.Stream
+	events  jetstream.Stream // bound once, like the stages'
 }
 
 // NewStreams reads the streams of js.
@@ -49,6 +50,23 @@ func (s *Streams) stream(ctx context.Context, stage contracts.Stage) (jetstream.
 	return st, nil
 }
 
+func (s *Streams) eventsStream(ctx context.Context) (jetstream.Stream, error) {
+	s.mu.Lock()
+	st := s.events
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := s.js.Stream(ctx, contracts.EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("bind %s: %w", contracts.EventsStream, err)
+	}
+	s.mu.Lock()
+	s.events = st
+	s.mu.Unlock()
+	return st, nil
+}
+
 // Last returns the last message of a subject of the stage's stream, or ErrNoMessage.
 func (s *Streams) Last(ctx context.Context, stage contracts.Stage, subject string) (*message.Message, error) {
 	st, err := s.stream(ctx, stage)
@@ -69,9 +87,9 @@ func (s *Streams) Last(ctx context.Context, stage contracts.Stage, subject strin
 // the event msgID (its Nats-Msg-Id): a redriven job's attempts publish their
 // ends on one subject, each under its own id.
 func (s *Streams) HasEvent(ctx context.Context, subject, msgID string) (bool, error) {
-	st, err := s.js.Stream(ctx, contracts.EventsStream)
+	st, err := s.eventsStream(ctx)
 	if err != nil {
-		return false, fmt.Errorf("bind %s: %w", contracts.EventsStream, err)
+		return false, err
 	}
 	m, err := st.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -89,12 +107,25 @@ func (s *Streams) HasEvent(ctx context.Context, subject, msgID string) (bool, er
 // it a job's status events (ingested, running) would stay for the stream's
 // MaxAge, each with its subject in the stream's index.
 func (s *Streams) TrimJobEvents(ctx context.Context, tenant, job string) error {
-	st, err := s.js.Stream(ctx, contracts.EventsStream)
+	st, err := s.eventsStream(ctx)
 	if err != nil {
-		return fmt.Errorf("bind %s: %w", contracts.EventsStream, err)
+		return err
 	}
 	if err := st.Purge(ctx, jetstream.WithPurgeSubject(contracts.JobEvents(tenant, job)), jetstream.WithPurgeKeep(1)); err != nil {
 		return fmt.Errorf("trim the events of job %s: %w", job, err)
+	}
+	return nil
+}
+
+// PurgeEvents removes every event on subjects matching filter (an expired
+// job's, contracts.JobEvents, or a deleted tenant's, contracts.TenantEvents).
+func (s *Streams) PurgeEvents(ctx context.Context, filter string) error {
+	st, err := s.eventsStream(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+		return fmt.Errorf("purge %s from %s: %w", filter, contracts.EventsStream, err)
 	}
 	return nil
 }
