@@ -261,7 +261,7 @@ func (a *adapters) openState(ctx context.Context) error {
 	if a.jobs, err = jobs.Open(ctx, a.js, o); err != nil {
 		return err
 	}
-	if a.meter, err = usage.Open(ctx, a.js, o); err != nil {
+	if a.meter, err = usage.Open(ctx, a.js, o, a.cfg.Usage); err != nil {
 		return err
 	}
 	if a.tenants, err = tenants.Open(ctx, a.js, o, a.cfg.Tiers); err != nil {

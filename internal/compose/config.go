@@ -31,7 +31,7 @@ import (
 // the artifact store are, logs, the admin endpoint, and every service's
 // settings. It is loaded in one place (libs/config: defaults, strict YAML,
 // PARTITA_* environment, flags, then Validate); YAML has one section per
-// part: platform, log, admin_addr, config_reload_every, tiers, prices, and each service under its name.
+// part: platform, log, admin_addr, config_reload_every, tiers, prices, usage, and each service under its name.
 type Config struct {
 	Platform  Platform
 	Log       logging.Config
@@ -41,6 +41,7 @@ type Config struct {
 	ConfigReloadEvery time.Duration
 	Tiers             tenants.Tiers
 	Prices            *usage.Prices // the optional price table of usage reports
+	Usage             usage.Config  // when usage entries are folded into day totals
 
 	Ingest     ingest.Config
 	Splitter   splitter.Config
@@ -97,6 +98,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Platform.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	c.Tiers.RegisterFlags(fs)
+	c.Usage.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", "", "address of /healthz, /readyz and /metrics for processes without the gateway (e.g. :9090); empty for none")
 	fs.DurationVar(&c.ConfigReloadEvery, "config-reload-every", 10*time.Second, "how often the configuration file is read again: a changed tiers or prices section applies without a restart (also on SIGHUP)")
 	for _, s := range c.services() {
@@ -106,7 +108,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate checks every part and fills derived defaults.
 func (c *Config) Validate() error {
-	errs := []error{c.Platform.Validate(), c.Log.Validate(), c.Tiers.Validate()}
+	errs := []error{c.Platform.Validate(), c.Log.Validate(), c.Tiers.Validate(), c.Usage.Validate()}
 	if c.ConfigReloadEvery <= 0 {
 		errs = append(errs, errors.New("config-reload-every must be positive"))
 	}
@@ -124,7 +126,7 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return errors.New("config file must be a mapping")
 	}
-	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr, "config_reload_every": &c.ConfigReloadEvery, "tiers": &c.Tiers, "prices": &c.Prices}
+	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr, "config_reload_every": &c.ConfigReloadEvery, "tiers": &c.Tiers, "prices": &c.Prices, "usage": &c.Usage}
 	for _, s := range c.services() {
 		sections[s.key] = s.cfg
 	}

@@ -154,7 +154,7 @@ func initAggregator(c *composition) lifecycle.Service {
 		a := c.a
 		a.watchBacklog(contracts.Aggregate)
 		return aggregator.New(c.cfg.Aggregator, aggregator.Deps{Consumers: a.consumers, Jobs: a.jobs, Tracker: a.tracker,
-			Meter: a.meter, Expiry: a.jobs, JobData: purger{js: a.js, store: a.store, streams: a.streams}, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Metrics: a.metrics, Log: a.log}, c.opts.Aggregator...), nil
+			Meter: a.meter, Folder: a.meter, Expiry: a.jobs, JobData: purger{js: a.js, store: a.store, streams: a.streams}, Results: a.store, Parts: a.parts, Streams: a.streams, Events: a.pub, Pub: a.pub, Metrics: a.metrics, Log: a.log}, c.opts.Aggregator...), nil
 	})
 }
 

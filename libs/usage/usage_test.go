@@ -1,9 +1,11 @@
 package usage_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -13,11 +15,40 @@ import (
 	"github.com/partita/partita/libs/usage"
 )
 
-func openMeter(t *testing.T) *usage.Meter {
+// foldAfter is the tests' usage.fold-after.
+const foldAfter = 2 * time.Hour
+
+// clock is a meter's time, set by a test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// openMeter opens a meter on a new server, reading the time from c.
+func openMeter(t *testing.T, c *clock) (*usage.Meter, jetstream.JetStream) {
 	t.Helper()
 	_, _, js := natstest.Start(t)
-	m, err := usage.Open(t.Context(), js, kv.Options{})
+	return meterOn(t, js, c), js
+}
+
+// meterOn opens a meter on js, as another process would.
+func meterOn(t *testing.T, js jetstream.JetStream, c *clock) *usage.Meter {
+	t.Helper()
+	m, err := usage.Open(t.Context(), js, kv.Options{}, usage.Config{FoldAfter: foldAfter})
 	require.NoError(t, err)
+	usage.SetClock(m, c.now)
 	return m
 }
 
@@ -26,10 +57,12 @@ func endedJob(tenant, id string, status jobs.Status, at time.Time, u jobs.JobUsa
 }
 
 func TestEachJobAndAttemptCountsOnceOnItsDay(t *testing.T) {
-	m := openMeter(t)
+	c := &clock{}
+	m, _ := openMeter(t, c)
 	ctx := t.Context()
 	day1 := time.Date(2026, 11, 30, 23, 59, 0, 0, time.UTC)
 	day2 := day1.Add(2 * time.Minute) // the next day
+	c.set(day2.Add(time.Minute))
 	a := jobs.JobUsage{Parts: 2, Rows: 10, Inferences: 10, InferencesByModel: map[string]int{"m@1": 10}, PartsByModel: map[string]int{"m@1": 2},
 		InputBytes: 100, ResultBytes: 50, Seconds: map[string]float64{"score": 1.5}, CPUSeconds: map[string]float64{"score": 1}, SolverIterations: 7}
 	b := jobs.JobUsage{Parts: 1, Rows: 4, Inferences: 0, InputBytes: 40}
@@ -108,16 +141,19 @@ func TestPricesTurnUsageIntoCost(t *testing.T) {
 // A redriven job's attempts are an entry each: their usage adds up to the
 // job's, and the job counts once, by its last status.
 func TestRedriveIsAnEntryOfItsOwn(t *testing.T) {
-	m := openMeter(t)
+	c := &clock{}
+	m, _ := openMeter(t, c)
 	ctx := t.Context()
 	day1 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	day2 := day1.Add(24 * time.Hour)
+	c.set(day1)
 	first := jobs.JobUsage{Parts: 4, Rows: 40, Inferences: 20, InferencesByModel: map[string]int{"m@1": 20}, InputBytes: 100, ResultBytes: 30}
 	again := jobs.JobUsage{Parts: 2, Rows: 20, Inferences: 20, InferencesByModel: map[string]int{"m@2": 20}, ResultBytes: 60}
 	j := endedJob("acme", "j1", jobs.Failed, day1, first)
 	require.NoError(t, m.RecordJob(ctx, j))
 
 	j.Status, j.EndedAt = jobs.Succeeded, &day2
+	c.set(day2)
 	j.Attempts = []jobs.JobAttempt{{Number: 1, Status: jobs.Failed, Usage: &first}, {Number: 2, Status: jobs.Succeeded, Usage: &again}}
 	j.Usage = &jobs.JobUsage{Parts: 6, Rows: 60, Inferences: 40, InputBytes: 100, ResultBytes: 90}
 	for range 2 {

@@ -76,6 +76,12 @@ type Meter interface {
 	RecordJob(ctx context.Context, j *jobs.Job) error
 }
 
+// Folder folds the usage entries older than its setting into one record
+// per tenant and day, returning how many it folded (libs/usage.Meter).
+type Folder interface {
+	Fold(ctx context.Context) (int, error)
+}
+
 // Expiry is the index of ended jobs whose retention runs out (libs/jobs.Store).
 type Expiry interface {
 	ScheduleExpiry(ctx context.Context, j *jobs.Job) error
@@ -128,6 +134,7 @@ type Deps struct {
 	Jobs      Jobs
 	Tracker   Tracker
 	Meter     Meter
+	Folder    Folder
 	Expiry    Expiry
 	JobData   JobData
 	Results   Results

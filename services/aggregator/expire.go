@@ -32,10 +32,15 @@ func (s *Service) current(ctx context.Context, due []jobs.Expiring) []jobs.Expir
 
 // expire deletes, every ExpireEvery, the ended jobs whose retention (their
 // tenant's tier when they were submitted) ran out: records, input, parts
-// and result go; the usage they recorded stays. Several replicas may run
-// it: each step is idempotent.
+// and result go; the usage they recorded stays, folded into day totals
+// once old enough. Several replicas may run it: each step is idempotent.
 func (s *Service) expire(ctx context.Context) {
 	every(ctx, s.cfg.ExpireEvery, func() {
+		if n, err := s.deps.Folder.Fold(ctx); err != nil {
+			s.log.Warn().Err(err).Msg("usage: fold the old entries; at the next pass")
+		} else if n > 0 {
+			s.log.Debug().Int("entries", n).Msg("usage entries folded into day totals")
+		}
 		due, err := s.deps.Expiry.Due(ctx, time.Now())
 		if err != nil {
 			s.log.Warn().Err(err).Msg("expiry: list expired jobs")

@@ -24,6 +24,7 @@ import (
 	"github.com/partita/partita/libs/results"
 	"github.com/partita/partita/libs/table"
 	"github.com/partita/partita/libs/tracing"
+	"github.com/partita/partita/libs/usage"
 	"github.com/partita/partita/libs/work"
 )
 
@@ -126,9 +127,12 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 
 // recordEnd records an ended job's usage and schedules its expiry, once
 // however often it runs; an error leaves the fan-in record, so the
-// watchdog's next pass does it.
+// watchdog's next pass does it. A recording refused as too late (the
+// stores failed it for half of usage.fold-after) is given up.
 func (s *Service) recordEnd(ctx context.Context, j *jobs.Job) error {
-	if err := s.deps.Meter.RecordJob(ctx, j); err != nil {
+	if err := s.deps.Meter.RecordJob(ctx, j); errors.Is(err, usage.ErrTooLate) {
+		s.log.Error().Err(err).Ctx(ctx).Str("tenant", j.Tenant).Str("job", j.ID).Msg("job's usage not recorded now")
+	} else if err != nil {
 		return err
 	}
 	return s.deps.Expiry.ScheduleExpiry(ctx, j)

@@ -52,7 +52,7 @@ func newHarness(t *testing.T) *harness {
 	require.NoError(t, err)
 	logKV, err := js.KeyValue(t.Context(), records.LogBucket)
 	require.NoError(t, err)
-	meter, err := usage.Open(t.Context(), js, kv.Options{})
+	meter, err := usage.Open(t.Context(), js, kv.Options{}, usage.Config{FoldAfter: 2 * time.Hour})
 	require.NoError(t, err)
 	return &harness{t: t, js: js, pub: bus.NewPublisher(js), secrets: secrets, log: log, logKV: logKV, usage: meter}
 }
