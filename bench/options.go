@@ -6,17 +6,19 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // Options of a benchmark run.
 type Options struct {
-	Runs    int    // repetitions; medians are reported
-	Tiny    bool   // smallest sizes, for tests
-	Minutes int    // length of the soak's steady phase (0: 10)
-	WorkDir string // where each scenario's Partita keeps its data
-	Binary  string // the partita binary, for scenarios that run it as a process
-	ORTLib  string // ONNX Runtime library, for the scorer scenario
-	DuckDB  string // where `make duckdb` installed @duckdb/node-api (the dataplane peer)
+	Runs    int           // repetitions; medians are reported
+	Tiny    bool          // smallest sizes, for tests
+	Minutes int           // length of the soak's steady phase (0: 10)
+	Warmup  time.Duration // the soak's load before its first minute, not measured (0: none)
+	WorkDir string        // where each scenario's Partita keeps its data
+	Binary  string        // the partita binary, for scenarios that run it as a process
+	ORTLib  string        // ONNX Runtime library, for the scorer scenario
+	DuckDB  string        // where `make duckdb` installed @duckdb/node-api (the dataplane peer)
 }
 
 // Dir is a fresh folder for one scenario.

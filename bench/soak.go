@@ -142,10 +142,13 @@ func Soak(ctx context.Context, o Options) ([]Result, error) {
 		return nil, fmt.Errorf("soak: %w", err)
 	}
 
+	if o.Warmup > 0 { // its jobs still run as the measured phase starts: the load does not pause
+		r.phase(ctx, keys, rate, o.Warmup, 0, warmupMinute)
+	}
 	sctx, stopSampling := context.WithCancel(ctx)
 	samples := make(chan []soakSample, 1)
 	go func() { samples <- sampleServer(sctx, proc, minute/12) }()
-	steadyN := r.phase(ctx, keys, rate, time.Duration(minutes)*minute, minute)
+	steadyN := r.phase(ctx, keys, rate, time.Duration(minutes)*minute, minute, 0)
 	r.wg.Wait()
 	stopSampling()
 	series := <-samples
@@ -154,13 +157,13 @@ func Soak(ctx context.Context, o Options) ([]Result, error) {
 	}
 	fivexxSteady := r.fivexx.Load()
 
-	overN := r.phase(ctx, keys, 2*rate, overloadFor, 0)
+	overN := r.phase(ctx, keys, 2*rate, overloadFor, 0, overloadMinute)
 	r.wg.Wait()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	alive := !proc.Exited() && waitHTTP(ctx, proc.URL+"/readyz", 10*time.Second) == nil
-	return r.results(series, soakParams{rate: rate, minutes: minutes, minute: minute, overloadFor: overloadFor,
+	return r.results(series, soakParams{rate: rate, minutes: minutes, minute: minute, overloadFor: overloadFor, warmup: o.Warmup,
 		steadyN: steadyN, overN: overN, fivexxSteady: fivexxSteady, alive: alive}), nil
 }
 
@@ -230,8 +233,8 @@ func (r *soakRun) warmUp(ctx context.Context, keys []string) error {
 // spaced and without waiting for earlier jobs (an open loop, so a slow
 // server does not slow the load down), and returns how many it submitted.
 // minute > 0 records each job under the minute it was submitted in, else
-// under -1 (the overload).
-func (r *soakRun) phase(ctx context.Context, keys []string, perTenant float64, dur, minute time.Duration) int {
+// under other (warmupMinute, overloadMinute).
+func (r *soakRun) phase(ctx context.Context, keys []string, perTenant float64, dur, minute time.Duration, other int) int {
 	every := time.Duration(float64(time.Second) / (perTenant * float64(len(keys))))
 	start := time.Now()
 	n := 0
@@ -243,7 +246,7 @@ func (r *soakRun) phase(ctx context.Context, keys []string, perTenant float64, d
 		}
 		t := n % len(keys)
 		kind := soakMix[(n/len(keys)+3*t)%len(soakMix)] // tenants a third of the mix apart
-		m := -1
+		m := other
 		if minute > 0 {
 			m = int(at / minute)
 		}
@@ -383,13 +386,19 @@ func procCPUSeconds(pid int) (float64, error) {
 	return (utime + stime) / 100, nil
 }
 
+// The minutes a job outside the measured ones is recorded under.
+const (
+	overloadMinute = -1
+	warmupMinute   = -2
+)
+
 type soakParams struct {
-	rate                float64 // per tenant, in the steady phase
-	minutes             int
-	minute, overloadFor time.Duration
-	steadyN, overN      int
-	fivexxSteady        int64
-	alive               bool
+	rate                        float64 // per tenant, in the steady phase
+	minutes                     int
+	minute, overloadFor, warmup time.Duration
+	steadyN, overN              int
+	fivexxSteady                int64
+	alive                       bool
 }
 
 // perMinute folds the samples and the steady phase's outcomes into minutes.
@@ -447,6 +456,9 @@ func (r *soakRun) results(series []soakSample, p soakParams) []Result {
 	if p.minute != time.Minute {
 		params["minute"] = p.minute.String()
 	}
+	if p.warmup > 0 {
+		params["warmup"] = p.warmup.String()
+	}
 	with := func(extra map[string]any) map[string]any {
 		m := map[string]any{}
 		for k, v := range params {
@@ -477,11 +489,19 @@ func (r *soakRun) results(series []soakSample, p soakParams) []Result {
 		out = append(out, drift("p99_last_minute", "ms", last.P99[k.name], first.P99[k.name], map[string]any{"figure": "p99 " + k.name},
 			fmt.Sprintf("%s: p50 %.0f ms in the first minute, %.0f ms in the last", k.name, first.P50[k.name], last.P50[k.name])))
 	}
-	var steadyErrs, done int
+	var steadyErrs, done, warmN, warmErrs int
 	var firstErr error
 	ov := struct{ accepted, tooMany, lost int }{}
 	var ovErr error
 	for _, o := range r.out {
+		if o.minute == warmupMinute {
+			warmN++
+			if !o.ok() {
+				warmErrs++
+				firstErr = cmpErr(firstErr, o.err)
+			}
+			continue
+		}
 		if o.minute >= 0 {
 			if o.ok() {
 				done++
@@ -505,12 +525,15 @@ func (r *soakRun) results(series []soakSample, p soakParams) []Result {
 		}
 	}
 	errNote := fmt.Sprintf("%d 5xx answers to submits and polls", p.fivexxSteady)
+	if p.warmup > 0 {
+		errNote += fmt.Sprintf(" (the %s warm-up's included); %d of the warm-up's %d jobs failed", p.warmup, warmErrs, warmN)
+	}
 	if firstErr != nil {
 		errNote += "; first error: " + firstErr.Error()
 	}
 	out = append(out,
 		Result{Scenario: "soak", Params: with(map[string]any{"figure": "errors"}), Metric: "errors", Value: float64(steadyErrs), Unit: "jobs", Baseline: float64(p.steadyN), BaselineUnit: "jobs",
-			BaselineDesc: "jobs submitted", Ratio: float64(steadyErrs) / float64(p.steadyN), Runs: 1, Mark: "0 errors", MarkMet: met(steadyErrs == 0 && p.fivexxSteady == 0), Note: errNote},
+			BaselineDesc: "jobs submitted", Ratio: float64(steadyErrs) / float64(p.steadyN), Runs: 1, Mark: "0 errors", MarkMet: met(steadyErrs == 0 && warmErrs == 0 && p.fivexxSteady == 0), Note: errNote},
 		Result{Scenario: "soak", Params: with(map[string]any{"figure": "jobs done"}), Metric: "jobs_done", Value: float64(done), Unit: "jobs", Baseline: float64(p.steadyN), BaselineUnit: "jobs",
 			BaselineDesc: "jobs submitted", Ratio: float64(done) / float64(p.steadyN), Runs: 1},
 	)

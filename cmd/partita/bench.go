@@ -19,6 +19,7 @@ func runBench(args []string) int {
 	runs := fs.Int("runs", 3, "repetitions per measurement (medians are reported)")
 	tiny := fs.Bool("tiny", false, "smallest sizes (a smoke run; the soak lasts about a minute)")
 	minutes := fs.Int("minutes", 10, "length of the soak's steady phase, in minutes (at least 2)")
+	warmup := fs.Duration("warmup", 0, "the soak's steady load before its first minute, not measured: caches and windows bounded in time (up to 2 h) fill in it, so the first minute is a warm baseline")
 	dir := fs.String("dir", "", "work folder (default: a temporary folder)")
 	out := fs.String("out", "", "also write a markdown report here (e.g. docs/benchmarks.md)")
 	ortLib := fs.String("ort-lib", os.Getenv("PARTITA_ORT_LIB"), "ONNX Runtime library for the scorer scenario (env PARTITA_ORT_LIB)")
@@ -26,7 +27,7 @@ func runBench(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile at the end of the run here")
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--minutes N] [--out FILE] | report --in RESULTS.jsonl --out FILE")
+		fmt.Fprintln(os.Stderr, "usage: partita bench <scenario|all> [--runs N] [--tiny] [--minutes N] [--warmup D] [--out FILE] | report --in RESULTS.jsonl --out FILE")
 		return exitUsage
 	}
 	name := args[0]
@@ -81,7 +82,7 @@ func runBench(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, Minutes: *minutes, WorkDir: work, Binary: exe, ORTLib: *ortLib, DuckDB: *duckDB}
+	o := bench.Options{Runs: max(*runs, 1), Tiny: *tiny, Minutes: *minutes, Warmup: *warmup, WorkDir: work, Binary: exe, ORTLib: *ortLib, DuckDB: *duckDB}
 	enc := json.NewEncoder(os.Stdout)
 	var all []bench.Result
 	code := exitOK
