@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
@@ -364,8 +365,37 @@ func checkPDBs(t *testing.T, s shape, rel *release, wls []workload) {
 	}
 }
 
+// outboundWorkloads are the workloads whose processes call addresses users
+// give, through libs/safehttp: the gateway fetches input_url, the scorer
+// calls remote models, webhooks delivers; the all-in-one pod runs all three.
+var outboundWorkloads = []string{"StatefulSet/partita", "Deployment/partita-gateway", "Deployment/partita-scorer", "Deployment/partita-webhooks"}
+
+// defaultOutboundTo is values.yaml's networkPolicy.outboundTo, which no
+// row of the matrix changes: the peers of the outbound egress rule.
+func defaultOutboundTo(t *testing.T) []networkingv1.NetworkPolicyPeer {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(chartDir(t), "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		NetworkPolicy struct {
+			OutboundTo []networkingv1.NetworkPolicyPeer `json:"outboundTo"`
+		} `json:"networkPolicy"`
+	}
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.NetworkPolicy.OutboundTo) == 0 {
+		t.Fatal("values.yaml: networkPolicy.outboundTo is empty")
+	}
+	return v.NetworkPolicy.OutboundTo
+}
+
 // checkNetworkPolicies: one per workload, ingress only to the API (and
-// /metrics), egress only on the ports the workload needs.
+// /metrics), egress only on the ports the workload needs, and the egress
+// to user-given addresses (outboundTo) for exactly the workloads that
+// make such calls.
 func checkNetworkPolicies(t *testing.T, s shape, rel *release, wls []workload) {
 	t.Helper()
 	nps := rel.all("NetworkPolicy")
@@ -375,6 +405,8 @@ func checkNetworkPolicies(t *testing.T, s shape, rel *release, wls []workload) {
 		}
 		return
 	}
+	outboundTo := defaultOutboundTo(t)
+	var outbound []string
 	for _, w := range wls {
 		var mine []*networkingv1.NetworkPolicy
 		for _, o := range nps {
@@ -408,6 +440,7 @@ func checkNetworkPolicies(t *testing.T, s shape, rel *release, wls []workload) {
 			}
 		}
 		var ports []string
+		outboundRules := 0
 		for _, rule := range np.Spec.Egress {
 			if len(rule.To) == 0 {
 				t.Errorf("NetworkPolicy %s: an egress rule open to anywhere", np.Name)
@@ -415,6 +448,16 @@ func checkNetworkPolicies(t *testing.T, s shape, rel *release, wls []workload) {
 			for _, p := range rule.Ports {
 				ports = append(ports, p.Port.String())
 			}
+			if equality.Semantic.DeepEqual(rule.To, outboundTo) {
+				outboundRules++
+			}
+		}
+		switch outboundRules {
+		case 0:
+		case 1:
+			outbound = append(outbound, w.kind+"/"+w.name)
+		default:
+			t.Errorf("NetworkPolicy %s: %d egress rules to outboundTo, want at most 1", np.Name, outboundRules)
 		}
 		if !slices.Contains(ports, "53") {
 			t.Errorf("NetworkPolicy %s: no DNS egress", np.Name)
@@ -425,6 +468,15 @@ func checkNetworkPolicies(t *testing.T, s shape, rel *release, wls []workload) {
 		if !s.micro && slices.Contains(ports, "4222") {
 			t.Errorf("NetworkPolicy %s: NATS egress from the all-in-one pod (its NATS is embedded)", np.Name)
 		}
+	}
+	var want []string
+	for _, w := range wls {
+		if slices.Contains(outboundWorkloads, w.kind+"/"+w.name) {
+			want = append(want, w.kind+"/"+w.name)
+		}
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(outbound)), slices.Sorted(slices.Values(want))) {
+		t.Errorf("egress to outboundTo for %v, want exactly %v", outbound, want)
 	}
 }
 

@@ -84,9 +84,11 @@ ingest splitter scorer optimizer aggregator webhooks gateway
 ingest splitter scorer optimizer aggregator gateway
 {{- end -}}
 
-{{/* Services that call addresses users give: webhooks, remote models, input URLs. */}}
+{{/* Services that call addresses users give, through libs/safehttp's
+client: the gateway (input_url), the scorer (remote models) and the
+webhook dispatcher (webhooks). */}}
 {{- define "partita.outboundServices" -}}
-ingest scorer webhooks
+gateway scorer webhooks
 {{- end -}}
 
 {{/* The configuration file every process loads (--config), as YAML. */}}
