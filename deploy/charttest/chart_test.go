@@ -2,8 +2,10 @@ package charttest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/partita/partita/libs/safehttp"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -450,6 +453,9 @@ func checkNetworkPolicies(t *testing.T, s shape, rel *release, wls []workload) {
 			}
 			if equality.Semantic.DeepEqual(rule.To, outboundTo) {
 				outboundRules++
+				if len(rule.Ports) > 0 {
+					t.Errorf("NetworkPolicy %s: egress to outboundTo only on ports %v; the binary dials any port (outboundPorts: [])", np.Name, rule.Ports)
+				}
 			}
 		}
 		switch outboundRules {
@@ -467,6 +473,9 @@ func checkNetworkPolicies(t *testing.T, s shape, rel *release, wls []workload) {
 		}
 		if !s.micro && slices.Contains(ports, "4222") {
 			t.Errorf("NetworkPolicy %s: NATS egress from the all-in-one pod (its NATS is embedded)", np.Name)
+		}
+		if tracing := strings.Contains(strings.Join(s.args, " "), "tracing.otlpEndpoint="); tracing != slices.Contains(ports, "4318") {
+			t.Errorf("NetworkPolicy %s: egress to the OTLP collector %t, tracing.otlpEndpoint set %t", np.Name, !tracing, tracing)
 		}
 	}
 	var want []string
@@ -718,6 +727,99 @@ func TestMicroservicesNeedNATSAndS3(t *testing.T) {
 		_, err := helm(t, "template", releaseName, chartDir(t), "-f", microservices(t), "--set", set)
 		if err == nil || !strings.Contains(err.Error(), "is required") {
 			t.Errorf("--set %s: %v, want a required-value error", set, err)
+		}
+	}
+}
+
+// TestOTLPWithoutEgressFails: with tracing.otlpEndpoint set, the network
+// policies need networkPolicy.otlpTo; without it every trace would be
+// dropped, so the chart refuses to render and says what to set.
+func TestOTLPWithoutEgressFails(t *testing.T) {
+	t.Parallel()
+	for name, args := range map[string][]string{"all-in-one": nil, "microservices": {"-f", microservices(t)}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			args := append(slices.Clone(args), "--set", "tracing.otlpEndpoint=http://otel-collector.observability.svc:4318")
+			_, err := helm(t, append([]string{"template", releaseName, chartDir(t)}, args...)...)
+			if err == nil || !strings.Contains(err.Error(), "networkPolicy.otlpTo is empty") {
+				t.Errorf("tracing without networkPolicy.otlpTo: %v, want the chart to refuse", err)
+			}
+			if _, err := helm(t, append([]string{"template", releaseName, chartDir(t), "--set", "networkPolicy.enabled=false"}, args...)...); err != nil {
+				t.Errorf("tracing without NetworkPolicies: %v", err)
+			}
+		})
+	}
+}
+
+// TestOutboundPortsNarrow: outboundPorts, empty by default (any port),
+// narrows the egress to user-given addresses to the ports it lists.
+func TestOutboundPortsNarrow(t *testing.T) {
+	t.Parallel()
+	rel, err := template(t, "--set-json", "networkPolicy.outboundPorts=[443,8443]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outboundTo := defaultOutboundTo(t)
+	np, ok := rel.get("NetworkPolicy", "partita-single-binary")
+	if !ok {
+		t.Fatal("no NetworkPolicy partita-single-binary")
+	}
+	for _, rule := range np.Value.(*networkingv1.NetworkPolicy).Spec.Egress {
+		if !equality.Semantic.DeepEqual(rule.To, outboundTo) {
+			continue
+		}
+		var ports []string
+		for _, p := range rule.Ports {
+			ports = append(ports, p.Port.String())
+		}
+		if !slices.Equal(ports, []string{"443", "8443"}) {
+			t.Errorf("egress to outboundTo on ports %v, want [443 8443]", ports)
+		}
+		return
+	}
+	t.Error("no egress rule to outboundTo")
+}
+
+// TestOutboundToAsTheBinary: the default outboundTo lets a pod reach what
+// the binary's own outbound policy (libs/safehttp, without AllowPrivate)
+// lets it call, and nothing private, shared or link-local it refuses — in
+// IPv4, IPv6 and NAT64 (64:ff9b::/96, judged by the IPv4 address it holds).
+func TestOutboundToAsTheBinary(t *testing.T) {
+	t.Parallel()
+	peers := defaultOutboundTo(t)
+	allowed := func(a netip.Addr) bool {
+		for _, p := range peers {
+			if p.IPBlock == nil {
+				continue
+			}
+			if !netip.MustParsePrefix(p.IPBlock.CIDR).Contains(a) {
+				continue
+			}
+			if !slices.ContainsFunc(p.IPBlock.Except, func(e string) bool { return netip.MustParsePrefix(e).Contains(a) }) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range []string{
+		"8.8.8.8", "1.1.1.1", "203.0.113.9", "100.63.255.255", "100.128.0.1", "172.32.0.1", // public
+		"10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.254", "192.168.1.1", "169.254.169.254", "100.64.0.1", "100.127.255.254",
+		"2001:4860:4860::8888", "2606:4700::1111", "2a00:1450:4001::200e", // public
+		"fc00::1", "fd12:3456::1", "fe80::1", "febf::1", "fec0::1", "feff::1",
+		"64:ff9b::808:808",                                                                                // NAT64 of 8.8.8.8
+		"64:ff9b::a00:1", "64:ff9b::ac10:1", "64:ff9b::c0a8:101", "64:ff9b::a9fe:a9fe", "64:ff9b::6440:1", // NAT64 of private and shared
+	} {
+		a := netip.MustParseAddr(s)
+		host := a.String()
+		if a.Is6() {
+			host = "[" + host + "]"
+		}
+		err := safehttp.CheckURL(t.Context(), "https://"+host+"/", safehttp.Options{})
+		if err != nil && !errors.Is(err, safehttp.ErrForbiddenAddress) {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if binary, policy := err == nil, allowed(a); binary != policy {
+			t.Errorf("%s: the binary allows it %t, outboundTo %t", s, binary, policy)
 		}
 	}
 }
