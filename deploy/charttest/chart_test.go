@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -533,9 +534,22 @@ func checkAutoscaling(t *testing.T, s shape, rel *release, wls []workload) {
 		if backlog["threshold"] == "" || backlog["activationThreshold"] == "" {
 			t.Errorf("ScaledObject %s: backlog trigger needs threshold and activationThreshold: %v", o.Name, backlog)
 		}
+		// A series that should be there and is not (Prometheus does not
+		// scrape Partita) must be an error, so that KEDA keeps the fallback
+		// replicas, not a 0 that leaves a stage at zero for good: the
+		// backlog of a stage that always runs, the gateway's partita_jobs.
+		// Only the backlog of a stage at zero is legitimately absent.
+		if fb := so.Spec.Fallback; fb == nil || fb.Replicas < 1 || fb.Replicas < *minR {
+			t.Errorf("ScaledObject %s: fallback %+v, want at least one replica and minReplicaCount", o.Name, fb)
+		}
+		if want := strconv.FormatBool(*minR == 0); backlog["ignoreNullValues"] != want {
+			t.Errorf("ScaledObject %s: backlog ignoreNullValues %q with minReplicaCount %d, want %q", o.Name, backlog["ignoreNullValues"], *minR, want)
+		}
 		if *minR == 0 {
 			if len(so.Spec.Triggers) != 2 || !strings.Contains(so.Spec.Triggers[1].Metadata["query"], "partita_jobs{") {
 				t.Errorf("ScaledObject %s scales to zero without the jobs-not-ended trigger that wakes it: %+v", o.Name, so.Spec.Triggers)
+			} else if v := so.Spec.Triggers[1].Metadata["ignoreNullValues"]; v != "false" {
+				t.Errorf("ScaledObject %s: jobs-not-ended ignoreNullValues %q, want \"false\" (the gateway always serves partita_jobs)", o.Name, v)
 			}
 		}
 	}
@@ -728,6 +742,26 @@ func TestMicroservicesNeedNATSAndS3(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "is required") {
 			t.Errorf("--set %s: %v, want a required-value error", set, err)
 		}
+	}
+}
+
+// TestServiceMonitorLabels: metrics.serviceMonitor.labels reach the
+// ServiceMonitor, so that the selector of kube-prometheus-stack's
+// Prometheus (matchLabels release: <its release>, by default) picks it.
+func TestServiceMonitorLabels(t *testing.T) {
+	t.Parallel()
+	rel, err := template(t, "-f", microservices(t), "--api-versions", monitorAPI,
+		"--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sms := rel.all("ServiceMonitor")
+	if len(sms) != 1 {
+		t.Fatalf("%d ServiceMonitors, want 1", len(sms))
+	}
+	selector := labels.SelectorFromSet(labels.Set{"release": "kube-prometheus-stack"})
+	if got := sms[0].Value.(*monitoringv1.ServiceMonitor).Labels; !selector.Matches(labels.Set(got)) {
+		t.Errorf("the ServiceMonitor's labels %v do not match kube-prometheus-stack's selector %s", got, selector)
 	}
 }
 

@@ -50,7 +50,11 @@ type scaledObject struct {
 		} `json:"scaleTargetRef"`
 		MinReplicaCount *int32 `json:"minReplicaCount"`
 		MaxReplicaCount *int32 `json:"maxReplicaCount"`
-		Triggers        []struct {
+		Fallback        *struct {
+			FailureThreshold int32 `json:"failureThreshold"`
+			Replicas         int32 `json:"replicas"`
+		} `json:"fallback"`
+		Triggers []struct {
 			Type     string            `json:"type"`
 			Name     string            `json:"name"`
 			Metadata map[string]string `json:"metadata"`
