@@ -13,6 +13,43 @@ import (
 	"github.com/partita/partita/chaos"
 )
 
+// chaosFlags are the flags of `partita chaos`.
+type chaosFlags struct {
+	fs                                         *flag.FlagSet
+	seed                                       *uint64
+	runs, rows, partRows, baseline             *int
+	minioDown                                  *time.Duration
+	topologies, faults, repo, dir, ortLib, out *string
+}
+
+func newChaosFlags() *chaosFlags {
+	fs := flag.NewFlagSet("partita chaos", flag.ContinueOnError)
+	return &chaosFlags{
+		fs:         fs,
+		seed:       fs.Uint64("seed", 1, "RNG seed: the same seed injects the same faults at the same moments"),
+		runs:       fs.Int("runs", 50, "fault runs per NATS topology"),
+		topologies: fs.String("topology", "single,cluster", "NATS topologies: single (one node, R1) and/or cluster (three nodes, R3)"),
+		faults:     fs.String("faults", "", "fault kinds to inject in turn (default all): "+faultNames()),
+		rows:       fs.Int("rows", 20_000, "rows of each run's fleet job (40 parts of 500 by default; a job-wide plan's rounds make big jobs slow: 200,000 rows take minutes)"),
+		partRows:   fs.Int("part-rows", 500, "split.max_rows of the job"),
+		baseline:   fs.Int("baseline", 3, "no-fault runs per topology before the faults"),
+		minioDown:  fs.Duration("minio-down-max", 30*time.Second, "longest MinIO outage (the shortest is 5s)"),
+		repo:       fs.String("repo", ".", "the repository, for examples/fleet's spec and model"),
+		dir:        fs.String("dir", "", "work folder for the processes' stores and logs (default: a temporary folder, kept when a run fails)"),
+		ortLib:     fs.String("ort-lib", os.Getenv("PARTITA_ORT_LIB"), "ONNX Runtime library (env PARTITA_ORT_LIB)"),
+		out:        fs.String("out", "", "also write the markdown table here"),
+	}
+}
+
+const chaosLong = `Run the fault-injection suite: real processes (partita serve per service,
+NATS nodes, MinIO, a webhook receiver) run the fleet job while a seeded RNG
+injects faults (--faults), on one NATS node and on a three-node cluster
+(--topology). Every run is checked: the job succeeded, every input row is in
+the result once, scored and planned, its webhook was delivered, and the usage
+grew by exactly the job's. Prints a table of the runs; --out also writes it
+as markdown. See docs/operations.md. Exit codes: 0, 1 (a run went wrong), 2
+(usage).`
+
 // runChaos is `partita chaos`: the fault-injection suite (docs/operations.md).
 // `partita chaos nats-node` is one NATS node of it, started by the suite.
 func runChaos(args []string) int {
@@ -22,30 +59,18 @@ func runChaos(args []string) int {
 		}
 		return exitOK
 	}
-	fs := flag.NewFlagSet("partita chaos", flag.ContinueOnError)
-	seed := fs.Uint64("seed", 1, "RNG seed: the same seed injects the same faults at the same moments")
-	runs := fs.Int("runs", 50, "fault runs per NATS topology")
-	topologies := fs.String("topology", "single,cluster", "NATS topologies: single (one node, R1) and/or cluster (three nodes, R3)")
-	faults := fs.String("faults", "", "fault kinds to inject in turn (default all): "+faultNames())
-	rows := fs.Int("rows", 20_000, "rows of each run's fleet job (40 parts of 500 by default; a job-wide plan's rounds make big jobs slow: 200,000 rows take minutes)")
-	partRows := fs.Int("part-rows", 500, "split.max_rows of the job")
-	baseline := fs.Int("baseline", 3, "no-fault runs per topology before the faults")
-	minioDown := fs.Duration("minio-down-max", 30*time.Second, "longest MinIO outage (the shortest is 5s)")
-	repo := fs.String("repo", ".", "the repository, for examples/fleet's spec and model")
-	dir := fs.String("dir", "", "work folder for the processes' stores and logs (default: a temporary folder, kept when a run fails)")
-	ortLib := fs.String("ort-lib", os.Getenv("PARTITA_ORT_LIB"), "ONNX Runtime library (env PARTITA_ORT_LIB)")
-	out := fs.String("out", "", "also write the markdown table here")
-	if err := fs.Parse(args); err != nil {
+	f := newChaosFlags()
+	if err := f.fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	o := chaos.Options{Repo: *repo, ORTLib: *ortLib, Seed: *seed, Runs: *runs, Rows: *rows, PartRows: *partRows,
-		Baseline: *baseline, MaxMinIODown: *minioDown, Progress: os.Stderr}
-	for _, t := range strings.Split(*topologies, ",") {
+	o := chaos.Options{Repo: *f.repo, ORTLib: *f.ortLib, Seed: *f.seed, Runs: *f.runs, Rows: *f.rows, PartRows: *f.partRows,
+		Baseline: *f.baseline, MaxMinIODown: *f.minioDown, Progress: os.Stderr}
+	for _, t := range strings.Split(*f.topologies, ",") {
 		o.Topologies = append(o.Topologies, chaos.Topology(strings.TrimSpace(t)))
 	}
-	if *faults != "" {
-		for _, f := range strings.Split(*faults, ",") {
-			o.Faults = append(o.Faults, chaos.Fault(strings.TrimSpace(f)))
+	if *f.faults != "" {
+		for _, k := range strings.Split(*f.faults, ",") {
+			o.Faults = append(o.Faults, chaos.Fault(strings.TrimSpace(k)))
 		}
 	}
 	bin, err := os.Executable()
@@ -53,7 +78,7 @@ func runChaos(args []string) int {
 		return fail(err)
 	}
 	o.Binary = bin
-	o.Dir = *dir
+	o.Dir = *f.dir
 	if o.Dir == "" {
 		if o.Dir, err = os.MkdirTemp("", "partita-chaos"); err != nil {
 			return fail(err)
@@ -64,15 +89,15 @@ func runChaos(args []string) int {
 	rep, err := chaos.Run(ctx, o)
 	if rep != nil {
 		rep.Table(os.Stdout)
-		if *out != "" {
-			f, ferr := os.Create(*out)
+		if *f.out != "" {
+			file, ferr := os.Create(*f.out)
 			if ferr != nil {
 				return fail(ferr)
 			}
-			fmt.Fprintf(f, "# Fault injection: the last run\n\n`partita chaos --seed %d --runs %d --rows %d` (%s): what each fault is and what every run checks: [operations.md](operations.md#fault-injection-make-chaos). \"clean\" counts runs with nothing wrong; \"redelivered after a cut\" counts deliveries sent again because the dispatcher was killed while the receiver answered (expected: the same `webhook-id`). Times run from the submit to the job's end as a client polling every 50 ms sees it.\n\n",
-				*seed, *runs, *rows, time.Now().UTC().Format(time.DateOnly))
-			rep.Table(f)
-			if ferr := f.Close(); ferr != nil {
+			fmt.Fprintf(file, "# Fault injection: the last run\n\n`partita chaos --seed %d --runs %d --rows %d` (%s): what each fault is and what every run checks: [operations.md](operations.md#fault-injection-make-chaos). \"clean\" counts runs with nothing wrong; \"redelivered after a cut\" counts deliveries sent again because the dispatcher was killed while the receiver answered (expected: the same `webhook-id`). Times run from the submit to the job's end as a client polling every 50 ms sees it.\n\n",
+				*f.seed, *f.runs, *f.rows, time.Now().UTC().Format(time.DateOnly))
+			rep.Table(file)
+			if ferr := file.Close(); ferr != nil {
 				return fail(ferr)
 			}
 		}
@@ -81,7 +106,7 @@ func runChaos(args []string) int {
 		fmt.Fprintf(os.Stderr, "partita chaos: %v\nlogs: %s\n", err, o.Dir)
 		return exitFailed
 	}
-	if *dir == "" {
+	if *f.dir == "" {
 		os.RemoveAll(o.Dir)
 	}
 	return exitOK

@@ -66,6 +66,20 @@ func keptKey(dataDir, file, given string, fresh bool, newKey func() string) (str
 // newAdminKey is a random admin key ("ak_…", unlike tenants' "pk_…").
 func newAdminKey() string { return "ak_" + strings.TrimPrefix(tenants.NewKey(), "pk_") }
 
+const devLong = `Run every service in one process on an embedded NATS server, artifacts in a
+local folder (--data-dir), the API on --http. It creates the dev tenant (tier
+pro) with the reference workloads of --examples, and prints the URL, the dev
+API key and the admin key (kept in the data dir across restarts).
+
+` + configHelp
+
+// configHelp says where a process's flags are also read from.
+const configHelp = `Every flag can also be set by its environment variable, PARTITA_ and the
+flag's name in capitals with dots and dashes as underscores (--nats-url:
+PARTITA_NATS_URL), or in the YAML file of --config (docs/operations.md).
+Flags win over the environment, the environment over the file. Exit codes:
+0, 1 (failed), 2 (usage or configuration).`
+
 // runDev runs every service in one process on an embedded NATS server and
 // a local artifact folder, with the dev tenant and examples loaded.
 func runDev(args []string) int {

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/partita/partita/internal/compose"
 	"github.com/partita/partita/libs/buildinfo"
+	"github.com/partita/partita/libs/config"
 )
 
 const rootLong = `partita — split, score, optimize and aggregate ML jobs
@@ -68,10 +71,14 @@ func rootCmd() *cobra.Command {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (partita %s -h shows its flags)", err, strings.TrimPrefix(c.CommandPath(), "partita "))}
 	})
 	root.AddCommand(
-		ownFlags("dev [--data-dir DIR] [--http 127.0.0.1:8080]", "all services in one process, embedded NATS", runDev),
-		ownFlags("serve --target=gateway,ingest,splitter,scorer,optimizer,aggregator [--nats-url URL] [--config FILE]", "run chosen services", runServe),
-		ownFlags("bench <scenario|all> [--runs N] [--tiny] [--out FILE]", "benchmarks, see docs/benchmarks.md", runBench),
-		ownFlags("chaos [--seed N] [--runs N] [--topology single,cluster] [--faults K,…]", "fault-injection suite, see docs/operations.md", runChaos),
+		ownFlags("dev [--data-dir DIR] [--http 127.0.0.1:8080]", "all services in one process, embedded NATS", devLong,
+			func() *flag.FlagSet { return config.FlagSet(&devConfig{}, "partita dev") }, runDev),
+		ownFlags("serve --target=gateway,ingest,splitter,scorer,optimizer,aggregator [--nats-url URL] [--config FILE]", "run chosen services", serveLong,
+			func() *flag.FlagSet { return config.FlagSet(&compose.ServeConfig{}, "partita serve") }, runServe),
+		ownFlags("bench <scenario|all|report> [--runs N] [--tiny] [--out FILE]", "benchmarks, see docs/benchmarks.md", benchLong(),
+			func() *flag.FlagSet { return newBenchFlags().fs }, runBench),
+		ownFlags("chaos [--seed N] [--runs N] [--topology single,cluster] [--faults K,…]", "fault-injection suite, see docs/operations.md", chaosLong,
+			func() *flag.FlagSet { return newChaosFlags().fs }, runChaos),
 		submitCmd(), jobsCmd(), modelsCmd(),
 		usageCmd("usage [--from YYYY-MM-DD] [--to YYYY-MM-DD]", "the tenant's usage by day", "/v1/usage", tenantClient, tenantUsageDoc),
 		tenantsCmd(),
@@ -85,20 +92,39 @@ func rootCmd() *cobra.Command {
 	return root
 }
 
-// ownFlags is a command that parses its flags itself (-h included).
-func ownFlags(use, short string, run func([]string) int) *cobra.Command {
-	return &cobra.Command{
+// ownFlags is a command that parses its flags itself, with the flag
+// package: flags makes that flag set, shown by -h and `partita help`.
+func ownFlags(use, short, long string, flags func() *flag.FlagSet, run func([]string) int) *cobra.Command {
+	cmd := &cobra.Command{
 		Use:                use,
 		Short:              short,
+		Long:               long,
 		DisableFlagParsing: true,
 		Annotations:        map[string]string{passthrough: "yes"},
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(c *cobra.Command, args []string) error {
+			if asksHelp(flags(), args) {
+				return c.Help()
+			}
 			if code := run(args); code != exitOK {
 				return &exitError{code: code, err: fmt.Errorf("exit %d", code), quiet: true}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().AddGoFlagSet(flags()) // for the help only: cobra does not parse them
+	return cmd
+}
+
+// asksHelp tells whether args ask for help (-h, -help, --help) as fs
+// would parse them, after the positional arguments they begin with (the
+// scenario of bench). A bad flag before it is the command's to report.
+func asksHelp(fs *flag.FlagSet, args []string) bool {
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		args = args[1:]
+	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return errors.Is(fs.Parse(args), flag.ErrHelp)
 }
 
 // groupCmd is a command of subcommands; alone, or with an unknown
@@ -143,9 +169,12 @@ func help(c *cobra.Command, _ []string) {
 		text = c.Short
 	}
 	fmt.Fprintf(w, "%s\n", strings.TrimSpace(text))
-	if c.Runnable() || c.HasSubCommands() {
+	switch {
+	case c.Runnable() || c.HasSubCommands():
 		fmt.Fprintln(w)
 		_ = writeUsage(w, c)
+	case c.HasParent(): // a help topic
+		fmt.Fprintf(w, "\nUsage:\n  %s help %s\n", c.Parent().CommandPath(), c.Name())
 	}
 }
 

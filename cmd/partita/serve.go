@@ -10,6 +10,13 @@ import (
 	"github.com/partita/partita/libs/logging"
 )
 
+const serveLong = `Run the services --target names (or all of them) in one process, against
+the NATS server of --nats-url (else an embedded one) and the artifact store
+of --store (a local folder, or S3). Run it once per service, or a few
+services per process, for a deployment (docs/operations.md).
+
+` + configHelp
+
 // runServe runs the chosen services against NATS and the artifact store.
 func runServe(args []string) int {
 	cfg := &compose.ServeConfig{}

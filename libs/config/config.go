@@ -36,14 +36,11 @@ func EnvName(flagName string) string {
 // file is named by --config or PARTITA_CONFIG. It returns the remaining
 // positional arguments.
 func Load(cfg Config, name string, args []string, getenv func(string) string) ([]string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs := FlagSet(cfg, name)
 	fs.SetOutput(os.Stderr)
-	var file string
-	fs.StringVar(&file, "config", "", "YAML configuration file (env PARTITA_CONFIG)")
-	cfg.RegisterFlags(fs)
 
 	// The file comes before env and flags, so find its name first.
-	file = getenv("PARTITA_CONFIG")
+	file := getenv("PARTITA_CONFIG")
 	for i, a := range args {
 		switch {
 		case a == "--config" || a == "-config":
@@ -80,6 +77,15 @@ func Load(cfg Config, name string, args []string, getenv func(string) string) ([
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return fs.Args(), nil
+}
+
+// FlagSet is the flag set Load parses: --config and cfg's flags, their
+// defaults cfg's. A command shows it for -h without loading anything.
+func FlagSet(cfg Config, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.String("config", "", "YAML configuration file (env PARTITA_CONFIG)")
+	cfg.RegisterFlags(fs)
+	return fs
 }
 
 func loadFile(cfg Config, path string) error {
