@@ -656,6 +656,184 @@ func checkMonitoring(t *testing.T, s shape, rel *release) {
 			t.Errorf("the dashboard ConfigMap is not dashboards/partita-dashboard.json")
 		}
 	}
+	for _, o := range sms {
+		// The dashboard's release filter is this label on every series.
+		if tl := o.Value.(*monitoringv1.ServiceMonitor).Spec.TargetLabels; !slices.Contains(tl, "app.kubernetes.io/instance") {
+			t.Errorf("ServiceMonitor: targetLabels %v lack app.kubernetes.io/instance (the dashboard's $release)", tl)
+		}
+	}
+}
+
+// dashboardFilter is the selector every series the dashboard queries
+// carries: one namespace, one release (the ServiceMonitor's target label
+// app.kubernetes.io/instance), its scrape jobs.
+var dashboardFilter = []string{`namespace=~"$namespace"`, `app_kubernetes_io_instance=~"$release"`, `job=~"$job"`}
+
+// TestDashboardFiltersEveryQuery: the dashboard has namespace, release and
+// job variables, each chained to the one before, and every vector selector
+// of every panel's query carries all three, so that no panel merges the
+// series of two releases (or other applications' process_* and go_*).
+func TestDashboardFiltersEveryQuery(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(chartDir(t), "dashboards", "partita-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Templating struct {
+			List []struct {
+				Name, Type, Query string
+				Multi, IncludeAll bool
+				Refresh           int
+			}
+		}
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, v := range dash.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		vars[v.Name] = v.Query
+		if v.Refresh == 0 {
+			t.Errorf("variable %s is never refreshed (refresh: 0): a provisioned dashboard would have no options", v.Name)
+		}
+		if (v.Name == "namespace" || v.Name == "release") && (v.Multi || v.IncludeAll) {
+			t.Errorf("variable %s takes several values: the panels would merge releases", v.Name)
+		}
+	}
+	for name, want := range map[string]string{
+		"namespace": `label_values(partita_build_info, namespace)`,
+		"release":   `label_values(partita_build_info{namespace=~"$namespace"}, app_kubernetes_io_instance)`,
+		"job":       `label_values(partita_build_info{namespace=~"$namespace", app_kubernetes_io_instance=~"$release"}, job)`,
+	} {
+		if vars[name] != want {
+			t.Errorf("variable %s: query %q, want %q", name, vars[name], want)
+		}
+	}
+	queries := 0
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			queries++
+			sels := vectorSelectors(tg.Expr)
+			if len(sels) == 0 {
+				t.Errorf("panel %q: no series in %s", p.Title, tg.Expr)
+			}
+			for _, sel := range sels {
+				for _, f := range dashboardFilter {
+					if !strings.Contains(sel, f) {
+						t.Errorf("panel %q: %s lacks %s", p.Title, sel, f)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d queries checked", queries)
+}
+
+// vectorSelectors returns the vector selectors of a PromQL expression, each
+// as the metric name and its braces ("name{...}" or a bare "name"):
+// identifiers outside braces, brackets and strings that are not a call, an
+// aggregation's by/without labels, a keyword or a number.
+func vectorSelectors(expr string) []string {
+	var out []string
+	isIdent := func(c byte, first bool) bool {
+		return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || !first && c >= '0' && c <= '9'
+	}
+	skipSpace := func(i int) int {
+		for i < len(expr) && expr[i] == ' ' {
+			i++
+		}
+		return i
+	}
+	closing := func(i int, open, close byte) int { // i at open; returns the index after its close
+		depth := 0
+		for ; i < len(expr); i++ {
+			switch expr[i] {
+			case '"':
+				for i++; i < len(expr) && expr[i] != '"'; i++ {
+					if expr[i] == '\\' {
+						i++
+					}
+				}
+			case open:
+				depth++
+			case close:
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	// Label lists in parentheses follow these.
+	labelLists := map[string]bool{"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true}
+	// Aggregations (then by/without or their parenthesis) and operators.
+	keywords := map[string]bool{"sum": true, "min": true, "max": true, "avg": true, "count": true, "group": true, "stddev": true,
+		"stdvar": true, "topk": true, "bottomk": true, "quantile": true, "count_values": true, "limitk": true, "limit_ratio": true,
+		"and": true, "or": true, "unless": true, "offset": true, "bool": true, "atan2": true}
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == '{':
+			i = closing(i, '{', '}')
+		case c == '[':
+			i = closing(i, '[', ']')
+		case c == '"':
+			i = closing(i, '"', '"')
+		case c == '$': // a Grafana variable ($__rate_interval) outside brackets
+			for i++; i < len(expr) && isIdent(expr[i], false); i++ {
+			}
+		case c >= '0' && c <= '9' || c == '.':
+			for i++; i < len(expr) && (isIdent(expr[i], false) || expr[i] == '.'); i++ {
+			}
+		case isIdent(c, true):
+			start := i
+			for i++; i < len(expr) && isIdent(expr[i], false); i++ {
+			}
+			name := expr[start:i]
+			next := skipSpace(i)
+			switch {
+			case labelLists[name]:
+				if next < len(expr) && expr[next] == '(' {
+					i = closing(next, '(', ')')
+				}
+			case next < len(expr) && expr[next] == '(', keywords[name]:
+				// a function or an aggregation, or a binary operator's keyword
+			case next < len(expr) && expr[next] == '{':
+				i = closing(next, '{', '}')
+				out = append(out, expr[start:i])
+			default:
+				out = append(out, name)
+			}
+		default:
+			i++
+		}
+	}
+	return out
+}
+
+func TestVectorSelectors(t *testing.T) {
+	t.Parallel()
+	for expr, want := range map[string][]string{
+		`max by (stage) (partita_stage_backlog)`:                                  {"partita_stage_backlog"},
+		`sum by (le) (rate(a_bucket{job=~"$job", x="}"}[$__rate_interval])) * 60`: {`a_bucket{job=~"$job", x="}"}`},
+		`histogram_quantile(0.95, sum without (pod) (rate(b[5m]))) / on (job) c`:  {"b", "c"},
+		`go_goroutines{job=~"$job"}`:                                              {`go_goroutines{job=~"$job"}`},
+	} {
+		if got := vectorSelectors(expr); !slices.Equal(got, want) {
+			t.Errorf("vectorSelectors(%s) = %q, want %q", expr, got, want)
+		}
+	}
 }
 
 // checkSecrets: every secretKeyRef names the release's Secret (or the
