@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -1036,45 +1037,120 @@ func TestOutboundToAsTheBinary(t *testing.T) {
 	}
 }
 
+// natsChartVersion is the version of the official nats chart that
+// deploy/helm/nats-values.yaml is written for, and that every documented
+// `helm install nats` pins.
+const natsChartVersion = "2.14.2"
+
+// natsValues are the keys of the nats chart's values.yaml (nats-io/k8s,
+// helm/charts/nats at nats-2.14.2; the layout of its 1.x line) that
+// nats-values.yaml may set. Decoding is strict: a key the file sets that is
+// not here — misspelt, moved, or of another chart version — fails.
+type natsValues struct {
+	Config struct {
+		Cluster struct {
+			Enabled  bool `json:"enabled"`
+			Replicas int  `json:"replicas"`
+		} `json:"cluster"`
+		JetStream struct {
+			Enabled   bool `json:"enabled"`
+			FileStore struct {
+				Enabled bool   `json:"enabled"`
+				Dir     string `json:"dir"`
+				PVC     struct {
+					Enabled          bool   `json:"enabled"`
+					Size             string `json:"size"`
+					StorageClassName string `json:"storageClassName"`
+				} `json:"pvc"`
+				MaxSize string `json:"maxSize"`
+			} `json:"fileStore"`
+			MemoryStore struct {
+				Enabled bool   `json:"enabled"`
+				MaxSize string `json:"maxSize"`
+			} `json:"memoryStore"`
+		} `json:"jetstream"`
+		Monitor struct {
+			Enabled bool `json:"enabled"`
+			Port    int  `json:"port"`
+		} `json:"monitor"`
+	} `json:"config"`
+	Container struct {
+		Image struct {
+			Repository string `json:"repository"`
+			Tag        string `json:"tag"`
+		} `json:"image"`
+	} `json:"container"`
+	PodTemplate struct {
+		// topologyKey → constraint (the chart adds the labelSelector).
+		TopologySpreadConstraints map[string]struct {
+			MaxSkew           int    `json:"maxSkew"`
+			WhenUnsatisfiable string `json:"whenUnsatisfiable"`
+		} `json:"topologySpreadConstraints"`
+	} `json:"podTemplate"`
+	PromExporter struct {
+		Enabled    bool `json:"enabled"`
+		PodMonitor struct {
+			Enabled bool `json:"enabled"`
+		} `json:"podMonitor"`
+	} `json:"promExporter"`
+	NatsBox struct {
+		Enabled bool `json:"enabled"`
+	} `json:"natsBox"`
+}
+
 // TestNATSValues: deploy/helm/nats-values.yaml asks the official nats chart
-// for what the microservices shape needs (docs/operations.md, Kubernetes):
-// a cluster of 3, JetStream on file storage, monitoring on 8222.
+// (2.14.2, strictly its keys) for what the microservices shape needs
+// (docs/operations.md, Kubernetes): a cluster of 3, JetStream on file
+// storage with a PVC, monitoring on 8222, and the nats-server the tests
+// run (go.mod); every documented install of it pins the chart's version.
 func TestNATSValues(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "helm", "nats-values.yaml"))
+	root := repoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "deploy", "helm", "nats-values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v struct {
-		Config struct {
-			Cluster struct {
-				Enabled  bool `json:"enabled"`
-				Replicas int  `json:"replicas"`
-			} `json:"cluster"`
-			JetStream struct {
-				Enabled   bool `json:"enabled"`
-				FileStore struct {
-					Enabled bool `json:"enabled"`
-					PVC     struct {
-						Enabled bool `json:"enabled"`
-					} `json:"pvc"`
-				} `json:"fileStore"`
-				MemoryStore struct {
-					Enabled bool `json:"enabled"`
-				} `json:"memoryStore"`
-			} `json:"jetstream"`
-			Monitor struct {
-				Enabled bool `json:"enabled"`
-				Port    int  `json:"port"`
-			} `json:"monitor"`
-		} `json:"config"`
-	}
-	if err := yaml.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
+	var v natsValues
+	if err := yaml.UnmarshalStrict(b, &v); err != nil {
+		t.Fatalf("nats-values.yaml sets a key nats chart %s does not have (or twice): %v", natsChartVersion, err)
 	}
 	c := v.Config
 	if !c.Cluster.Enabled || c.Cluster.Replicas != 3 || !c.JetStream.Enabled || !c.JetStream.FileStore.Enabled ||
 		!c.JetStream.FileStore.PVC.Enabled || c.JetStream.MemoryStore.Enabled || !c.Monitor.Enabled || c.Monitor.Port != 8222 {
 		t.Errorf("nats-values.yaml: %+v", c)
+	}
+	if len(v.PodTemplate.TopologySpreadConstraints) == 0 {
+		t.Error("nats-values.yaml: the servers are not spread over nodes")
+	}
+
+	// The image: the nats-server the tests run, not the chart's default.
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*github\.com/nats-io/nats-server/v2 v(\S+)`).FindSubmatch(gomod)
+	if m == nil {
+		t.Fatal("go.mod requires no github.com/nats-io/nats-server/v2")
+	}
+	if want := string(m[1]) + "-alpine"; v.Container.Image.Repository != "nats" || v.Container.Image.Tag != want {
+		t.Errorf("nats-values.yaml: image %s:%s, want nats:%s (go.mod's nats-server)", v.Container.Image.Repository, v.Container.Image.Tag, want)
+	}
+
+	// Every documented install pins the chart's version.
+	install := regexp.MustCompile(`helm install nats nats/nats\b[^\n]*`)
+	for _, f := range []string{"docs/operations.md", "deploy/helm/nats-values.yaml", "deploy/helm/partita/values-microservices.yaml"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := install.FindAll(b, -1)
+		if len(lines) == 0 {
+			t.Errorf("%s: no `helm install nats nats/nats` line", f)
+		}
+		for _, l := range lines {
+			if !strings.Contains(string(l), "--version "+natsChartVersion+" ") {
+				t.Errorf("%s: %q does not pin --version %s", f, l, natsChartVersion)
+			}
+		}
 	}
 }
