@@ -12,9 +12,15 @@
 #
 # Reproducible: the same commit, packages and ONNX Runtime give the same
 # digest. Every time in the image is SOURCE_DATE_EPOCH, by default the commit's.
+#
+# The tag is the chart's appVersion (deploy/helm/partita/Chart.yaml), so the
+# image `make image` builds is the one the chart's default image reference
+# names (deploy/charttest checks the two agree); IMAGE_VERSION= overrides it.
+# Nothing is published: load or push the result yourself (docs/operations.md).
 
 IMAGE_REPO ?= ghcr.io/partita/partita
-IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+CHART_APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\} *$$/\1/p' $(CURDIR)/deploy/helm/partita/Chart.yaml)
+IMAGE_VERSION ?= $(or $(CHART_APP_VERSION),$(error mk/image.mk: no appVersion in deploy/helm/partita/Chart.yaml))
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 IMAGE_LOCK := $(CURDIR)/deploy/image/debian.lock
