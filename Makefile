@@ -9,6 +9,7 @@ GO ?= go
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO := $(TOOLS)/bin/minio
 
+include mk/stamp.mk
 include mk/onnxruntime.mk
 include mk/duckdb.mk
 include mk/helm.mk
@@ -55,10 +56,14 @@ python-deps:
 	  echo "installing python3-cvxopt and python3-scipy (apt-get)"; \
 	  apt-get update -qq && apt-get install -y -qq python3-cvxopt python3-scipy; }
 
-$(MINIO):
-	@echo "building MinIO $(MINIO_VERSION) into $(TOOLS)/bin (a few minutes, once)"
+$(TOOLS)/minio.version: FORCE
+	$(call tool-stamp,$(MINIO_VERSION),$(call go-built,$(MINIO),github.com/minio/minio,$(MINIO_VERSION)))
+
+$(MINIO): $(TOOLS)/minio.version
+	@echo "building MinIO $(MINIO_VERSION) into $(TOOLS)/bin (a few minutes, once per version)"
 	@mkdir -p $(TOOLS)/bin
 	cd $(TOOLS) && GOBIN=$(TOOLS)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+	@touch $@
 
 test: tools tidy-check
 	$(GO) vet $(PKGS)

@@ -1,6 +1,7 @@
 # Helm for the chart's tests (deploy/charttest: helm lint --strict and
 # helm template over a matrix of values), built from its Go module into
-# $(TOOLS)/bin (git-ignored); a no-op once the binary is there.
+# $(TOOLS)/bin (git-ignored); a no-op once the binary is there at
+# HELM_VERSION (its stamp $(TOOLS)/helm.version, mk/stamp.mk).
 #
 #   make helm                   # build if missing
 #   PARTITA_HELM=$(HELM)        # what the chart tests run
@@ -13,10 +14,14 @@ HELM := $(TOOLS)/bin/helm
 .PHONY: helm
 helm: $(HELM)
 
-$(HELM):
-	@echo "building helm $(HELM_VERSION) into $(TOOLS)/bin (a few minutes, once)"
+$(TOOLS)/helm.version: FORCE
+	$(call tool-stamp,$(HELM_VERSION),$(call go-built,$(HELM),helm.sh/helm/v4,$(HELM_VERSION)))
+
+$(HELM): $(TOOLS)/helm.version
+	@echo "building helm $(HELM_VERSION) into $(TOOLS)/bin (a few minutes, once per version)"
 	@mkdir -p $(TOOLS)/bin
 	cd $(TOOLS) && GOWORK=off GOBIN=$(TOOLS)/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	@touch $@
 
 # The KEDA ScaledObject CRD, taken from the kedacore/keda/v2 Go module's zip
 # (config/crd/bases) through the Go module proxy: the chart tests validate

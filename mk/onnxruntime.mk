@@ -3,8 +3,10 @@
 # The library is taken from the npm package onnxruntime-node, which ships the
 # official Linux builds under package/bin/napi-v6/linux/<arch>/. Only node/npm
 # are needed; the file lands in $(TOOLS)/lib (git-ignored) and the rule is a
-# no-op once it exists. The extracted library is checked against a pinned
-# SHA-256, so a version bump must update ORT_SHA256_<arch> as well.
+# no-op once it is there at ORT_VERSION (its stamp $(TOOLS)/onnxruntime.version,
+# mk/stamp.mk; a library already there is judged by its SHA-256). The
+# extracted library is checked against a pinned SHA-256, so a version bump
+# must update ORT_SHA256_<arch> as well.
 #
 #   make onnxruntime            # fetch if missing
 #   PARTITA_ORT_LIB=$(ORT_LIB)  # what the onnxrt tests and the scorer load
@@ -22,7 +24,10 @@ ORT_MEMBER := package/bin/napi-v6/linux/$(ORT_ARCH)/libonnxruntime.so.1
 .PHONY: onnxruntime
 onnxruntime: $(ORT_LIB)
 
-$(ORT_LIB):
+$(TOOLS)/onnxruntime.version: FORCE
+	$(call tool-stamp,$(ORT_VERSION) $(ORT_ARCH) $(ORT_SHA256),echo "$(ORT_SHA256)  $(ORT_LIB)" | sha256sum -c --quiet -)
+
+$(ORT_LIB): $(TOOLS)/onnxruntime.version
 	@test -n "$(ORT_SHA256)" || { echo "onnxruntime: unsupported architecture '$(ORT_ARCH)' (linux x64 and arm64 only)" >&2; exit 1; }
 	@command -v npm >/dev/null || { echo "onnxruntime: npm is required to fetch onnxruntime-node@$(ORT_VERSION)" >&2; exit 1; }
 	@mkdir -p $(@D)

@@ -43,7 +43,7 @@ const (
 // clusterTool is the file named by env, else def under the repository.
 // Missing, it fails the test under CI=true (make test builds it: a CI run
 // without it proves nothing) and skips it elsewhere, saying how to build
-// it (~25 min cold).
+// it (17–25 min cold).
 func clusterTool(t testing.TB, env string, def ...string) string {
 	t.Helper()
 	path := os.Getenv(env)
@@ -51,7 +51,7 @@ func clusterTool(t testing.TB, env string, def ...string) string {
 		path = filepath.Join(append([]string{repoRoot(t)}, def...)...)
 	}
 	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("%s is missing: run `make kube-tools` (mk/kube.mk, ~25 min cold) or set %s", path, env)
+		msg := fmt.Sprintf("%s is missing: run `make kube-tools` (mk/kube.mk, 17–25 min cold) or set %s", path, env)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
