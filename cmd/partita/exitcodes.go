@@ -29,16 +29,19 @@ const exitCodesHelp = `Exit codes of the client commands (submit, jobs, models, 
   0  done; for a job: it succeeded
   1  refused: the API answered 4xx (invalid spec, not found, unauthorized,
      conflict, …), or writing the output failed
-  2  usage: unknown command, bad flag or argument, unreadable input file or
-     unwritable output path; nothing was sent
+  2  usage: unknown command, bad flag or argument, unreadable input file,
+     unwritable output path or one whose extension names no format (give
+     --format), a format the command does not write; nothing was sent
   3  the job failed
-  4  the job timed out or was canceled, or had not ended when --wait ran out
-     or the command was interrupted (the job goes on)
+  4  the job timed out or was canceled, or had not ended: --wait ran out,
+     the command was interrupted, or jobs result was asked for a running
+     job (the job goes on)
   5  unavailable: the server could not be reached, answered 5xx or 429 (rate
      or tier limit: retry later), or the connection broke off
 
 A failed, timed-out or canceled job writes no result unless --partial is
-given. dev, serve, bench and chaos exit 0, 1 (failed) or 2 (usage).
+given. -h, --help and "partita help COMMAND" exit 0. dev, serve, bench and
+chaos exit 0, 1 (failed) or 2 (usage).
 `
 
 // exitError carries a command's exit code; quiet when the command has
