@@ -1,6 +1,8 @@
 package charttest
 
 import (
+	"encoding/json"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -227,5 +229,35 @@ func TestConfigChecksumIgnoresTiers(t *testing.T) {
 	}
 	if got := checksum("--set", "config.scorer.workers=7"); got == base {
 		t.Errorf("a scorer change does not roll the pods")
+	}
+}
+
+// TestSchemaKnowsEveryConfigSection: values.schema.json's config takes
+// exactly the sections the binary reads, so a section added to the
+// binary can be set through the chart and a removed one is refused.
+func TestSchemaKnowsEveryConfigSection(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(chartDir(t), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Config struct {
+				AdditionalProperties *bool                      `json:"additionalProperties"`
+				Properties           map[string]json.RawMessage `json:"properties"`
+			} `json:"config"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	cfg := schema.Properties.Config
+	if cfg.AdditionalProperties == nil || *cfg.AdditionalProperties {
+		t.Error("the schema's config takes sections it does not name")
+	}
+	got := slices.Sorted(maps.Keys(cfg.Properties))
+	if want := compose.ConfigSections(); !slices.Equal(got, want) {
+		t.Errorf("the schema's config sections are %v, the binary's %v", got, want)
 	}
 }

@@ -121,20 +121,31 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// sections are the top-level keys of a config file and what each fills.
+func (c *Config) sections() map[string]any {
+	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr, "config_reload_every": &c.ConfigReloadEvery, "tiers": &c.Tiers, "prices": &c.Prices, "usage": &c.Usage}
+	for _, s := range c.services() {
+		sections[s.key] = s.cfg
+	}
+	return sections
+}
+
+// ConfigSections are the top-level keys a config file may hold, sorted.
+func ConfigSections() []string {
+	return slices.Sorted(maps.Keys((&Config{}).sections()))
+}
+
 // UnmarshalYAML reads the sections strictly: an unknown section or field is an error.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return errors.New("config file must be a mapping")
 	}
-	sections := map[string]any{"platform": &c.Platform, "log": &c.Log, "admin_addr": &c.AdminAddr, "config_reload_every": &c.ConfigReloadEvery, "tiers": &c.Tiers, "prices": &c.Prices, "usage": &c.Usage}
-	for _, s := range c.services() {
-		sections[s.key] = s.cfg
-	}
+	sections := c.sections()
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i].Value, n.Content[i+1]
 		dst, ok := sections[key]
 		if !ok {
-			return fmt.Errorf("line %d: unknown section %q", n.Content[i].Line, key)
+			return fmt.Errorf("line %d: unknown section %q (sections: %s)", n.Content[i].Line, key, strings.Join(ConfigSections(), ", "))
 		}
 		if err := config.DecodeNode(val, dst); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
