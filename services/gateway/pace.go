@@ -20,7 +20,13 @@ import (
 func paceBodies(next http.Handler, grace time.Duration, minRate int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 {
-			r.Body = &pacedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), start: time.Now(), grace: grace, minRate: minRate}
+			// On a copy of the request: the server reads its own's Body
+			// after the handler to know whether the body was left unread
+			// (then it closes the connection; else it would read the rest
+			// as the next request).
+			paced := r.WithContext(r.Context())
+			paced.Body = &pacedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), start: time.Now(), grace: grace, minRate: minRate}
+			r = paced
 		}
 		next.ServeHTTP(w, r)
 	})
