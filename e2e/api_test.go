@@ -141,10 +141,11 @@ func TestJobETagAndListing(t *testing.T) {
 }
 
 // TestOpenAPIMatchesTheRoutes checks that /openapi.json is valid OpenAPI
-// 3.1, that every documented operation is served, and that unknown routes
-// are not.
+// 3.1, that every documented operation is served — called with the key
+// its security names, it reaches its handler: neither the router's 404 or
+// 405 nor a refused key — and that unknown routes are not.
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
-	h := start(t, harnessOptions{})
+	h := start(t, harnessOptions{args: []string{"--admin-key", adminKey}})
 	r := h.get("/openapi.json", nil)
 	require.Equal(t, http.StatusOK, r.Status)
 	doc, err := libopenapi.NewDocument(r.Body)
@@ -156,27 +157,40 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	require.True(t, valid)
 
 	var spec struct {
-		OpenAPI string                               `json:"openapi"`
-		Paths   map[string]map[string]map[string]any `json:"paths"`
+		OpenAPI string `json:"openapi"`
+		Paths   map[string]map[string]struct {
+			Security []map[string][]string `json:"security"`
+		} `json:"paths"`
 	}
 	require.NoError(t, json.Unmarshal(r.Body, &spec))
 	require.Equal(t, "3.1.0", spec.OpenAPI)
-	require.NotEmpty(t, spec.Paths)
+	served := 0
 	for path, ops := range spec.Paths {
-		for method := range ops {
+		for method, op := range ops {
 			url := strings.NewReplacer("{id}", "01NOSUCHJOB0000000000000000", "{name}", "no-such-model", "{alias}", "prod", "{version}", "1").Replace(path)
 			req, err := http.NewRequest(strings.ToUpper(method), h.url+url, nil)
 			require.NoError(t, err)
-			req.Header.Set("Authorization", "Bearer "+apiKey)
-			resp := h.do(req)
-			if resp.Status == http.StatusNotFound {
-				require.NotEqual(t, "not_found", resp.json(t)["code"], "%s %s is documented but not served", method, path)
+			for _, scheme := range op.Security {
+				if _, ok := scheme["adminKey"]; ok {
+					req.Header.Set("Authorization", "Bearer "+adminKey)
+				} else if _, ok := scheme["apiKey"]; ok {
+					req.Header.Set("Authorization", "Bearer "+apiKey)
+				}
 			}
+			resp := h.do(req)
+			require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusMethodNotAllowed}, resp.Status,
+				"%s %s with its key: %s", method, path, resp.Body)
+			if resp.Status == http.StatusNotFound {
+				require.NotEqual(t, "No such route", resp.json(t)["title"], "%s %s is documented but not served", method, path)
+			}
+			served++
 		}
 	}
+	require.GreaterOrEqual(t, served, 25, "operations in the document")
 	resp := h.get("/v1/nothing", nil)
 	require.Equal(t, http.StatusNotFound, resp.Status)
 	require.Equal(t, "not_found", resp.json(t)["code"])
+	require.Equal(t, "No such route", resp.json(t)["title"])
 }
 
 // TestJSONSubmitWithInputURL submits {"spec", "input_url"}: the gateway

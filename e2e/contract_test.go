@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,31 +11,50 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/paths"
+	"github.com/pb33f/libopenapi-validator/responses"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+	"github.com/pb33f/libopenapi/orderedmap"
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/libs/contracts"
 )
 
-// contract checks every answer of a Partita API against the OpenAPI
+// contract checks every exchange with a Partita API against the OpenAPI
 // document the API serves, with an independent validator
-// (pb33f/libopenapi-validator): a test talks to the API through a reverse
-// proxy, and every response whose status, content type, headers or body
-// the document does not declare fails the test when it ends.
+// (pb33f/libopenapi-validator, in strict mode): a test talks to the API
+// through a reverse proxy, and when the test ends it fails on every
+// response whose status, content type, headers (a required one missing,
+// an undeclared one sent) or body the document does not declare, on every
+// event of an event stream that is not a job, and on every request the
+// document refuses that the API accepted (answered below 400).
 type contract struct {
 	t         testing.TB
-	validator validator.Validator
+	validator validator.Validator // of answers
+	requests  validator.Validator // of requests
+	opts      []config.Option
+	model     *v3.Document
+	jobSchema *base.Schema // an event's data
 	mu        sync.Mutex
 	failures  []string
 	checked   int
 }
+
+// requestCopyMax is the largest request body the check keeps to validate
+// the request; a larger one (an upload) is checked without its body.
+const requestCopyMax = 1 << 20
 
 // validated puts a contract-checking proxy in front of the API at
 // upstream and returns the proxy's URL. A test whose answers all went
@@ -44,11 +64,21 @@ func validated(t testing.TB, upstream string) string {
 	c := newContract(t, upstream)
 	target, err := url.Parse(upstream)
 	require.NoError(t, err)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.FlushInterval = -1 // event streams pass at once
-	proxy.ModifyResponse = func(r *http.Response) error {
-		r.Body = &checkedBody{ReadCloser: r.Body, contract: c, resp: r}
-		return nil
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			if pr.Out.Body != nil && pr.Out.Body != http.NoBody {
+				sent := &sentBody{ReadCloser: pr.Out.Body}
+				pr.Out.Body = sent
+				pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), sentBodyKey{}, sent))
+			}
+		},
+		FlushInterval: -1, // event streams pass at once
+		ModifyResponse: func(r *http.Response) error {
+			r.Body = &checkedBody{ReadCloser: r.Body, contract: c, resp: r}
+			return nil
+		},
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(func() {
@@ -78,9 +108,57 @@ func newContract(t testing.TB, upstream string) *contract {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /openapi.json: %s", body)
 	doc, err := libopenapi.NewDocument(body)
 	require.NoError(t, err)
-	v, errs := validator.NewValidator(doc)
+	model, err := doc.BuildV3Model()
+	require.NoError(t, err)
+	job, ok := model.Model.Components.Schemas.Get("JobView")
+	require.True(t, ok, "the document has no JobView schema, what an event carries")
+	// Answers are checked in strict mode for their headers: a header the
+	// answer does not declare fails (the library ignores transport ones).
+	// Bodies need no strict mode: every object of the document but a map
+	// says additionalProperties: false (TestContractCatches… checks), and
+	// strict mode would count a map's keys as undeclared. Requests are
+	// checked without it: a server ignores a header it does not know.
+	opts := []config.Option{config.WithStrictMode(), config.WithStrictIgnorePaths("$.body.**")}
+	strict, errs := validator.NewValidator(doc, opts...)
 	require.Empty(t, errs, "the validator does not take the document")
-	return &contract{t: t, validator: v}
+	lenient, errs := validator.NewValidator(doc)
+	require.Empty(t, errs, "the validator does not take the document")
+	return &contract{t: t, validator: strict, requests: lenient, opts: opts, model: &model.Model, jobSchema: job.Schema()}
+}
+
+// sentBody keeps a copy of a request body as the proxy sends it on, up to
+// requestCopyMax.
+type sentBody struct {
+	io.ReadCloser
+	mu       sync.Mutex
+	buf      bytes.Buffer
+	complete bool
+	cut      bool
+}
+
+type sentBodyKey struct{}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len()+n > requestCopyMax {
+		b.cut = true
+	} else {
+		b.buf.Write(p[:n])
+	}
+	if err == io.EOF {
+		b.complete = true
+	}
+	return n, err
+}
+
+// sent is the whole body of the request, or false when it was larger
+// than requestCopyMax or not sent to its end.
+func (b *sentBody) sent() ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes()), b.complete && !b.cut
 }
 
 // checkedBody records a response body as the proxy passes it on and
@@ -107,7 +185,7 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 // is read to its end first, so that the whole answer is checked, but for
 // an event stream, which may never end: what passed of it is checked.
 func (b *checkedBody) Close() error {
-	stream := strings.HasPrefix(b.resp.Header.Get("Content-Type"), "text/event-stream")
+	stream := isEventStream(b.resp)
 	if !b.complete && !stream {
 		if _, err := io.Copy(&b.buf, b.ReadCloser); err == nil {
 			b.complete = true
@@ -122,21 +200,108 @@ func (b *checkedBody) Close() error {
 	return err
 }
 
+func isEventStream(resp *http.Response) bool {
+	return strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+}
+
 func (c *contract) check(resp *http.Response, body []byte) {
 	req := resp.Request.Clone(resp.Request.Context())
 	req.Body = http.NoBody
 	checked := *resp
 	checked.Body = io.NopCloser(bytes.NewReader(body))
 	ok, errs := c.validator.ValidateHttpResponse(req, &checked)
+	var failures []string
+	fail := func(format string, args ...any) {
+		failures = append(failures, fmt.Sprintf("%s %s → %d %s: ", req.Method, req.URL.RequestURI(), resp.StatusCode,
+			resp.Header.Get("Content-Type"))+fmt.Sprintf(format, args...))
+	}
+	if bad := unknownProblemCode(resp, body); bad != "" {
+		fail("%s", bad)
+	}
+	if !ok && !unrouted(resp, errs) {
+		fail("%s (body: %s)", describe(errs), snippet(body))
+	}
+	if declared, path := c.declared(req, resp); declared != nil {
+		if len(body) > 0 && (declared.Content == nil || declared.Content.Len() == 0) {
+			fail("a body where the document declares none (body: %s)", snippet(body))
+		}
+		if declared.Headers == nil {
+			// The validator checks the headers of an answer that
+			// declares some; the others must send none of their own.
+			if ok, errs := responses.ValidateResponseHeaders(req, resp, orderedmap.New[string, *v3.Header](), path,
+				strconv.Itoa(resp.StatusCode), c.opts...); !ok {
+				fail("%s", describe(errs))
+			}
+		}
+	}
+	if isEventStream(resp) {
+		for _, data := range eventData(body) {
+			if ok, errs := schema_validation.NewSchemaValidator().ValidateSchemaString(c.jobSchema, data); !ok {
+				fail("an event whose data is not a job: %s (data: %s)", describe(errs), snippet([]byte(data)))
+			}
+		}
+	}
+	if resp.StatusCode < 400 {
+		if sent, ok := c.sentRequest(resp.Request); ok {
+			if ok, errs := c.requests.ValidateHttpRequest(sent); !ok {
+				fail("the API accepted a request its document refuses: %s", describe(errs))
+			}
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.checked++
-	if bad := unknownProblemCode(resp, body); bad != "" {
-		c.failures = append(c.failures, fmt.Sprintf("%s %s → %s", req.Method, req.URL.RequestURI(), bad))
+	c.failures = append(c.failures, failures...)
+}
+
+// sentRequest is the request as it was sent, body included, or false when
+// its body was not kept whole.
+func (c *contract) sentRequest(r *http.Request) (*http.Request, bool) {
+	req := r.Clone(r.Context())
+	req.Body = http.NoBody
+	if sent, ok := r.Context().Value(sentBodyKey{}).(*sentBody); ok {
+		body, whole := sent.sent()
+		if !whole {
+			return nil, false
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	if ok || unrouted(resp, errs) {
-		return
+	return req, true
+}
+
+// declared is the document's answer of the request's operation with the
+// response's status, and the operation's path; nil when the document has
+// none (the validator fails an undeclared status or path).
+func (c *contract) declared(req *http.Request, resp *http.Response) (*v3.Response, string) {
+	route, errs, path := paths.FindPath(req, c.model, nil)
+	if len(errs) > 0 || route == nil {
+		return nil, ""
 	}
+	op := route.GetOperations().GetOrZero(strings.ToLower(req.Method))
+	if op == nil || op.Responses == nil {
+		return nil, ""
+	}
+	return op.Responses.FindResponseByCode(resp.StatusCode), path
+}
+
+// eventData is the data of every event of an event stream.
+func eventData(stream []byte) []string {
+	var out []string
+	for event := range strings.SplitSeq(string(stream), "\n\n") {
+		var data []string
+		for line := range strings.SplitSeq(event, "\n") {
+			if d, ok := strings.CutPrefix(line, "data:"); ok {
+				data = append(data, strings.TrimPrefix(d, " "))
+			}
+		}
+		if len(data) > 0 {
+			out = append(out, strings.Join(data, "\n"))
+		}
+	}
+	return out
+}
+
+func describe(errs []*verrors.ValidationError) string {
 	var lines []string
 	for _, e := range errs {
 		line := e.Message
@@ -148,12 +313,14 @@ func (c *contract) check(resp *http.Response, body []byte) {
 		}
 		lines = append(lines, line)
 	}
-	snippet := body
-	if len(snippet) > 300 {
-		snippet = snippet[:300]
+	return strings.Join(lines, "; ")
+}
+
+func snippet(b []byte) []byte {
+	if len(b) > 300 {
+		return b[:300]
 	}
-	c.failures = append(c.failures, fmt.Sprintf("%s %s → %d %s: %s (body: %s)", req.Method, req.URL.RequestURI(), resp.StatusCode,
-		resp.Header.Get("Content-Type"), strings.Join(lines, "; "), snippet))
+	return b
 }
 
 // unknownProblemCode says what is wrong with a problem document whose
@@ -224,18 +391,70 @@ func TestContractCatchesAnswersOutsideTheDocument(t *testing.T) {
 		resp.Header.Set("Content-Type", contentType)
 		return resp
 	}
+	with := func(resp *http.Response, header, value string) *http.Response {
+		resp.Header.Set(header, value)
+		return resp
+	}
+	on := func(resp *http.Response, method, path string) *http.Response {
+		r, err := http.NewRequest(method, h.url+path, nil)
+		require.NoError(t, err)
+		r.Header.Set("Authorization", "Bearer "+apiKey)
+		resp.Request = r
+		return resp
+	}
+	tooMany := `{"type": "about:blank", "title": "Too many", "status": 429, "code": "rate_limited", "detail": "x"}`
 	for name, bad := range map[string]struct {
 		resp *http.Response
 		body string
+		want string // in the failure
 	}{
-		"an undeclared status":       {answer(http.StatusTeapot, "application/json"), string(body)},
-		"an undeclared content type": {answer(http.StatusOK, "text/html"), "<p>jobs</p>"},
-		"a body of the wrong shape":  {answer(http.StatusOK, "application/json"), `{"jobs": "none", "next_cursor": 7}`},
+		"an undeclared status":       {answer(http.StatusTeapot, "application/json"), string(body), "418"},
+		"an undeclared content type": {answer(http.StatusOK, "text/html"), "<p>jobs</p>", "text/html"},
+		"a body of the wrong shape":  {answer(http.StatusOK, "application/json"), `{"jobs": "none", "next_cursor": 7}`, "jobs"},
 		"an unlisted problem code": {answer(http.StatusUnauthorized, "application/problem+json"),
-			`{"type": "about:blank", "title": "Unauthorized", "status": 401, "code": "no_such_code", "detail": "x"}`},
+			`{"type": "about:blank", "title": "Unauthorized", "status": 401, "code": "no_such_code", "detail": "x"}`, "no_such_code"},
 		"a problem status that is not the answer's": {answer(http.StatusUnauthorized, "application/problem+json"),
-			`{"type": "about:blank", "title": "Unauthorized", "status": 403, "code": "unauthorized", "detail": "x"}`},
+			`{"type": "about:blank", "title": "Unauthorized", "status": 403, "code": "unauthorized", "detail": "x"}`, "status 403 on a 401"},
+		"a 429 without Retry-After": {answer(http.StatusTooManyRequests, "application/problem+json"), tooMany, "Retry-After"},
+		"an undeclared header":      {with(answer(http.StatusOK, "application/json"), "X-Undeclared", "1"), string(body), "X-Undeclared"},
+		"a body on a 307": {on(with(answer(http.StatusTemporaryRedirect, "text/html"), "Location", "http://store/x"),
+			http.MethodGet, "/v1/jobs/j1/result"), "<a href=x>Temporary Redirect</a>", "a body where the document declares none"},
+		"an event that is not a job": {on(answer(http.StatusOK, "text/event-stream"), http.MethodGet, "/v1/jobs/j1/events"),
+			"event: status\ndata: {\"id\": 7}\n\n", "an event whose data is not a job"},
+		"an accepted request outside the document": {on(answer(http.StatusOK, "application/json"), http.MethodGet,
+			"/v1/jobs?limit=0"), string(body), "accepted a request its document refuses"},
 	} {
-		require.NotEmpty(t, failures(bad.resp, bad.body), "%s passed the check", name)
+		got := failures(bad.resp, bad.body)
+		require.NotEmpty(t, got, "%s passed the check", name)
+		require.Contains(t, strings.Join(got, "\n"), bad.want, "%s failed the check, but not for it", name)
 	}
+
+	// Bodies are checked without strict mode: it holds only while every
+	// object with properties refuses others.
+	var doc struct {
+		Components struct {
+			Schemas map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(h.get("/openapi.json", nil).Body, &doc))
+	objects := 0
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if props, ok := v["properties"].(map[string]any); ok && len(props) > 0 {
+				objects++
+				require.Equal(t, false, v["additionalProperties"], "%s takes properties it does not name", path)
+			}
+			for k, sub := range v {
+				walk(path+"."+k, sub)
+			}
+		case []any:
+			for i, sub := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), sub)
+			}
+		}
+	}
+	walk("components.schemas", doc.Components.Schemas)
+	require.Greater(t, objects, 20, "objects in the document's schemas")
 }

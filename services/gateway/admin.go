@@ -177,7 +177,7 @@ type createTenantInput struct {
 }
 
 type createTenantOutput struct {
-	Location string `header:"Location" doc:"the tenant"`
+	Location string `header:"Location" required:"true" doc:"the tenant"`
 	Body     TenantView
 }
 

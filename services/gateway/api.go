@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -194,6 +195,32 @@ func (s *Service) newAPI(mux *http.ServeMux) huma.API {
 	return humago.New(mux, cfg)
 }
 
+// addHeader declares a response header of resp, required when every
+// answer carries it.
+func addHeader(resp *huma.Response, name string, required bool) {
+	if resp.Headers == nil {
+		resp.Headers = map[string]*huma.Param{}
+	}
+	resp.Headers[name] = &huma.Param{Description: responseHeaders[name], Required: required, Schema: &huma.Schema{Type: huma.TypeString}}
+}
+
+// requireHeaders marks the headers of an output type tagged
+// `required:"true"` required in the document: huma declares every header
+// of an output type optional.
+func requireHeaders[O any](resp *huma.Response) {
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[O]()) {
+		name := f.Tag.Get("header")
+		if name == "" || f.Tag.Get("required") != "true" {
+			continue
+		}
+		h, ok := resp.Headers[name]
+		if !ok {
+			panic(fmt.Sprintf("header %s of %s is not in the document", name, reflect.TypeFor[O]()))
+		}
+		h.Required = true
+	}
+}
+
 // register adds an operation whose handler takes I and returns O.
 func register[I, O any](s *Service, api huma.API, o operation, h func(context.Context, *I) (*O, error)) {
 	op := o.Operation
@@ -208,11 +235,21 @@ func register[I, O any](s *Service, api huma.API, o operation, h func(context.Co
 		op.Security = []map[string][]string{{"adminKey": {}}}
 		op.Middlewares = append(op.Middlewares, bridge(func(h http.Handler) http.Handler { return s.adminAuth(h.ServeHTTP) }))
 	}
-	op.Responses = declared(api.OpenAPI().Components.Schemas, o.responses)
+	responses := o.responses
+	if _, ok := reflect.TypeFor[I]().FieldByName("Body"); ok {
+		// huma reads a typed body within its limits: too large is 413,
+		// too slow 408.
+		responses = answers(map[int]body{http.StatusRequestTimeout: problemBody, http.StatusRequestEntityTooLarge: problemBody}, responses)
+	}
+	op.Responses = declared(api.OpenAPI().Components.Schemas, responses)
 	huma.Register(api, op, h)
+	doc := documented(api, o)
 	// huma adds a catch-all answer to an operation with one answer; every
 	// answer is declared, so none is left to a default.
-	delete(documented(api, o).Responses, "default")
+	delete(doc.Responses, "default")
+	if resp, ok := doc.Responses[fmt.Sprint(doc.DefaultStatus)]; ok {
+		requireHeaders[O](resp)
+	}
 }
 
 // documented is the document's copy of an operation huma registered.
@@ -266,10 +303,10 @@ func declared(reg huma.Registry, answers map[int]body) map[string]*huma.Response
 			}
 		}
 		for _, h := range b.headers {
-			if resp.Headers == nil {
-				resp.Headers = map[string]*huma.Param{}
-			}
-			resp.Headers[h] = &huma.Param{Description: responseHeaders[h], Schema: &huma.Schema{Type: huma.TypeString}}
+			addHeader(resp, h, true)
+		}
+		for _, h := range b.optional {
+			addHeader(resp, h, false)
 		}
 		out[fmt.Sprint(status)] = resp
 	}

@@ -137,7 +137,7 @@ type getJobInput struct {
 
 type getJobOutput struct {
 	Status     int
-	ETag       string `header:"ETag" doc:"the version of the job answered; send it back in If-None-Match"`
+	ETag       string `header:"ETag" required:"true" doc:"the version of the job answered; send it back in If-None-Match"`
 	RetryAfter string `header:"Retry-After" doc:"seconds before the job is worth reading again (while it has not ended)"`
 	Body       *JobView
 }
@@ -209,7 +209,10 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request, in *JobRef) 
 		if j.Result.Bytes > s.cfg.PresignOver {
 			url, err := s.deps.Store.PresignGet(r.Context(), j.Result.Key, 15*time.Minute)
 			if err == nil {
-				http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+				// Without a body: http.Redirect would write an HTML one
+				// the document does not declare.
+				w.Header().Set("Location", url)
+				w.WriteHeader(http.StatusTemporaryRedirect)
 				return
 			}
 			if !errors.Is(err, artifacts.ErrPresignUnsupported) {
@@ -277,7 +280,15 @@ func (s *Service) writeResultJSON(ctx context.Context, w io.Writer, j *jobs.Job,
 	return results.WriteJSON(w, job, rc, &meta)
 }
 
+// storeProblem answers a result the artifact store did not give: gone
+// (the job's retention deleted it, its record goes next) is 404, the
+// store away 503.
 func (s *Service) storeProblem(ctx context.Context, w http.ResponseWriter, j *jobs.Job, err error) {
+	if errors.Is(err, artifacts.ErrNotFound) {
+		s.log.Debug().Ctx(ctx).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("the result object is gone")
+		writeProblem(w, http.StatusNotFound, contracts.CodeNoResult, "The job has no result", fmt.Sprintf("job %s's result was deleted", j.ID))
+		return
+	}
 	s.log.Error().Ctx(ctx).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("read the result from the artifact store")
 	writeProblem(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "Cannot read the result", "the artifact store did not answer; try again")
 }

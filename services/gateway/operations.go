@@ -26,21 +26,31 @@ type body struct {
 	contentType string
 	typ         reflect.Type
 	csv         bool     // also served as text/csv (Accept: text/csv)
-	headers     []string // response headers it may carry (responseHeaders)
+	headers     []string // response headers it always carries (responseHeaders)
+	optional    []string // response headers it carries on some answers only
 }
 
 // responseHeaders are the headers answers described by hand carry, with
 // what they say.
 var responseHeaders = map[string]string{
-	"Location":         "where the resource is: the job (/v1/jobs/{id}), the model, the tenant, or a presigned URL of the result",
-	"Retry-After":      "seconds to wait before asking again",
-	"ETag":             "the version of the job answered; send it back in If-None-Match",
-	"WWW-Authenticate": "the authentication scheme expected: Bearer",
+	"Location":               "where the resource is: the job (/v1/jobs/{id}), the model, the tenant, or a presigned URL of the result",
+	"Retry-After":            "seconds to wait before asking again",
+	"ETag":                   "the version of the job answered; send it back in If-None-Match",
+	"WWW-Authenticate":       "the authentication scheme expected: Bearer",
+	"X-Accel-Buffering":      "no: proxies such as nginx pass the stream on at once",
+	"Content-Encoding":       "gzip when the request's Accept-Encoding allows it",
+	"X-Content-Type-Options": "nosniff",
 }
 
-// with returns b carrying the given response headers.
+// with returns b always carrying the given response headers.
 func (b body) with(headers ...string) body {
 	b.headers = append(slices.Clone(b.headers), headers...)
+	return b
+}
+
+// maybeWith returns b carrying the given response headers on some answers.
+func (b body) maybeWith(headers ...string) body {
+	b.optional = append(slices.Clone(b.optional), headers...)
 	return b
 }
 
@@ -121,8 +131,9 @@ func (s *Service) registerOperations(api huma.API) {
 	registerStreamed(s, api, operation{
 		Operation: op("GET", "/v1/jobs/{id}/events", "jobEvents", "jobs",
 			"Server-Sent Events of the job's status and progress until it ends. Each event's data is the job; the last event is job.succeeded, job.failed, job.canceled or job.timed_out."),
-		access:    tenantAccess,
-		responses: answers(keyProblems, map[int]body{200: {desc: "an event stream (events: status, progress, job.<status>)", contentType: "text/event-stream"}}),
+		access: tenantAccess,
+		responses: answers(keyProblems, map[int]body{200: {desc: "an event stream (events: status, progress, job.<status>)", contentType: "text/event-stream",
+			headers: []string{"X-Accel-Buffering"}}}),
 	}, nil, s.jobEvents)
 	register(s, api, operation{
 		Operation: op("POST", "/v1/jobs/{id}/cancel", "cancelJob", "jobs", "Cancel a job: in-flight parts stop, queued parts are dropped."),
@@ -133,7 +144,7 @@ func (s *Service) registerOperations(api huma.API) {
 			"Redrive a failed or timed-out job: only its parts that did not finish run again (optionally with another model, version or timeouts), the finished ones are kept; the job's attempts list both runs. 409 job_not_redrivable for any other status (or when another redrive won), job_ending while its last attempt is being cleaned up."), http.StatusAccepted),
 		access: tenantAccess,
 		responses: answers(keyProblems, map[int]body{202: described("the redrive started; follow Location"),
-			409: problemBody.with("Retry-After"), 415: problemBody, 422: problemBody}),
+			409: problemBody.maybeWith("Retry-After"), 415: problemBody, 422: problemBody}),
 	}, s.redriveJob)
 
 	// Models.
@@ -219,11 +230,12 @@ func (s *Service) registerOperations(api huma.API) {
 	}, nil, plain(ready))
 	registerStreamed(s, api, operation{
 		Operation: op("GET", "/readyz", "readyz", "operations", "Readiness: every service of the process running, NATS and the store reachable."),
-		responses: map[int]body{200: {desc: "ready", contentType: "text/plain"}, 503: {desc: "not ready, with the reason", contentType: "text/plain"}},
+		responses: map[int]body{200: {desc: "ready", contentType: "text/plain"},
+			503: body{desc: "not ready, with the reason", contentType: "text/plain"}.maybeWith("X-Content-Type-Options")},
 	}, nil, plain(ready))
 	registerStreamed(s, api, operation{
 		Operation: op("GET", "/metrics", "metrics", "operations", "This process's metrics, in the Prometheus text format (partita_* families, Go runtime and process)."),
-		responses: map[int]body{200: {desc: "Prometheus text exposition format", contentType: "text/plain"}},
+		responses: map[int]body{200: body{desc: "Prometheus text exposition format", contentType: "text/plain"}.maybeWith("Content-Encoding")},
 	}, nil, plain(s.deps.Metrics.Handler()))
 	registerStreamed(s, api, operation{
 		Operation: op("GET", "/openapi.json", "openapi", "operations", "This document (OpenAPI 3.1)."),

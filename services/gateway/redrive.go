@@ -58,8 +58,8 @@ type redriveInput struct {
 }
 
 type redriveOutput struct {
-	Location   string `header:"Location" doc:"the job"`
-	RetryAfter string `header:"Retry-After" doc:"seconds before the job is worth reading again"`
+	Location   string `header:"Location" required:"true" doc:"the job"`
+	RetryAfter string `header:"Retry-After" required:"true" doc:"seconds before the job is worth reading again"`
 	Body       *JobView
 }
 
