@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -50,7 +51,19 @@ func TestGeneratedClientRunsAJob(t *testing.T) {
 	require.NoError(t, os.WriteFile(spec, []byte(scoreSpec("csv", "dga-risk", 100, "")), 0o644))
 	in := filepath.Join(dir, "fleet.csv")
 	require.NoError(t, os.WriteFile(in, input, 0o644))
-	run := exec.CommandContext(t.Context(), filepath.Join(dir, "oapiclient"), "-url", h.url, "-key", apiKey, "-spec", spec, "-input", in, "-input-url", files.URL+"/fleet.csv")
+	fleet, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/spec.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(fleet), "select: none")
+	args := []string{"-url", h.url, "-key", apiKey, "-spec", spec, "-input", in, "-input-url", files.URL + "/fleet.csv",
+		"-model", filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.logistic.json")}
+	for name, doc := range map[string]string{
+		"none.yaml":         string(fleet),
+		"one-per-site.yaml": strings.Replace(string(fleet), "select: none", "select: {one_per_group: site}", 1),
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(doc), 0o644))
+	}
+	args = append(args, "-optimize", filepath.Join(dir, "none.yaml"), "-optimize", filepath.Join(dir, "one-per-site.yaml"))
+	run := exec.CommandContext(t.Context(), filepath.Join(dir, "oapiclient"), args...)
 	run.Stderr = &testWriter{t}
 	out, err := run.Output()
 	require.NoError(t, err, "the generated client failed")
@@ -69,6 +82,13 @@ func TestGeneratedClientRunsAJob(t *testing.T) {
 		UsageDays             int `json:"usage_days"`
 		UsageJobs             int `json:"usage_jobs"`
 		Secret                bool
+		Plans                 []struct {
+			Status        string
+			Select        json.RawMessage
+			Rows, Planned int
+		}
+		Pushed, Aliased int
+		Missing         string
 	}
 	require.NoError(t, json.Unmarshal(out, &rep), "%s", out)
 	require.Equal(t, "succeeded", rep.Status)
@@ -84,6 +104,17 @@ func TestGeneratedClientRunsAJob(t *testing.T) {
 	require.Equal(t, 1, rep.UsageDays)
 	require.GreaterOrEqual(t, rep.UsageJobs, 1)
 	require.True(t, rep.Secret)
+	require.Len(t, rep.Plans, 2)
+	for i, want := range []string{`"none"`, `{"one_per_group":"site"}`} {
+		p := rep.Plans[i]
+		require.Equal(t, "succeeded", p.Status, "optimize job with select %s", want)
+		require.JSONEq(t, want, string(p.Select), "the job echoes its select as the document types it")
+		require.Equal(t, 400, p.Rows)
+		require.Equal(t, 400, p.Planned, "every row has its plan value")
+	}
+	require.Equal(t, 1, rep.Pushed, "the first version of a new model")
+	require.Equal(t, 1, rep.Aliased, "the alias points at the pushed version")
+	require.Equal(t, "job_not_found", rep.Missing, "the problem decoded by the generated type")
 }
 
 // testWriter passes a child's output to the test log.

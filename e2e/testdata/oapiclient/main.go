@@ -44,7 +44,32 @@ type report struct {
 	UsageDays    int      `json:"usage_days"`
 	UsageJobs    int64    `json:"usage_jobs"`
 	Secret       bool     `json:"secret"`
+	// Plans are the optimize jobs, one per spec given with -optimize.
+	Plans []plan `json:"plans"`
+	// Pushed is the version number the model push answered, Aliased the
+	// version the alias points at after it was moved there.
+	Pushed  int64 `json:"pushed"`
+	Aliased int64 `json:"aliased"`
+	// Missing is the code of the problem answered for an unknown job,
+	// decoded by the generated problem type.
+	Missing string `json:"missing"`
 }
+
+// plan is what an optimize job answered.
+type plan struct {
+	Status string `json:"status"`
+	// Select is the spec's optimize.select as the job echoed it.
+	Select json.RawMessage `json:"select"`
+	Rows   int             `json:"rows"`
+	// Planned counts the rows with a value of the variable x.
+	Planned int `json:"planned"`
+}
+
+// list is a repeatable flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	url := flag.String("url", "", "the API")
@@ -52,10 +77,25 @@ func main() {
 	specFile := flag.String("spec", "", "the job spec")
 	inputFile := flag.String("input", "", "the input CSV")
 	inputURL := flag.String("input-url", "", "URL of the same input, for the JSON submit")
+	modelFile := flag.String("model", "", "a logistic model file to push")
+	var optimize list
+	flag.Var(&optimize, "optimize", "an optimize spec to run on the input (repeatable)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := run(ctx, *url, *key, *specFile, *inputFile, *inputURL)
+	auth := func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Authorization", "Bearer "+*key)
+		return nil
+	}
+	c, err := partita.NewClientWithResponses(*url, partita.WithRequestEditorFn(auth))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oapiclient:", err)
+		os.Exit(1)
+	}
+	rep, err := run(ctx, c, *specFile, *inputFile, *inputURL)
+	if err == nil {
+		err = more(ctx, c, rep, *inputFile, *modelFile, optimize)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "oapiclient:", err)
 		os.Exit(1)
@@ -63,15 +103,7 @@ func main() {
 	_ = json.NewEncoder(os.Stdout).Encode(rep)
 }
 
-func run(ctx context.Context, url, key, specFile, inputFile, inputURL string) (*report, error) {
-	auth := func(_ context.Context, r *http.Request) error {
-		r.Header.Set("Authorization", "Bearer "+key)
-		return nil
-	}
-	c, err := partita.NewClientWithResponses(url, partita.WithRequestEditorFn(auth))
-	if err != nil {
-		return nil, err
-	}
+func run(ctx context.Context, c *partita.ClientWithResponses, specFile, inputFile, inputURL string) (*report, error) {
 	specDoc, err := os.ReadFile(specFile)
 	if err != nil {
 		return nil, err
@@ -227,6 +259,98 @@ func run(ctx context.Context, url, key, specFile, inputFile, inputURL string) (*
 	}
 	rep.Secret = sec.JSON200.Secret != ""
 	return rep, nil
+}
+
+// more runs the optimize jobs, pushes a model version and moves an alias
+// to it, and asks for a job that does not exist.
+func more(ctx context.Context, c *partita.ClientWithResponses, rep *report, inputFile, modelFile string, optimize []string) error {
+	input, err := os.ReadFile(inputFile)
+	if err != nil {
+		return err
+	}
+	wait := "wait=60"
+	for _, file := range optimize {
+		specDoc, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		contentType, body, err := form(specDoc, input)
+		if err != nil {
+			return err
+		}
+		sub, err := c.SubmitJobWithBodyWithResponse(ctx, &partita.SubmitJobParams{Prefer: &wait}, contentType, body)
+		if err != nil {
+			return fmt.Errorf("submit %s: %w", file, err)
+		}
+		if sub.JSON200 == nil {
+			return fmt.Errorf("submit %s answered %d: %.300s", file, sub.StatusCode(), sub.Body)
+		}
+		p, err := planOf(sub.JSON200)
+		if err != nil {
+			return err
+		}
+		rep.Plans = append(rep.Plans, p)
+	}
+
+	model, err := os.ReadFile(modelFile)
+	if err != nil {
+		return err
+	}
+	kind := "logistic"
+	pushed, err := c.PushModelVersionWithBodyWithResponse(ctx, "oapi-risk", &partita.PushModelVersionParams{Kind: &kind}, "application/octet-stream", bytes.NewReader(model))
+	if err != nil || pushed.JSON201 == nil {
+		return fmt.Errorf("push a model version: %v %.300s", err, pushed.Body)
+	}
+	rep.Pushed = pushed.JSON201.Version
+	moved, err := c.SetModelAliasWithResponse(ctx, "oapi-risk", "prod", partita.AliasBody{Version: &rep.Pushed})
+	if err != nil || moved.JSON200 == nil {
+		return fmt.Errorf("set the alias: %v %.300s", err, moved.Body)
+	}
+	if moved.JSON200.Aliases != nil {
+		if a, ok := (*moved.JSON200.Aliases)["prod"]; ok && a.Version != nil {
+			rep.Aliased = *a.Version
+		}
+	}
+
+	missing, err := c.GetJobWithResponse(ctx, "no-such-job", &partita.GetJobParams{})
+	if err != nil {
+		return fmt.Errorf("get an unknown job: %w", err)
+	}
+	if missing.ApplicationproblemJSON404 == nil {
+		return fmt.Errorf("an unknown job answered %d: %.300s", missing.StatusCode(), missing.Body)
+	}
+	rep.Missing = missing.ApplicationproblemJSON404.Code
+	return nil
+}
+
+// planOf reads an optimize job's answer, as the generated type decoded
+// it (read through its JSON: the rows are free-form objects).
+func planOf(job any) (plan, error) {
+	b, err := json.Marshal(job)
+	if err != nil {
+		return plan{}, fmt.Errorf("encode the job again: %w", err)
+	}
+	var view struct {
+		Status string `json:"status"`
+		Spec   struct {
+			Optimize struct {
+				Select json.RawMessage `json:"select"`
+			} `json:"optimize"`
+		} `json:"spec"`
+		Result struct {
+			Rows []map[string]any `json:"rows"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(b, &view); err != nil {
+		return plan{}, fmt.Errorf("read the optimize job: %w", err)
+	}
+	p := plan{Status: view.Status, Select: view.Spec.Optimize.Select, Rows: len(view.Result.Rows)}
+	for _, row := range view.Result.Rows {
+		if _, ok := row["x"].(float64); ok {
+			p.Planned++
+		}
+	}
+	return p, nil
 }
 
 // ended reports whether a job's status is final, by the document's enum.
