@@ -138,10 +138,11 @@ var inputCodes = map[string]string{
 }
 
 // InputCode is the problem code of an input that cannot be read for the
-// reason a table.InputError's code gives: input_ and that code.
+// reason a table.InputError's code gives; a reason it does not know is
+// input_malformed, a code the API documents.
 func InputCode(tableCode string) string {
 	if c, ok := inputCodes[tableCode]; ok {
 		return c
 	}
-	return "input_" + tableCode
+	return CodeInputMalformed
 }

@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -81,6 +82,137 @@ func TestProblemCodesComeFromContracts(t *testing.T) {
 	if files < 10 {
 		t.Fatalf("read %d source files: the test looks in the wrong place", files)
 	}
+}
+
+// TestEveryProblemSentIsListed reads the gateway's and ingest's sources
+// for the (status, code) pairs they answer with — a call or a literal
+// naming an http.Status constant and a contracts.Code one side by side,
+// or `p.Status, p.Code = …` — and requires each in contracts.ProblemCodes,
+// so a new pair in the code cannot miss the table docs/api.md is checked
+// against.
+func TestEveryProblemSentIsListed(t *testing.T) {
+	codes := constStrings(t, "../../libs/contracts/problems.go")
+	listed := map[contracts.ProblemCode]bool{}
+	for _, pc := range contracts.ProblemCodes {
+		listed[pc] = true
+	}
+	pairs := 0
+	for _, dir := range []string{".", "../ingest"} {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range paths {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(at token.Pos, status, code ast.Expr) {
+				st, sok := httpStatus(status)
+				c, cok := contractsCode(codes, code)
+				if !sok || !cok {
+					return
+				}
+				pairs++
+				if !listed[contracts.ProblemCode{Status: st, Code: c}] {
+					t.Errorf("%s: answers %d %s, which contracts.ProblemCodes (and docs/api.md) do not list", fset.Position(at), st, c)
+				}
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.CallExpr:
+					for i := 0; i+1 < len(n.Args); i++ {
+						check(n.Pos(), n.Args[i], n.Args[i+1])
+					}
+				case *ast.CompositeLit:
+					var status, code ast.Expr
+					for _, e := range n.Elts {
+						if kv, ok := e.(*ast.KeyValueExpr); ok {
+							switch key, _ := kv.Key.(*ast.Ident); {
+							case key == nil:
+							case key.Name == "Status":
+								status = kv.Value
+							case key.Name == "Code":
+								code = kv.Value
+							}
+						}
+					}
+					if status != nil && code != nil {
+						check(n.Pos(), status, code)
+					}
+				case *ast.AssignStmt:
+					if len(n.Lhs) >= 2 && len(n.Rhs) == len(n.Lhs) {
+						check(n.Pos(), n.Rhs[0], n.Rhs[1])
+					}
+				}
+				return true
+			})
+		}
+	}
+	if pairs < 60 {
+		t.Fatalf("found %d (status, code) pairs in the sources: the test no longer reads how they are written", pairs)
+	}
+}
+
+// constStrings are the string constants a file declares, by name.
+func constStrings(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if i < len(vs.Values) {
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					out[name.Name], _ = strconv.Unquote(lit.Value)
+				}
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// httpStatus is the value of http.StatusXxx, read from its name through
+// http.StatusText.
+func httpStatus(e ast.Expr) (int, bool) {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok || !strings.HasPrefix(sel.Sel.Name, "Status") {
+		return 0, false
+	}
+	if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "http" {
+		return 0, false
+	}
+	for code := 100; code < 600; code++ {
+		name := strings.NewReplacer(" ", "", "-", "", "'", "").Replace(http.StatusText(code))
+		if name != "" && "Status"+name == sel.Sel.Name {
+			return code, true
+		}
+	}
+	return 0, false
+}
+
+// contractsCode is the value of contracts.CodeXxx.
+func contractsCode(codes map[string]string, e ast.Expr) (string, bool) {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok || !strings.HasPrefix(sel.Sel.Name, "Code") {
+		return "", false
+	}
+	if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "contracts" {
+		return "", false
+	}
+	c, ok := codes[sel.Sel.Name]
+	return c, ok
 }
 
 var (
