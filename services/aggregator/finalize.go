@@ -43,7 +43,7 @@ func (s *Service) startFinalize(ctx context.Context, tenant, id string, why trig
 		defer span.End()
 		if err := s.finalize(ctx, tenant, id, why); err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			s.log.Error().Ctx(ctx).Err(err).Str("stage", string(contracts.Aggregate)).Str("tenant", tenant).Str("job", id).Msg("finalize failed; the watchdog will retry")
+			s.log.Warn().Ctx(ctx).Err(err).Str("stage", string(contracts.Aggregate)).Str("tenant", tenant).Str("job", id).Msg("finalize failed; the watchdog will retry")
 		}
 	}()
 }
@@ -131,7 +131,7 @@ func (s *Service) finalize(ctx context.Context, tenant, id string, why trigger) 
 // stores failed it for half of usage.fold-after) is given up.
 func (s *Service) recordEnd(ctx context.Context, j *jobs.Job) error {
 	if err := s.deps.Meter.RecordJob(ctx, j); errors.Is(err, usage.ErrTooLate) {
-		s.log.Error().Err(err).Ctx(ctx).Str("tenant", j.Tenant).Str("job", j.ID).Msg("job's usage not recorded now")
+		s.log.Error().Err(err).Ctx(ctx).Str("stage", string(contracts.Aggregate)).Str("tenant", j.Tenant).Str("job", j.ID).Msg("job's usage not recorded now")
 	} else if err != nil {
 		return err
 	}

@@ -226,7 +226,7 @@ type Service struct {
 
 // New returns the gateway; it does nothing until Start.
 func New(cfg Config, deps Deps) *Service {
-	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "gateway").Logger(),
+	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "gateway").Str("stage", "gateway").Logger(),
 		limits:  spec.Limits{MaxRowsPerPart: cfg.MaxRowsPart, MaxJobTotal: spec.DefaultLimits.MaxJobTotal},
 		waiters: newWaiters()}
 }

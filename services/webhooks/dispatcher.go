@@ -95,7 +95,7 @@ type Dispatcher struct {
 
 // New returns the dispatcher; it does nothing until Start.
 func New(cfg Config, deps Deps) *Dispatcher {
-	return &Dispatcher{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "webhooks").Logger(), now: time.Now}
+	return &Dispatcher{cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "webhooks").Str("stage", "webhooks").Logger(), now: time.Now}
 }
 
 // Name implements lifecycle.Service.
