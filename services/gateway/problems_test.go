@@ -51,36 +51,22 @@ func TestProblemCodesComeFromContracts(t *testing.T) {
 	for _, pc := range contracts.ProblemCodes {
 		codes[pc.Code] = true
 	}
-	files := 0
-	for _, dir := range []string{".", "../ingest"} {
-		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, path := range paths {
-			if strings.HasSuffix(path, "_test.go") {
-				continue
-			}
-			files++
-			fset := token.NewFileSet()
-			f, err := parser.ParseFile(fset, path, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				lit, ok := n.(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					return true
-				}
-				if v, err := strconv.Unquote(lit.Value); err == nil && codes[v] {
-					t.Errorf("%s: the problem code %q as a literal: use contracts' constant", fset.Position(lit.Pos()), v)
-				}
+	files := sourceFiles(t)
+	for _, sf := range files {
+		fset, f := sf.fset, sf.file
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
 				return true
-			})
-		}
+			}
+			if v, err := strconv.Unquote(lit.Value); err == nil && codes[v] {
+				t.Errorf("%s: the problem code %q as a literal: use contracts' constant", fset.Position(lit.Pos()), v)
+			}
+			return true
+		})
 	}
-	if files < 10 {
-		t.Fatalf("read %d source files: the test looks in the wrong place", files)
+	if len(files) < 10 {
+		t.Fatalf("read %d source files: the test looks in the wrong place", len(files))
 	}
 }
 
@@ -97,6 +83,65 @@ func TestEveryProblemSentIsListed(t *testing.T) {
 		listed[pc] = true
 	}
 	pairs := 0
+	for _, sf := range sourceFiles(t) {
+		fset, f := sf.fset, sf.file
+		check := func(at token.Pos, status, code ast.Expr) {
+			st, sok := httpStatus(status)
+			c, cok := contractsCode(codes, code)
+			if !sok || !cok {
+				return
+			}
+			pairs++
+			if !listed[contracts.ProblemCode{Status: st, Code: c}] {
+				t.Errorf("%s: answers %d %s, which contracts.ProblemCodes (and docs/api.md) do not list", fset.Position(at), st, c)
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				for i := 0; i+1 < len(n.Args); i++ {
+					check(n.Pos(), n.Args[i], n.Args[i+1])
+				}
+			case *ast.CompositeLit:
+				var status, code ast.Expr
+				for _, e := range n.Elts {
+					if kv, ok := e.(*ast.KeyValueExpr); ok {
+						switch key, _ := kv.Key.(*ast.Ident); {
+						case key == nil:
+						case key.Name == "Status":
+							status = kv.Value
+						case key.Name == "Code":
+							code = kv.Value
+						}
+					}
+				}
+				if status != nil && code != nil {
+					check(n.Pos(), status, code)
+				}
+			case *ast.AssignStmt:
+				if len(n.Lhs) >= 2 && len(n.Rhs) == len(n.Lhs) {
+					check(n.Pos(), n.Rhs[0], n.Rhs[1])
+				}
+			}
+			return true
+		})
+	}
+	if pairs < 60 {
+		t.Fatalf("found %d (status, code) pairs in the sources: the test no longer reads how they are written", pairs)
+	}
+}
+
+// sourceFile is a parsed source file.
+type sourceFile struct {
+	fset *token.FileSet
+	file *ast.File
+}
+
+// sourceFiles are the gateway's and ingest's sources but their tests:
+// the code that answers problems.
+func sourceFiles(t *testing.T) []sourceFile {
+	t.Helper()
+	var out []sourceFile
 	for _, dir := range []string{".", "../ingest"} {
 		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
@@ -111,51 +156,10 @@ func TestEveryProblemSentIsListed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			check := func(at token.Pos, status, code ast.Expr) {
-				st, sok := httpStatus(status)
-				c, cok := contractsCode(codes, code)
-				if !sok || !cok {
-					return
-				}
-				pairs++
-				if !listed[contracts.ProblemCode{Status: st, Code: c}] {
-					t.Errorf("%s: answers %d %s, which contracts.ProblemCodes (and docs/api.md) do not list", fset.Position(at), st, c)
-				}
-			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.CallExpr:
-					for i := 0; i+1 < len(n.Args); i++ {
-						check(n.Pos(), n.Args[i], n.Args[i+1])
-					}
-				case *ast.CompositeLit:
-					var status, code ast.Expr
-					for _, e := range n.Elts {
-						if kv, ok := e.(*ast.KeyValueExpr); ok {
-							switch key, _ := kv.Key.(*ast.Ident); {
-							case key == nil:
-							case key.Name == "Status":
-								status = kv.Value
-							case key.Name == "Code":
-								code = kv.Value
-							}
-						}
-					}
-					if status != nil && code != nil {
-						check(n.Pos(), status, code)
-					}
-				case *ast.AssignStmt:
-					if len(n.Lhs) >= 2 && len(n.Rhs) == len(n.Lhs) {
-						check(n.Pos(), n.Rhs[0], n.Rhs[1])
-					}
-				}
-				return true
-			})
+			out = append(out, sourceFile{fset, f})
 		}
 	}
-	if pairs < 60 {
-		t.Fatalf("found %d (status, code) pairs in the sources: the test no longer reads how they are written", pairs)
-	}
+	return out
 }
 
 // constStrings are the string constants a file declares, by name.
