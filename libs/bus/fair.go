@@ -89,15 +89,16 @@ func (q *fairQueue) waitBelow(ctx context.Context, tenant string, n int) bool {
 	return !q.closed
 }
 
-// keepAlive tells the server, every period, that the messages waiting in
-// the queue are in progress, so their ack wait does not run out while
-// the workers are busy.
-func (q *fairQueue) keepAlive(ctx context.Context, period time.Duration) {
+// keepAlive tells the server, every period until done, that the messages
+// waiting in the queue are in progress, so their ack wait does not run out
+// while the workers are busy (nor, on close, while the fetch in flight
+// ends before they are handed back).
+func (q *fairQueue) keepAlive(done <-chan struct{}, period time.Duration) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return
 		case <-t.C:
 		}

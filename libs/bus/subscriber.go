@@ -212,11 +212,12 @@ func (s *Subscriber) subscribeFair(ctx context.Context, topic string, opts Consu
 	if err := opts.Tenants.WatchTenants(ctx, startTenant); err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
 	}
-	go q.keepAlive(ctx, opts.AckWait/3)
 	// On close: the pullers finish their fetch in flight (handing back what
 	// it brought), then the queue's messages are handed back, and only then
-	// (stopped) the messages workers hold.
+	// (stopped) the messages workers hold. Until then every message is kept
+	// alive: the fetch may outlast the ack wait.
 	stopped := make(chan struct{})
+	go q.keepAlive(stopped, opts.AckWait/3)
 	go func() {
 		<-ctx.Done()
 		mu.Lock() // a tenant starting now sees ctx done and starts no puller
@@ -363,15 +364,15 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 	defer span.End()
 	wm.SetContext(spanCtx)
 
+	heartbeat := time.NewTicker(opts.AckWait / 3)
+	defer heartbeat.Stop()
 	select {
 	case out <- wm:
 	case <-ctx.Done():
-		<-stopped
+		keepUntil(stopped, heartbeat.C, msg)
 		handBack(msg) // closing before a worker took it
 		return
 	}
-	heartbeat := time.NewTicker(opts.AckWait / 3)
-	defer heartbeat.Stop()
 	for {
 		select {
 		case <-wm.Acked():
@@ -388,9 +389,26 @@ func (s *Subscriber) deliver(ctx context.Context, opts ConsumerOptions, msg jets
 		case <-heartbeat.C:
 			_ = msg.InProgress()
 		case <-ctx.Done():
-			<-stopped
+			keepUntil(stopped, heartbeat.C, msg)
 			handBack(msg) // closing: its handler is cancelled
 			return
+		}
+	}
+}
+
+// keepUntil keeps a closing consumer's message alive until the consumer
+// stopped fetching (stopped). The fetch in flight may last longer than the
+// ack wait (pullWait): a message let go meanwhile would be redelivered —
+// maybe to another replica that then has it taken away again by the nak
+// of the stale delivery, maybe to that very fetch, to be handed back once
+// more — and one more delivery spent of its max-deliver.
+func keepUntil(stopped <-chan struct{}, heartbeat <-chan time.Time, msg jetstream.Msg) {
+	for {
+		select {
+		case <-stopped:
+			return
+		case <-heartbeat:
+			_ = msg.InProgress()
 		}
 	}
 }
