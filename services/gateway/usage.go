@@ -90,7 +90,11 @@ func (s *Service) usageError(ctx context.Context, err error, tenant string) erro
 	if errors.Is(err, usage.ErrRange) {
 		return problem(http.StatusBadRequest, contracts.CodeBadQuery, "Bad usage range", err.Error())
 	}
-	ev := s.log.Error().Ctx(ctx).Err(err)
+	ev := s.log.Error()
+	if errors.Is(err, usage.ErrCatchingUp) {
+		ev = s.log.Warn() // a node rejoining its cluster: it heals by itself
+	}
+	ev = ev.Ctx(ctx).Err(err)
 	if tenant != "" {
 		ev = ev.Str("tenant", tenant)
 	}
