@@ -77,3 +77,22 @@ func jobIDOf(t *testing.T, h *harness) string {
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	return jobID(t, r)
 }
+
+// A result whose object is gone while its job's record is still there —
+// retention deletes the object first — is 404 no_result, as JSON and as
+// CSV, not 503 with an error line: the store answered.
+func TestResultDeletedBeforeItsRecordIsNotFound(t *testing.T) {
+	h := start(t, harnessOptions{})
+	r := h.submit(scoreSpec("csv", "dga-risk", 100, ""), fleetCSV(t, 20, 2), map[string]string{"Prefer": "wait=30"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	id := jobID(t, r)
+	j, err := h.proc.Jobs().Get(t.Context(), tenant, id)
+	require.NoError(t, err)
+	require.NotNil(t, j.Result)
+	require.NoError(t, h.proc.Store().Delete(t.Context(), j.Result.Key))
+	for _, accept := range []string{"application/json", "text/csv"} {
+		got := h.get("/v1/jobs/"+id+"/result", map[string]string{"Accept": accept})
+		require.Equal(t, http.StatusNotFound, got.Status, "Accept %s: %s", accept, got.Body)
+		require.Equal(t, "no_result", got.json(t)["code"])
+	}
+}

@@ -230,8 +230,14 @@ func (s *Service) getResult(w http.ResponseWriter, r *http.Request, in *JobRef) 
 		_, _ = io.Copy(w, rc)
 		return
 	}
+	meta, rc, err := s.openResult(r.Context(), j)
+	if err != nil {
+		s.storeProblem(r.Context(), w, j, err)
+		return
+	}
+	defer rc.Close()
 	w.Header().Set("Content-Type", "application/json")
-	if err := s.writeResultJSON(r.Context(), w, j, true); err != nil {
+	if err := results.WriteJSON(w, s.view(r.Context(), j), rc, meta); err != nil {
 		s.log.Warn().Ctx(r.Context()).Err(err).Str("tenant", j.Tenant).Str("job", j.ID).Msg("write result")
 	}
 }
@@ -243,8 +249,14 @@ func (s *Service) writeJobWithResult(w http.ResponseWriter, r *http.Request, j *
 		writeJSON(w, http.StatusOK, s.view(r.Context(), j))
 		return
 	}
+	meta, rc, err := s.openResult(r.Context(), j)
+	if err != nil {
+		s.storeProblem(r.Context(), w, j, err)
+		return
+	}
+	defer rc.Close()
 	var buf bytes.Buffer
-	if err := s.writeResultJSON(r.Context(), &buf, j, false); err != nil {
+	if err := results.WriteJSON(&buf, nil, rc, meta); err != nil {
 		s.storeProblem(r.Context(), w, j, err)
 		return
 	}
@@ -257,27 +269,25 @@ func (s *Service) writeJobWithResult(w http.ResponseWriter, r *http.Request, j *
 	_, _ = w.Write([]byte("}\n"))
 }
 
-func (s *Service) writeResultJSON(ctx context.Context, w io.Writer, j *jobs.Job, withJob bool) error {
+// openResult opens a job's result and reads its meta, before anything of
+// the answer is written: an object the store does not give is answered
+// as a problem, not as a 200 cut short.
+func (s *Service) openResult(ctx context.Context, j *jobs.Job) (*results.Meta, io.ReadCloser, error) {
 	mrc, _, err := s.deps.Store.Get(ctx, contracts.ResultMetaKey(j.Tenant, j.ID))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	var meta results.Meta
 	err = json.NewDecoder(mrc).Decode(&meta)
 	mrc.Close()
 	if err != nil {
-		return fmt.Errorf("decode result meta: %w", err)
+		return nil, nil, fmt.Errorf("decode result meta: %w", err)
 	}
 	rc, _, err := s.deps.Store.Get(ctx, j.Result.Key)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer rc.Close()
-	var job any
-	if withJob {
-		job = s.view(ctx, j)
-	}
-	return results.WriteJSON(w, job, rc, &meta)
+	return &meta, rc, nil
 }
 
 // storeProblem answers a result the artifact store did not give: gone
