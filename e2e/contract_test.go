@@ -225,6 +225,10 @@ func (c *contract) check(resp *http.Response, body []byte) {
 		if len(body) > 0 && (declared.Content == nil || declared.Content.Len() == 0) {
 			fail("a body where the document declares none (body: %s)", snippet(body))
 		}
+		if len(body) == 0 && req.Method != http.MethodHead && strings.Contains(resp.Header.Get("Content-Type"), "json") {
+			// The validator takes an empty JSON body for no body at all.
+			fail("an empty body where the document declares JSON")
+		}
 		if declared.Headers == nil {
 			// The validator checks the headers of an answer that
 			// declares some; the others must send none of their own.
@@ -423,6 +427,8 @@ func TestContractCatchesAnswersOutsideTheDocument(t *testing.T) {
 			"event: status\ndata: {\"id\": 7}\n\n", "an event whose data is not a job"},
 		"an accepted request outside the document": {on(answer(http.StatusOK, "application/json"), http.MethodGet,
 			"/v1/jobs?limit=0"), string(body), "accepted a request its document refuses"},
+		"a 200 cut short": {on(answer(http.StatusOK, "application/json"), http.MethodGet, "/v1/jobs/j1/result"), "",
+			"an empty body where the document declares JSON"},
 	} {
 		got := failures(bad.resp, bad.body)
 		require.NotEmpty(t, got, "%s passed the check", name)
