@@ -180,13 +180,7 @@ func TestCLIOnATerminal(t *testing.T) {
 		screen, code := onTTY(t, h.url, "submit", "--spec", f.spec, "--input", f.data, "-o", out)
 		require.Equal(t, cliOK, code, screen)
 		assert.Regexp(t, `(?m)^job \S+ succeeded: result written to `+regexp.QuoteMeta(out)+`$`, screen)
-		var res struct {
-			Job struct {
-				Status string `json:"status"`
-			} `json:"job"`
-			Rows []json.RawMessage `json:"rows"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(readFile(t, out)), &res))
+		res := readResultFile(t, out)
 		assert.Equal(t, "succeeded", res.Job.Status)
 		assert.Len(t, res.Rows, 300)
 
@@ -425,13 +419,7 @@ func TestCLIWaitsOnARunningJob(t *testing.T) {
 	assert.NoFileExists(t, out)
 	res = run("jobs", "result", id[1], "-o", out, "--partial")
 	assert.Equal(t, cliJobFailed, res.code, res.stderr)
-	var doc struct {
-		Job struct {
-			Status string `json:"status"`
-		} `json:"job"`
-		Rows []json.RawMessage `json:"rows"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(readFile(t, out)), &doc))
+	doc := readResultFile(t, out)
 	assert.Equal(t, "failed", doc.Job.Status)
 	assert.NotEmpty(t, doc.Rows)
 
@@ -447,4 +435,19 @@ func TestCLIWaitsOnARunningJob(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &ev), res.stdout)
 	assert.Equal(t, "job.failed", ev.Event)
 	assert.Equal(t, id[1], ev.Job.ID)
+}
+
+// resultFile is a JSON result the CLI wrote: its job's status and rows.
+type resultFile struct {
+	Job struct {
+		Status string `json:"status"`
+	} `json:"job"`
+	Rows []json.RawMessage `json:"rows"`
+}
+
+func readResultFile(t *testing.T, path string) resultFile {
+	t.Helper()
+	var r resultFile
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, path)), &r))
+	return r
 }

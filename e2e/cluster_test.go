@@ -55,6 +55,15 @@ func openTenants(t *testing.T, js jetstream.JetStream) *tenants.Store {
 // setupTenant creates the test tenant and its ONNX dga-risk model in the
 // same NATS and MinIO as the services, through the libraries' own stores.
 func setupTenant(t *testing.T, natsURL string, s3 artifacts.Config) {
+	file, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.onnx"))
+	require.NoError(t, err)
+	setupTenantModel(t, natsURL, s3, "dga-risk", file, models.Version{Kind: models.KindONNX, Width: 9})
+}
+
+// setupTenantModel creates the test tenant and its model name (file, of
+// version v's kind), its alias prod on it, through the libraries' stores.
+func setupTenantModel(t *testing.T, natsURL string, s3 artifacts.Config, name string, file []byte, v models.Version) {
+	t.Helper()
 	ctx := context.Background()
 	js := connect(t, natsURL)
 	require.NoError(t, openTenants(t, js).Ensure(ctx, tenant, "test", apiKey))
@@ -64,10 +73,8 @@ func setupTenant(t *testing.T, natsURL string, s3 artifacts.Config) {
 	defer store.Close()
 	reg, err := models.Open(ctx, js, store, kv.Options{})
 	require.NoError(t, err)
-	file, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/fleet/model/dga-risk.onnx"))
+	pushed, err := reg.Push(ctx, tenant, name, file, v)
 	require.NoError(t, err)
-	v, err := reg.Push(ctx, tenant, "dga-risk", file, models.Version{Kind: models.KindONNX, Width: 9})
-	require.NoError(t, err)
-	_, err = reg.SetAlias(ctx, tenant, "dga-risk", "prod", models.Alias{Version: v.Number})
+	_, err = reg.SetAlias(ctx, tenant, name, "prod", models.Alias{Version: pushed.Number})
 	require.NoError(t, err)
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"math"
@@ -20,9 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partita/partita/internal/client"
-	"github.com/partita/partita/libs/artifacts"
 	"github.com/partita/partita/libs/contracts"
-	"github.com/partita/partita/libs/kv"
 	"github.com/partita/partita/libs/models"
 )
 
@@ -156,7 +153,8 @@ func scaleIn(t *testing.T, scorerArgs []string) {
 	s3 := startMinIO(t)
 	root := repoRoot(t)
 	model := newHeldModel(t)
-	setupHeldTenant(t, natsURL, s3, model.endpoint)
+	setupTenantModel(t, natsURL, s3, "held", []byte(`{"kind":"remote","endpoint":"`+model.endpoint+`","width":9}`),
+		models.Version{Kind: models.KindRemote, Endpoint: model.endpoint, Width: 9})
 	naks := recordNaks(t, natsURL)
 
 	common := []string{"--nats-url", natsURL, "--store", "s3", "--s3-endpoint", s3.Endpoint, "--s3-bucket", s3.Bucket,
@@ -304,26 +302,6 @@ func scaleIn(t *testing.T, scorerArgs []string) {
 		require.True(t, ok, "row %s without its score: %v", asset, row)
 		require.InDelta(t, h2, risk, 1e-3*math.Max(1, math.Abs(h2)), "row %s", asset)
 	}
-}
-
-// setupHeldTenant creates the test tenant and its remote model "held"
-// (alias prod), served at endpoint.
-func setupHeldTenant(t *testing.T, natsURL string, s3 artifacts.Config, endpoint string) {
-	t.Helper()
-	ctx := context.Background()
-	js := connect(t, natsURL)
-	require.NoError(t, openTenants(t, js).Ensure(ctx, tenant, "test", apiKey))
-	s3.Backend = "s3"
-	store, err := artifacts.Open(ctx, s3)
-	require.NoError(t, err)
-	defer store.Close()
-	reg, err := models.Open(ctx, js, store, kv.Options{})
-	require.NoError(t, err)
-	file := []byte(`{"kind":"remote","endpoint":"` + endpoint + `","width":9}`)
-	v, err := reg.Push(ctx, tenant, "held", file, models.Version{Kind: models.KindRemote, Endpoint: endpoint, Width: 9})
-	require.NoError(t, err)
-	_, err = reg.SetAlias(ctx, tenant, "held", "prod", models.Alias{Version: v.Number})
-	require.NoError(t, err)
 }
 
 // logBytes is the process's stderr so far.

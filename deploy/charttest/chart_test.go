@@ -379,10 +379,7 @@ var outboundWorkloads = []string{"StatefulSet/partita", "Deployment/partita-gate
 // row of the matrix changes: the peers of the outbound egress rule.
 func defaultOutboundTo(t *testing.T) []networkingv1.NetworkPolicyPeer {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(chartDir(t), "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := chartFile(t, "values.yaml")
 	var v struct {
 		NetworkPolicy struct {
 			OutboundTo []networkingv1.NetworkPolicyPeer `json:"outboundTo"`
@@ -648,10 +645,7 @@ func checkMonitoring(t *testing.T, s shape, rel *release) {
 		t.Fatalf("dashboard ConfigMap rendered %t, want %t", ok, s.dashboard)
 	}
 	if ok {
-		file, err := os.ReadFile(filepath.Join(chartDir(t), "dashboards", "partita-dashboard.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		file := chartFile(t, "dashboards", "partita-dashboard.json")
 		got := dash.Value.(*corev1.ConfigMap).Data["partita-dashboard.json"]
 		if strings.TrimSpace(got) != strings.TrimSpace(string(file)) || !json.Valid([]byte(got)) {
 			t.Errorf("the dashboard ConfigMap is not dashboards/partita-dashboard.json")
@@ -676,10 +670,7 @@ var dashboardFilter = []string{`namespace=~"$namespace"`, `app_kubernetes_io_ins
 // series of two releases (or other applications' process_* and go_*).
 func TestDashboardFiltersEveryQuery(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(filepath.Join(chartDir(t), "dashboards", "partita-dashboard.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := chartFile(t, "dashboards", "partita-dashboard.json")
 	var dash struct {
 		Templating struct {
 			List []struct {

@@ -237,10 +237,7 @@ func TestConfigChecksumIgnoresTiers(t *testing.T) {
 // binary can be set through the chart and a removed one is refused.
 func TestSchemaKnowsEveryConfigSection(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(filepath.Join(chartDir(t), "values.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := chartFile(t, "values.schema.json")
 	var schema struct {
 		Properties struct {
 			Config struct {

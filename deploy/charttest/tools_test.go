@@ -37,6 +37,16 @@ func repoRoot(t testing.TB) string {
 
 func chartDir(t testing.TB) string { return filepath.Join(repoRoot(t), "deploy", "helm", "partita") }
 
+// chartFile is the chart's file at the path elem names.
+func chartFile(t testing.TB, elem ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(append([]string{chartDir(t)}, elem...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // tool is the file named by env, else def under the repository; a missing
 // one fails the test, as miniotest does for MinIO.
 func tool(t testing.TB, env string, def ...string) string {
